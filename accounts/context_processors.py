@@ -1,0 +1,45 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.urls import reverse
+
+from .access import user_has_role
+from .demo import DEMO_PASSWORD, DEMO_USERS
+from .roles import ADMINS, EVERYONE, UNE_FEMME
+
+# (label, url name, roles that see it). The views enforce the same roles; this only
+# keeps people from being shown links they cannot follow.
+NAVIGATION = [
+    ("Dashboard", "dashboard", EVERYONE),
+    ("Discrepancies", "inventory:discrepancies", EVERYONE),
+    ("Invoices", "billing:invoices", EVERYONE),
+    ("Payments", "billing:payments", EVERYONE),
+    ("Connections", "sync:connections", EVERYONE),
+    ("Partners", "accounts:partners", UNE_FEMME),
+    ("Mapping conflicts", "inventory:conflicts", ADMINS),
+]
+
+
+def navigation(request: HttpRequest) -> dict[str, Any]:
+    items = [
+        {"label": label, "url": reverse(name), "active": _is_active(request, name)}
+        for label, name, roles in NAVIGATION
+        if user_has_role(request.user, roles)
+    ]
+    return {
+        "nav_items": items,
+        "require_staff_mfa": settings.REQUIRE_STAFF_MFA,
+        # The sign-in page lists the demo logins only in the local demo.
+        "demo_logins": [(email, role.label) for role, email, _ in DEMO_USERS]
+        if settings.DEMO
+        else [],
+        "demo_password": DEMO_PASSWORD,
+    }
+
+
+def _is_active(request: HttpRequest, url_name: str) -> bool:
+    match = getattr(request, "resolver_match", None)
+    return match is not None and match.view_name == url_name

@@ -1,0 +1,9 @@
+from __future__ import annotations
+
+from django.db.models import Count, QuerySet
+
+from .models import Partner, User
+
+
+def partner_list(*, user: User) -> QuerySet[Partner]:
+    return Partner.objects.visible_to(user).annotate(user_count=Count("users")).order_by("name")

@@ -1,0 +1,34 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_GET
+
+from sync.selectors import last_tick as last_tick_at
+
+from . import health
+from .access import AuthedRequest, role_required
+from .roles import EVERYONE, UNE_FEMME
+from .selectors import partner_list
+
+
+@role_required(*UNE_FEMME)
+def partners(request: AuthedRequest) -> HttpResponse:
+    return render(request, "accounts/partners.html", {"partners": partner_list(user=request.user)})
+
+
+@role_required(*EVERYONE)
+def dashboard(request: AuthedRequest) -> HttpResponse:
+    return render(request, "accounts/dashboard.html")
+
+
+@login_not_required
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    checks = health.check_all()
+    last_tick = last_tick_at()
+    body: dict[str, object] = {**checks, "ok": all(checks.values())}
+    # Informational: beat's heartbeat. A stale value means schedules are not running.
+    body["beat_last_tick"] = last_tick.isoformat() if last_tick else None
+    return JsonResponse(body, status=200 if body["ok"] else 503)

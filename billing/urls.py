@@ -1,0 +1,11 @@
+from __future__ import annotations
+
+from django.urls import path
+
+from . import views
+
+app_name = "billing"
+urlpatterns = [
+    path("invoices/", views.invoices, name="invoices"),
+    path("payments/", views.payments, name="payments"),
+]

@@ -1,0 +1,350 @@
+"""unefemme settings: one module, every value from the environment.
+
+Each variable is listed, with its default, in README.md ("Configuration"). Development
+defaults exist only while DEBUG is on; with DEBUG off a missing or development-default
+secret stops start-up with a message naming the variable (see ``env_secret``).
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+import django_stubs_ext
+from celery.schedules import crontab
+from django.core.exceptions import ImproperlyConfigured
+
+django_stubs_ext.monkeypatch()
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off", ""}
+
+
+def env_str(name: str, default: str = "") -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    """Parse a boolean, refusing anything ambiguous rather than guessing."""
+    raw = os.environ.get(name)
+    if raw is None:
+        return default
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ImproperlyConfigured(f"{name} must be true or false, not {raw!r}.")
+
+
+def env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if raw is None or raw.strip() == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, not {raw!r}.") from exc
+
+
+def env_list(name: str, default: str = "") -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+def env_required(name: str, hint: str) -> str:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        raise ImproperlyConfigured(f"{name} is not set. {hint}")
+    return value
+
+
+# Development values for secrets. They are public (they are in this file), so with DEBUG
+# off they are refused exactly like a missing value.
+DEV_SECRETS = {
+    "SECRET_KEY": "django-insecure-unefemme-development-only",
+    # A valid Fernet key that is only good for a laptop.
+    "FIELD_ENCRYPTION_KEYS": "YqPHwaDetoSWFHBiDHxpsyeDl1XSd8zdVDiCgF0pCRo=",
+    "QBO_WEBHOOK_VERIFIER_TOKEN": "unefemme-development-verifier-token",
+    "QBO_CLIENT_SECRET": "sandbox-client-secret",
+}
+
+
+def env_secret(name: str) -> str:
+    """A secret: required with DEBUG off, and never one of the development defaults."""
+    value = os.environ.get(name, "").strip()
+    if DEBUG:
+        return value or DEV_SECRETS[name]
+    if not value:
+        raise ImproperlyConfigured(f"{name} is not set; it is required when DEBUG is off.")
+    if value == DEV_SECRETS[name]:
+        raise ImproperlyConfigured(
+            f"{name} is set to the public development default; set a real secret."
+        )
+    return value
+
+
+# --- Core -------------------------------------------------------------------------------
+
+DEBUG = env_bool("DEBUG", False)
+SECRET_KEY = env_secret("SECRET_KEY")
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", "127.0.0.1,localhost" if DEBUG else "")
+if not DEBUG and not ALLOWED_HOSTS:
+    raise ImproperlyConfigured("ALLOWED_HOSTS is not set; it is required when DEBUG is off.")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
+
+# True only for the local demo started by `make run`: the sign-in page then lists the
+# demo logins.
+DEMO = env_bool("UNEFEMME_DEMO", False)
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.humanize",
+    "template_partials",
+    "django_htmx",
+    "allauth",
+    "allauth.account",
+    "allauth.mfa",
+    "accounts",
+    "sync",
+    "inventory",
+    "billing",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    # Default deny, step 1: every view needs a signed-in user unless marked
+    # @login_not_required (sign-in pages, /healthz).
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    # Staff and admins must have finished two-factor before anything else runs.
+    "accounts.middleware.StaffMFAMiddleware",
+    # Default deny, step 2: our views must declare which roles may use them.
+    "accounts.middleware.RoleRequiredMiddleware",
+    "accounts.middleware.UserTimezoneMiddleware",
+    "accounts.middleware.NoStoreMiddleware",
+]
+
+ROOT_URLCONF = "unefemme.urls"
+WSGI_APPLICATION = "unefemme.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.navigation",
+            ],
+        },
+    },
+]
+
+# --- Data stores ------------------------------------------------------------------------
+
+_SERVICES_HINT = (
+    "`make run` starts an embedded server under var/ and sets it for you; "
+    "see README.md to point unefemme at your own."
+)
+DATABASE_URL = env_required("DATABASE_URL", _SERVICES_HINT)
+REDIS_URL = env_required("REDIS_URL", _SERVICES_HINT)
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL, conn_max_age=env_int("DB_CONN_MAX_AGE", 60), conn_health_checks=True
+    )
+}
+if not DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    raise ImproperlyConfigured("DATABASE_URL must point at PostgreSQL (postgresql://...).")
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "unefemme",
+        # Fail fast instead of hanging a request when Redis is unreachable.
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+}
+
+# --- Authentication ---------------------------------------------------------------------
+
+AUTH_USER_MODEL = "accounts.User"
+AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+LOGIN_URL = "account_login"
+LOGIN_REDIRECT_URL = "dashboard"
+LOGOUT_REDIRECT_URL = "account_login"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+
+ACCOUNT_ADAPTER = "accounts.adapters.AccountAdapter"
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "none"
+ACCOUNT_LOGOUT_ON_PASSWORD_CHANGE = False
+ACCOUNT_LOGIN_ON_PASSWORD_RESET = False
+ACCOUNT_SESSION_REMEMBER = None
+# allauth's defaults (10 failures a minute per IP, 5 per 5 minutes per account) are the
+# lockout we want; they are counted in the Redis cache so they hold across processes.
+ACCOUNT_RATE_LIMITS = {"login_failed": "10/m/ip,5/300s/key"}
+
+MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+MFA_TOTP_ISSUER = "unefemme"
+# Staff and admins must enrol in TOTP and pass it on every sign-in. On by default whenever
+# DEBUG is off; the local demo turns it off so a newcomer can click straight in.
+REQUIRE_STAFF_MFA = env_bool("REQUIRE_STAFF_MFA", not DEBUG)
+
+SESSION_COOKIE_AGE = int(timedelta(hours=12).total_seconds())
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+
+# --- Security headers (production) -------------------------------------------------------
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", True)
+    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+    # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Internationalisation ---------------------------------------------------------------
+
+LANGUAGE_CODE = "en-us"
+# The default zone for users who have not picked their own (User.time_zone).
+TIME_ZONE = env_str("TIME_ZONE", "America/Los_Angeles")
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files -----------------------------------------------------------------------
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "staticfiles"
+
+# --- E-mail -----------------------------------------------------------------------------
+
+EMAIL_BACKEND = env_str(
+    "EMAIL_BACKEND",
+    "django.core.mail.backends.console.EmailBackend"
+    if DEBUG
+    else "django.core.mail.backends.smtp.EmailBackend",
+)
+EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
+EMAIL_PORT = env_int("EMAIL_PORT", 25)
+EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
+EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
+EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
+DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "unefemme <noreply@localhost>")
+
+# --- QuickBooks Online (Intuit) ----------------------------------------------------------
+
+QBO_CLIENT_ID = env_str("QBO_CLIENT_ID", "sandbox-client-id" if DEBUG else "")
+if not DEBUG and not QBO_CLIENT_ID:
+    raise ImproperlyConfigured("QBO_CLIENT_ID is not set; it is required when DEBUG is off.")
+QBO_CLIENT_SECRET = env_secret("QBO_CLIENT_SECRET")
+QBO_REDIRECT_URI = env_str("QBO_REDIRECT_URI", "http://127.0.0.1:8000/sync/qbo/callback/")
+# "production", "sandbox", or the URL of an OpenID discovery document (our qbo_sandbox).
+QBO_ENVIRONMENT = env_str("QBO_ENVIRONMENT", "sandbox")
+# The Accounting API base; derived from QBO_ENVIRONMENT unless set.
+QBO_API_URL = env_str("QBO_API_URL") or {
+    "production": "https://quickbooks.api.intuit.com/v3",
+    "sandbox": "https://sandbox-quickbooks.api.intuit.com/v3",
+}.get(QBO_ENVIRONMENT, "")
+if not QBO_API_URL:
+    raise ImproperlyConfigured(
+        "QBO_API_URL is not set; it is required when QBO_ENVIRONMENT is a discovery URL."
+    )
+QBO_WEBHOOK_VERIFIER_TOKEN = env_secret("QBO_WEBHOOK_VERIFIER_TOKEN")
+# Comma-separated Fernet keys for OAuth tokens at rest, newest first. Kept apart from
+# SECRET_KEY so that rotating one never touches the other.
+FIELD_ENCRYPTION_KEYS = [k.strip() for k in env_secret("FIELD_ENCRYPTION_KEYS").split(",")]
+
+# --- Celery -----------------------------------------------------------------------------
+
+# Redis redelivers a message that is not acknowledged within this many seconds. With
+# acks_late that covers every task still running, so it must exceed the longest hard time
+# limit below, and no countdown/ETA may exceed it (celery#2599). One value, used in all
+# three places Celery reads it.
+CELERY_VISIBILITY_TIMEOUT = 3600
+CELERY_BROKER_URL = REDIS_URL
+CELERY_RESULT_BACKEND = REDIS_URL
+CELERY_BROKER_TRANSPORT_OPTIONS: dict[str, Any] = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_connect_timeout": 5,
+}
+CELERY_RESULT_BACKEND_TRANSPORT_OPTIONS: dict[str, Any] = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT
+}
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TASK_SERIALIZER = "json"
+CELERY_RESULT_SERIALIZER = "json"
+CELERY_RESULT_EXPIRES = int(timedelta(days=1).total_seconds())
+CELERY_TASK_ACKS_LATE = True
+# A worker child killed mid-task (OOM, kill -9) puts the message back instead of acking
+# it; every task is idempotent so a second run is safe.
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Defaults for every task; individual tasks set tighter limits.
+CELERY_TASK_SOFT_TIME_LIMIT = 14 * 60
+CELERY_TASK_TIME_LIMIT = 15 * 60
+CELERY_TASK_ALWAYS_EAGER = False
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
+CELERY_BEAT_SCHEDULE = {
+    "tick": {"task": "sync.tasks.tick", "schedule": 60.0},
+    "cleanup-sessions": {
+        "task": "accounts.tasks.clear_expired_sessions",
+        "schedule": crontab(hour=3, minute=17),
+    },
+}
+
+# --- Logging ----------------------------------------------------------------------------
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {
+        # python-quickbooks and intuit-oauth put whole response bodies (tokens, books) in
+        # their debug output; never let that reach a log.
+        "quickbooks": {"level": "WARNING"},
+        "intuitlib": {"level": "WARNING"},
+        "urllib3": {"level": "WARNING"},
+    },
+}
