@@ -1,0 +1,401 @@
+"""Run the whole product locally in the foreground: `python -m devtools.run` (what `make run` does).
+
+Starts PostgreSQL and Redis under var/ unless DATABASE_URL / REDIS_URL point elsewhere,
+migrates, creates the demo accounts, then runs web, worker and beat with their output
+interleaved, restarts any that die, and on Ctrl-C or SIGTERM stops everything it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import http.client
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+from typing import TextIO
+
+import psutil
+
+from devtools.embedded import EmbeddedServer, EmbeddedServerError, start_postgres, start_redis
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+LOGIN_PATH = "/accounts/login/"
+# How long children get to exit after SIGTERM before they are killed.
+STOP_GRACE = 10.0
+MAX_RESTART_DELAY = 30.0
+# A program that stayed up this long is healthy again: its next crash restarts it after 1 s.
+STABLE_AFTER = 60.0
+# The local demo: settings use development secrets and skip staff two-factor, and the
+# sign-in page lists the demo logins. Anything already set in the environment wins.
+DEMO_ENVIRONMENT = {"DEBUG": "true", "REQUIRE_STAFF_MFA": "false", "UNEFEMME_DEMO": "true"}
+_COLOURS = ["36", "35", "33", "32", "34", "31"]
+
+
+@dataclass(frozen=True)
+class Program:
+    name: str
+    argv: list[str]
+
+
+def programs(*, host: str, port: int, var: Path) -> list[Program]:
+    """The long-running programs, in start order."""
+    python = sys.executable
+    celery = [python, "-m", "celery", "-A", "unefemme"]
+    # The QBO stand-in goes first: when no Intuit credentials are configured, its server
+    # (`python -m qbo_sandbox serve ...`) and its activity generator are added here, before
+    # web, so that the app finds its QuickBooks already answering.
+    return [
+        Program("web", [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]),
+        Program(
+            "worker",
+            [*celery, "worker", "--loglevel", "INFO", "--concurrency", "2"]
+            + ["--hostname", "worker@%h"],
+        ),
+        Program(
+            "beat",
+            [*celery, "beat", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule")],
+        ),
+    ]
+
+
+class Output:
+    """Writes whole lines from several threads, each prefixed with its program's label."""
+
+    def __init__(self, stream: TextIO) -> None:
+        self._stream = stream
+        self._lock = threading.Lock()
+        self._colour = stream.isatty()
+        self._colours: dict[str, str] = {}
+
+    def line(self, label: str, text: str) -> None:
+        with self._lock:
+            prefix = f"{label:<8}| "
+            if self._colour:
+                colour = _COLOURS[len(self._colours) % len(_COLOURS)]
+                prefix = f"\033[{self._colours.setdefault(label, colour)}m{prefix}\033[0m"
+            self._write([prefix + text])
+
+    def block(self, lines: list[str]) -> None:
+        with self._lock:
+            self._write(lines)
+
+    def _write(self, lines: list[str]) -> None:
+        self._stream.write("".join(f"{line}\n" for line in lines))
+        self._stream.flush()
+
+
+class Child:
+    """One program, run in its own session so that signals reach it and its children only."""
+
+    def __init__(self, program: Program, env: dict[str, str], output: Output) -> None:
+        self.name = program.name
+        self.program = program
+        self.env = env
+        self.output = output
+        self.process: subprocess.Popen[str] | None = None
+        self.started_at = 0.0
+        self.restart_delay = 1.0
+        self.restart_at: float | None = None
+        self._reader: threading.Thread | None = None
+
+    def start(self, on_line: Callable[[str], None] | None = None) -> None:
+        self.process = subprocess.Popen(
+            self.program.argv,
+            cwd=REPO_ROOT,
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            errors="replace",
+            start_new_session=True,
+        )
+        self.started_at = time.monotonic()
+        self.restart_at = None
+        self._reader = threading.Thread(
+            target=self._pump, args=(self.process, on_line), name=f"{self.name}-output", daemon=True
+        )
+        self._reader.start()
+
+    def _pump(self, process: subprocess.Popen[str], on_line: Callable[[str], None] | None) -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            text = line.rstrip("\n")
+            self.output.line(self.name, text)
+            if on_line is not None:
+                on_line(text)
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is None:
+            return
+        # The session id is the leader's pid; signalling the group also reaches what the
+        # program forked (Celery's pool processes), even after the leader itself died.
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.process.pid, signum)
+
+    def alive(self) -> bool:
+        """Whether any process of this child's group still runs (zombies don't count)."""
+        if self.process is None:
+            return False
+        self.process.poll()
+        for proc in psutil.process_iter(["status"]):
+            if proc.info["status"] == psutil.STATUS_ZOMBIE:
+                continue
+            try:
+                if os.getpgid(proc.pid) == self.process.pid:
+                    return True
+            except ProcessLookupError:
+                continue
+        return False
+
+    def finish_output(self) -> None:
+        if self._reader is not None:
+            self._reader.join(timeout=2)
+
+
+class StepFailed(Exception):
+    pass
+
+
+class StopRequested(Exception):
+    pass
+
+
+class Runner:
+    def __init__(self, *, host: str, port: int, var: Path, output: Output) -> None:
+        self.host = host
+        self.port = port
+        self.var = var
+        self.output = output
+        self.stopping = threading.Event()
+        self.servers: list[EmbeddedServer] = []
+        self.children: list[Child] = []
+        self.logins: list[str] = []
+        self.stop_signal = ""
+
+    def log(self, text: str) -> None:
+        for line in text.splitlines() or [""]:
+            self.output.line("run", line)
+
+    def request_stop(self, signum: int, frame: FrameType | None) -> None:
+        # Only note the request: the main thread may be holding the output lock right now.
+        # Repeated signals (a second Ctrl-C, or one forwarded by a wrapper) change nothing;
+        # shutdown already kills whatever hasn't exited within STOP_GRACE.
+        if not self.stopping.is_set():
+            self.stop_signal = signal.Signals(signum).name
+            self.stopping.set()
+
+    def run(self) -> int:
+        code = 0
+        try:
+            env = self.environment()
+            self.step("migrate", ["manage.py", "migrate", "--noinput"], env)
+            self.step("demo", ["manage.py", "demo_setup"], env, on_line=self._collect_login)
+            self.children = [
+                Child(program, env, self.output)
+                for program in programs(host=self.host, port=self.port, var=self.var)
+            ]
+            for child in self.children:
+                child.start()
+            threading.Thread(target=self.announce, name="banner", daemon=True).start()
+            self.supervise()
+        except (EmbeddedServerError, StepFailed) as exc:
+            self.log(str(exc))
+            code = 1
+        except StopRequested:
+            pass
+        finally:
+            if self.stop_signal:
+                self.log(f"{self.stop_signal} received; stopping")
+            self.stop_children()
+            self.stop_servers()
+        return code
+
+    def environment(self) -> dict[str, str]:
+        env = dict(os.environ)
+        for name, value in DEMO_ENVIRONMENT.items():
+            env.setdefault(name, value)
+        # Line-buffered output, so that lines from different programs interleave as they
+        # happen instead of arriving in blocks.
+        env["PYTHONUNBUFFERED"] = "1"
+        self.var.mkdir(parents=True, exist_ok=True)
+        if not env.get("DATABASE_URL"):
+            server = start_postgres(self.var / "postgres")
+            self.servers.append(server)
+            env["DATABASE_URL"] = server.url
+            self.log(f"PostgreSQL is running at {server.url} (data in {server.datadir})")
+        if self.stopping.is_set():
+            raise StopRequested
+        if not env.get("REDIS_URL"):
+            server = start_redis(self.var / "redis")
+            self.servers.append(server)
+            env["REDIS_URL"] = server.url
+            self.log(f"Redis is running at {server.url} (data in {server.datadir})")
+        if self.stopping.is_set():
+            raise StopRequested
+        return env
+
+    def step(
+        self,
+        name: str,
+        args: list[str],
+        env: dict[str, str],
+        on_line: Callable[[str], None] | None = None,
+    ) -> None:
+        """Run a one-off command to completion, or until a stop is requested."""
+        child = Child(Program(name, [sys.executable, *args]), env, self.output)
+        child.start(on_line)
+        assert child.process is not None
+        while child.process.poll() is None:
+            if self.stopping.wait(0.1):
+                child.signal_group(signal.SIGTERM)
+                child.process.wait()
+                child.finish_output()
+                raise StopRequested
+        child.finish_output()
+        if child.process.returncode != 0:
+            raise StepFailed(
+                f"`{' '.join(['python', *args])}` failed with exit code {child.process.returncode}"
+            )
+
+    def _collect_login(self, line: str) -> None:
+        # demo_setup prints `login <role> <email> <password>`; it stays the one source of
+        # truth for the demo accounts.
+        parts = line.split()
+        if len(parts) == 4 and parts[0] == "login":
+            self.logins.append(f"  {parts[1]:<10} {parts[2]:<32} {parts[3]}")
+
+    def announce(self) -> None:
+        url = f"http://{self.host}:{self.port}/"
+        while not self.stopping.wait(0.5):
+            if login_page_answers(self.host, self.port):
+                rule = "=" * 72
+                self.output.block(
+                    [
+                        "",
+                        rule,
+                        f"  unefemme is running at {url}",
+                        "",
+                        "  Demo logins (role, e-mail, password):",
+                        *self.logins,
+                        "",
+                        "  Press Ctrl-C to stop everything.",
+                        rule,
+                        "",
+                    ]
+                )
+                return
+
+    def supervise(self) -> None:
+        while not self.stopping.wait(0.2):
+            now = time.monotonic()
+            for child in self.children:
+                assert child.process is not None
+                if child.restart_at is not None:
+                    if now >= child.restart_at:
+                        self.log(f"restarting {child.name}")
+                        child.start()
+                    continue
+                code = child.process.poll()
+                if code is None:
+                    continue
+                # Whatever the program left behind (a crashed worker's pool processes) goes
+                # before a fresh copy starts.
+                child.signal_group(signal.SIGKILL)
+                child.finish_output()
+                if now - child.started_at >= STABLE_AFTER:
+                    child.restart_delay = 1.0
+                delay = child.restart_delay
+                self.log(f"{child.name} {describe_exit(code)}; restarting in {delay:g} s")
+                child.restart_at = now + delay
+                child.restart_delay = min(delay * 2, MAX_RESTART_DELAY)
+
+    def stop_children(self) -> None:
+        for child in self.children:
+            child.signal_group(signal.SIGTERM)
+            # A stopped process (SIGSTOP, Ctrl-Z) only acts on SIGTERM once continued.
+            child.signal_group(signal.SIGCONT)
+        deadline = time.monotonic() + STOP_GRACE
+        while time.monotonic() < deadline and any(child.alive() for child in self.children):
+            time.sleep(0.1)
+        for child in self.children:
+            if child.alive():
+                self.log(f"{child.name} did not stop within {STOP_GRACE:g} s; killing it")
+                child.signal_group(signal.SIGKILL)
+        for child in self.children:
+            if child.process is not None:
+                child.process.wait()
+            child.finish_output()
+
+    def stop_servers(self) -> None:
+        # Stop what runs from var/ even if an earlier run started it: the next run reuses
+        # var/ and starts it again.
+        for server in reversed(self.servers):
+            try:
+                server.stop()
+            except EmbeddedServerError as exc:
+                self.log(str(exc))
+                continue
+            self.log(f"{server.name} stopped")
+
+
+def describe_exit(code: int) -> str:
+    # Popen reports death by a signal as the negated signal number.
+    if code >= 0:
+        return f"exited with code {code}"
+    try:
+        return f"was killed by {signal.Signals(-code).name}"
+    except ValueError:
+        return f"was killed by signal {-code}"
+
+
+def login_page_answers(host: str, port: int) -> bool:
+    conn = http.client.HTTPConnection(host, port, timeout=2)
+    try:
+        conn.request("GET", LOGIN_PATH)
+        return conn.getresponse().status in (200, 302)
+    except OSError:
+        return False
+    finally:
+        conn.close()
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="python -m devtools.run", description="Run unefemme locally with everything it needs."
+    )
+    parser.add_argument(
+        "--var",
+        type=Path,
+        default=Path(os.environ.get("UNEFEMME_VAR", "var")),
+        help="directory for the embedded servers' data and beat's schedule "
+        "(default: $UNEFEMME_VAR or var; relative paths are taken from the repository root)",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address for the web server")
+    parser.add_argument("--port", type=int, default=8000, help="port for the web server")
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    runner = Runner(
+        host=args.host,
+        port=args.port,
+        var=(REPO_ROOT / args.var).resolve(),
+        output=Output(sys.stdout),
+    )
+    signal.signal(signal.SIGINT, runner.request_stop)
+    signal.signal(signal.SIGTERM, runner.request_stop)
+    return runner.run()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
