@@ -1,0 +1,117 @@
+"""Command line: `python -m qbo_sandbox serve ...` and `python -m qbo_sandbox activity ...`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from qbo_sandbox import activity, server
+
+
+def _probability(text: str) -> float:
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError("a probability between 0 and 1")
+    return value
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError("must be positive")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m qbo_sandbox",
+        description="An offline, stateful QuickBooks Online for demos and tests.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    serve = commands.add_parser(
+        "serve",
+        help="run the sandbox server",
+        description="Serve QuickBooks Online's OAuth and Accounting APIs until SIGINT/SIGTERM.",
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8700, help="0 picks a free port")
+    serve.add_argument("--state", default=":memory:", help="SQLite file, or :memory:")
+    serve.add_argument(
+        "--seed",
+        choices=("demo", "empty"),
+        default="demo",
+        help="applied only when the state file has no companies yet",
+    )
+    serve.add_argument("--seed-number", type=int, default=1)
+    serve.add_argument(
+        "--scale", type=_positive, default=1.0, help="multiplies the seeded transaction volume"
+    )
+    serve.add_argument(
+        "--client-id",
+        action="append",
+        help="an app's client id (repeatable; paired in order with --client-secret)",
+    )
+    serve.add_argument("--client-secret", action="append")
+    serve.add_argument(
+        "--redirect-uri",
+        action="append",
+        help="an allowed OAuth callback (repeatable); without any, every http(s) URI on "
+        "127.0.0.1 or localhost is allowed",
+    )
+    serve.add_argument("--webhook-url")
+    serve.add_argument("--webhook-verifier", help="the verifier token that signs webhooks")
+    serve.add_argument("--webhook-format", choices=("cloudevents", "legacy"), default="cloudevents")
+    serve.add_argument(
+        "--time-scale",
+        type=_positive,
+        default=1.0,
+        help="60 makes an Intuit minute last a real second (throttle windows, webhook "
+        "retries, token lifetimes; not the 30-day CDC look-back)",
+    )
+    serve.add_argument("--limit-per-minute", type=int, default=500, help="0 disables")
+    serve.add_argument("--limit-concurrent", type=int, default=10, help="0 disables")
+    serve.add_argument("--limit-batch-per-minute-app", type=int, default=40, help="0 disables")
+    serve.add_argument("--limit-batch-per-minute-realm", type=int, default=120, help="0 disables")
+    for fault in ("5xx", "429", "slow", "drop"):
+        serve.add_argument(
+            f"--fault-{fault}", type=_probability, default=0.0, help="probability 0..1"
+        )
+    serve.add_argument("--log-level", default="INFO")
+
+    activity = commands.add_parser(
+        "activity",
+        help="keep a running sandbox busy through its public API",
+        description="Create invoices, payments and stock receipts (and now and then rename "
+        "an item or void/delete an invoice) through the public HTTP API.",
+    )
+    activity.add_argument("--base-url", required=True, help="the sandbox's base_url")
+    activity.add_argument(
+        "--realm", action="append", help="a company to drive (repeatable; default: all)"
+    )
+    activity.add_argument(
+        "--per-minute", type=_positive, default=30.0, help="operations per minute"
+    )
+    activity.add_argument(
+        "--duration", type=float, default=0.0, help="seconds to run; 0 runs until interrupted"
+    )
+    activity.add_argument("--seed", type=int, default=1, help="random seed")
+    activity.add_argument(
+        "--client-id", help="the app to connect as (default: the sandbox's first app)"
+    )
+    activity.add_argument(
+        "--client-secret", help="that app's secret, to refresh tokens (default: mint new ones)"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "serve":
+        return server.serve(args)
+    return activity.run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

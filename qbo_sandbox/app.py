@@ -1,0 +1,254 @@
+"""The WSGI application: routing, intuit_tid, fault injection, throttles, webhooks.
+
+Order of work for an API request (/v3/...): injected 429/5xx faults (before any work),
+bearer token, throttle slot, injected delay (inside the slot), the request in one
+transaction, webhook events (after COMMIT only), injected connection drop (after
+COMMIT, so a retried `requestid` finds the stored answer).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, fields
+from datetime import datetime
+from typing import Any
+
+from qbo_sandbox import api, control, html
+from qbo_sandbox.clock import Clock
+from qbo_sandbox.common import COMPANY_TZ, new_intuit_tid, system_fault
+from qbo_sandbox.oauth import OAuth
+from qbo_sandbox.operations import ApiOptions
+from qbo_sandbox.store import Event, Store
+from qbo_sandbox.throttle import Throttle, Throttled, throttle_fault_json, throttle_fault_xml
+from qbo_sandbox.web import Request, Response, dump_json, json_response, status_line
+from qbo_sandbox.webhooks import ChangeEvent, WebhookDispatcher
+
+logger = logging.getLogger("qbo_sandbox")
+
+StartResponse = Callable[..., Any]
+
+
+class DropConnection(Exception):
+    """Raised after a committed request whose answer must never reach the client."""
+
+
+@dataclass
+class Config:
+    """Run-time knobs, changed with POST /_sandbox/config."""
+
+    fault_5xx: float = 0.0
+    fault_429: float = 0.0
+    fault_slow: float = 0.0
+    fault_drop: float = 0.0
+    slow_seconds: float = 5.0  # Intuit seconds, scaled by --time-scale
+    limit_per_minute: int = 500
+    limit_concurrent: int = 10
+    limit_batch_per_minute_app: int = 40
+    limit_batch_per_minute_realm: int = 120
+    # Whether 429 bodies are XML, as QBO historically sent even to JSON clients
+    # (still true today is [unconfirmed]); JSON is the default.
+    throttle_xml: bool = False
+    sku_in_select_star: bool = False
+
+    def update(self, changes: dict[str, Any]) -> None:
+        """Validate every change first, then apply them all (or none)."""
+        types = {f.name: f.type for f in fields(self)}
+        checked: dict[str, Any] = {}
+        for key, value in changes.items():
+            kind = types.get(key)
+            if kind is None:
+                raise ValueError(f"unknown setting {key!r}")
+            if kind == "bool":
+                if not isinstance(value, bool):
+                    raise ValueError(f"{key} must be true or false")
+                checked[key] = value
+            elif isinstance(value, bool) or not isinstance(value, int | float):
+                raise ValueError(f"{key} must be a number")
+            elif key.startswith("fault_") and not 0 <= value <= 1:
+                raise ValueError(f"{key} is a probability between 0 and 1")
+            elif value < 0 and not key.startswith("limit_"):
+                raise ValueError(f"{key} cannot be negative")
+            else:
+                checked[key] = int(value) if kind == "int" else float(value)
+        for key, value in checked.items():
+            setattr(self, key, value)
+
+
+class Stats:
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests: Counter[str] = Counter()
+        self.throttled: Counter[str] = Counter()
+        self.token_requests: Counter[str] = Counter({"authorization_code": 0, "refresh_token": 0})
+
+    def count(self, counter: Counter[str], key: str) -> None:
+        with self._lock:
+            counter[key] += 1
+
+    def snapshot(self) -> dict[str, dict[str, int]]:
+        with self._lock:
+            return {
+                "requests": dict(self.requests),
+                "throttled": dict(self.throttled),
+                "token_requests": dict(self.token_requests),
+            }
+
+
+class SandboxApp:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        clock: Clock,
+        oauth: OAuth,
+        config: Config,
+        dispatcher: WebhookDispatcher | None = None,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.oauth = oauth
+        self.config = config
+        self.dispatcher = dispatcher
+        self.stats = Stats()
+        self.base_url = ""
+        self._rng = rng or random.Random()
+        self._config_lock = threading.Lock()
+        self.throttle = self._new_throttle()
+
+    def _new_throttle(self) -> Throttle:
+        c = self.config
+        return Throttle(
+            clock=self.clock,
+            per_minute=c.limit_per_minute,
+            concurrent=c.limit_concurrent,
+            batch_per_minute_app=c.limit_batch_per_minute_app,
+            batch_per_minute_realm=c.limit_batch_per_minute_realm,
+        )
+
+    def configure(self, changes: dict[str, Any]) -> dict[str, Any]:
+        with self._config_lock:
+            limits_before = self._limits()
+            self.config.update(changes)
+            if self._limits() != limits_before:
+                # Throttle has no setters: a fresh one takes the new limits (and starts
+                # its windows afresh). Requests in flight release slots on the old one.
+                self.throttle = self._new_throttle()
+            return asdict(self.config)
+
+    def _limits(self) -> tuple[int, ...]:
+        c = self.config
+        return (
+            c.limit_per_minute,
+            c.limit_concurrent,
+            c.limit_batch_per_minute_app,
+            c.limit_batch_per_minute_realm,
+        )
+
+    # ------------------------------------------------------------ WSGI
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        tid = new_intuit_tid()
+        try:
+            req = Request.from_environ(environ)
+            response = self.route(req)
+        except Exception:
+            logger.exception("unhandled error (intuit_tid %s)", tid)
+            response = json_response(500, system_fault(f"intuit_tid {tid}").body())
+        if response.drop:
+            raise DropConnection()
+        headers = [
+            ("Content-Type", response.content_type),
+            ("Content-Length", str(len(response.body))),
+            ("intuit_tid", tid),
+            *response.headers,
+        ]
+        start_response(status_line(response.status), headers)
+        return [response.body]
+
+    def route(self, req: Request) -> Response:
+        parts = [p for p in req.path.split("/") if p]
+        if len(parts) >= 3 and parts[0] == "v3" and parts[1] == "company":
+            return self.api_request(req, parts[2], parts[3:])
+        if parts[:1] == ["_sandbox"]:
+            return control.handle(self, req, parts[1:])
+        if (
+            parts[:1] == [".well-known"]
+            and len(parts) == 2
+            and parts[1]
+            in (
+                "openid_configuration",
+                "openid_sandbox_configuration",
+            )
+        ):
+            return json_response(200, dict(self.oauth.discovery(self.base_url)), stamp=False)
+        if parts == ["op", "v1", "jwks"]:
+            return json_response(200, {"keys": []}, stamp=False)
+        if parts == ["connect", "oauth2"]:
+            return self.oauth.authorize(req)
+        if parts == ["oauth2", "v1", "tokens", "bearer"] and req.method == "POST":
+            response, grant_type = self.oauth.token(req)
+            if grant_type is not None:
+                self.stats.count(self.stats.token_requests, grant_type)
+            return response
+        if parts == ["v2", "oauth2", "tokens", "revoke"] and req.method == "POST":
+            return self.oauth.revoke(req)
+        if parts == ["v1", "openid_connect", "userinfo"]:
+            return self.oauth.userinfo(req)
+        return html.handle(self.store, req, parts)
+
+    def api_request(self, req: Request, realm_id: str, rest: list[str]) -> Response:
+        self.stats.count(self.stats.requests, realm_id)
+        config = self.config
+        if self._rng.random() < config.fault_429:
+            return self._throttled(realm_id, max(1, math.ceil(self.clock.scaled(60))))
+        if self._rng.random() < config.fault_5xx:
+            status = self._rng.choice((500, 503))
+            return json_response(status, system_fault("injected fault").body())
+        check = self.oauth.check_bearer(req, realm_id)
+        if check.response is not None:
+            return check.response
+        assert check.client_id is not None
+        throttle = self.throttle
+        try:
+            with throttle.admit(realm_id, check.client_id, batch=rest == ["batch"]):
+                if self._rng.random() < config.fault_slow:
+                    self.clock.sleep(config.slow_seconds)
+                options = ApiOptions(sku_in_select_star=config.sku_in_select_star)
+                response, events = api.handle(self.store, options, realm_id, rest, req)
+        except Throttled as refused:
+            return self._throttled(realm_id, refused.retry_after)
+        self._publish(events)
+        if self._rng.random() < config.fault_drop:
+            response.drop = True
+        return response
+
+    def _throttled(self, realm_id: str, retry_after: int) -> Response:
+        self.stats.count(self.stats.throttled, realm_id)
+        if self.config.throttle_xml:
+            response = Response(429, throttle_fault_xml(), "application/xml")
+        else:
+            response = Response(429, dump_json(throttle_fault_json()), "application/json")
+        response.headers.append(("Retry-After", str(retry_after)))
+        return response
+
+    def _publish(self, events: list[Event]) -> None:
+        if self.dispatcher is None or not events:
+            return
+        self.dispatcher.publish(
+            [
+                ChangeEvent(
+                    realm_id=e.realm_id,
+                    entity=e.entity,
+                    entity_id=e.entity_id,
+                    operation=e.operation,
+                    occurred_at=datetime.fromtimestamp(e.ms / 1000, COMPANY_TZ),
+                )
+                for e in events
+            ]
+        )

@@ -1,0 +1,84 @@
+"""Sandbox-only control endpoints under /_sandbox/ (test and demo tooling, no auth)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from qbo_sandbox import seed
+from qbo_sandbox.web import Request, Response, json_response
+
+if TYPE_CHECKING:
+    from qbo_sandbox.app import SandboxApp
+
+
+def _error(status: int, message: str) -> Response:
+    return json_response(status, {"error": message}, stamp=False)
+
+
+def _body(req: Request) -> dict[str, Any]:
+    if not req.body.strip():
+        return {}
+    data = json.loads(req.body)
+    if not isinstance(data, dict):
+        raise ValueError("the body must be a JSON object")
+    return data
+
+
+def handle(app: SandboxApp, req: Request, parts: list[str]) -> Response:
+    try:
+        body = _body(req) if req.method == "POST" else {}
+        return _route(app, req, parts, body)
+    except (ValueError, TypeError) as error:
+        return _error(400, str(error))
+
+
+def _route(app: SandboxApp, req: Request, parts: list[str], body: dict[str, Any]) -> Response:
+    if parts == ["status"] and req.method == "GET":
+        return json_response(200, status(app), stamp=False)
+    if parts == ["config"]:
+        if req.method == "POST":
+            return json_response(200, app.configure(body), stamp=False)
+        return json_response(200, asdict(app.config), stamp=False)
+    if parts == ["companies"] and req.method == "POST":
+        kind = body.get("seed", "empty")
+        if kind not in ("demo", "empty"):
+            raise ValueError("seed must be demo or empty")
+        with app.store.transaction() as tx:
+            realm_id, name = seed.create_company(
+                tx,
+                kind,
+                seed_number=int(body.get("seed_number", 1)),
+                scale=float(body.get("scale", 1.0)),
+                name=body.get("name"),
+            )
+        return json_response(200, {"realm_id": realm_id, "name": name}, stamp=False)
+    if len(parts) == 3 and parts[0] == "companies" and req.method == "POST":
+        realm_id, action = parts[1], parts[2]
+        with app.store.transaction() as tx:
+            if not tx.company_exists(realm_id):
+                return _error(404, f"no company {realm_id}")
+        if action == "tokens":
+            tokens = app.oauth.mint(realm_id, body.get("client_id"))
+            if tokens is None:
+                return _error(400, "unknown client_id")
+            return json_response(200, tokens, stamp=False)
+        if action == "expire-access-tokens":
+            app.oauth.expire_access_tokens(realm_id)
+            return json_response(200, {"realm_id": realm_id, "expired": True}, stamp=False)
+        if action == "revoke-tokens":
+            app.oauth.revoke_realm(realm_id)
+            return json_response(200, {"realm_id": realm_id, "revoked": True}, stamp=False)
+    return _error(404, f"no control endpoint {req.method} /_sandbox/{'/'.join(parts)}")
+
+
+def status(app: SandboxApp) -> dict[str, Any]:
+    with app.store.transaction() as tx:
+        companies = [
+            {"realm_id": realm_id, "name": name, "counts": tx.entity_counts(realm_id)}
+            for realm_id, name in tx.companies()
+        ]
+    stats: dict[str, Any] = dict(app.stats.snapshot())
+    stats["webhooks"] = asdict(app.dispatcher.stats) if app.dispatcher else {}
+    return {"companies": companies, "stats": stats}
