@@ -12,6 +12,7 @@ import contextlib
 import http.client
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -45,14 +46,83 @@ class Program:
     argv: list[str]
 
 
-def programs(*, host: str, port: int, var: Path) -> list[Program]:
+@dataclass(frozen=True)
+class DemoQuickBooks:
+    """qbo_sandbox standing in for Intuit when no Intuit credentials are configured."""
+
+    port: int
+    state: Path
+    redirect_uri: str
+    webhook_url: str
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def environment(self) -> dict[str, str]:
+        """What the app needs to talk to it, exactly as it would to Intuit."""
+        return {
+            "QBO_ENVIRONMENT": f"{self.base_url}/.well-known/openid_configuration",
+            "QBO_API_URL": f"{self.base_url}/v3",
+            "QBO_CLIENT_ID": DEMO_CLIENT_ID,
+            "QBO_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+            "QBO_REDIRECT_URI": self.redirect_uri,
+            "QBO_WEBHOOK_VERIFIER_TOKEN": DEMO_VERIFIER_TOKEN,
+            # The clients refuse plain http unless told this is deliberate.
+            "OAUTHLIB_INSECURE_TRANSPORT": "1",
+        }
+
+    def programs(self, python: str) -> list[Program]:
+        sandbox = [python, "-m", "qbo_sandbox"]
+        return [
+            Program(
+                "qbo",
+                [
+                    *sandbox,
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--state",
+                    str(self.state),
+                    "--seed",
+                    "demo",
+                    "--client-id",
+                    DEMO_CLIENT_ID,
+                    "--client-secret",
+                    DEMO_CLIENT_SECRET,
+                    "--redirect-uri",
+                    self.redirect_uri,
+                    "--webhook-url",
+                    self.webhook_url,
+                    "--webhook-verifier",
+                    DEMO_VERIFIER_TOKEN,
+                ],
+            ),  # fmt: skip
+            # A slow, steady stream of new invoices, payments and stock receipts, so the demo
+            # lives and webhooks flow. It is a different app from unefemme, as a partner's
+            # own bookkeeping would be.
+            Program(
+                "activity",
+                [*sandbox, "activity", "--base-url", self.base_url, "--per-minute", "6"],
+            ),
+        ]
+
+
+# The demo app registered with qbo_sandbox. Public values: they only ever open the local
+# stand-in, and settings accept them only with DEBUG on.
+DEMO_CLIENT_ID = "sandbox-client-id"
+DEMO_CLIENT_SECRET = "sandbox-client-secret"
+DEMO_VERIFIER_TOKEN = "unefemme-development-verifier-token"
+DEMO_QBO_PORT = 8700
+
+
+def programs(*, host: str, port: int, var: Path, qbo: DemoQuickBooks | None) -> list[Program]:
     """The long-running programs, in start order."""
     python = sys.executable
     celery = [python, "-m", "celery", "-A", "unefemme"]
-    # The QBO stand-in goes first: when no Intuit credentials are configured, its server
-    # (`python -m qbo_sandbox serve ...`) and its activity generator are added here, before
-    # web, so that the app finds its QuickBooks already answering.
+    # The QBO stand-in goes first, so that the app finds its QuickBooks already answering.
     return [
+        *(qbo.programs(python) if qbo else []),
         Program("web", [python, "manage.py", "runserver", f"{host}:{port}", "--noreload"]),
         Program(
             "worker",
@@ -64,6 +134,31 @@ def programs(*, host: str, port: int, var: Path) -> list[Program]:
             [*celery, "beat", "--loglevel", "INFO", "--schedule", str(var / "celerybeat-schedule")],
         ),
     ]
+
+
+def demo_quickbooks(
+    env: dict[str, str], *, host: str, port: int, var: Path
+) -> DemoQuickBooks | None:
+    """qbo_sandbox when no Intuit app is configured (QBO_CLIENT_ID unset), else None."""
+    if env.get("QBO_CLIENT_ID"):
+        return None
+    return DemoQuickBooks(
+        port=DEMO_QBO_PORT if _port_is_free(DEMO_QBO_PORT) else _free_port(),
+        state=var / "qbo_sandbox.sqlite3",
+        redirect_uri=f"http://{host}:{port}/sync/qbo/callback/",
+        webhook_url=f"http://{host}:{port}/sync/qbo/webhooks/",
+    )
+
+
+def _port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 class Output:
@@ -180,6 +275,7 @@ class Runner:
         self.children: list[Child] = []
         self.logins: list[str] = []
         self.stop_signal = ""
+        self.qbo: DemoQuickBooks | None = None
 
     def log(self, text: str) -> None:
         for line in text.splitlines() or [""]:
@@ -201,7 +297,7 @@ class Runner:
             self.step("demo", ["manage.py", "demo_setup"], env, on_line=self._collect_login)
             self.children = [
                 Child(program, env, self.output)
-                for program in programs(host=self.host, port=self.port, var=self.var)
+                for program in programs(host=self.host, port=self.port, var=self.var, qbo=self.qbo)
             ]
             for child in self.children:
                 child.start()
@@ -241,6 +337,10 @@ class Runner:
             self.log(f"Redis is running at {server.url} (data in {server.datadir})")
         if self.stopping.is_set():
             raise StopRequested
+        self.qbo = demo_quickbooks(env, host=self.host, port=self.port, var=self.var)
+        if self.qbo:
+            env.update(self.qbo.environment())
+            self.log(f"No Intuit app configured: QuickBooks is qbo_sandbox at {self.qbo.base_url}/")
         return env
 
     def step(
@@ -286,6 +386,11 @@ class Runner:
                         "",
                         "  Demo logins (role, e-mail, password):",
                         *self.logins,
+                        *(
+                            ["", f"  QuickBooks (qbo_sandbox): {self.qbo.base_url}/"]
+                            if self.qbo
+                            else []
+                        ),
                         "",
                         "  Press Ctrl-C to stop everything.",
                         rule,

@@ -275,12 +275,27 @@ class Activity:
         return self._undo_invoice("delete")
 
 
+def _wait_for_status(base_url: str, timeout: float = 120.0) -> JSON:
+    """The sandbox's status, waiting for it to come up: the demo starts both together."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            status, _, raw = _http("GET", f"{base_url}/_sandbox/status")
+            if status == 200:
+                found: JSON = json.loads(raw)
+                return found
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        if time.monotonic() > deadline:
+            raise SystemExit(f"activity: no qbo_sandbox answering at {base_url}")
+        time.sleep(1)
+
+
 def run(args: argparse.Namespace) -> int:
     base_url = args.base_url.rstrip("/")
     realms = args.realm
     if not realms:
-        status, _, raw = _http("GET", f"{base_url}/_sandbox/status")
-        realms = [company["realm_id"] for company in json.loads(raw)["companies"]]
+        realms = [company["realm_id"] for company in _wait_for_status(base_url)["companies"]]
     rng = random.Random(args.seed)
     drivers = [
         Activity(Client(base_url, realm, args.client_id, args.client_secret), rng)

@@ -3,6 +3,7 @@ from __future__ import annotations
 import io
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -140,6 +141,15 @@ def test_run_serves_the_product_supervises_it_and_cleans_up(run: Run) -> None:
     run.wait_for("/healthz to report everything up", 60, healthy)
     assert "login admin " in run.output()
     assert "unefemme is running at" in run.output()
+
+    # With no Intuit app configured, the demo's QuickBooks runs too, seeded with the three
+    # distributors, and its activity generator keeps changing their books.
+    found = re.search(r"QuickBooks \(qbo_sandbox\): (http://\S+)/", run.output())
+    assert found, run.output()[-3000:]
+    status, body = _get(f"{found.group(1)}/_sandbox/status")
+    assert status == 200
+    assert len(json.loads(body)["companies"]) == 3
+    run.wait_for("the activity generator", 60, lambda: "activity realm=" in run.output())
 
     worker = _worker(run.psutil)
     assert worker is not None
