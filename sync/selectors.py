@@ -1,12 +1,104 @@
+"""Reads of the sync app (writes are in services.py)."""
+
 from __future__ import annotations
 
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
+from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 
+from billing.models import QBOCustomer, QBOInvoice, QBOPayment
+from inventory.models import QBOItem
+
+from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun
 from .services import LAST_TICK_KEY
+
+if TYPE_CHECKING:
+    from accounts.models import User
 
 
 def last_tick() -> datetime | None:
     raw = cache.get(LAST_TICK_KEY)
     return datetime.fromisoformat(raw) if raw else None
+
+
+def _count_of(model: Any) -> Coalesce:
+    # A correlated COUNT per mirror table: joining four tables and counting would
+    # multiply rows (and take seconds on a big realm).
+    rows = (
+        model.objects.filter(connection=OuterRef("pk"))
+        .order_by()
+        .values("connection")
+        .annotate(n=Count("pk"))
+        .values("n")
+    )
+    return Coalesce(Subquery(rows, output_field=IntegerField()), 0)
+
+
+def connection_list(*, user: User) -> QuerySet[QBOConnection]:
+    """The connections ``user`` may see, newest first, with what the page shows.
+
+    Annotations: ``item_count``, ``customer_count``, ``invoice_count``, ``payment_count``
+    (rows in the mirror) and ``sync_running`` (a run is in progress).
+    """
+    connections: QuerySet[QBOConnection] = QBOConnection.objects.visible_to(user)
+    return connections.annotate(
+        item_count=_count_of(QBOItem),
+        customer_count=_count_of(QBOCustomer),
+        invoice_count=_count_of(QBOInvoice),
+        payment_count=_count_of(QBOPayment),
+        sync_running=Exists(
+            SyncRun.objects.filter(connection=OuterRef("pk"), status=SyncRun.Status.RUNNING)
+        ),
+    ).order_by("status", "-connected_at")
+
+
+def connection_progress(*, connection: QBOConnection) -> dict[str, Any]:
+    """Where the import stands, for the Connections page's htmx polling.
+
+    ``running`` is true while there is something to wait for: a run in progress, or an
+    import that has not finished (queued, or to be resumed by the next sync). The page
+    keeps polling while it is true.
+    """
+    cursors = {c.entity: c for c in SyncCursor.objects.filter(connection=connection)}
+    entities: list[dict[str, Any]] = []
+    imported = 0
+    totals: list[int | None] = []
+    for entity in MIRRORED_ENTITIES:
+        cursor = cursors.get(entity)
+        total = cursor.total_count if cursor else None
+        count = cursor.imported_count if cursor else 0
+        entities.append(
+            {
+                "entity": entity,
+                "imported": count,
+                "total": total,
+                "done": bool(cursor and cursor.import_done),
+            }
+        )
+        totals.append(total)
+        imported += min(count, total or 0)
+    import_done = all(e["done"] for e in entities)
+    if import_done:
+        percent: int | None = 100
+    elif all(t is not None for t in totals):
+        grand_total = sum(t or 0 for t in totals)
+        percent = 100 if grand_total == 0 else min(99, imported * 100 // grand_total)
+    else:
+        percent = None  # still counting
+    current = (
+        SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING)
+        .order_by("-started_at")
+        .first()
+    )
+    live = connection.status == QBOConnection.Status.CONNECTED
+    return {
+        "entities": entities,
+        "import_done": import_done,
+        "percent": percent,
+        "run": current,
+        "kind": current.kind if current else None,
+        "running": live and (current is not None or not import_done),
+    }

@@ -1,20 +1,667 @@
+"""Writes of the sync app: connections, the initial import, CDC polls, scheduling.
+
+How a realm's mirror is kept (qbo-api.md §2-3, reliability.md "CDC cursor"):
+
+- **Import.** Every mirrored entity is read in pages of 1000 by Id (keyset paging, see
+  ``QBOClient.query_page``). Each page is upserted and the entity's cursor
+  (``import_after_id``) advanced in ONE transaction, so an import killed at any point
+  resumes after the last page it stored, and re-reading a page is harmless anyway. The
+  CDC watermark for afterwards is the import's START time (minus the overlap): whatever
+  changed while the import paged is picked up by the first poll.
+- **Poll.** One ``cdc`` request for all entities from the watermark. Upserts, deletions
+  and voids of all entities, and the new watermark, are written in ONE transaction: the
+  watermark can never get ahead of the rows it covers. It becomes the poll's start time
+  minus a two-minute overlap (clock skew, changes committing while we read); upserts
+  compare SyncToken and LastUpdatedTime first, so re-reading the overlap writes nothing.
+- **Quiet realms.** A poll that applied no change does not write the watermark either;
+  the window then grows by one interval per poll and every re-read object compares
+  equal. Once the watermark is ``SYNC_CURSOR_REFRESH`` (1 h) old it is moved forward
+  anyway, so re-reads stay small and the 30-day look-back is never reached.
+- **Caps.** An entity answered with 1000 objects may have more. CDC takes only a lower
+  bound (``changedSince``), so the same request would come back the same whatever upper
+  bound we had in mind; instead the window is cut at the newest change the capped answer
+  holds (everything older is complete, as Intuit returns the oldest changes first; see
+  qbo_sandbox/cdc.py) and the poll repeats from there. A cut that cannot move (over 1000
+  changes in one second) falls back to re-importing that entity.
+- **Too old.** A watermark near Intuit's 30-day limit means a full re-import, which also
+  deletes mirror rows that no longer exist upstream (``mirror.mirror_prune``).
+- **One at a time.** Every import or poll holds the realm's lease (sync/locks.py) and
+  checks its fencing token in each writing transaction.
+"""
+
 from __future__ import annotations
 
-from datetime import datetime
+import logging
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
+
+from . import conf, locks
+from .clients import qbo
+from .crypto import Secret
+from .errors import describe
+from .locks import LeaseLost, RealmLease
+from .mirror import SPECS, Applied, mirror_apply, mirror_prune, updated_at
+from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun, WebhookEvent
+from .tokens import ConnectionTokens
+
+if TYPE_CHECKING:
+    from accounts.models import Partner, User
+
+logger = logging.getLogger(__name__)
 
 LAST_TICK_KEY = "sync:last-tick"
 
 
-def tick_run() -> datetime:
-    """Beat's one-minute heartbeat.
+# ---------------------------------------------------------------- scheduling
 
-    It records when it last ran, which /healthz reports so a stopped beat is visible.
-    The connection scheduling (enqueue a poll for every connection that is due) is added
-    here by the sync issue.
+
+def tick_run() -> datetime:
+    """Beat's one-minute heartbeat, then a poll enqueued for every connection that is due.
+
+    The heartbeat is recorded first (/healthz reports it), so a scheduling failure cannot
+    make a running beat look dead.
     """
     now = timezone.now()
     cache.set(LAST_TICK_KEY, now.isoformat(), timeout=None)
+    connection_schedule_due(now=now)
     return now
+
+
+def next_sync_time(*, interval: timedelta, now: datetime) -> datetime:
+    # Jitter spreads realms connected at the same moment (a demo, a migration) over the
+    # interval instead of polling them all in the same tick forever.
+    jitter = interval.total_seconds() * float(conf.get("SYNC_JITTER"))
+    return now + interval + timedelta(seconds=random.uniform(0, jitter))
+
+
+@transaction.atomic
+def connection_schedule_due(*, now: datetime) -> list[int]:
+    """Claim every connected connection whose ``next_sync_at`` has come and enqueue its sync.
+
+    Claiming (moving ``next_sync_at`` to the next slot) happens in the same transaction,
+    with SKIP LOCKED, so a second beat or a slow tick cannot enqueue a connection twice.
+    """
+    due = list(
+        QBOConnection.objects.select_for_update(skip_locked=True)
+        .filter(status=QBOConnection.Status.CONNECTED)
+        .filter(Q(next_sync_at__lte=now) | Q(next_sync_at__isnull=True))
+        .only("id", "sync_interval", "next_sync_at")
+    )
+    for connection in due:
+        connection.next_sync_at = next_sync_time(interval=connection.sync_interval, now=now)
+        connection.save(update_fields=["next_sync_at"])
+        _enqueue_sync(connection.pk, "schedule")
+    return [connection.pk for connection in due]
+
+
+def _enqueue_sync(connection_id: int, trigger: str) -> None:
+    # On commit, as ``delay_on_commit`` would, but through ``_publish_quietly``: a broker
+    # outage must not turn "Sync now" or a finished connect into a 500 after the row is
+    # saved; the schedule picks the connection up once Redis is back.
+    transaction.on_commit(lambda: _publish_quietly(connection_id, trigger))
+
+
+def connection_sync_now(*, connection: QBOConnection, trigger: str = "manual") -> None:
+    """Enqueue a sync now: the rest of the import if it is not done, else a poll."""
+    _enqueue_sync(connection.pk, trigger)
+
+
+def webhook_events_received(*, realm_ids: set[str]) -> None:
+    """Enqueue an immediate poll for each connected realm named by stored webhook events.
+
+    Never raises because the broker is down or hangs: the events are already stored, and
+    the schedule polls every connected realm within its interval anyway. Their status
+    says what happened: ENQUEUED, or IGNORED for a realm no partner has connected.
+    """
+    connections = dict(
+        QBOConnection.objects.filter(
+            status=QBOConnection.Status.CONNECTED, realm_id__in=realm_ids
+        ).values_list("realm_id", "id")
+    )
+    unknown = set(realm_ids) - set(connections)
+    if unknown:
+        WebhookEvent.objects.filter(
+            realm_id__in=unknown, status=WebhookEvent.Status.RECEIVED
+        ).update(status=WebhookEvent.Status.IGNORED)
+    for realm_id, connection_id in connections.items():
+
+        def enqueue(realm_id: str = realm_id, connection_id: int = connection_id) -> None:
+            if _publish_quietly(connection_id, "webhook"):
+                WebhookEvent.objects.filter(
+                    realm_id=realm_id, status=WebhookEvent.Status.RECEIVED
+                ).update(status=WebhookEvent.Status.ENQUEUED)
+
+        transaction.on_commit(enqueue)
+
+
+def _publish_quietly(connection_id: int, trigger: str) -> bool:
+    """Publish a sync task within ``SYNC_ENQUEUE_TIMEOUT`` seconds, or log and give up."""
+    from .tasks import connection_sync
+
+    timeout = conf.seconds("SYNC_ENQUEUE_TIMEOUT")
+    try:
+        # A connection of its own with short socket timeouts and no publish retries: a
+        # broker that refuses fails at once, one that hangs (a stopped Redis accepts TCP
+        # and never answers) fails after ``timeout`` instead of holding the webhook.
+        with connection_sync.app.connection_for_write(
+            url=settings.CELERY_BROKER_URL,
+            connect_timeout=timeout,
+            transport_options={
+                "socket_timeout": timeout,
+                "socket_connect_timeout": timeout,
+                "max_retries": 0,
+            },
+        ) as broker:
+            connection_sync.apply_async(
+                (connection_id, trigger),
+                producer=broker.Producer(),
+                retry=False,
+                ignore_result=True,
+            )
+    except Exception as exc:
+        logger.warning(
+            "sync of connection %s not enqueued (%s); the schedule will catch up",
+            connection_id,
+            type(exc).__name__,
+        )
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- connect / disconnect
+
+
+LIVE = ~Q(status=QBOConnection.Status.DISCONNECTED)
+
+
+def connection_connect(
+    *, partner: Partner, realm_id: str, tokens: qbo.TokenSet, user: User
+) -> QBOConnection:
+    """Create or revive the partner's connection to ``realm_id`` and start its import.
+
+    Reconnecting (after invalid_grant, or after a disconnect) is the same call: the
+    partner's row for that realm comes back to life with new tokens, and the sync picks
+    up from its cursors (or re-imports if they are too old).
+    """
+    # The company's name is a nicety for the page; a failure here must not lose the
+    # connection (the import fetches it again), and the call stays outside the
+    # transaction.
+    try:
+        company_name = qbo.fetch_company_name(realm_id=realm_id, access_token=tokens.access_token)
+    except Exception as exc:  # QBOError, or Redis (the rate limiter) being down
+        logger.warning(
+            "company name for realm %s not fetched: %s (intuit_tid=%s)",
+            realm_id,
+            type(exc).__name__,
+            getattr(exc, "intuit_tid", None),
+        )
+        company_name = ""
+    return _connection_store(
+        partner=partner, realm_id=realm_id, tokens=tokens, user=user, company_name=company_name
+    )
+
+
+@transaction.atomic
+def _connection_store(
+    *, partner: Partner, realm_id: str, tokens: qbo.TokenSet, user: User, company_name: str
+) -> QBOConnection:
+    live = QBOConnection.objects.select_for_update().filter(LIVE)
+    if live.filter(realm_id=realm_id).exclude(partner=partner).exists():
+        raise ValidationError(
+            "That QuickBooks company is already connected to another partner in unefemme, "
+            "so it was not connected. If it really is yours, contact Une Femme."
+        )
+    other = live.filter(partner=partner).exclude(realm_id=realm_id).first()
+    if other is not None:
+        raise ValidationError(
+            f"Your QuickBooks company {other.company_name or other.realm_id} is still "
+            "connected. Disconnect it before connecting another one."
+        )
+    # The partner's row for this realm, if any: the live one, else the latest one.
+    rows = list(
+        QBOConnection.objects.select_for_update().filter(partner=partner, realm_id=realm_id)
+    )
+    rows.sort(key=lambda c: (c.status != QBOConnection.Status.DISCONNECTED, c.connected_at))
+    connection = rows[-1] if rows else None
+    now = timezone.now()
+    trigger = "reconnect" if connection is not None else "connect"
+    if connection is None:
+        connection = QBOConnection(partner=partner, realm_id=realm_id)
+    connection.status = QBOConnection.Status.CONNECTED
+    connection.company_name = company_name or connection.company_name
+    connection.access_token = Secret(tokens.access_token)
+    connection.access_token_expires_at = tokens.access_expires_at
+    connection.refresh_token = Secret(tokens.refresh_token)
+    connection.refresh_token_expires_at = tokens.refresh_expires_at
+    connection.connected_by = user
+    connection.connected_at = now
+    connection.disconnected_at = None
+    connection.last_error = ""
+    connection.last_error_tid = ""
+    # The import is enqueued below; the schedule takes over one interval later.
+    connection.next_sync_at = next_sync_time(interval=connection.sync_interval, now=now)
+    try:
+        with transaction.atomic():
+            connection.save()
+    except IntegrityError:
+        # A concurrent connect of the same realm or partner won the unique constraints.
+        raise ValidationError(
+            "That QuickBooks company was connected by someone else at the same moment, so "
+            "it was not connected. Reload the page to see its state."
+        ) from None
+    logger.info("QBO realm %s connected to partner %s by user %s", realm_id, partner.pk, user.pk)
+    _enqueue_sync(connection.pk, trigger)
+    return connection
+
+
+def connection_disconnect(*, connection: QBOConnection, user: User | None) -> None:
+    """Revoke at Intuit (best effort), delete the tokens, stop the schedule.
+
+    Mirror rows stay: staff still see the partner's history, marked as no longer synced.
+    The revocation call is made before, and outside, the database transaction.
+    """
+    token = connection.refresh_token or connection.access_token
+    if token is not None:
+        try:
+            qbo.revoke(token=token.reveal())
+        except qbo.QBOError as exc:
+            # Best effort: our copy of the tokens is deleted either way, which is what
+            # stops unefemme from using them.
+            logger.warning(
+                "QBO revoke for connection %s failed: %s (intuit_tid=%s)",
+                connection.pk,
+                exc.message,
+                exc.intuit_tid,
+            )
+    _connection_forget_tokens(connection=connection, user=user)
+
+
+@transaction.atomic
+def _connection_forget_tokens(*, connection: QBOConnection, user: User | None) -> None:
+    locked = QBOConnection.objects.select_for_update().get(pk=connection.pk)
+    locked.status = QBOConnection.Status.DISCONNECTED
+    locked.access_token = None
+    locked.access_token_expires_at = None
+    locked.refresh_token = None
+    locked.refresh_token_expires_at = None
+    locked.disconnected_at = timezone.now()
+    locked.next_sync_at = None
+    locked.last_error = ""
+    locked.last_error_tid = ""
+    locked.save()
+    logger.info(
+        "QBO connection %s (realm %s) disconnected by user %s",
+        locked.pk,
+        locked.realm_id,
+        user.pk if user else None,
+    )
+    # The caller's instance reflects what was stored.
+    connection.refresh_from_db()
+
+
+def connection_refresh_info(*, connection_id: int) -> str:
+    """Re-read the company's name from QuickBooks (it can be renamed there)."""
+    connection = QBOConnection.objects.get(pk=connection_id)
+    client = qbo.QBOClient(realm_id=connection.realm_id, tokens=ConnectionTokens(connection.pk))
+    name = client.company_name()
+    if name and name != connection.company_name:
+        QBOConnection.objects.filter(pk=connection.pk).update(company_name=name)
+    return name
+
+
+# ---------------------------------------------------------------- running a sync
+
+
+@dataclass
+class _Context:
+    connection: QBOConnection
+    lease: RealmLease
+    run: SyncRun
+    meter: qbo.Meter
+    client: qbo.QBOClient = field(init=False)
+    counts: dict[str, Applied] = field(default_factory=dict)
+    _renewed_at: float = 0.0
+
+    def heartbeat(self) -> None:
+        # Renew the lease a few times per TTL, not on every request.
+        now = time.monotonic()
+        if now - self._renewed_at >= conf.seconds("SYNC_LOCK_TTL") / 4:
+            self.lease.renew()
+            self._renewed_at = now
+
+    def count(self, entity: str, applied: Applied) -> None:
+        self.counts.setdefault(entity, Applied()).add(applied)
+
+    def save_progress(self) -> None:
+        SyncRun.objects.filter(pk=self.run.pk).update(
+            api_requests=self.meter.requests,
+            throttled=self.meter.throttled,
+            counts={e: a.as_dict() for e, a in self.counts.items()},
+        )
+
+
+def connection_sync(*, connection_id: int, trigger: str) -> SyncRun | None:
+    """The sync task's body: the realm's lease, then the import or a poll.
+
+    Returns the last run, or None when nothing ran (not connected, or another worker
+    holds the realm; a poll asked for meanwhile is then run by that worker on its way
+    out).
+    """
+    connection = QBOConnection.objects.filter(pk=connection_id).first()
+    if connection is None or connection.status != QBOConnection.Status.CONNECTED:
+        logger.info("sync of connection %s skipped: not connected", connection_id)
+        return None
+    lease = locks.realm_lock_acquire(realm_id=connection.realm_id, connection_id=connection.pk)
+    if lease is None:
+        locks.realm_rerun_request(realm_id=connection.realm_id)
+        logger.info("sync of realm %s skipped: another sync holds it", connection.realm_id)
+        return None
+    try:
+        run = _sync_once(connection_id, lease, trigger)
+        # Webhooks (or a Sync now) that arrived while we worked asked for one more poll.
+        for _ in range(3):
+            if run is None or run.status != SyncRun.Status.SUCCEEDED:
+                break
+            if not locks.realm_rerun_take(realm_id=connection.realm_id):
+                break
+            run = _sync_once(connection_id, lease, "rerun")
+        return run
+    finally:
+        lease.release()
+
+
+def _sync_once(connection_id: int, lease: RealmLease, trigger: str) -> SyncRun | None:
+    connection = QBOConnection.objects.get(pk=connection_id)
+    if connection.status != QBOConnection.Status.CONNECTED:
+        return None
+    cursors = _cursors(connection)
+    if all(c.import_done for c in cursors.values()):
+        since = min(c.changed_since or timezone.now() for c in cursors.values())
+        if any(c.changed_since is None for c in cursors.values()) or (
+            since < timezone.now() - conf.duration("SYNC_CDC_MAX_AGE")
+        ):
+            logger.info("realm %s: CDC watermark too old, re-importing", connection.realm_id)
+            try:
+                _cursors_reset(lease, connection, list(cursors))
+            except LeaseLost:
+                return None
+            return _run(connection, lease, SyncRun.Kind.IMPORT, trigger, _import)
+        run = _run(connection, lease, SyncRun.Kind.POLL, trigger, _poll)
+        if run is None or run.status != SyncRun.Status.SKIPPED:
+            return run
+        # The poll handed some entities back to the importer (see _poll).
+        return _run(connection, lease, SyncRun.Kind.IMPORT, "reimport", _import)
+    return _run(connection, lease, SyncRun.Kind.IMPORT, trigger, _import)
+
+
+def _cursors(connection: QBOConnection) -> dict[str, SyncCursor]:
+    existing = {c.entity: c for c in connection.cursors.all()}
+    for entity in MIRRORED_ENTITIES:
+        if entity not in existing:
+            existing[entity], _ = SyncCursor.objects.get_or_create(
+                connection=connection, entity=entity
+            )
+    return {entity: existing[entity] for entity in MIRRORED_ENTITIES}
+
+
+def _cursors_reset(lease: RealmLease, connection: QBOConnection, entities: list[str]) -> None:
+    """Start the import of ``entities`` over, reconciling with what the mirror holds."""
+    with transaction.atomic():
+        lease.check_fence()
+        SyncCursor.objects.filter(connection=connection, entity__in=entities).update(
+            import_done=False,
+            import_after_id="",
+            imported_count=0,
+            total_count=None,
+            changed_since=None,
+            reconcile=True,
+        )
+
+
+def _run(
+    connection: QBOConnection,
+    lease: RealmLease,
+    kind: str,
+    trigger: str,
+    body: Callable[[_Context], None],
+) -> SyncRun | None:
+    try:
+        with transaction.atomic():
+            lease.check_fence()
+            # We hold the realm, so any run still marked running was cut short (a killed
+            # worker, a lost lease): say so instead of leaving it "running" forever.
+            SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING).update(
+                status=SyncRun.Status.FAILED,
+                finished_at=timezone.now(),
+                error="Interrupted before it finished; a later sync resumed the work.",
+            )
+            run = SyncRun.objects.create(connection=connection, kind=kind, trigger=trigger[:20])
+    except LeaseLost:
+        # A newer holder has the realm; this worker must not even touch the run log.
+        logger.warning("sync of realm %s abandoned: its lease was lost", connection.realm_id)
+        return None
+    meter = qbo.Meter()
+    context = _Context(connection=connection, lease=lease, run=run, meter=meter)
+    context.client = qbo.QBOClient(
+        realm_id=connection.realm_id,
+        tokens=ConnectionTokens(connection.pk),
+        meter=meter,
+        heartbeat=context.heartbeat,
+    )
+    try:
+        body(context)
+    except _Reimport as exc:
+        _run_ended(context, SyncRun.Status.SKIPPED, f"{exc} A full re-import follows.")
+    except Exception as exc:
+        _run_failed(context, exc)
+        if not isinstance(exc, qbo.QBOError | LeaseLost):
+            raise
+    else:
+        _run_succeeded(context)
+    run.refresh_from_db()
+    return run
+
+
+class _Reimport(Exception):
+    """The poll cannot continue by CDC; the entities named must be imported again."""
+
+
+def _run_ended(context: _Context, status: str, error: str = "", tid: str | None = None) -> None:
+    context.run.status = status
+    context.run.finished_at = timezone.now()
+    context.run.api_requests = context.meter.requests
+    context.run.throttled = context.meter.throttled
+    context.run.error = error
+    context.run.intuit_tid = tid or context.meter.last_intuit_tid or ""
+    context.run.counts = {e: a.as_dict() for e, a in context.counts.items()}
+    context.run.save()
+
+
+def _run_succeeded(context: _Context) -> None:
+    _run_ended(context, SyncRun.Status.SUCCEEDED)
+    QBOConnection.objects.filter(pk=context.connection.pk).update(
+        last_synced_at=context.run.finished_at, last_error="", last_error_tid=""
+    )
+    logger.info(
+        "%s of realm %s succeeded: %d requests, %d throttled",
+        context.run.kind,
+        context.connection.realm_id,
+        context.meter.requests,
+        context.meter.throttled,
+    )
+
+
+def _run_failed(context: _Context, exc: Exception) -> None:
+    tid = exc.intuit_tid if isinstance(exc, qbo.QBOError) else None
+    message = describe(exc)
+    _run_ended(context, SyncRun.Status.FAILED, message, tid)
+    logger.warning(
+        "%s of realm %s failed: %s (intuit_tid=%s)",
+        context.run.kind,
+        context.connection.realm_id,
+        type(exc).__name__,
+        tid,
+    )
+    if isinstance(exc, qbo.QBOError):
+        # Shown on the Connections page until a sync succeeds. A connection that was
+        # disconnected meanwhile keeps its clean slate.
+        QBOConnection.objects.filter(pk=context.connection.pk).exclude(
+            status=QBOConnection.Status.DISCONNECTED
+        ).update(last_error=message, last_error_tid=tid or "")
+
+
+# ---------------------------------------------------------------- import
+
+
+def _import(context: _Context) -> None:
+    connection = context.connection
+    if not connection.company_name:
+        name = context.client.company_name()
+        if name:
+            QBOConnection.objects.filter(pk=connection.pk).update(company_name=name)
+    started = timezone.now()
+    with transaction.atomic():
+        context.lease.check_fence()
+        # The first poll reads from the import's start: what changed while we paged.
+        SyncCursor.objects.filter(
+            connection=connection, import_done=False, changed_since__isnull=True
+        ).update(changed_since=started - conf.duration("SYNC_CDC_OVERLAP"))
+    for cursor in _cursors(connection).values():
+        if not cursor.import_done:
+            _import_entity(context, cursor)
+            context.save_progress()
+
+
+def _import_entity(context: _Context, cursor: SyncCursor) -> None:
+    entity = cursor.entity
+    connection_id = context.connection.pk
+    if cursor.total_count is None:
+        total = context.client.count(entity)
+        with transaction.atomic():
+            context.lease.check_fence()
+            cursor.total_count = total
+            cursor.save(update_fields=["total_count", "updated_at"])
+    while True:
+        if cursor.total_count == 0 or (
+            cursor.import_after_id and cursor.imported_count >= (cursor.total_count or 0)
+        ):
+            # Everything counted at the start is stored. Anything created since has a
+            # higher Id and a LastUpdatedTime after the watermark: the first poll gets it.
+            page = None
+        else:
+            page = context.client.query_page(entity, after_id=cursor.import_after_id)
+        with transaction.atomic():
+            context.lease.check_fence()
+            if page is not None:
+                applied = mirror_apply(
+                    connection_id=connection_id, entity=entity, objects=page.rows
+                )
+                if cursor.reconcile:
+                    applied.deleted += mirror_prune(
+                        connection_id=connection_id,
+                        entity=entity,
+                        after_id=page.after_id,
+                        last_id=None if page.is_last else page.last_id,
+                        keep={str(row["Id"]) for row in page.rows},
+                    )
+                context.count(entity, applied)
+                cursor.import_after_id = page.last_id
+                cursor.imported_count += len(page.rows)
+                finished = page.is_last
+            else:
+                if cursor.reconcile:
+                    removed = mirror_prune(
+                        connection_id=connection_id,
+                        entity=entity,
+                        after_id=cursor.import_after_id,
+                        last_id=None,
+                        keep=set(),
+                    )
+                    context.count(entity, Applied(deleted=removed))
+                finished = True
+            if finished:
+                cursor.import_done = True
+                cursor.reconcile = False
+            cursor.save()
+        context.save_progress()
+        if finished:
+            return
+
+
+# ---------------------------------------------------------------- poll
+
+
+def _poll(context: _Context) -> None:
+    connection = context.connection
+    cursors = _cursors(connection)
+    since = min(c.changed_since for c in cursors.values() if c.changed_since is not None)
+    started = timezone.now()
+    for _ in range(100):  # a safety bound; each round moves the window forward
+        try:
+            batch = context.client.cdc(list(MIRRORED_ENTITIES), changed_since=since)
+        except qbo.CDCTooOld:
+            # Our own guard keeps watermarks inside 30 days; a clock disagreeing with
+            # Intuit's by more than the margin lands here instead.
+            _cursors_reset(context.lease, connection, list(MIRRORED_ENTITIES))
+            raise _Reimport("QuickBooks refused the change window as too old.") from None
+        if batch.capped:
+            cut = _cap_cut(batch)
+            if cut is None or cut <= since:
+                # More than 1000 changes within one second of LastUpdatedTime: no window
+                # CDC can express separates them, so read those entities whole again.
+                _cursors_reset(context.lease, connection, sorted(batch.capped))
+                raise _Reimport(
+                    f"Over 1000 changes to {', '.join(sorted(batch.capped))} share one second."
+                )
+            watermark = cut
+        else:
+            reference = min(started, batch.server_time or started)
+            watermark = max(since, reference - conf.duration("SYNC_CDC_OVERLAP"))
+        with transaction.atomic():
+            context.lease.check_fence()
+            wrote = False
+            for entity in MIRRORED_ENTITIES:
+                applied = mirror_apply(
+                    connection_id=connection.pk, entity=entity, objects=batch.changes[entity]
+                )
+                context.count(entity, applied)
+                wrote |= applied.wrote
+            stale = since <= timezone.now() - conf.duration("SYNC_CURSOR_REFRESH")
+            if batch.capped or wrote or stale:
+                SyncCursor.objects.filter(connection=connection).update(
+                    changed_since=watermark, updated_at=timezone.now()
+                )
+        if not batch.capped:
+            return
+        since = watermark
+    raise qbo.QBOError("the change window kept hitting the 1000-object cap", transient=True)
+
+
+def _cap_cut(batch: qbo.CDCBatch) -> datetime | None:
+    """The newest LastUpdatedTime every capped entity's answer reaches: complete up to it."""
+    cuts: list[datetime] = []
+    for entity in batch.capped:
+        stamps = [at for at in (updated_at(obj) for obj in batch.changes[entity]) if at]
+        if not stamps:
+            return None
+        cuts.append(max(stamps))
+    return min(cuts) if cuts else None
+
+
+def mirror_counts(*, connection: QBOConnection) -> dict[str, int]:
+    """Rows per mirrored entity (for the bench and the tests' reconciliation)."""
+    return {
+        entity: SPECS[entity].model._default_manager.filter(connection=connection).count()
+        for entity in MIRRORED_ENTITIES
+    }

@@ -7,15 +7,17 @@ import os
 import time
 from typing import Any
 
-from celery import Celery, Task
+from celery import Celery
+from celery.contrib.django.task import DjangoTask
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "unefemme.settings")
 
 logger = logging.getLogger("unefemme.tasks")
 
 
-class BaseTask(Task[Any, Any]):
-    """Every task's base: one place for logging and timing.
+class BaseTask(DjangoTask[Any, Any]):
+    """Every task's base: one place for logging and timing; ``delay_on_commit`` from
+    Celery's DjangoTask.
 
     Tasks stay thin (take ids, call a service); this class logs how each run ended and how
     long it took, so a failing job is visible without reading its code.

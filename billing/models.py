@@ -1,0 +1,139 @@
+"""Mirror of partners' receivables: customers, invoices with lines, payments with the
+invoices they paid. Money is Decimal; QBO ids are strings keyed by connection."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import ClassVar
+
+from django.db import models
+
+from inventory.models import MirrorQuerySet
+from sync.models import QBOConnection
+
+# Money columns: 18 digits, 2 decimal places (QBO amounts are to the cent).
+
+
+class QBOCustomer(models.Model):
+    connection = models.ForeignKey(
+        QBOConnection, on_delete=models.CASCADE, related_name="customers"
+    )
+    qbo_id = models.CharField(max_length=32)
+    display_name = models.CharField(max_length=255)
+    company_name = models.CharField(max_length=255, blank=True)
+    email = models.CharField(max_length=255, blank=True)
+    active = models.BooleanField(default=True)
+    balance = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    sync_token = models.CharField(max_length=32, blank=True)
+    qbo_updated_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict)
+
+    objects: ClassVar[MirrorQuerySet] = MirrorQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "qbo_id"], name="customer_unique_per_realm"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+
+class QBOInvoice(models.Model):
+    connection = models.ForeignKey(QBOConnection, on_delete=models.CASCADE, related_name="invoices")
+    qbo_id = models.CharField(max_length=32)
+    doc_number = models.CharField(max_length=32, blank=True)
+    customer_qbo_id = models.CharField(max_length=32, blank=True)
+    customer_name = models.CharField(max_length=255, blank=True)
+    txn_date = models.DateField(null=True, blank=True)
+    due_date = models.DateField(null=True, blank=True)
+    total_amt = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    balance = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    currency = models.CharField(max_length=3, default="USD")
+    voided = models.BooleanField(default=False)
+    sync_token = models.CharField(max_length=32, blank=True)
+    qbo_updated_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict)
+
+    objects: ClassVar[MirrorQuerySet] = MirrorQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "qbo_id"], name="invoice_unique_per_realm"
+            )
+        ]
+        indexes = [
+            models.Index(fields=["connection", "balance"]),
+            models.Index(fields=["connection", "due_date"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"Invoice {self.doc_number or self.qbo_id}"
+
+
+class QBOInvoiceLine(models.Model):
+    invoice = models.ForeignKey(QBOInvoice, on_delete=models.CASCADE, related_name="lines")
+    line_id = models.CharField(max_length=32, blank=True)
+    position = models.PositiveIntegerField()
+    detail_type = models.CharField(max_length=40)
+    item_qbo_id = models.CharField(max_length=32, blank=True)
+    description = models.TextField(blank=True)
+    qty = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        ordering = ["position"]
+        constraints = [
+            models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position")
+        ]
+
+    def __str__(self) -> str:
+        return f"Line {self.position + 1} of invoice {self.invoice_id}"
+
+
+class QBOPayment(models.Model):
+    connection = models.ForeignKey(QBOConnection, on_delete=models.CASCADE, related_name="payments")
+    qbo_id = models.CharField(max_length=32)
+    customer_qbo_id = models.CharField(max_length=32, blank=True)
+    customer_name = models.CharField(max_length=255, blank=True)
+    txn_date = models.DateField(null=True, blank=True)
+    total_amt = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    unapplied_amt = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    payment_method = models.CharField(max_length=100, blank=True)
+    reference = models.CharField(max_length=100, blank=True)
+    currency = models.CharField(max_length=3, default="USD")
+    voided = models.BooleanField(default=False)
+    sync_token = models.CharField(max_length=32, blank=True)
+    qbo_updated_at = models.DateTimeField(null=True, blank=True)
+    raw = models.JSONField(default=dict)
+
+    objects: ClassVar[MirrorQuerySet] = MirrorQuerySet.as_manager()  # type: ignore[assignment]
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "qbo_id"], name="payment_unique_per_realm"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"Payment {self.reference or self.qbo_id}"
+
+
+class QBOPaymentApplication(models.Model):
+    """How much of a payment went to one invoice (a Payment line's LinkedTxn)."""
+
+    payment = models.ForeignKey(QBOPayment, on_delete=models.CASCADE, related_name="applications")
+    txn_type = models.CharField(max_length=32, default="Invoice")
+    txn_qbo_id = models.CharField(max_length=32)
+    amount = models.DecimalField(max_digits=18, decimal_places=2)
+
+    class Meta:
+        indexes = [models.Index(fields=["txn_type", "txn_qbo_id"])]
+
+    def __str__(self) -> str:
+        return f"{self.amount} to {self.txn_type} {self.txn_qbo_id}"

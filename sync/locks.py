@@ -1,0 +1,153 @@
+"""One sync at a time per realm: a Redis lease, fenced in PostgreSQL.
+
+The Redis lock (``SET NX PX`` with a random value, renewed by its holder before every
+request) is what keeps two workers from syncing one realm at once, across every worker
+process and machine. A lease alone is not enough (Kleppmann, "How to do distributed
+locking"): a holder paused past its lease (GC, SIGSTOP, a slow disk) wakes up believing it
+still holds the lock. So every acquisition also takes a fencing token, an increment of
+``QBOConnection.sync_fence`` in PostgreSQL, and every transaction that writes mirror rows
+and the cursor first checks, under a share lock on the connection row, that the fence is
+still its own. A stale holder's write is refused (``LeaseLost``) and rolled back; the
+database, not Redis, has the last word.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from functools import cache
+
+import redis
+from django.conf import settings
+from django.db import connection as db_connection
+
+from . import conf
+from .models import QBOConnection
+
+logger = logging.getLogger(__name__)
+
+KEY_PREFIX = "unefemme:qbo"
+
+
+class LeaseLost(Exception):
+    """This worker no longer holds the realm's sync lease; its work must not be written."""
+
+
+@cache
+def _client(url: str) -> redis.Redis:
+    # redis-py's pool notices a fork and reconnects, so one client per process is safe
+    # under Celery's prefork pool. Short timeouts: a stuck Redis must fail a sync, not
+    # hang it.
+    return redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+
+
+def redis_client() -> redis.Redis:
+    return _client(settings.REDIS_URL)
+
+
+# Compare-and-renew / compare-and-delete: only the holder (same random value) may extend
+# or release the lease, so a stale holder cannot release its successor's lock.
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+def _lock_key(realm_id: str) -> str:
+    return f"{KEY_PREFIX}:sync-lock:{realm_id}"
+
+
+def _rerun_key(realm_id: str) -> str:
+    return f"{KEY_PREFIX}:sync-rerun:{realm_id}"
+
+
+@dataclass
+class RealmLease:
+    """A held sync lease on one realm, with the fencing token that goes with it."""
+
+    realm_id: str
+    connection_id: int
+    value: str
+    ttl_ms: int
+    fence: int = 0
+    released: bool = field(default=False, repr=False)
+
+    def renew(self) -> None:
+        """Extend the lease; raises ``LeaseLost`` when it expired and someone else took it
+        (or nobody did: a lease that lapsed once is never silently re-taken)."""
+        if self.released:
+            raise LeaseLost(f"the sync lease on realm {self.realm_id} was released")
+        renewed = redis_client().eval(_RENEW, 1, _lock_key(self.realm_id), self.value, self.ttl_ms)
+        if not renewed:
+            raise LeaseLost(f"the sync lease on realm {self.realm_id} expired")
+
+    def release(self) -> None:
+        if not self.released:
+            self.released = True
+            redis_client().eval(_RELEASE, 1, _lock_key(self.realm_id), self.value)
+
+    def check_fence(self) -> None:
+        """Inside a transaction: refuse to write unless this lease's fence is current.
+
+        ``FOR SHARE`` makes a successor's fence increment wait for this transaction to
+        commit (or this check wait for the successor's increment, and then fail), so
+        between this check and COMMIT no newer holder can have started.
+        """
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT sync_fence FROM sync_qboconnection WHERE id = %s FOR SHARE",
+                [self.connection_id],
+            )
+            row = cursor.fetchone()
+        if row is None or row[0] != self.fence:
+            raise LeaseLost(
+                f"realm {self.realm_id}: fence {self.fence} superseded by {row and row[0]}"
+            )
+
+
+def realm_lock_acquire(*, realm_id: str, connection_id: int) -> RealmLease | None:
+    """Take the realm's sync lease and a fresh fencing token, or None when it is busy."""
+    ttl_ms = int(conf.seconds("SYNC_LOCK_TTL") * 1000)
+    value = secrets.token_hex(16)
+    if not redis_client().set(_lock_key(realm_id), value, nx=True, px=ttl_ms):
+        return None
+    lease = RealmLease(realm_id=realm_id, connection_id=connection_id, value=value, ttl_ms=ttl_ms)
+    try:
+        # Autocommit UPDATE ... RETURNING: the new fence is visible to everyone at once,
+        # which is what makes any older holder's next write fail.
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                "UPDATE sync_qboconnection SET sync_fence = sync_fence + 1 WHERE id = %s"
+                " RETURNING sync_fence",
+                [connection_id],
+            )
+            row = cursor.fetchone()
+        if row is None:
+            raise QBOConnection.DoesNotExist(f"no connection {connection_id}")
+        lease.fence = int(row[0])
+    except BaseException:
+        lease.release()
+        raise
+    return lease
+
+
+def realm_lock_held(*, realm_id: str) -> bool:
+    return bool(redis_client().exists(_lock_key(realm_id)))
+
+
+def realm_rerun_request(*, realm_id: str) -> None:
+    """Ask the current holder for one more poll (a webhook arrived while it was busy)."""
+    redis_client().set(_rerun_key(realm_id), "1", ex=3600)
+
+
+def realm_rerun_take(*, realm_id: str) -> bool:
+    return redis_client().getdel(_rerun_key(realm_id)) is not None
