@@ -379,6 +379,11 @@ def connection_sync(*, connection_id: int, trigger: str) -> SyncRun | None:
         return run
     finally:
         lease.release()
+        # A request that arrived after the last check (or after a failed run, or past the
+        # three reruns) would otherwise wait for the schedule: hand it to a fresh task now
+        # that the realm is free. An extra poll is harmless; a quiet one writes nothing.
+        if locks.realm_rerun_take(realm_id=connection.realm_id):
+            _publish_quietly(connection.pk, "rerun")
 
 
 def _sync_once(connection_id: int, lease: RealmLease, trigger: str) -> SyncRun | None:

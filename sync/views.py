@@ -17,7 +17,7 @@ the signed-in user (through the OAuth state), never from anything in the request
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -28,6 +28,7 @@ from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, 
 from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -111,7 +112,7 @@ def _card(request: AuthedRequest, connection: Any) -> dict[str, Any]:
     return {
         "connection": connection,
         "progress": progress,
-        "polling": bool(progress.get("running")),
+        "polling": bool(progress.get("running")) or _awaiting_requested_sync(request, connection),
         "counts": [(label, getattr(connection, name)) for label, name in MIRROR_COUNTS],
         "runs": connection.recent_runs,
         "interval": _minutes(connection.sync_interval),
@@ -120,6 +121,34 @@ def _card(request: AuthedRequest, connection: Any) -> dict[str, Any]:
         "can_disconnect": live and (own or user.role == Role.ADMIN),
         "can_reconnect": own and status == QBOConnection.Status.NEEDS_RECONNECT,
     }
+
+
+# After "Sync now" the card keeps polling until a run that started after the request has
+# finished, so the person who pressed it sees the result without reloading; it gives up
+# after this long (a stopped worker must not keep a page polling forever).
+SYNC_REQUEST_WATCH = timedelta(minutes=2)
+_SYNC_REQUESTS_SESSION_KEY = "sync_requested_at"
+
+
+def _note_sync_requested(request: AuthedRequest, connection: QBOConnection) -> None:
+    requested = request.session.get(_SYNC_REQUESTS_SESSION_KEY, {})
+    requested[str(connection.pk)] = timezone.now().isoformat()
+    request.session[_SYNC_REQUESTS_SESSION_KEY] = requested
+
+
+def _awaiting_requested_sync(request: AuthedRequest, connection: Any) -> bool:
+    requested = request.session.get(_SYNC_REQUESTS_SESSION_KEY, {})
+    raw = requested.get(str(connection.pk))
+    if raw is None:
+        return False
+    asked = datetime.fromisoformat(raw)
+    latest = connection.recent_runs[0] if connection.recent_runs else None
+    answered = latest is not None and latest.started_at >= asked and latest.finished_at
+    if answered or timezone.now() - asked > SYNC_REQUEST_WATCH:
+        del requested[str(connection.pk)]
+        request.session[_SYNC_REQUESTS_SESSION_KEY] = requested
+        return False
+    return True
 
 
 def _minutes(interval: timedelta) -> str:
@@ -308,6 +337,7 @@ def sync_now(request: AuthedRequest, pk: int) -> HttpResponse:
             )
         else:
             services.connection_sync_now(connection=connection, trigger="manual")
+            _note_sync_requested(request, connection)
             messages.success(request, "A sync has been queued; it starts within moments.")
         return redirect("sync:connections")
     return render(request, "sync/sync_now.html", {"connection": connection})

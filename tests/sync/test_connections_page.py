@@ -396,3 +396,25 @@ def test_the_page_costs_the_same_few_queries_for_many_partners(
     with django_assert_max_num_queries(len(few.captured_queries)):
         html = page(client)
     assert html.count('class="tile connection"') == 12
+
+
+@pytest.mark.django_db
+def test_after_sync_now_the_card_polls_until_a_run_started_after_it_has_finished(
+    alice: User, partner_a: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync.tasks import connection_sync
+
+    monkeypatch.setattr(connection_sync, "apply_async", lambda *args, **kwargs: None)
+    made = QBOConnection.objects.create(partner=partner_a, realm_id="4620000000000888")
+    for entity in MIRRORED_ENTITIES:  # imported long ago: only the requested sync is pending
+        SyncCursor.objects.create(connection=made, entity=entity, import_done=True)
+    client = signed_in(alice)
+    client.post(reverse("sync:sync_now", args=[made.pk]))
+    card = reverse("sync:connection", args=[made.pk])
+    # Queued, not started: the card keeps polling (200), instead of stopping (286).
+    assert client.get(card, headers={"HX-Request": "true"}).status_code == 200
+    SyncRun.objects.create(
+        connection=made, kind=SyncRun.Kind.POLL, status=SyncRun.Status.SUCCEEDED,
+        trigger="manual", finished_at=timezone.now(),
+    )  # fmt: skip
+    assert client.get(card, headers={"HX-Request": "true"}).status_code == 286

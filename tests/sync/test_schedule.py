@@ -107,3 +107,26 @@ def test_sync_now_enqueues_a_sync_on_commit(
     assert enqueued(callbacks, monkeypatch) == [(made.pk, "manual")]
     made.refresh_from_db()
     assert made.next_sync_at is not None and made.next_sync_at > timezone.now()
+
+
+def test_a_sync_requested_while_the_realm_was_busy_is_not_left_for_the_schedule(
+    partner_a: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync import locks
+
+    made = connection(partner_a, "4620000000000777")
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(
+        connection_sync, "apply_async", lambda args, **kwargs: sent.append(tuple(args))
+    )
+
+    def a_run_during_which_a_webhook_arrives(*args: Any) -> None:
+        # The webhook's task found the realm locked and left its request for the holder;
+        # this run then ends without seeing it (here: it failed).
+        locks.realm_rerun_request(realm_id=made.realm_id)
+
+    monkeypatch.setattr(services, "_sync_once", a_run_during_which_a_webhook_arrives)
+    services.connection_sync(connection_id=made.pk, trigger="schedule")
+    assert sent == [(made.pk, "rerun")]
+    # The request was handed over once, not left behind to fire again.
+    assert not locks.realm_rerun_take(realm_id=made.realm_id)
