@@ -4,31 +4,24 @@ invoices they paid. Money is Decimal; QBO ids are strings keyed by connection.""
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import ClassVar
 
 from django.db import models
 
-from inventory.models import MirrorQuerySet
+from inventory.models import MirroredRecord
 from sync.models import QBOConnection
 
 # Money columns: 18 digits, 2 decimal places (QBO amounts are to the cent).
 
 
-class QBOCustomer(models.Model):
+class QBOCustomer(MirroredRecord):
     connection = models.ForeignKey(
         QBOConnection, on_delete=models.CASCADE, related_name="customers"
     )
-    qbo_id = models.CharField(max_length=32)
     display_name = models.CharField(max_length=255)
     company_name = models.CharField(max_length=255, blank=True)
     email = models.CharField(max_length=255, blank=True)
     active = models.BooleanField(default=True)
     balance = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
-    sync_token = models.CharField(max_length=32, blank=True)
-    qbo_updated_at = models.DateTimeField(null=True, blank=True)
-    raw = models.JSONField(default=dict)
-
-    objects: ClassVar[MirrorQuerySet] = MirrorQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         constraints = [
@@ -41,9 +34,8 @@ class QBOCustomer(models.Model):
         return self.display_name
 
 
-class QBOInvoice(models.Model):
+class QBOInvoice(MirroredRecord):
     connection = models.ForeignKey(QBOConnection, on_delete=models.CASCADE, related_name="invoices")
-    qbo_id = models.CharField(max_length=32)
     doc_number = models.CharField(max_length=32, blank=True)
     customer_qbo_id = models.CharField(max_length=32, blank=True)
     customer_name = models.CharField(max_length=255, blank=True)
@@ -53,11 +45,6 @@ class QBOInvoice(models.Model):
     balance = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(max_length=3, default="USD")
     voided = models.BooleanField(default=False)
-    sync_token = models.CharField(max_length=32, blank=True)
-    qbo_updated_at = models.DateTimeField(null=True, blank=True)
-    raw = models.JSONField(default=dict)
-
-    objects: ClassVar[MirrorQuerySet] = MirrorQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         constraints = [
@@ -95,9 +82,8 @@ class QBOInvoiceLine(models.Model):
         return f"Line {self.position + 1} of invoice {self.invoice_id}"
 
 
-class QBOPayment(models.Model):
+class QBOPayment(MirroredRecord):
     connection = models.ForeignKey(QBOConnection, on_delete=models.CASCADE, related_name="payments")
-    qbo_id = models.CharField(max_length=32)
     customer_qbo_id = models.CharField(max_length=32, blank=True)
     customer_name = models.CharField(max_length=255, blank=True)
     txn_date = models.DateField(null=True, blank=True)
@@ -107,11 +93,6 @@ class QBOPayment(models.Model):
     reference = models.CharField(max_length=100, blank=True)
     currency = models.CharField(max_length=3, default="USD")
     voided = models.BooleanField(default=False)
-    sync_token = models.CharField(max_length=32, blank=True)
-    qbo_updated_at = models.DateTimeField(null=True, blank=True)
-    raw = models.JSONField(default=dict)
-
-    objects: ClassVar[MirrorQuerySet] = MirrorQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         constraints = [
