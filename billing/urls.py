@@ -7,5 +7,6 @@ from . import views
 app_name = "billing"
 urlpatterns = [
     path("invoices/", views.invoices, name="invoices"),
+    path("invoices/<int:pk>/", views.invoice_detail, name="invoice"),
     path("payments/", views.payments, name="payments"),
 ]

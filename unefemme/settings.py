@@ -114,6 +114,7 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    "common",
     "accounts",
     "sync",
     "inventory",

@@ -1,0 +1,96 @@
+"""Filter forms of the billing pages (GET forms: they shape a read, they change nothing).
+
+A filter that does not parse is reported next to its field and left out; the other
+filters still apply, so a typo in one date never empties or hides the page.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+
+from accounts.models import Partner
+
+from .selectors import AGING_BUCKETS
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+DATE_WIDGET = forms.DateInput(attrs={"type": "date"})
+
+
+class _PartnerFilterForm(forms.Form):
+    """Adds the partner filter for people who see every partner; partner users see only
+    their own rows anyway, so they are not offered (nor can they use) the field."""
+
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.none(), required=False, empty_label="All partners"
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if user.sees_all_partners:
+            field = self.fields["partner"]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = Partner.objects.visible_to(user).order_by("name")
+        else:
+            del self.fields["partner"]
+
+    def filters(self) -> dict[str, Any]:
+        """The selector keyword arguments of the fields that parsed (call after
+        ``is_valid()``)."""
+        data = getattr(self, "cleaned_data", {})
+        partner = data.get("partner")
+        return {"partner_id": partner.pk if partner else None}
+
+    def _check_range(self, start: str, end: str) -> None:
+        first: date | None = self.cleaned_data.get(start)
+        last: date | None = self.cleaned_data.get(end)
+        if first and last and first > last:
+            self.add_error(end, f"Must be on or after {first:%Y-%m-%d}.")
+
+
+class InvoiceFilterForm(_PartnerFilterForm):
+    customer = forms.CharField(required=False, max_length=255, strip=True)
+    bucket = forms.ChoiceField(
+        required=False,
+        label="Aging",
+        choices=[("", "All ages"), *((b.key, b.label) for b in AGING_BUCKETS)],
+    )
+    due_from = forms.DateField(required=False, label="Due from", widget=DATE_WIDGET)
+    due_to = forms.DateField(required=False, label="Due to", widget=DATE_WIDGET)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        self._check_range("due_from", "due_to")
+        return cleaned
+
+    def filters(self) -> dict[str, Any]:
+        data = getattr(self, "cleaned_data", {})
+        return {
+            **super().filters(),
+            "customer": data.get("customer") or "",
+            "bucket": data.get("bucket") or "",
+            "due_from": data.get("due_from"),
+            "due_to": data.get("due_to"),
+        }
+
+
+class PaymentFilterForm(_PartnerFilterForm):
+    date_from = forms.DateField(required=False, label="Paid from", widget=DATE_WIDGET)
+    date_to = forms.DateField(required=False, label="Paid to", widget=DATE_WIDGET)
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        self._check_range("date_from", "date_to")
+        return cleaned
+
+    def filters(self) -> dict[str, Any]:
+        data = getattr(self, "cleaned_data", {})
+        return {
+            **super().filters(),
+            "date_from": data.get("date_from"),
+            "date_to": data.get("date_to"),
+        }

@@ -1,0 +1,278 @@
+"""Reads of the billing mirror: open invoices with aging, one invoice with its lines and
+the payments applied to it, and payments with the invoices they paid.
+
+Everything here reads the mirror (nothing calls QuickBooks) and is scoped with
+``.visible_to(user)``. Money is summed in SQL as Decimal so totals reconcile to the cent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import (
+    Case,
+    CharField,
+    Count,
+    DateField,
+    DecimalField,
+    F,
+    Func,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+    Sum,
+    Value,
+    When,
+)
+from django.db.models.functions import Coalesce, Greatest
+from django.http import Http404
+
+from inventory.models import QBOItem
+
+from .models import QBOInvoice, QBOInvoiceLine, QBOPayment, QBOPaymentApplication
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+ZERO = Decimal("0.00")
+MONEY = DecimalField(max_digits=18, decimal_places=2)
+
+
+# --- Aging --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Bucket:
+    key: str
+    label: str
+    # Inclusive bounds on days overdue; ``None`` is unbounded.
+    low: int | None
+    high: int | None
+
+
+AGING_BUCKETS: tuple[Bucket, ...] = (
+    Bucket("current", "Current", None, 0),
+    Bucket("1-30", "1–30 days", 1, 30),
+    Bucket("31-60", "31–60 days", 31, 60),
+    Bucket("61-90", "61–90 days", 61, 90),
+    Bucket("90+", "Over 90 days", 91, None),
+)
+BUCKET_KEYS = tuple(b.key for b in AGING_BUCKETS)
+BUCKET_LABELS = {b.key: b.label for b in AGING_BUCKETS}
+BUCKETS_BY_KEY = {b.key: b for b in AGING_BUCKETS}
+
+
+def _bucket_q(bucket: Bucket) -> Q:
+    q = Q()
+    if bucket.low is not None:
+        q &= Q(days_overdue__gte=bucket.low)
+    if bucket.high is not None:
+        q &= Q(days_overdue__lte=bucket.high)
+    return q
+
+
+class _DaysBetween(Func):
+    """``later - earlier`` for two dates, in whole days: PostgreSQL's ``date - date`` is an
+    integer (Django's own date subtraction would make an interval)."""
+
+    arg_joiner = " - "
+    template = "(%(expressions)s)"
+    output_field = IntegerField()
+
+
+def _with_aging(invoices: QuerySet[QBOInvoice], *, today: date) -> QuerySet[QBOInvoice]:
+    # An invoice without a due date is due on its transaction date (what QuickBooks does
+    # when no terms are set); with neither, it counts as current.
+    due = Coalesce(F("due_date"), F("txn_date"), Value(today), output_field=DateField())
+    return invoices.annotate(
+        days_overdue=Greatest(_DaysBetween(Value(today, output_field=DateField()), due), 0),
+    ).annotate(
+        aging_bucket=Case(
+            *(When(_bucket_q(b), then=Value(b.key)) for b in AGING_BUCKETS),
+            output_field=CharField(),
+        )
+    )
+
+
+def open_invoice_list(
+    *,
+    user: User,
+    today: date,
+    partner_id: int | None = None,
+    customer: str = "",
+    bucket: str = "",
+    due_from: date | None = None,
+    due_to: date | None = None,
+) -> QuerySet[QBOInvoice]:
+    """Invoices ``user`` may see with a balance left (voided ones excluded), annotated with
+    ``days_overdue`` (as of ``today``, 0 when not yet due) and ``aging_bucket`` (a key of
+    ``AGING_BUCKETS``). Oldest due first.
+
+    ``partner_id`` narrows within what the user may see; it never widens it.
+    """
+    invoices: QuerySet[QBOInvoice] = QBOInvoice.objects.visible_to(user)
+    invoices = invoices.filter(balance__gt=0, voided=False)
+    if partner_id is not None:
+        invoices = invoices.filter(connection__partner_id=partner_id)
+    if customer:
+        invoices = invoices.filter(customer_name__icontains=customer)
+    if due_from is not None:
+        invoices = invoices.filter(due_date__gte=due_from)
+    if due_to is not None:
+        invoices = invoices.filter(due_date__lte=due_to)
+    invoices = _with_aging(invoices, today=today)
+    if bucket:
+        if bucket not in BUCKET_LABELS:
+            raise ValueError(f"Unknown aging bucket {bucket!r}; one of {', '.join(BUCKET_KEYS)}.")
+        # The bucket's range of days rather than its label: the same rows, simpler SQL.
+        invoices = invoices.filter(_bucket_q(BUCKETS_BY_KEY[bucket]))
+    return invoices.select_related("connection__partner").order_by(
+        F("due_date").asc(nulls_last=True), "pk"
+    )
+
+
+def aging_totals(invoices: QuerySet[QBOInvoice]) -> dict[str, Any]:
+    """Balances per aging bucket and overall for ``invoices`` (as returned by
+    ``open_invoice_list``), in one query. Every figure is a Decimal summed by PostgreSQL,
+    so the buckets add up to ``total`` to the cent.
+
+    Returns ``{"buckets": [{"key", "label", "amount", "count"}, ...], "total", "count"}``.
+    """
+    sums: dict[str, Any] = {}
+    for b in AGING_BUCKETS:
+        in_bucket = Q(aging_bucket=b.key)
+        sums[f"amount_{b.key}"] = Coalesce(
+            Sum("balance", filter=in_bucket), ZERO, output_field=MONEY
+        )
+        sums[f"count_{b.key}"] = Count("pk", filter=in_bucket)
+    row = invoices.order_by().aggregate(
+        total=Coalesce(Sum("balance"), ZERO, output_field=MONEY), count=Count("pk"), **sums
+    )
+    return {
+        "buckets": [
+            {
+                "key": b.key,
+                "label": b.label,
+                "amount": row[f"amount_{b.key}"],
+                "count": row[f"count_{b.key}"],
+            }
+            for b in AGING_BUCKETS
+        ],
+        "total": row["total"],
+        "count": row["count"],
+    }
+
+
+# --- One invoice ----------------------------------------------------------------------------
+
+
+def get_invoice_for_user(*, user: User, pk: int, today: date) -> QBOInvoice:
+    """Invoice ``pk`` if ``user`` may see it, with ``days_overdue`` and ``aging_bucket`` as
+    of ``today``; 404 otherwise, so another partner's invoice is indistinguishable from a
+    missing one."""
+    invoices: QuerySet[QBOInvoice] = QBOInvoice.objects.visible_to(user)
+    invoices = _with_aging(invoices, today=today)
+    try:
+        invoice: QBOInvoice = invoices.select_related("connection__partner").get(pk=pk)
+    except QBOInvoice.DoesNotExist:
+        raise Http404("No such invoice.") from None
+    return invoice
+
+
+def invoice_lines(*, invoice: QBOInvoice) -> QuerySet[QBOInvoiceLine]:
+    """The invoice's lines in order, each with ``item_name`` (the partner's QBO item it
+    refers to, looked up in the same company: item ids collide across companies)."""
+    item_name = QBOItem.objects.filter(
+        connection_id=invoice.connection_id, qbo_id=OuterRef("item_qbo_id")
+    ).values("name")[:1]
+    return invoice.lines.annotate(
+        item_name=Coalesce(Subquery(item_name), Value(""), output_field=CharField())
+    ).order_by("position")
+
+
+def invoice_payments(*, invoice: QBOInvoice) -> QuerySet[QBOPaymentApplication]:
+    """The payment applications that paid ``invoice``, matched on (connection, QBO id),
+    oldest payment first, each with its ``payment`` loaded."""
+    applications: QuerySet[QBOPaymentApplication] = QBOPaymentApplication.objects.filter(
+        payment__connection_id=invoice.connection_id,
+        txn_type="Invoice",
+        txn_qbo_id=invoice.qbo_id,
+    )
+    return applications.select_related("payment").order_by(
+        F("payment__txn_date").asc(nulls_last=True), "pk"
+    )
+
+
+# --- Payments ------------------------------------------------------------------------------
+
+
+def _applied_sum() -> Coalesce:
+    applied = (
+        QBOPaymentApplication.objects.filter(payment=OuterRef("pk"))
+        .order_by()
+        .values("payment")
+        .annotate(s=Sum("amount"))
+        .values("s")
+    )
+    return Coalesce(Subquery(applied, output_field=MONEY), ZERO, output_field=MONEY)
+
+
+def payment_list(
+    *,
+    user: User,
+    partner_id: int | None = None,
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[QBOPayment]:
+    """Payments ``user`` may see, newest first, annotated with ``applied_amt`` (the sum of
+    their applications), with ``applications`` prefetched; each application carries
+    ``invoice_pk`` and ``invoice_doc_number`` of the invoice it paid in the same company
+    (``None`` when that invoice is not in the mirror, or for non-invoice links)."""
+    payments: QuerySet[QBOPayment] = QBOPayment.objects.visible_to(user)
+    if partner_id is not None:
+        payments = payments.filter(connection__partner_id=partner_id)
+    if date_from is not None:
+        payments = payments.filter(txn_date__gte=date_from)
+    if date_to is not None:
+        payments = payments.filter(txn_date__lte=date_to)
+    invoice = QBOInvoice.objects.filter(
+        connection_id=OuterRef("payment__connection_id"), qbo_id=OuterRef("txn_qbo_id")
+    )
+    applications = QBOPaymentApplication.objects.annotate(
+        invoice_pk=Case(
+            When(txn_type="Invoice", then=Subquery(invoice.values("pk")[:1])),
+            default=None,
+            output_field=IntegerField(),
+        ),
+        invoice_doc_number=Subquery(invoice.values("doc_number")[:1]),
+    ).order_by("pk")
+    return (
+        payments.select_related("connection__partner")
+        .annotate(applied_amt=_applied_sum())
+        .prefetch_related(Prefetch("applications", queryset=applications))
+        .order_by(F("txn_date").desc(nulls_last=True), "-pk")
+    )
+
+
+def payment_totals(payments: QuerySet[QBOPayment]) -> dict[str, Decimal | int]:
+    """Received, applied and unapplied over the non-voided ``payments`` (as returned by
+    ``payment_list``), summed by PostgreSQL in one query. ``difference`` is
+    received − applied − unapplied: zero when QuickBooks' figures agree, as they should."""
+    row = (
+        payments.filter(voided=False)
+        .order_by()
+        .aggregate(
+            received=Coalesce(Sum("total_amt"), ZERO, output_field=MONEY),
+            applied=Coalesce(Sum("applied_amt"), ZERO, output_field=MONEY),
+            unapplied=Coalesce(Sum("unapplied_amt"), ZERO, output_field=MONEY),
+            count=Count("pk"),
+        )
+    )
+    row["difference"] = row["received"] - row["applied"] - row["unapplied"]
+    return row

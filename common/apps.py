@@ -1,0 +1,12 @@
+from __future__ import annotations
+
+from django.apps import AppConfig
+
+
+class CommonConfig(AppConfig):
+    """The shared list-page toolkit: tables, CSV export, formatting tags and SVG charts.
+
+    It has no models; it is an app so Django finds its templates and template tags."""
+
+    name = "common"
+    verbose_name = "Shared page toolkit"

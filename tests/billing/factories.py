@@ -1,0 +1,123 @@
+"""factory_boy factories for the QuickBooks mirror rows the billing pages read.
+
+Every mirrored row hangs off a ``QBOConnection``; pass ``connection=`` to keep rows in one
+partner's company (QBO ids are only unique within a company).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import factory
+
+from billing.models import (
+    QBOCustomer,
+    QBOInvoice,
+    QBOInvoiceLine,
+    QBOPayment,
+    QBOPaymentApplication,
+)
+from inventory.models import QBOItem
+from sync.models import QBOConnection
+from tests.factories import PartnerFactory
+
+
+class ConnectionFactory(factory.django.DjangoModelFactory[QBOConnection]):
+    class Meta:
+        model = QBOConnection
+
+    partner = factory.SubFactory(PartnerFactory)
+    realm_id = factory.Sequence(lambda n: f"9130{n:012d}")
+    company_name = factory.LazyAttribute(lambda c: f"{c.partner.name} (QuickBooks)")
+
+
+class ItemFactory(factory.django.DjangoModelFactory[QBOItem]):
+    class Meta:
+        model = QBOItem
+
+    connection = factory.SubFactory(ConnectionFactory)
+    qbo_id = factory.Sequence(lambda n: str(100 + n))
+    name = factory.Sequence(lambda n: f"The Callie Sparkling Rosé NV 750 ml #{n}")
+    sku = "UF-CAL-NV-750"
+    item_type = "Inventory"
+
+
+class CustomerFactory(factory.django.DjangoModelFactory[QBOCustomer]):
+    class Meta:
+        model = QBOCustomer
+
+    connection = factory.SubFactory(ConnectionFactory)
+    qbo_id = factory.Sequence(lambda n: str(200 + n))
+    display_name = factory.Sequence(lambda n: f"Retailer {n}")
+
+
+class InvoiceFactory(factory.django.DjangoModelFactory[QBOInvoice]):
+    class Meta:
+        model = QBOInvoice
+
+    connection = factory.SubFactory(ConnectionFactory)
+    qbo_id = factory.Sequence(lambda n: str(1000 + n))
+    doc_number = factory.Sequence(lambda n: f"INV-{1000 + n}")
+    customer_qbo_id = "1"
+    customer_name = "Château d'Yquem Wine Bar"
+    txn_date = date(2025, 1, 1)
+    due_date = date(2025, 1, 31)
+    total_amt = Decimal("120.00")
+    balance = factory.LazyAttribute(lambda i: i.total_amt)
+
+
+class InvoiceLineFactory(factory.django.DjangoModelFactory[QBOInvoiceLine]):
+    class Meta:
+        model = QBOInvoiceLine
+
+    invoice = factory.SubFactory(InvoiceFactory)
+    line_id = factory.Sequence(lambda n: str(n + 1))
+    position = factory.Sequence(lambda n: n)
+    detail_type = "SalesItemLineDetail"
+    item_qbo_id = ""
+    description = "The Callie Sparkling Rosé NV 750 ml"
+    qty = Decimal("12")
+    unit_price = Decimal("10.00")
+    amount = Decimal("120.00")
+
+
+class PaymentFactory(factory.django.DjangoModelFactory[QBOPayment]):
+    class Meta:
+        model = QBOPayment
+
+    connection = factory.SubFactory(ConnectionFactory)
+    qbo_id = factory.Sequence(lambda n: str(5000 + n))
+    customer_qbo_id = "1"
+    customer_name = "Château d'Yquem Wine Bar"
+    txn_date = date(2025, 2, 1)
+    total_amt = Decimal("100.00")
+    unapplied_amt = Decimal("0.00")
+    payment_method = "Check"
+    reference = factory.Sequence(lambda n: f"CHK-{n}")
+
+
+class PaymentApplicationFactory(factory.django.DjangoModelFactory[QBOPaymentApplication]):
+    class Meta:
+        model = QBOPaymentApplication
+
+    payment = factory.SubFactory(PaymentFactory)
+    txn_type = "Invoice"
+    txn_qbo_id = "1"
+    amount = Decimal("100.00")
+
+
+def pay(
+    invoice: QBOInvoice, *amounts: Decimal, unapplied: Decimal = Decimal("0.00"), **fields: object
+) -> QBOPayment:
+    """A payment in the invoice's company applying ``amounts`` to it (one line each), with
+    ``unapplied`` left over; its total is what QuickBooks would say it is."""
+    payment: QBOPayment = PaymentFactory(
+        connection=invoice.connection,
+        total_amt=sum(amounts, Decimal("0.00")) + unapplied,
+        unapplied_amt=unapplied,
+        **fields,
+    )
+    for amount in amounts:
+        PaymentApplicationFactory(payment=payment, txn_qbo_id=invoice.qbo_id, amount=amount)
+    return payment

@@ -1,0 +1,95 @@
+"""/billing/invoices/<pk>/: one invoice, its lines and the payments applied to it."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import User
+from sync.models import QBOConnection
+from tests.billing.factories import (
+    InvoiceFactory,
+    InvoiceLineFactory,
+    ItemFactory,
+    PaymentApplicationFactory,
+    PaymentFactory,
+    pay,
+)
+from tests.conftest import signed_in
+
+pytestmark = pytest.mark.django_db
+
+
+def _url(pk: int) -> str:
+    return reverse("billing:invoice", args=[pk])
+
+
+def test_it_shows_lines_and_applied_payments(alice: User, books_a: QBOConnection) -> None:
+    ItemFactory(connection=books_a, qbo_id="9", name="Blanc de Blancs Magnum 2021 1500 ml")
+    invoice = InvoiceFactory(connection=books_a, qbo_id="77", doc_number="A-77",
+                             total_amt=Decimal("360.00"), balance=Decimal("60.00"))  # fmt: skip
+    InvoiceLineFactory(
+        invoice=invoice, position=0, item_qbo_id="9", description="Magnum, 6/case",
+        qty=Decimal("6"), unit_price=Decimal("60.00"), amount=Decimal("360.00"),
+    )  # fmt: skip
+    pay(invoice, Decimal("200.00"), reference="CHK-1", payment_method="Check",
+        txn_date=date(2025, 2, 1))  # fmt: skip
+    pay(invoice, Decimal("100.00"), reference="ACH-2", payment_method="ACH",
+        txn_date=date(2025, 2, 15))  # fmt: skip
+
+    response = signed_in(alice).get(_url(invoice.pk))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Blanc de Blancs Magnum 2021 1500 ml" in html and "Magnum, 6/case" in html
+    assert ">6<" in html and ">60<" in html and "360.00" in html
+    assert html.index("CHK-1") < html.index("ACH-2")  # oldest payment first
+    assert "2025-02-01" in html and "ACH" in html
+    assert response.context["applied_total"] == Decimal("300.00")
+
+
+def test_another_partners_invoice_is_404(
+    alice: User, bob: User, sam: User, books_b: QBOConnection
+) -> None:
+    invoice = InvoiceFactory(connection=books_b)
+
+    assert signed_in(alice).get(_url(invoice.pk)).status_code == 404
+    assert signed_in(bob).get(_url(invoice.pk)).status_code == 200
+    assert signed_in(sam).get(_url(invoice.pk)).status_code == 200
+    assert signed_in(alice).get(_url(999999)).status_code == 404
+
+
+def test_payments_of_a_same_numbered_invoice_elsewhere_are_not_shown(
+    bob: User, books_a: QBOConnection, books_b: QBOConnection
+) -> None:
+    invoice = InvoiceFactory(connection=books_b, qbo_id="5")
+    other = PaymentFactory(connection=books_a, reference="NOT-BOBS")
+    PaymentApplicationFactory(payment=other, txn_qbo_id="5")
+
+    html = signed_in(bob).get(_url(invoice.pk)).content.decode()
+
+    assert "NOT-BOBS" not in html
+    assert "No payment has been applied to this invoice." in html
+    assert "This invoice has no lines in the mirror." in html
+
+
+@pytest.mark.parametrize("n", [2, 20])
+def test_query_count_does_not_grow_with_lines_and_payments(
+    alice: User, books_a: QBOConnection, n: int, django_assert_max_num_queries: object
+) -> None:
+    invoice = InvoiceFactory(connection=books_a, qbo_id="1")
+    for i in range(n):
+        ItemFactory(connection=books_a, qbo_id=f"i{i}")
+        InvoiceLineFactory(invoice=invoice, position=i, item_qbo_id=f"i{i}")
+        pay(invoice, Decimal("1.00"))
+    client = signed_in(alice)
+    client.get(_url(invoice.pk))  # warm the session
+
+    # session, user, the user's partner (page header), invoice, applications with their
+    # payments, lines with their item names
+    with django_assert_max_num_queries(6):  # type: ignore[operator]
+        response = client.get(_url(invoice.pk))
+    assert len(response.context["applications"]) == n

@@ -1,0 +1,197 @@
+"""/billing/invoices/: open invoices with aging, totals, chart, filters, export."""
+
+from __future__ import annotations
+
+import csv
+import io
+import zoneinfo
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.urls import reverse
+
+from accounts.models import User
+from sync.models import QBOConnection
+from tests.billing.factories import InvoiceFactory
+from tests.conftest import signed_in
+
+URL = reverse("billing:invoices")
+
+pytestmark = pytest.mark.django_db
+
+
+def _today(user: User) -> date:
+    return datetime.now(zoneinfo.ZoneInfo(user.time_zone or "America/Los_Angeles")).date()
+
+
+def _csv(response: Any) -> list[dict[str, str]]:
+    assert response["Content-Type"].startswith("text/csv")
+    text = b"".join(response.streaming_content).decode("utf-8-sig")
+    return list(csv.DictReader(io.StringIO(text)))
+
+
+def test_partner_user_sees_only_own_invoices_and_export(
+    alice: User, books_a: QBOConnection, books_b: QBOConnection
+) -> None:
+    InvoiceFactory(connection=books_a, doc_number="A-100", customer_name="Crémant: Brut Bar")
+    InvoiceFactory(connection=books_b, doc_number="B-200", customer_name="Bob's customer")
+
+    page = signed_in(alice).get(URL)
+    export = signed_in(alice).get(URL, {"format": "csv", "partner": str(books_b.partner_id)})
+
+    assert page.status_code == 200
+    assert b"A-100" in page.content and "Crémant: Brut Bar" in page.content.decode()
+    assert b"B-200" not in page.content
+    # Partner users are not offered the partner filter, and cannot use it to widen.
+    assert b'name="partner"' not in page.content
+    assert [r["Invoice"] for r in _csv(export)] == ["A-100"]
+
+
+def test_staff_sees_every_partner_and_can_filter_by_one(
+    sam: User, books_a: QBOConnection, books_b: QBOConnection
+) -> None:
+    InvoiceFactory(connection=books_a, doc_number="A-100")
+    InvoiceFactory(connection=books_b, doc_number="B-200")
+    client = signed_in(sam)
+
+    everything = client.get(URL)
+    only_b = client.get(URL, {"partner": books_b.partner_id})
+
+    assert b"A-100" in everything.content and b"B-200" in everything.content
+    assert b'name="partner"' in everything.content
+    assert b"A-100" not in only_b.content and b"B-200" in only_b.content
+
+
+def test_aging_uses_today_in_the_users_time_zone(alice: User, books_a: QBOConnection) -> None:
+    # Kiritimati (UTC+14) and Pago Pago (UTC-11) are 25 hours apart: their dates always
+    # differ, so an invoice due on Pago Pago's today is already late on Kiritimati's.
+    alice.time_zone = "Pacific/Pago_Pago"
+    alice.save()
+    InvoiceFactory(connection=books_a, doc_number="A-1", due_date=_today(alice))
+    client = signed_in(alice)
+
+    early = _csv(client.get(URL, {"format": "csv"}))
+    alice.time_zone = "Pacific/Kiritimati"
+    alice.save()
+    late = _csv(client.get(URL, {"format": "csv"}))
+
+    assert (early[0]["Days overdue"], early[0]["Aging"]) == ("0", "Current")
+    assert late[0]["Days overdue"] in ("1", "2")
+    assert late[0]["Aging"] == "1–30 days"
+
+
+def test_totals_per_bucket_reconcile_with_the_balances(sam: User, books_a: QBOConnection) -> None:
+    today = _today(sam)
+    balances = {0: "0.10", 15: "0.20", 45: "1000.33", 75: "2.22", 200: "9999.99"}
+    for late, balance in balances.items():
+        InvoiceFactory(connection=books_a, balance=Decimal(balance), total_amt=Decimal("10000"),
+                       due_date=today - timedelta(days=late))  # fmt: skip
+
+    response = signed_in(sam).get(URL)
+
+    totals = response.context["totals"]
+    expected = sum((Decimal(b) for b in balances.values()), Decimal("0"))
+    assert totals["total"] == expected == Decimal("11002.84")
+    assert [b["amount"] for b in totals["buckets"]] == [Decimal(b) for b in balances.values()]
+    html = response.content.decode()
+    assert "11,002.84" in html and "9,999.99" in html
+    assert 'role="img"' in html  # the bar chart
+    # Export carries the same balances, as Decimal text that adds up.
+    rows = _csv(signed_in(sam).get(URL, {"format": "csv"}))
+    assert sum((Decimal(r["Balance"]) for r in rows), Decimal("0")) == expected
+
+
+def test_csv_has_exactly_the_filtered_rows_across_pages(sam: User, books_a: QBOConnection) -> None:
+    today = _today(sam)
+    for n in range(60):  # more than one page of 50
+        InvoiceFactory(connection=books_a, doc_number=f"OLD-{n:02d}", customer_name="Harbor",
+                       due_date=today - timedelta(days=40))  # fmt: skip
+    InvoiceFactory(connection=books_a, doc_number="NEW-1", customer_name="Harbor",
+                   due_date=today)  # fmt: skip
+    InvoiceFactory(connection=books_a, doc_number="OTHER", due_date=today - timedelta(days=40))
+    filters = {"customer": "harbor", "bucket": "31-60", "sort": "doc_number"}
+
+    page = signed_in(sam).get(URL, filters)
+    rows = _csv(signed_in(sam).get(URL, {**filters, "format": "csv"}))
+
+    assert page.context["table"].count == 60
+    assert len(page.context["table"].rows) == 50
+    assert [r["Invoice"] for r in rows] == [f"OLD-{n:02d}" for n in range(60)]
+    assert set(rows[0]) >= {"Partner", "Customer", "Due", "Balance", "Days overdue", "Aging"}
+
+
+def test_bad_filters_are_reported_and_the_rest_still_apply(
+    sam: User, books_a: QBOConnection
+) -> None:
+    InvoiceFactory(connection=books_a, doc_number="KEEP", customer_name="Harbor")
+    InvoiceFactory(connection=books_a, doc_number="DROP", customer_name="Elsewhere")
+
+    response = signed_in(sam).get(
+        URL, {"customer": "harbor", "due_from": "31/02/2025", "bucket": "ancient"}
+    )
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "could not be read" in html and "Enter a valid date." in html
+    assert "Select a valid choice." in html
+    assert "KEEP" in html and "DROP" not in html
+
+
+def test_reversed_due_range_is_explained(sam: User, books_a: QBOConnection) -> None:
+    response = signed_in(sam).get(URL, {"due_from": "2025-03-01", "due_to": "2025-02-01"})
+
+    assert "Must be on or after 2025-03-01." in response.content.decode()
+
+
+def test_empty_states(alice: User, books_a: QBOConnection) -> None:
+    nothing = signed_in(alice).get(URL)
+    InvoiceFactory(connection=books_a, customer_name="Harbor")
+    no_match = signed_in(alice).get(URL, {"customer": "nobody"})
+
+    assert "No open invoices" in nothing.content.decode()
+    assert "No open invoice matches these filters" in no_match.content.decode()
+    assert b"Export CSV" not in no_match.content
+
+
+def test_htmx_request_gets_the_fragment_and_a_boosted_one_the_page(
+    alice: User, books_a: QBOConnection
+) -> None:
+    InvoiceFactory(connection=books_a, doc_number="A-1")
+    client = signed_in(alice)
+
+    full = client.get(URL)
+    fragment = client.get(URL, headers={"HX-Request": "true"})
+    boosted = client.get(URL, headers={"HX-Request": "true", "HX-Boosted": "true"})
+
+    assert b"<html" in full.content and b'id="invoice-table"' in full.content
+    assert b"<html" not in fragment.content
+    assert fragment.content.lstrip().startswith(b'<div id="invoice-table"')
+    assert b"A-1" in fragment.content
+    assert b"<html" in boosted.content
+
+
+def test_sort_links_keep_filters_and_have_hrefs(sam: User, books_a: QBOConnection) -> None:
+    InvoiceFactory(connection=books_a, customer_name="Harbor")
+
+    html = signed_in(sam).get(URL, {"customer": "Harbor"}).content.decode()
+
+    assert 'href="/billing/invoices/?customer=Harbor&amp;sort=balance"' in html
+    assert 'hx-get="/billing/invoices/?customer=Harbor&amp;sort=balance"' in html
+
+
+@pytest.mark.parametrize("n", [3, 30])
+def test_query_count_does_not_grow_with_rows(
+    sam: User, books_a: QBOConnection, books_b: QBOConnection, n: int,
+    django_assert_max_num_queries: object,
+) -> None:  # fmt: skip
+    for i in range(n):
+        InvoiceFactory(connection=books_a if i % 2 else books_b, due_date=date(2025, 1, i % 28 + 1))
+    client = signed_in(sam)
+    client.get(URL)  # warm the session
+
+    # session, user, partner choices, count, page, totals
+    with django_assert_max_num_queries(6):  # type: ignore[operator]
+        response = client.get(URL)
+    assert response.context["table"].count == n
