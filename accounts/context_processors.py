@@ -19,6 +19,8 @@ NAVIGATION = [
     ("Payments", "billing:payments", EVERYONE),
     ("Connections", "sync:connections", EVERYONE),
     ("Partners", "accounts:partners", UNE_FEMME),
+    ("Catalog", "inventory:catalog", UNE_FEMME),
+    ("Warehouse feed", "inventory:warehouse_upload", ADMINS),
     ("Mapping conflicts", "inventory:conflicts", ADMINS),
 ]
 

@@ -2,10 +2,25 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views
+from . import views, views_catalog
+from . import warehouse_views as wh
 
 app_name = "inventory"
 urlpatterns = [
     path("discrepancies/", views.discrepancies, name="discrepancies"),
     path("conflicts/", views.conflicts, name="conflicts"),
+    path("catalog/", views_catalog.catalog_list, name="catalog"),
+    path("catalog/export.csv", views_catalog.catalog_export, name="catalog_export"),
+    path("catalog/import/", views_catalog.catalog_import, name="catalog_import"),
+    path(
+        "catalog/import/<uuid:token>/",
+        views_catalog.catalog_import_preview,
+        name="catalog_import_preview",
+    ),
+    path("warehouse/upload/", wh.upload, name="warehouse_upload"),
+    path("warehouse/upload/<int:pk>/", wh.upload_detail, name="warehouse_upload_detail"),
+    path("warehouse/upload/<int:pk>/confirm/", wh.upload_confirm, name="warehouse_upload_confirm"),
+    path("warehouse/tokens/", wh.tokens, name="warehouse_tokens"),
+    path("warehouse/tokens/<int:pk>/revoke/", wh.token_revoke, name="warehouse_token_revoke"),
+    path("api/warehouse/snapshots/", wh.api_snapshots, name="warehouse_api_snapshots"),
 ]

@@ -31,6 +31,7 @@ PUBLIC_URL_NAMES = {
     "mfa_signup_webauthn",
     "admin:login",  # redirects to account_login (see unefemme/urls.py)
     "sync:webhooks",  # Intuit's POSTs, authenticated by their intuit-signature (401 without)
+    "inventory:warehouse_api_snapshots",  # warehouse pushes, by API token (401 without)
 }
 
 ALL_URLS = list(walk())

@@ -14,6 +14,7 @@ from django.urls import path
 from accounts.models import Partner, User
 from accounts.roles import Role
 from accounts.services import user_create
+from inventory.models import CatalogSKU
 from tests.conftest import signed_in
 
 
@@ -75,6 +76,7 @@ def test_demo_setup_is_idempotent(settings: object) -> None:
     assert Partner.objects.count() == 3
     assert User.objects.filter(role=Role.PARTNER).count() == 3
     assert User.objects.filter(role=Role.ADMIN).count() == 1
+    assert CatalogSKU.objects.filter(code="UF-CAL-NV-750").exists()
     assert Client().login(email="admin@unefemme.test", password="unefemme-demo")
 
 

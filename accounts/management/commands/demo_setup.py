@@ -14,6 +14,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.demo import DEMO_PARTNERS, DEMO_PASSWORD, DEMO_USERS
 from accounts.models import Partner, User
 from accounts.services import partner_create, user_create
+from inventory.catalog import catalog_demo_load
 
 
 class Command(BaseCommand):
@@ -30,3 +31,5 @@ class Command(BaseCommand):
                 partner = Partner.objects.get(slug=partner_slug) if partner_slug else None
                 user_create(email=email, password=DEMO_PASSWORD, role=role, partner=partner)
             self.stdout.write(f"login {role.value} {email} {DEMO_PASSWORD}")
+        # Une Femme's eight SKUs, the codes qbo_sandbox's demo companies carry in Sku.
+        catalog_demo_load()

@@ -1,0 +1,766 @@
+"""The warehouse feed: parsing and checking snapshots, and writing them.
+
+Two ways in, one set of rules:
+
+- a CSV file uploaded by an admin (``warehouse_upload_create`` → preview →
+  ``warehouse_upload_confirm``); rows with errors are reported with their line number and
+  skipped, the others are applied together in one transaction;
+- JSON pushed by the warehouse system with a partner's API token
+  (``warehouse_api_submit``); any bad line refuses the whole request (422), so the
+  sender can fix and resend it under the same Idempotency-Key.
+
+Both build a *plan* (what each row would do: new / replace / unchanged / error) with
+``_plan``, then ``_apply`` writes the plan with its audit rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import re
+import secrets
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import TYPE_CHECKING, Any, Literal
+
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.models import Partner
+
+from .models import CatalogSKU
+from .warehouse_models import (
+    WarehouseApiRequest,
+    WarehouseSnapshot,
+    WarehouseSnapshotChange,
+    WarehouseSource,
+    WarehouseToken,
+    WarehouseUpload,
+)
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+MAX_CSV_ROWS = 20_000
+MAX_API_LINES = 1000
+MAX_BOTTLES = Decimal("9999999999.99")  # what the column holds (12 digits, 2 decimals)
+CENT = Decimal("0.01")
+TOKEN_PREFIX = "ufwh_"
+TOKEN_PREFIX_SHOWN = 12  # "ufwh_" and 7 random characters: enough to tell tokens apart
+
+REQUIRED_COLUMNS = ("partner", "sku", "as_of")
+QUANTITY_COLUMNS = ("bottles", "cases")
+_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+
+Outcome = Literal["new", "replace", "unchanged", "error"]
+
+
+@dataclass(frozen=True)
+class RowError:
+    line: int | None
+    field: str | None
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"line": self.line, "field": self.field, "message": self.message}
+
+
+@dataclass
+class RawRow:
+    """One row as received: text (CSV) or JSON values, nothing checked yet."""
+
+    line: int
+    partner: Any
+    sku: Any
+    as_of: Any
+    bottles: Any
+    cases: Any
+
+
+@dataclass
+class RowPlan:
+    raw: RawRow
+    partner: Partner | None = None
+    sku: CatalogSKU | None = None
+    as_of: date | None = None
+    bottles: Decimal | None = None
+    errors: list[RowError] = field(default_factory=list)
+    previous: Decimal | None = None
+    existing: WarehouseSnapshot | None = None
+    outcome: Outcome = "error"
+
+    @property
+    def line(self) -> int:
+        return self.raw.line
+
+    @property
+    def error_text(self) -> str:
+        return "; ".join(e.message for e in self.errors)
+
+    def key(self) -> tuple[int, int, date] | None:
+        if self.partner is None or self.sku is None or self.as_of is None:
+            return None
+        return (self.partner.pk, self.sku.pk, self.as_of)
+
+
+@dataclass
+class Plan:
+    rows: list[RowPlan]
+
+    def count(self, outcome: Outcome) -> int:
+        return sum(1 for r in self.rows if r.outcome == outcome)
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {o: self.count(o) for o in ("new", "replace", "unchanged", "error")}
+
+    @property
+    def to_write(self) -> list[RowPlan]:
+        return [r for r in self.rows if r.outcome in ("new", "replace")]
+
+    @property
+    def errors(self) -> list[RowError]:
+        return [e for r in self.rows for e in r.errors]
+
+    def fingerprint(self) -> str:
+        """A digest of what applying would do, to notice a preview gone stale."""
+        parts = [
+            [r.line, r.outcome, [str(x) for x in r.key() or ()], str(r.bottles), str(r.previous)]
+            for r in self.rows
+        ]
+        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+
+
+# --- Checking values ----------------------------------------------------------------------
+
+
+def _blank(value: Any) -> bool:
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
+def _parse_as_of(value: Any) -> tuple[date | None, str | None]:
+    if _blank(value):
+        return None, "The date (as_of) is missing."
+    text = str(value).strip() if isinstance(value, str) else None
+    if text is None or not _ISO_DATE.match(text):
+        return None, f"“{value}” is not a date in the form YYYY-MM-DD."
+    try:
+        parsed = date.fromisoformat(text)
+    except ValueError:
+        return None, f"“{text}” is not a real date."
+    # "Today" is the site's day (America/Los_Angeles by default), where the warehouse is.
+    if parsed > timezone.localdate():
+        return None, f"{text} is in the future; a snapshot records stock already counted."
+    return parsed, None
+
+
+def _parse_quantity(value: Any, name: str) -> tuple[Decimal | None, str | None]:
+    # bool is an int in Python; true/false in JSON is a mistake, not 1/0 bottles.
+    if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
+        return None, f"{name} must be a number, not {json.dumps(value, default=str)}."
+    text = value.strip() if isinstance(value, str) else str(value)
+    try:
+        quantity = Decimal(text)
+    except InvalidOperation:
+        return None, f"{name} “{text}” is not a number."
+    if not quantity.is_finite():
+        return None, f"{name} “{text}” is not a number."
+    if quantity < 0:
+        return None, f"{name} cannot be negative (got {text})."
+    return quantity, None
+
+
+def _bottles_for(row: RawRow, sku: CatalogSKU | None) -> tuple[Decimal | None, list[RowError]]:
+    has_bottles, has_cases = not _blank(row.bottles), not _blank(row.cases)
+    if has_bottles and has_cases:
+        return None, [RowError(row.line, "bottles", "Give bottles or cases, not both.")]
+    if not has_bottles and not has_cases:
+        return None, [RowError(row.line, "bottles", "Give a quantity in bottles or in cases.")]
+    if has_bottles:
+        bottles, message = _parse_quantity(row.bottles, "bottles")
+        if message:
+            return None, [RowError(row.line, "bottles", message)]
+        assert bottles is not None
+        if bottles != bottles.quantize(CENT):
+            return None, [RowError(row.line, "bottles", "bottles has more than 2 decimals.")]
+    else:
+        cases, message = _parse_quantity(row.cases, "cases")
+        if message:
+            return None, [RowError(row.line, "cases", message)]
+        if sku is None:
+            return None, []  # the SKU's own error says why; no case size to convert with
+        assert cases is not None
+        bottles = cases * sku.bottles_per_case
+    # Cases of a fractional size (2.5 cases) give whole bottles; rounding only trims noise.
+    bottles = bottles.quantize(CENT, rounding=ROUND_HALF_UP)
+    if bottles > MAX_BOTTLES:
+        field_name = "bottles" if has_bottles else "cases"
+        return None, [RowError(row.line, field_name, "The quantity is implausibly large.")]
+    return bottles, []
+
+
+# --- Planning -----------------------------------------------------------------------------
+
+
+def _plan(
+    raw_rows: Sequence[RawRow], *, partner: Partner | None = None, lock: bool = False
+) -> Plan:
+    """Check every row and say what it would do. ``partner`` fixes the partner (the API);
+    otherwise each row names one by slug (CSV). With ``lock``, the existing snapshots are
+    locked (inside the caller's transaction) so the plan holds until it is applied."""
+    partners = {partner.slug: partner} if partner else _partners_by_slug(raw_rows)
+    skus = _skus_by_code(raw_rows)
+    plans: list[RowPlan] = []
+    for raw in raw_rows:
+        plan = RowPlan(raw=raw)
+        if partner is not None:
+            plan.partner = partner
+        elif _blank(raw.partner):
+            plan.errors.append(RowError(raw.line, "partner", "The partner is missing."))
+        else:
+            plan.partner = partners.get(str(raw.partner).strip().lower())
+            if plan.partner is None:
+                plan.errors.append(
+                    RowError(raw.line, "partner", f"Unknown partner “{str(raw.partner).strip()}”.")
+                )
+        if _blank(raw.sku):
+            plan.errors.append(RowError(raw.line, "sku", "The SKU code is missing."))
+        elif not isinstance(raw.sku, str):
+            plan.errors.append(RowError(raw.line, "sku", "The SKU code must be text."))
+        else:
+            sku = skus.get(raw.sku.strip().upper())
+            if sku is None:
+                plan.errors.append(
+                    RowError(raw.line, "sku", f"Unknown SKU “{raw.sku.strip()}” in the catalog.")
+                )
+            elif not sku.active:
+                plan.errors.append(
+                    RowError(raw.line, "sku", f"SKU {sku.code} is inactive in the catalog.")
+                )
+            else:
+                plan.sku = sku
+        plan.as_of, message = _parse_as_of(raw.as_of)
+        if message:
+            plan.errors.append(RowError(raw.line, "as_of", message))
+        plan.bottles, quantity_errors = _bottles_for(raw, plan.sku)
+        plan.errors.extend(quantity_errors)
+        plans.append(plan)
+
+    _flag_duplicates(plans)
+    existing = _existing_snapshots(plans, lock=lock)
+    for plan in plans:
+        key = plan.key()
+        if plan.errors or key is None or plan.bottles is None:
+            plan.outcome = "error"
+            continue
+        plan.existing = existing.get(key)
+        if plan.existing is None:
+            plan.outcome = "new"
+        else:
+            plan.previous = plan.existing.bottles
+            plan.outcome = "unchanged" if plan.previous == plan.bottles else "replace"
+    return Plan(rows=plans)
+
+
+def _flag_duplicates(plans: list[RowPlan]) -> None:
+    # Two rows for the same partner, SKU and day leave no way to know which is right, so
+    # both are refused rather than letting the last one silently win.
+    lines_by_key: dict[tuple[int, int, date], list[int]] = defaultdict(list)
+    for plan in plans:
+        key = plan.key()
+        if key is not None:
+            lines_by_key[key].append(plan.line)
+    for plan in plans:
+        key = plan.key()
+        if key is None or len(lines_by_key[key]) < 2:
+            continue
+        others = ", ".join(str(n) for n in lines_by_key[key] if n != plan.line)
+        plan.errors.append(
+            RowError(
+                plan.line,
+                "sku",
+                f"Duplicate row: {plan.sku.code if plan.sku else ''} on {plan.as_of} for this "
+                f"partner is also on line {others}.",
+            )
+        )
+
+
+def _partners_by_slug(rows: Iterable[RawRow]) -> dict[str, Partner]:
+    slugs = {str(r.partner).strip().lower() for r in rows if not _blank(r.partner)}
+    return {p.slug: p for p in Partner.objects.filter(slug__in=slugs)}
+
+
+def _skus_by_code(rows: Iterable[RawRow]) -> dict[str, CatalogSKU]:
+    # Codes are matched without regard to case: "uf-cal-nv-750" is UF-CAL-NV-750.
+    codes = {r.sku.strip().upper() for r in rows if isinstance(r.sku, str) and r.sku.strip()}
+    if not codes:
+        return {}
+    by_code = {s.code.upper(): s for s in CatalogSKU.objects.all()}
+    return {code: by_code[code] for code in codes if code in by_code}
+
+
+def _existing_snapshots(
+    plans: Sequence[RowPlan], *, lock: bool
+) -> dict[tuple[int, int, date], WarehouseSnapshot]:
+    keys = {k for p in plans if (k := p.key()) is not None}
+    if not keys:
+        return {}
+    queryset = WarehouseSnapshot.objects.filter(
+        partner_id__in={k[0] for k in keys},
+        sku_id__in={k[1] for k in keys},
+        as_of__in={k[2] for k in keys},
+    ).order_by("pk")
+    if lock:
+        queryset = queryset.select_for_update()
+    found = {(s.partner_id, s.sku_id, s.as_of): s for s in queryset}
+    return {k: s for k, s in found.items() if k in keys}
+
+
+# --- Writing ------------------------------------------------------------------------------
+
+
+def _apply(
+    plan: Plan,
+    *,
+    source: WarehouseSource,
+    batch_id: uuid.UUID,
+    user: User | None = None,
+    token: WarehouseToken | None = None,
+) -> None:
+    """Write the plan's new and replaced rows, with an audit row each. The caller holds
+    the transaction (and planned with ``lock=True`` so replaced rows cannot move)."""
+    now = timezone.now()
+    new_rows = [p for p in plan.rows if p.outcome == "new"]
+    replaced = [p for p in plan.rows if p.outcome == "replace"]
+
+    # A concurrent insert of the same (partner, SKU, day) makes this raise IntegrityError,
+    # which rolls everything back; callers turn that into "retry".
+    fresh = []
+    for p in new_rows:
+        assert p.as_of is not None and p.bottles is not None  # an error row is never "new"
+        fresh.append(
+            WarehouseSnapshot(
+                partner=p.partner,
+                sku=p.sku,
+                as_of=p.as_of,
+                bottles=p.bottles,
+                source=source,
+                batch_id=batch_id,
+                created_by=user,
+                token=token,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    created = WarehouseSnapshot.objects.bulk_create(fresh)
+    updated = []
+    for p in replaced:
+        snapshot = p.existing
+        assert snapshot is not None and p.bottles is not None
+        snapshot.bottles = p.bottles
+        snapshot.source = source
+        snapshot.batch_id = batch_id
+        snapshot.created_by = user
+        snapshot.token = token
+        snapshot.updated_at = now
+        updated.append(snapshot)
+    WarehouseSnapshot.objects.bulk_update(
+        updated, ["bottles", "source", "batch_id", "created_by", "token", "updated_at"]
+    )
+    audit = [
+        WarehouseSnapshotChange(
+            snapshot=s,
+            action=WarehouseSnapshotChange.Action.CREATE,
+            bottles_before=None,
+            bottles_after=s.bottles,
+            source=source,
+            batch_id=batch_id,
+            actor=user,
+            token=token,
+            created_at=now,
+        )
+        for s in created
+    ] + [
+        WarehouseSnapshotChange(
+            snapshot=s,
+            action=WarehouseSnapshotChange.Action.REPLACE,
+            bottles_before=p.previous,
+            bottles_after=s.bottles,
+            source=source,
+            batch_id=batch_id,
+            actor=user,
+            token=token,
+            created_at=now,
+        )
+        for p, s in zip(replaced, updated, strict=True)
+    ]
+    WarehouseSnapshotChange.objects.bulk_create(audit)
+
+
+# --- CSV upload ---------------------------------------------------------------------------
+
+
+def csv_rows(content: bytes) -> list[RawRow]:
+    """The file's data rows, each with its line number in the file (the header is line 1).
+
+    Raises ValidationError for what makes the whole file unreadable; a bad *row* is not an
+    error here, it is reported by the plan.
+    """
+    if not content.strip():
+        raise ValidationError("The file is empty.")
+    try:
+        text = content.decode("utf-8-sig")  # Excel writes a byte-order mark
+    except UnicodeDecodeError:
+        raise ValidationError(
+            "The file is not UTF-8 text. Save it from your spreadsheet as “CSV UTF-8”."
+        ) from None
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader)
+    except (StopIteration, csv.Error):
+        raise ValidationError("The file has no header row.") from None
+    columns = [h.strip().lower() for h in header]
+    missing = [c for c in REQUIRED_COLUMNS if c not in columns]
+    if missing or not any(c in columns for c in QUANTITY_COLUMNS):
+        raise ValidationError(
+            "The header row must name the columns partner, sku, as_of and bottles (or "
+            f"cases); it has: {', '.join(h for h in header if h.strip()) or 'nothing'}."
+        )
+    position = {
+        name: columns.index(name) for name in REQUIRED_COLUMNS + QUANTITY_COLUMNS if name in columns
+    }
+
+    def cell(values: list[str], name: str) -> str | None:
+        index = position.get(name)
+        return values[index] if index is not None and index < len(values) else None
+
+    rows: list[RawRow] = []
+    line = 1
+    try:
+        for values in reader:
+            line = reader.line_num
+            if not any(v.strip() for v in values):
+                continue  # blank lines (often at the end) are not rows
+            if len(rows) >= MAX_CSV_ROWS:
+                raise ValidationError(
+                    f"The file has more than {MAX_CSV_ROWS:,} rows; split it into smaller files."
+                )
+            rows.append(
+                RawRow(
+                    line=line,
+                    partner=cell(values, "partner"),
+                    sku=cell(values, "sku"),
+                    as_of=cell(values, "as_of"),
+                    bottles=cell(values, "bottles"),
+                    cases=cell(values, "cases"),
+                )
+            )
+    except csv.Error as exc:
+        raise ValidationError(f"Line {line + 1} cannot be read as CSV ({exc}).") from None
+    if not rows:
+        raise ValidationError("The file has a header row but no data rows.")
+    return rows
+
+
+def upload_plan(upload: WarehouseUpload, *, lock: bool = False) -> Plan:
+    return _plan(csv_rows(bytes(upload.content)), lock=lock)
+
+
+@transaction.atomic
+def warehouse_upload_create(*, user: User, filename: str, content: bytes) -> WarehouseUpload:
+    """Keep an uploaded CSV for its preview. Nothing is applied until it is confirmed."""
+    if len(content) > MAX_UPLOAD_BYTES:
+        raise ValidationError(
+            f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it."
+        )
+    plan = _plan(csv_rows(content))  # refuses an unreadable file before it is stored
+    return WarehouseUpload.objects.create(
+        filename=filename[:255],
+        content=content,
+        sha256=hashlib.sha256(content).hexdigest(),
+        plan_fingerprint=plan.fingerprint(),
+        uploaded_by=user,
+    )
+
+
+@dataclass
+class ConfirmResult:
+    applied: bool
+    plan: Plan
+
+
+def warehouse_upload_confirm(*, upload_id: int, user: User, sha256: str) -> ConfirmResult:
+    """Apply a previewed upload: all its valid rows in one transaction, or nothing.
+
+    If what the rows would do has changed since the preview (another upload or the API
+    wrote the same days meanwhile, a SKU was deactivated), nothing is applied and the new
+    plan is returned for a fresh preview.
+    """
+    try:
+        return _upload_confirm(upload_id=upload_id, user=user, sha256=sha256)
+    except IntegrityError:
+        raise ValidationError(
+            "Another write for the same partner, SKU and day landed at the same moment. "
+            "Nothing was applied; confirm again."
+        ) from None
+
+
+@transaction.atomic
+def _upload_confirm(*, upload_id: int, user: User, sha256: str) -> ConfirmResult:
+    try:
+        upload = WarehouseUpload.objects.select_for_update().get(pk=upload_id)
+    except WarehouseUpload.DoesNotExist:
+        raise ValidationError("This upload no longer exists.") from None
+    if upload.status == WarehouseUpload.Status.APPLIED:
+        raise ValidationError("This file has already been applied.")
+    content = bytes(upload.content)
+    if sha256 != upload.sha256 or hashlib.sha256(content).hexdigest() != upload.sha256:
+        raise ValidationError("This confirmation is not for the file that was previewed.")
+    plan = upload_plan(upload, lock=True)
+    fingerprint = plan.fingerprint()
+    if fingerprint != upload.plan_fingerprint:
+        upload.plan_fingerprint = fingerprint
+        upload.save(update_fields=["plan_fingerprint"])
+        return ConfirmResult(applied=False, plan=plan)
+    _apply(plan, source=WarehouseSource.CSV, batch_id=upload.batch_id, user=user)
+    upload.status = WarehouseUpload.Status.APPLIED
+    upload.applied_at = timezone.now()
+    upload.applied_by = user
+    upload.summary = plan.counts
+    upload.save(update_fields=["status", "applied_at", "applied_by", "summary"])
+    return ConfirmResult(applied=True, plan=plan)
+
+
+# --- API tokens ---------------------------------------------------------------------------
+
+
+def _token_hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def token_secret_new() -> tuple[str, str, str]:
+    """A fresh token: (secret, prefix shown to admins, SHA-256 kept in the database)."""
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    return secret, secret[:TOKEN_PREFIX_SHOWN], _token_hash(secret)
+
+
+@transaction.atomic
+def warehouse_token_issue(
+    *, partner: Partner, label: str, user: User | None
+) -> tuple[WarehouseToken, str]:
+    """A new token for ``partner``. The secret is returned once and never stored."""
+    label = label.strip()
+    if not label:
+        raise ValidationError("Say what the token is for.")
+    secret, prefix, digest = token_secret_new()
+    token = WarehouseToken.objects.create(
+        partner=partner, label=label, prefix=prefix, token_hash=digest, created_by=user
+    )
+    return token, secret
+
+
+@transaction.atomic
+def warehouse_token_revoke(*, token_id: int, user: User) -> WarehouseToken:
+    try:
+        token: WarehouseToken = WarehouseToken.objects.select_for_update().get(pk=token_id)
+    except WarehouseToken.DoesNotExist:
+        raise ValidationError("No such token.") from None
+    if token.revoked_at is None:  # revoking twice keeps the first time and person
+        token.revoked_at = timezone.now()
+        token.revoked_by = user
+        token.save(update_fields=["revoked_at", "revoked_by"])
+    return token
+
+
+def warehouse_token_authenticate(*, authorization: str | None) -> WarehouseToken | None:
+    """The live token in an ``Authorization: Bearer …`` header, or None."""
+    if not authorization:
+        return None
+    scheme, _, secret = authorization.strip().partition(" ")
+    secret = secret.strip()
+    if scheme.lower() != "bearer" or not secret.startswith(TOKEN_PREFIX):
+        return None
+    # Looked up by its hash: a timing difference could at most reveal a hash, not a token.
+    token = (
+        WarehouseToken.objects.live()
+        .select_related("partner")
+        .filter(token_hash=_token_hash(secret))
+        .first()
+    )
+    if token is not None:
+        WarehouseToken.objects.filter(pk=token.pk).update(last_used_at=timezone.now())
+    return token
+
+
+# --- JSON API -----------------------------------------------------------------------------
+
+
+@dataclass
+class ApiResult:
+    status: int
+    payload: dict[str, Any]
+    replayed: bool = False
+
+
+def _error_result(status: int, errors: list[RowError]) -> ApiResult:
+    return ApiResult(status=status, payload={"errors": [e.as_json() for e in errors]})
+
+
+def warehouse_api_submit(*, token: WarehouseToken, idempotency_key: str, body: bytes) -> ApiResult:
+    """Apply one pushed day of snapshots for the token's partner, all lines or none.
+
+    The Idempotency-Key is spent only when a request is applied: the same key and body
+    then replay the first response, and the same key with another body is a conflict.
+    """
+    try:
+        data = json.loads(body, parse_float=Decimal)  # never a float for a quantity
+    except (ValueError, UnicodeDecodeError):
+        return _error_result(400, [RowError(None, None, "The body is not valid JSON.")])
+    if not isinstance(data, dict):
+        return _error_result(400, [RowError(None, None, "The body must be a JSON object.")])
+    partner = token.partner
+    named = data.get("partner")
+    if named is not None and named != partner.slug:
+        return _error_result(
+            403, [RowError(None, "partner", "This token may only write its own partner's data.")]
+        )
+    # Whitespace and key order do not make a different request.
+    body_sha256 = hashlib.sha256(
+        json.dumps(data, sort_keys=True, separators=(",", ":"), default=str).encode()
+    ).hexdigest()
+    previous = _previous_request(partner, idempotency_key, body_sha256)
+    if previous is not None:
+        return previous
+
+    raw_rows, errors = _api_rows(data)
+    if raw_rows:
+        plan = _plan(raw_rows, partner=partner)
+        # Every line shares the request's date: a bad one is said once, not per line.
+        as_of_messages = sorted({e.message for e in plan.errors if e.field == "as_of"})
+        errors += [RowError(None, "as_of", m) for m in as_of_messages]
+        errors += [e for e in plan.errors if e.field != "as_of"]
+    if errors:
+        return _error_result(422, errors)
+    try:
+        return _api_apply(
+            token=token,
+            partner=partner,
+            raw_rows=raw_rows,
+            key=idempotency_key,
+            body_sha256=body_sha256,
+        )
+    except IntegrityError:
+        # The same key (or the same day) was applied by a concurrent request that
+        # committed first; answer as if this one came second.
+        previous = _previous_request(partner, idempotency_key, body_sha256)
+        if previous is not None:
+            return previous
+        return _error_result(
+            409, [RowError(None, None, "A concurrent request wrote the same day; retry.")]
+        )
+
+
+def _previous_request(partner: Partner, key: str, body_sha256: str) -> ApiResult | None:
+    stored = WarehouseApiRequest.objects.filter(partner=partner, idempotency_key=key).first()
+    if stored is None:
+        return None
+    if stored.body_sha256 != body_sha256:
+        return _error_result(
+            409,
+            [
+                RowError(
+                    None,
+                    None,
+                    "This Idempotency-Key was already used with a different "
+                    "body. Use a new key for a new request.",
+                )
+            ],
+        )
+    return ApiResult(status=stored.response_status, payload=stored.response_body, replayed=True)
+
+
+def _api_rows(data: dict[str, Any]) -> tuple[list[RawRow], list[RowError]]:
+    errors: list[RowError] = []
+    unknown = sorted(set(data) - {"as_of", "lines", "partner"})
+    if unknown:
+        errors.append(RowError(None, unknown[0], f"Unknown field(s): {', '.join(unknown)}."))
+    lines = data.get("lines")
+    if not isinstance(lines, list) or not lines:
+        errors.append(RowError(None, "lines", "lines must be a non-empty list."))
+        return [], errors
+    if len(lines) > MAX_API_LINES:
+        errors.append(
+            RowError(None, "lines", f"At most {MAX_API_LINES} lines per request ({len(lines)}).")
+        )
+        return [], errors
+    rows = []
+    for number, line in enumerate(lines, start=1):
+        if not isinstance(line, dict):
+            errors.append(RowError(number, None, "Each line must be a JSON object."))
+            continue
+        extra = sorted(set(line) - {"sku", "bottles", "cases"})
+        if extra:
+            errors.append(RowError(number, extra[0], f"Unknown field(s): {', '.join(extra)}."))
+        rows.append(
+            RawRow(
+                line=number,
+                partner=None,
+                sku=line.get("sku"),
+                as_of=data.get("as_of"),
+                bottles=line.get("bottles"),
+                cases=line.get("cases"),
+            )
+        )
+    return rows, errors
+
+
+@transaction.atomic
+def _api_apply(
+    *,
+    token: WarehouseToken,
+    partner: Partner,
+    raw_rows: list[RawRow],
+    key: str,
+    body_sha256: str,
+) -> ApiResult:
+    # Planned again under row locks, so a replacement is measured against the value it
+    # replaces at commit time.
+    plan = _plan(raw_rows, partner=partner, lock=True)
+    if plan.errors:  # a SKU deactivated since the check above
+        return _error_result(422, plan.errors)
+    batch_id = uuid.uuid4()
+    _apply(plan, source=WarehouseSource.API, batch_id=batch_id, token=token)
+    payload = {
+        "batch_id": str(batch_id),
+        "partner": partner.slug,
+        "as_of": str(plan.rows[0].as_of),
+        "counts": {k: v for k, v in plan.counts.items() if k != "error"},
+        "lines": [
+            {
+                "line": r.line,
+                "sku": r.sku.code if r.sku else None,
+                "bottles": str(r.bottles),
+                "result": r.outcome,
+                "previous_bottles": None if r.previous is None else str(r.previous),
+            }
+            for r in plan.rows
+        ],
+    }
+    # Inserted in the same transaction: the key is spent exactly when the write lands.
+    WarehouseApiRequest.objects.create(
+        partner=partner,
+        idempotency_key=key,
+        body_sha256=body_sha256,
+        response_status=201,
+        response_body=payload,
+        token=token,
+    )
+    return ApiResult(status=201, payload=payload)

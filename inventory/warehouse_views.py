@@ -1,0 +1,224 @@
+"""The warehouse feed's pages (admins only) and its JSON endpoint (API tokens).
+
+- ``/inventory/warehouse/upload/``: upload a CSV, see what each row would do, confirm;
+- ``/inventory/warehouse/tokens/``: issue and revoke the warehouse system's API tokens;
+- ``POST /inventory/api/warehouse/snapshots/``: the warehouse system's push.
+"""
+
+from __future__ import annotations
+
+import logging
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import RequestDataTooBig, ValidationError
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_http_methods, require_POST
+
+from accounts.access import AuthedRequest, role_required
+from accounts.models import Partner
+from accounts.roles import ADMINS
+
+from . import warehouse
+from .warehouse_models import WarehouseToken, WarehouseUpload
+
+logger = logging.getLogger(__name__)
+
+MAX_IDEMPOTENCY_KEY = 255
+
+
+class UploadForm(forms.Form):
+    file = forms.FileField(
+        label="CSV file",
+        help_text="Columns: partner (slug), sku (catalog code), as_of (YYYY-MM-DD), and "
+        "bottles or cases.",
+    )
+
+
+class ConfirmForm(forms.Form):
+    sha256 = forms.CharField(max_length=64, min_length=64, widget=forms.HiddenInput)
+
+
+class TokenIssueForm(forms.Form):
+    partner = forms.ModelChoiceField(queryset=Partner.objects.all(), label="Partner")
+    label = forms.CharField(
+        max_length=100, label="What will use it", help_text="e.g. WMS production"
+    )
+
+
+def get_upload_for_user(request: AuthedRequest, pk: int) -> WarehouseUpload:
+    # Uploads span partners and only admins reach these views (the decorator), so any
+    # admin may see any upload; the loader exists to 404 cleanly on a missing one.
+    try:
+        return WarehouseUpload.objects.select_related("uploaded_by", "applied_by").get(pk=pk)
+    except WarehouseUpload.DoesNotExist:
+        raise Http404("No such upload.") from None
+
+
+@role_required(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def upload(request: AuthedRequest) -> HttpResponse:
+    form = UploadForm(request.POST or None, request.FILES or None)
+    if request.method == "POST" and form.is_valid():
+        file = form.cleaned_data["file"]
+        try:
+            if file.size > warehouse.MAX_UPLOAD_BYTES:
+                raise ValidationError(
+                    f"The file is larger than {warehouse.MAX_UPLOAD_BYTES // (1024 * 1024)} MB; "
+                    "split it."
+                )
+            created = warehouse.warehouse_upload_create(
+                user=request.user, filename=file.name or "upload.csv", content=file.read()
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            return redirect("inventory:warehouse_upload_detail", pk=created.pk)
+    recent = WarehouseUpload.objects.select_related("uploaded_by").defer("content")[:10]
+    return render(request, "inventory/warehouse_upload.html", {"form": form, "recent": recent})
+
+
+@role_required(*ADMINS)
+@require_http_methods(["GET"])
+def upload_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+    upload = get_upload_for_user(request, pk)
+    plan = (
+        warehouse.upload_plan(upload) if upload.status == WarehouseUpload.Status.PENDING else None
+    )
+    return _render_detail(request, upload, plan)
+
+
+def _render_detail(
+    request: AuthedRequest, upload: WarehouseUpload, plan: warehouse.Plan | None
+) -> HttpResponse:
+    context = {
+        "upload": upload,
+        "plan": plan,
+        "counts": plan.counts if plan else upload.summary,
+        "confirm_form": ConfirmForm(initial={"sha256": upload.sha256}),
+    }
+    return render(request, "inventory/warehouse_upload_detail.html", context)
+
+
+@role_required(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def upload_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
+    upload = get_upload_for_user(request, pk)
+    if request.method == "GET":
+        # A GET changes nothing: it shows the preview, whose button POSTs here.
+        return upload_detail(request, pk)
+    form = ConfirmForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "This confirmation is not for the file that was previewed.")
+        return redirect("inventory:warehouse_upload_detail", pk=upload.pk)
+    try:
+        result = warehouse.warehouse_upload_confirm(
+            upload_id=upload.pk, user=request.user, sha256=form.cleaned_data["sha256"]
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("inventory:warehouse_upload_detail", pk=upload.pk)
+    if not result.applied:
+        messages.warning(
+            request,
+            "The stock records changed since this preview, so nothing was applied. Review "
+            "the updated preview below and confirm again.",
+        )
+    else:
+        counts = result.plan.counts
+        messages.success(
+            request,
+            f"Applied: {counts['new']} new, {counts['replace']} replaced, "
+            f"{counts['unchanged']} unchanged; {counts['error']} rows with errors skipped.",
+        )
+    return redirect("inventory:warehouse_upload_detail", pk=upload.pk)
+
+
+@role_required(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def tokens(request: AuthedRequest) -> HttpResponse:
+    form = TokenIssueForm(request.POST or None)
+    issued: tuple[WarehouseToken, str] | None = None
+    if request.method == "POST" and form.is_valid():
+        try:
+            issued = warehouse.warehouse_token_issue(
+                partner=form.cleaned_data["partner"],
+                label=form.cleaned_data["label"],
+                user=request.user,
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            # Rendered, not redirected: the secret exists only in this one response.
+            form = TokenIssueForm()
+    context = {
+        "form": form,
+        "issued": issued[0] if issued else None,
+        "issued_secret": issued[1] if issued else None,
+        "tokens": WarehouseToken.objects.select_related("partner", "created_by", "revoked_by"),
+    }
+    return render(request, "inventory/warehouse_tokens.html", context)
+
+
+@role_required(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def token_revoke(request: AuthedRequest, pk: int) -> HttpResponse:
+    existing = WarehouseToken.objects.select_related("partner").filter(pk=pk).first()
+    if existing is None:
+        raise Http404("No such token.")
+    if request.method == "GET":
+        # Without JavaScript a link can lead here; the revocation itself needs the POST.
+        return render(request, "inventory/warehouse_token_revoke.html", {"token": existing})
+    try:
+        token = warehouse.warehouse_token_revoke(token_id=pk, user=request.user)
+    except ValidationError:
+        raise Http404("No such token.") from None
+    messages.success(request, f"Token {token.prefix}… for {token.partner} is revoked.")
+    return redirect("inventory:warehouse_tokens")
+
+
+def _json_error(status: int, message: str) -> JsonResponse:
+    return JsonResponse(
+        {"errors": [{"line": None, "field": None, "message": message}]}, status=status
+    )
+
+
+@csrf_exempt
+@login_not_required
+@require_POST
+def api_snapshots(request: HttpRequest) -> JsonResponse:
+    """The warehouse system's push of one day's snapshots for its partner.
+
+    There is no session and no CSRF token, hence the exemptions: the Bearer token is the
+    authentication, and it decides the partner written to.
+    """
+    token = warehouse.warehouse_token_authenticate(
+        authorization=request.headers.get("Authorization")
+    )
+    if token is None:
+        refused = _json_error(
+            401, "A valid, unrevoked API token is required (Authorization: Bearer …)."
+        )
+        refused["WWW-Authenticate"] = 'Bearer realm="unefemme-warehouse"'
+        return refused
+    key = request.headers.get("Idempotency-Key", "").strip()
+    if not key:
+        return _json_error(400, "The Idempotency-Key header is required.")
+    if len(key) > MAX_IDEMPOTENCY_KEY:
+        return _json_error(400, f"The Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY}.")
+    try:
+        body = request.body
+    except RequestDataTooBig:
+        return _json_error(413, "The body is too large; send at most 1000 lines per request.")
+    result = warehouse.warehouse_api_submit(token=token, idempotency_key=key, body=body)
+    logger.info(
+        "warehouse api: partner=%s token=%s key=%s status=%s replayed=%s",
+        token.partner.slug, token.prefix, key, result.status, result.replayed,
+    )  # fmt: skip
+    response = JsonResponse(result.payload, status=result.status)
+    if result.replayed:
+        response["Idempotent-Replayed"] = "true"
+    return response
