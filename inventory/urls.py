@@ -2,13 +2,16 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_catalog
+from . import views, views_catalog, views_mapping
 from . import warehouse_views as wh
 
 app_name = "inventory"
 urlpatterns = [
     path("discrepancies/", views.discrepancies, name="discrepancies"),
-    path("conflicts/", views.conflicts, name="conflicts"),
+    path("conflicts/", views_mapping.conflicts, name="conflicts"),
+    path("conflicts/<int:pk>/choose/", views_mapping.conflict_choose, name="conflict_choose"),
+    path("conflicts/<int:pk>/ignore/", views_mapping.conflict_ignore, name="conflict_ignore"),
+    path("conflicts/<int:pk>/unmap/", views_mapping.conflict_unmap, name="conflict_unmap"),
     path("catalog/", views_catalog.catalog_list, name="catalog"),
     path("catalog/export.csv", views_catalog.catalog_export, name="catalog_export"),
     path("catalog/import/", views_catalog.catalog_import, name="catalog_import"),

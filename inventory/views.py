@@ -4,14 +4,9 @@ from django.http import HttpResponse
 from django.shortcuts import render
 
 from accounts.access import AuthedRequest, role_required
-from accounts.roles import ADMINS, EVERYONE
+from accounts.roles import EVERYONE
 
 
 @role_required(*EVERYONE)
 def discrepancies(request: AuthedRequest) -> HttpResponse:
     return render(request, "inventory/discrepancies.html")
-
-
-@role_required(*ADMINS)
-def conflicts(request: AuthedRequest) -> HttpResponse:
-    return render(request, "inventory/conflicts.html")

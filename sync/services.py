@@ -505,6 +505,15 @@ def _run_succeeded(context: _Context) -> None:
         context.meter.requests,
         context.meter.throttled,
     )
+    # Match the items just synced to the catalog (inventory/mapping.py). The mirror is
+    # already committed: a failure here is logged and retried by the next sync, never
+    # turned into a failed sync.
+    try:
+        from inventory.mapping import mapping_refresh
+
+        mapping_refresh(connection_id=context.connection.pk)
+    except Exception:
+        logger.exception("SKU mapping after sync of realm %s failed", context.connection.realm_id)
 
 
 def _run_failed(context: _Context, exc: Exception) -> None:
