@@ -3,12 +3,14 @@ from __future__ import annotations
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from sync.selectors import last_tick as last_tick_at
 
 from . import health
 from .access import AuthedRequest, role_required
+from .dashboard import dashboard_tiles
 from .roles import EVERYONE, UNE_FEMME
 from .selectors import partner_list
 
@@ -19,8 +21,16 @@ def partners(request: AuthedRequest) -> HttpResponse:
 
 
 @role_required(*EVERYONE)
+@require_GET
 def dashboard(request: AuthedRequest) -> HttpResponse:
-    return render(request, "accounts/dashboard.html")
+    # "Today" is the user's (UserTimezoneMiddleware activates their zone), so "overdue"
+    # here means what it means on the invoices page.
+    tiles = dashboard_tiles(user=request.user, today=timezone.localdate())
+    template = "accounts/dashboard.html"
+    # The tiles poll themselves; a boosted request still wants the whole page.
+    if request.htmx and not request.htmx.boosted:
+        template += "#dashboard-tiles"
+    return render(request, template, {"tiles": tiles, "refreshed_at": timezone.now()})
 
 
 @login_not_required

@@ -1,0 +1,164 @@
+"""The dashboard's figures: one read per tile, each scoped to what the user may see.
+
+A partner user gets their own partner's figures; staff and admins get every partner's.
+Every figure is one aggregate query whatever the size of the mirror, because the tiles
+are polled every minute by everyone who leaves the dashboard open. Money is summed by
+PostgreSQL as Decimal, with the same rules as the page each tile links to, so a tile and
+its page agree to the cent.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import TYPE_CHECKING
+
+from django.db.models import Count, DateField, DecimalField, F, OuterRef, Q, Subquery, Sum
+from django.db.models.functions import Coalesce
+
+from billing.models import QBOInvoice, QBOPayment
+from inventory.mapping import open_conflict_count
+from sync.models import QBOConnection, SyncRun
+
+from .models import Partner
+
+if TYPE_CHECKING:
+    from .models import User
+
+ZERO = Decimal("0.00")
+MONEY = DecimalField(max_digits=18, decimal_places=2)
+# What ConnectionQuerySet.live() keeps: a connection needing reconnect is still the
+# partner's company, just one that cannot sync until someone signs in to Intuit again.
+LIVE_STATUSES = [s for s in QBOConnection.Status if s != QBOConnection.Status.DISCONNECTED]
+
+
+@dataclass(frozen=True)
+class PartnersConnected:
+    connected: int  # partners with a live (not disconnected) QuickBooks connection
+    total: int
+
+
+@dataclass(frozen=True)
+class Receivables:
+    open_amount: Decimal
+    open_count: int
+    overdue_amount: Decimal
+    overdue_count: int
+
+
+@dataclass(frozen=True)
+class UnappliedCash:
+    amount: Decimal
+    count: int  # payments with something left unapplied
+
+
+@dataclass(frozen=True)
+class Tiles:
+    partners: PartnersConnected
+    receivables: Receivables
+    unapplied: UnappliedCash
+    failing_syncs: int
+    # None means "not available": the conflicts tile is for admins only, and shows "—"
+    # until the mapping-conflicts queue exists.
+    conflicts_open: int | None
+    # Always None until the discrepancies page lands; the tile says so.
+    discrepancies_out_of_tolerance: int | None
+
+
+def partners_connected(*, user: User) -> PartnersConnected:
+    # A partner has at most one live connection (a database constraint), so counting
+    # distinct partners with one is counting live connections.
+    row = Partner.objects.visible_to(user).aggregate(
+        total=Count("pk", distinct=True),
+        connected=Count(
+            "pk",
+            filter=Q(connections__status__in=LIVE_STATUSES),
+            distinct=True,
+        ),
+    )
+    return PartnersConnected(connected=row["connected"], total=row["total"])
+
+
+def receivables(*, user: User, today: date) -> Receivables:
+    """Open balances of non-voided invoices, and the part past due as of ``today`` (the
+    user's today: an invoice due today is overdue in Paris before it is in Los Angeles).
+
+    As on the invoices page, an invoice without a due date is due on its transaction date
+    (what QuickBooks does when no terms are set); with neither, it is not overdue.
+    """
+    due = Coalesce(F("due_date"), F("txn_date"), output_field=DateField())
+    overdue = Q(due_on__lt=today)
+    invoices = QBOInvoice.objects.visible_to(user).filter(balance__gt=0, voided=False)
+    row = (
+        invoices.annotate(due_on=due)
+        .order_by()
+        .aggregate(
+            open_amount=Coalesce(Sum("balance"), ZERO, output_field=MONEY),
+            open_count=Count("pk"),
+            overdue_amount=Coalesce(Sum("balance", filter=overdue), ZERO, output_field=MONEY),
+            overdue_count=Count("pk", filter=overdue),
+        )
+    )
+    return Receivables(**row)
+
+
+def unapplied_cash(*, user: User) -> UnappliedCash:
+    """Money received but not applied to an invoice: a credit the customer can still use.
+    Voided payments are not money received."""
+    payments = QBOPayment.objects.visible_to(user).filter(voided=False)
+    row = payments.order_by().aggregate(
+        amount=Coalesce(Sum("unapplied_amt"), ZERO, output_field=MONEY),
+        count=Count("pk", filter=~Q(unapplied_amt=0)),
+    )
+    return UnappliedCash(**row)
+
+
+def failing_syncs(*, user: User) -> int:
+    """Live connections that need reconnecting, or whose latest finished sync failed.
+
+    A run still in progress, or one skipped (another sync held the realm's lock), says
+    nothing about whether syncing works, so the latest *finished* run decides: a
+    connection stays failing while a retry runs, until a run succeeds.
+    """
+    latest_status = (
+        SyncRun.objects.filter(
+            connection=OuterRef("pk"),
+            status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED],
+        )
+        .order_by("-started_at", "-pk")
+        .values("status")[:1]
+    )
+    connections = QBOConnection.objects.live().visible_to(user)
+    row = (
+        connections.annotate(latest_status=Subquery(latest_status))
+        .order_by()
+        .aggregate(
+            failing=Count(
+                "pk",
+                filter=Q(status=QBOConnection.Status.NEEDS_RECONNECT)
+                | Q(latest_status=SyncRun.Status.FAILED),
+            )
+        )
+    )
+    failing: int = row["failing"]
+    return failing
+
+
+def conflicts_open(*, user: User) -> int | None:
+    """Open SKU-mapping conflicts waiting for an admin's decision; None for anyone else
+    (only admins decide them, so only they get the tile)."""
+    if not user.is_admin:
+        return None
+    return open_conflict_count(user=user)
+
+
+def dashboard_tiles(*, user: User, today: date) -> Tiles:
+    return Tiles(
+        partners=partners_connected(user=user),
+        receivables=receivables(user=user, today=today),
+        unapplied=unapplied_cash(user=user),
+        failing_syncs=failing_syncs(user=user),
+        conflicts_open=conflicts_open(user=user),
+        discrepancies_out_of_tolerance=None,
+    )
