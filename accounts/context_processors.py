@@ -15,6 +15,7 @@ from .roles import ADMINS, EVERYONE, UNE_FEMME
 NAVIGATION = [
     ("Dashboard", "dashboard", EVERYONE),
     ("Discrepancies", "inventory:discrepancies", EVERYONE),
+    ("Depletion", "inventory:depletion", EVERYONE),
     ("Invoices", "billing:invoices", EVERYONE),
     ("Payments", "billing:payments", EVERYONE),
     ("Connections", "sync:connections", EVERYONE),

@@ -18,6 +18,7 @@ from django.db.models import Count, DateField, DecimalField, F, OuterRef, Q, Sub
 from django.db.models.functions import Coalesce
 
 from billing.models import QBOInvoice, QBOPayment
+from inventory.discrepancies import discrepancies_out_of_tolerance
 from inventory.mapping import open_conflict_count
 from sync.models import QBOConnection, SyncRun
 
@@ -62,8 +63,9 @@ class Tiles:
     # None means "not available": the conflicts tile is for admins only, and shows "—"
     # until the mapping-conflicts queue exists.
     conflicts_open: int | None
-    # Always None until the discrepancies page lands; the tile says so.
-    discrepancies_out_of_tolerance: int | None
+    # Partner × SKU rows over or under tolerance (inventory.discrepancies); unlike the
+    # other tiles it costs the page's two queries, not one aggregate.
+    discrepancies_out_of_tolerance: int
 
 
 def partners_connected(*, user: User) -> PartnersConnected:
@@ -160,5 +162,5 @@ def dashboard_tiles(*, user: User, today: date) -> Tiles:
         unapplied=unapplied_cash(user=user),
         failing_syncs=failing_syncs(user=user),
         conflicts_open=conflicts_open(user=user),
-        discrepancies_out_of_tolerance=None,
+        discrepancies_out_of_tolerance=discrepancies_out_of_tolerance(user=user),
     )

@@ -2,12 +2,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views, views_catalog, views_mapping
+from . import views_catalog, views_depletion, views_discrepancies, views_mapping
 from . import warehouse_views as wh
 
 app_name = "inventory"
 urlpatterns = [
-    path("discrepancies/", views.discrepancies, name="discrepancies"),
+    path("discrepancies/", views_discrepancies.discrepancies, name="discrepancies"),
+    path("depletion/", views_depletion.depletion, name="depletion"),
     path("conflicts/", views_mapping.conflicts, name="conflicts"),
     path("conflicts/<int:pk>/choose/", views_mapping.conflict_choose, name="conflict_choose"),
     path("conflicts/<int:pk>/ignore/", views_mapping.conflict_ignore, name="conflict_ignore"),

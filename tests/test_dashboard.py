@@ -25,6 +25,7 @@ from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import ConnectionFactory, InvoiceFactory, PaymentFactory
 from tests.conftest import signed_in
 from tests.factories import PartnerFactory
+from tests.inventory.test_discrepancies_selectors import mapped, sku, snap
 
 URL = reverse("dashboard")
 TODAY = date(2025, 3, 15)
@@ -280,10 +281,29 @@ def test_conflicts_count_the_open_rows_of_the_queue(ada: User, partner_a: Partne
     )
 
 
-def test_discrepancies_show_a_dash_with_a_note(alice: User) -> None:
+def test_discrepancies_count_the_rows_out_of_tolerance_the_user_sees(
+    alice: User, sam: User, partner_a: Partner, partner_b: Partner
+) -> None:
+    callie = sku("UF-CAL-NV-750")
+    books_a, books_b = ConnectionFactory(partner=partner_a), ConnectionFactory(partner=partner_b)
+    snap(partner_a, callie, 100)
+    mapped(books_a, callie, "120", qbo_id="1")  # over
+    snap(partner_b, callie, 100)
+    mapped(books_b, callie, "50", qbo_id="1")  # under
+    snap(partner_b, sku("UF-JUL-NV-750"), 100)  # unmapped: not a disagreement, not counted
+
     tile = _tile(signed_in(alice).get(URL).content.decode(), "discrepancies")
-    assert '<p class="tile-figure">—</p>' in tile
-    assert "arrives with the discrepancies page" in tile
+    assert '<p class="tile-figure">1</p>' in tile
+    assert "over or under the warehouse records" in tile
+    assert '<p class="tile-figure">2</p>' in _tile(
+        signed_in(sam).get(URL).content.decode(), "discrepancies"
+    )
+
+
+def test_discrepancies_tile_says_when_everything_agrees(alice: User) -> None:
+    tile = _tile(signed_in(alice).get(URL).content.decode(), "discrepancies")
+    assert '<p class="tile-figure">0</p>' in tile
+    assert "agrees with the warehouse records" in tile
 
 
 def test_each_tile_links_to_its_page(ada: User) -> None:
@@ -361,8 +381,9 @@ def _connections(*partners: Partner) -> list[QBOConnection]:
 def test_each_figure_is_one_query(ada: User, monkeypatch: pytest.MonkeyPatch,
                                   django_assert_num_queries: Any) -> None:  # fmt: skip
     _mirror(_connections(), 3)
-    # Partners, receivables, unapplied cash, failing syncs, conflicts.
-    with django_assert_num_queries(5):
+    # Partners, receivables, unapplied cash, failing syncs, conflicts, and the
+    # discrepancies' two (latest snapshots, mapped QuickBooks quantities).
+    with django_assert_num_queries(7):
         dashboard_tiles(user=ada, today=TODAY)
 
 

@@ -1,0 +1,296 @@
+"""Stock discrepancies (issue 5): what a partner's QuickBooks says it holds of each SKU
+against what Une Femme's warehouse records say it should hold. Reads only.
+
+One row per partner × SKU that has a warehouse snapshot:
+
+- the warehouse quantity is the partner's latest snapshot of that SKU (older days are the
+  trend);
+- the QuickBooks quantity is the sum, over every item of the partner's live connection
+  mapped to the SKU, of ``qty_on_hand × bottles_per_unit``: a partner may count the same
+  wine in a bottle item and a case item, and both are stock;
+- a SKU with a snapshot but no mapping is "unmapped": there is nothing in QuickBooks to
+  compare with, which is itself something to fix (on the mapping-conflicts queue).
+
+The rows are built in Python from a constant number of queries (latest snapshots, mapped
+quantities; the page adds one for the trends of the rows it shows), so the cost does not
+grow with the number of partners or SKUs. Partners × SKUs is hundreds of rows, not
+millions; sorting and paging that list in Python is cheaper than the SQL it would take.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import ROUND_HALF_UP, Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db.models import F, OuterRef, Subquery, Window
+from django.db.models.functions import RowNumber
+from django.utils.safestring import SafeString
+
+from common.charts import sparkline
+from sync.models import QBOConnection
+
+from .mapping_models import SKUMapping
+from .models import QBOItem
+from .warehouse_models import WarehouseSnapshot
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+__all__ = [
+    "STATUSES",
+    "TOLERANCE_BOTTLES",
+    "TOLERANCE_SHARE",
+    "TREND_POINTS",
+    "DiscrepancyRow",
+    "Status",
+    "attach_trends",
+    "discrepancies_out_of_tolerance",
+    "discrepancy_rows",
+    "tolerance_for",
+]
+
+# A count is "within tolerance" when QuickBooks and the warehouse differ by at most 1 % of
+# the warehouse quantity or 1 bottle, whichever is larger. The percentage absorbs the
+# ordinary noise of a large stock (breakage, a case in transit on the day of the
+# snapshot); the one-bottle floor keeps small stocks from flagging on a single bottle,
+# which 1 % of 40 bottles would otherwise do. The boundary itself is within: a difference
+# of exactly the tolerance is not flagged.
+TOLERANCE_SHARE = Decimal("0.01")
+TOLERANCE_BOTTLES = Decimal("1")
+# The trend is the warehouse's last 8 snapshots: QuickBooks quantities are mirrored as
+# they are now, with no history, so the warehouse side is the only series there is.
+TREND_POINTS = 8
+
+CASE_PLACES = Decimal("0.01")
+RATIO_PLACES = Decimal("0.0001")
+
+
+class Status:
+    WITHIN = "within"
+    OVER = "over"
+    UNDER = "under"
+    UNMAPPED = "unmapped"
+
+
+# (value, label) in the order the filter offers them.
+STATUSES: tuple[tuple[str, str], ...] = (
+    (Status.OVER, "Over (QuickBooks has more)"),
+    (Status.UNDER, "Under (QuickBooks has less)"),
+    (Status.UNMAPPED, "Unmapped"),
+    (Status.WITHIN, "Within tolerance"),
+)
+STATUS_LABELS = {
+    Status.OVER: "Over",
+    Status.UNDER: "Under",
+    Status.UNMAPPED: "Unmapped",
+    Status.WITHIN: "Within",
+}
+OUT_OF_TOLERANCE = frozenset((Status.OVER, Status.UNDER))
+
+
+def tolerance_for(warehouse_bottles: Decimal) -> Decimal:
+    """The largest difference, in bottles, that is still within tolerance."""
+    return max(abs(warehouse_bottles) * TOLERANCE_SHARE, TOLERANCE_BOTTLES)
+
+
+def status_for(*, warehouse_bottles: Decimal, qbo_bottles: Decimal | None) -> str:
+    if qbo_bottles is None:
+        return Status.UNMAPPED
+    difference = qbo_bottles - warehouse_bottles
+    tolerance = tolerance_for(warehouse_bottles)
+    if difference > tolerance:
+        return Status.OVER
+    if difference < -tolerance:
+        return Status.UNDER
+    return Status.WITHIN
+
+
+def to_cases(bottles: Decimal | None, bottles_per_case: int) -> Decimal | None:
+    if bottles is None:
+        return None
+    return (bottles / bottles_per_case).quantize(CASE_PLACES, rounding=ROUND_HALF_UP)
+
+
+@dataclass
+class DiscrepancyRow:
+    partner_id: int
+    partner_name: str
+    sku_id: int
+    sku_code: str
+    wine: str
+    bottles_per_case: int
+    warehouse_as_of: date
+    warehouse_bottles: Decimal
+    # None when the SKU is unmapped for this partner: there is no QuickBooks figure.
+    qbo_bottles: Decimal | None
+    last_synced_at: datetime | None
+    # The warehouse's last TREND_POINTS quantities, oldest first; filled by attach_trends().
+    trend: list[Decimal] = field(default_factory=list)
+
+    @property
+    def key(self) -> tuple[int, int]:
+        return (self.partner_id, self.sku_id)
+
+    @property
+    def warehouse_cases(self) -> Decimal | None:
+        return to_cases(self.warehouse_bottles, self.bottles_per_case)
+
+    @property
+    def qbo_cases(self) -> Decimal | None:
+        return to_cases(self.qbo_bottles, self.bottles_per_case)
+
+    @property
+    def difference(self) -> Decimal | None:
+        """QuickBooks minus warehouse, in bottles: positive when QuickBooks has more."""
+        if self.qbo_bottles is None:
+            return None
+        return self.qbo_bottles - self.warehouse_bottles
+
+    @property
+    def difference_ratio(self) -> Decimal | None:
+        """The difference as a share of the warehouse quantity (0.05 is 5 %); None when
+        there is nothing to divide by (unmapped, or the warehouse says zero)."""
+        difference = self.difference
+        if difference is None or self.warehouse_bottles == 0:
+            return None
+        return (difference / self.warehouse_bottles).quantize(RATIO_PLACES, ROUND_HALF_UP)
+
+    @property
+    def tolerance(self) -> Decimal:
+        return tolerance_for(self.warehouse_bottles)
+
+    @property
+    def status(self) -> str:
+        return status_for(warehouse_bottles=self.warehouse_bottles, qbo_bottles=self.qbo_bottles)
+
+    @property
+    def status_label(self) -> str:
+        return STATUS_LABELS[self.status]
+
+    @property
+    def trend_chart(self) -> SafeString:
+        return sparkline(self.trend, label=f"{self.sku_code} warehouse bottles, last snapshots")
+
+
+def _latest_snapshots(
+    *, user: User, partner_id: int | None, sku_code: str
+) -> Iterable[dict[str, Any]]:
+    last_synced = (
+        QBOConnection.objects.live()
+        .filter(partner=OuterRef("partner_id"))
+        .order_by("-connected_at")
+        .values("last_synced_at")[:1]
+    )
+    snapshots = WarehouseSnapshot.objects.visible_to(user)
+    if partner_id is not None:
+        snapshots = snapshots.filter(partner_id=partner_id)
+    if sku_code:
+        snapshots = snapshots.filter(sku__code__icontains=sku_code)
+    # DISTINCT ON keeps the first row of each (partner, SKU) in this order: the newest day.
+    latest: Iterable[dict[str, Any]] = (
+        snapshots.order_by("partner_id", "sku_id", "-as_of")
+        .distinct("partner_id", "sku_id")
+        .annotate(last_synced_at=Subquery(last_synced))
+        .values(
+            "partner_id", "partner__name", "sku_id", "sku__code", "sku__wine",
+            "sku__bottles_per_case", "as_of", "bottles", "last_synced_at",
+        )
+    )  # fmt: skip
+    return latest
+
+
+def _qbo_bottles(
+    *, user: User, partner_id: int | None, sku_code: str
+) -> dict[tuple[int, int], Decimal]:
+    """(partner id, SKU id) → bottles in QuickBooks, for every SKU mapped on a live
+    connection. A mapped item missing from the mirror (deleted in QuickBooks) or without a
+    quantity (not an inventory item) counts as zero: the mapping says this is where the
+    partner keeps the SKU, and QuickBooks holds none there."""
+    item = QBOItem.objects.filter(
+        connection=OuterRef("connection_id"), qbo_id=OuterRef("item_qbo_id")
+    )
+    mappings = SKUMapping.objects.visible_to(user).filter(
+        connection__in=QBOConnection.objects.live()
+    )
+    if partner_id is not None:
+        mappings = mappings.filter(connection__partner_id=partner_id)
+    if sku_code:
+        mappings = mappings.filter(catalog_sku__code__icontains=sku_code)
+    rows = mappings.annotate(
+        partner_id=F("connection__partner_id"),
+        qty_on_hand=Subquery(item.values("qty_on_hand")[:1]),
+    ).values("partner_id", "catalog_sku_id", "bottles_per_unit", "qty_on_hand")
+    totals: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    for row in rows:
+        key = (row["partner_id"], row["catalog_sku_id"])
+        totals[key] += (row["qty_on_hand"] or Decimal(0)) * row["bottles_per_unit"]
+    return totals
+
+
+def discrepancy_rows(
+    *, user: User, partner_id: int | None = None, status: str = "", sku_code: str = ""
+) -> list[DiscrepancyRow]:
+    """Every partner × SKU the user may see that has a warehouse snapshot, filtered.
+    Two queries whatever the number of rows. Ordered by partner then SKU code."""
+    sku_code = sku_code.strip()
+    qbo = _qbo_bottles(user=user, partner_id=partner_id, sku_code=sku_code)
+    rows = [
+        DiscrepancyRow(
+            partner_id=s["partner_id"],
+            partner_name=s["partner__name"],
+            sku_id=s["sku_id"],
+            sku_code=s["sku__code"],
+            wine=s["sku__wine"],
+            bottles_per_case=s["sku__bottles_per_case"],
+            warehouse_as_of=s["as_of"],
+            warehouse_bottles=s["bottles"],
+            qbo_bottles=qbo.get((s["partner_id"], s["sku_id"])),
+            last_synced_at=s["last_synced_at"],
+        )
+        for s in _latest_snapshots(user=user, partner_id=partner_id, sku_code=sku_code)
+    ]
+    if status:
+        rows = [row for row in rows if row.status == status]
+    rows.sort(key=lambda row: (row.partner_name, row.sku_code))
+    return rows
+
+
+def attach_trends(rows: Sequence[DiscrepancyRow]) -> None:
+    """Fill ``trend`` on ``rows`` (the page's, not every row) in one query: each
+    partner × SKU's last TREND_POINTS warehouse quantities, oldest first."""
+    if not rows:
+        return
+    wanted = {row.key: row for row in rows}
+    ranked = (
+        WarehouseSnapshot.objects.filter(
+            partner_id__in={row.partner_id for row in rows},
+            sku_id__in={row.sku_id for row in rows},
+        )
+        .annotate(
+            rank=Window(
+                RowNumber(),
+                partition_by=[F("partner_id"), F("sku_id")],
+                order_by=F("as_of").desc(),
+            )
+        )
+        .filter(rank__lte=TREND_POINTS)
+        .order_by("partner_id", "sku_id", "as_of")
+        .values_list("partner_id", "sku_id", "bottles")
+    )
+    for row in rows:
+        row.trend = []
+    for partner_id, sku_id, bottles in ranked:
+        # The IN filters select a rectangle of partners × SKUs; skip the pairs not shown.
+        if (target := wanted.get((partner_id, sku_id))) is not None:
+            target.trend.append(bottles)
+
+
+def discrepancies_out_of_tolerance(*, user: User) -> int:
+    """How many partner × SKU rows the user may see are over or under tolerance (the
+    dashboard tile). Unmapped rows are not counted: they are not a disagreement between
+    two numbers but a missing mapping, which the conflicts queue covers."""
+    return sum(1 for row in discrepancy_rows(user=user) if row.status in OUT_OF_TOLERANCE)

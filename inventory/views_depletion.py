@@ -1,0 +1,179 @@
+"""The Depletion page: what each partner sold on to retailers, per SKU, and how many days
+its stock lasts at that pace. It reads the mirror only (``inventory.depletion``); partner
+users see only their partner's rows, exports included."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.http import HttpResponseBase
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.access import AuthedRequest, role_required
+from accounts.models import Partner
+from accounts.roles import EVERYONE
+from common.charts import bar_chart
+from common.tables import Column, Table, csv_response
+
+from .depletion import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_WINDOW,
+    WINDOW_CHOICES,
+    DepletionRow,
+    depletion_report,
+)
+from .mapping_models import SKUMapping
+
+if TYPE_CHECKING:
+    from accounts.models import User
+
+PAGE = "inventory/depletion.html"
+FRAGMENT = "depletion-table"
+REGION = "depletion-table-region"
+
+
+class DepletionFilterForm(forms.Form):
+    """A GET form: it shapes a read. A field that does not parse is reported next to
+    itself and its default is used, so one typo never empties the page."""
+
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.none(), required=False, empty_label="All partners"
+    )
+    sku = forms.ChoiceField(required=False, label="SKU")
+    window = forms.TypedChoiceField(
+        required=False,
+        coerce=int,
+        label="Window",
+        choices=[(str(days), f"Last {days} days") for days in WINDOW_CHOICES],
+    )
+    threshold = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=365,
+        label="Warn under (days on hand)",
+        widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
+    )
+
+    def __init__(self, data: Any, *, user: User) -> None:
+        super().__init__(data)
+        if user.sees_all_partners:
+            field = self.fields["partner"]
+            assert isinstance(field, forms.ModelChoiceField)
+            field.queryset = Partner.objects.visible_to(user).order_by("name")
+        else:
+            # Partner users see only their own rows anyway: no field to offer, nor to
+            # widen their scope with.
+            del self.fields["partner"]
+        # Only the SKUs this user has mappings for: another partner's assortment is its
+        # own business.
+        codes = (
+            SKUMapping.objects.visible_to(user)
+            .order_by("catalog_sku__code")
+            .values_list("catalog_sku__code", flat=True)
+            .distinct()
+        )
+        sku_field = self.fields["sku"]
+        assert isinstance(sku_field, forms.ChoiceField)
+        sku_field.choices = [("", "All SKUs"), *((code, code) for code in codes)]
+
+    def filters(self) -> dict[str, Any]:
+        """The selector's keyword arguments from the fields that parsed (call after
+        ``is_valid()``); defaults for the rest."""
+        data = getattr(self, "cleaned_data", {})
+        partner = data.get("partner")
+        return {
+            "partner_id": partner.pk if partner else None,
+            "sku": data.get("sku") or "",
+            "window_days": data.get("window") or DEFAULT_WINDOW,
+            "threshold_days": data.get("threshold") or DEFAULT_THRESHOLD,
+        }
+
+
+def _weekly_text(row: DepletionRow) -> str:
+    # One CSV cell: "2025-W10 (partial): 12; 2025-W11: 30"; the weeks vary with the window
+    # and today, so they cannot be fixed columns.
+    # Plain digits, as the other numeric cells export (30, not 30.0000 or 3E+1).
+    return "; ".join(f"{week.label}: {bottles.normalize():f}" for week, bottles in row.weekly)
+
+
+DEPLETION = Table(
+    [
+        Column("partner", "Partner", sort="partner"),
+        Column("sku", "SKU", sort="sku", link=lambda r: r.chart_url),
+        Column("wine", "Wine", sort="wine"),
+        Column("sold", "Bottles sold", sort="sold", kind="qty"),
+        Column("daily", "Per day", sort="daily", kind="number"),
+        Column("on_hand", "On hand (bottles)", sort="on_hand", kind="qty"),
+        Column("days_on_hand", "Days on hand", sort="days_on_hand", kind="number"),
+        Column("low", "Warning", sort="low", csv=lambda r: "low" if r.low else ""),
+        Column("weekly", "Bottles per week", csv=_weekly_text),
+    ],
+    # Shortest-lasting stock first: what needs a reorder is at the top.
+    default_sort="days_on_hand",
+)
+
+
+def _chart_url(request: AuthedRequest, row: DepletionRow, *, sees_all: bool) -> str:
+    """This page narrowed to one row (its SKU, and its partner for staff), keeping the
+    window and threshold: the chart then shows that row's weeks."""
+    params = request.GET.copy()
+    for name in ("page", "format", "sort"):
+        params.pop(name, None)
+    params["sku"] = row.sku
+    if sees_all:
+        params["partner"] = str(row.partner_id)
+    return f"{request.path}?{params.urlencode()}"
+
+
+@role_required(*EVERYONE)
+@require_GET
+def depletion(request: AuthedRequest) -> HttpResponseBase:
+    user = request.user
+    data = request.GET.copy()
+    # A first visit shows the defaults in the form, not empty fields.
+    data.setdefault("window", str(DEFAULT_WINDOW))
+    data.setdefault("threshold", str(DEFAULT_THRESHOLD))
+    form = DepletionFilterForm(data, user=user)
+    form.is_valid()  # bad filters are shown and replaced by their defaults
+    filters = form.filters()
+    # "Today" is the user's today (UserTimezoneMiddleware activates their zone).
+    today = timezone.localdate()
+    report = depletion_report(user=user, today=today, **filters)
+    for row in report.rows:
+        row.chart_url = _chart_url(request, row, sees_all=user.sees_all_partners)
+    table = DEPLETION.bind(request, report.rows)
+    if table.is_csv:
+        return csv_response(table, f"depletion-{today:%Y-%m-%d}.csv")
+    one_row = report.rows[0] if len(report.rows) == 1 else None
+    chart_title = (
+        f"Bottles sold per week: {one_row.sku}, {one_row.partner}"
+        if one_row
+        else f"Bottles sold per week, all {len(report.rows)} rows shown"
+    )
+    context = {
+        "form": form,
+        "table": table,
+        "report": report,
+        "filters": filters,
+        "low_count": sum(1 for row in report.rows if row.low),
+        "chart": bar_chart(
+            [(week.label, bottles) for week, bottles in report.weekly_totals],
+            title=chart_title,
+        ),
+        "chart_title": chart_title,
+        "filtered": bool(filters["partner_id"] or filters["sku"]),
+        "row_template": f"{PAGE}#depletion-row",
+    }
+    template = PAGE
+    if request.htmx and not request.htmx.boosted:
+        # The table's own sort and page links target its region; the filter form targets
+        # the whole results (notices and chart change with the filters).
+        if request.htmx.target == REGION:
+            template += f"#{REGION}"
+            context["oob"] = True
+        else:
+            template += f"#{FRAGMENT}"
+    return render(request, template, context)
