@@ -11,40 +11,17 @@ from typing import TYPE_CHECKING, Any
 
 from django import forms
 
-from accounts.models import Partner
+from common.forms import PartnerFilterForm
 
 from .selectors import AGING_BUCKETS
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    pass
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"})
 
 
-class _PartnerFilterForm(forms.Form):
-    """Adds the partner filter for people who see every partner; partner users see only
-    their own rows anyway, so they are not offered (nor can they use) the field."""
-
-    partner = forms.ModelChoiceField(
-        queryset=Partner.objects.none(), required=False, empty_label="All partners"
-    )
-
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if user.sees_all_partners:
-            field = self.fields["partner"]
-            assert isinstance(field, forms.ModelChoiceField)
-            field.queryset = Partner.objects.visible_to(user).order_by("name")
-        else:
-            del self.fields["partner"]
-
-    def filters(self) -> dict[str, Any]:
-        """The selector keyword arguments of the fields that parsed (call after
-        ``is_valid()``)."""
-        data = getattr(self, "cleaned_data", {})
-        partner = data.get("partner")
-        return {"partner_id": partner.pk if partner else None}
-
+class _PartnerFilterForm(PartnerFilterForm):
     def _check_range(self, start: str, end: str) -> None:
         first: date | None = self.cleaned_data.get(start)
         last: date | None = self.cleaned_data.get(end)

@@ -13,9 +13,9 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.access import AuthedRequest, role_required
-from accounts.models import Partner
 from accounts.roles import EVERYONE
 from common.charts import bar_chart
+from common.forms import PartnerFilterForm
 from common.tables import Column, Table, csv_response
 
 from .depletion import (
@@ -35,13 +35,10 @@ FRAGMENT = "depletion-table"
 REGION = "depletion-table-region"
 
 
-class DepletionFilterForm(forms.Form):
+class DepletionFilterForm(PartnerFilterForm):
     """A GET form: it shapes a read. A field that does not parse is reported next to
     itself and its default is used, so one typo never empties the page."""
 
-    partner = forms.ModelChoiceField(
-        queryset=Partner.objects.none(), required=False, empty_label="All partners"
-    )
     sku = forms.ChoiceField(required=False, label="SKU")
     window = forms.TypedChoiceField(
         required=False,
@@ -58,15 +55,7 @@ class DepletionFilterForm(forms.Form):
     )
 
     def __init__(self, data: Any, *, user: User) -> None:
-        super().__init__(data)
-        if user.sees_all_partners:
-            field = self.fields["partner"]
-            assert isinstance(field, forms.ModelChoiceField)
-            field.queryset = Partner.objects.visible_to(user).order_by("name")
-        else:
-            # Partner users see only their own rows anyway: no field to offer, nor to
-            # widen their scope with.
-            del self.fields["partner"]
+        super().__init__(data, user=user)
         # Only the SKUs this user has mappings for: another partner's assortment is its
         # own business.
         codes = (
@@ -83,9 +72,8 @@ class DepletionFilterForm(forms.Form):
         """The selector's keyword arguments from the fields that parsed (call after
         ``is_valid()``); defaults for the rest."""
         data = getattr(self, "cleaned_data", {})
-        partner = data.get("partner")
         return {
-            "partner_id": partner.pk if partner else None,
+            **super().filters(),
             "sku": data.get("sku") or "",
             "window_days": data.get("window") or DEFAULT_WINDOW,
             "threshold_days": data.get("threshold") or DEFAULT_THRESHOLD,

@@ -14,44 +14,30 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET
 
 from accounts.access import AuthedRequest, role_required
-from accounts.models import Partner
 from accounts.roles import EVERYONE
+from common.forms import PartnerFilterForm
 from common.tables import Column, Table, csv_response
 
 from . import discrepancies as selectors
 
 if TYPE_CHECKING:
-    from accounts.models import User
+    pass
 
 
-class DiscrepancyFilterForm(forms.Form):
+class DiscrepancyFilterForm(PartnerFilterForm):
     """A GET form: a filter that does not parse is reported next to its field and left
     out, and the other filters still apply."""
 
-    partner = forms.ModelChoiceField(
-        queryset=Partner.objects.none(), required=False, empty_label="All partners"
-    )
     status = forms.ChoiceField(required=False, choices=[("", "Any status"), *selectors.STATUSES])
     sku = forms.CharField(
         required=False, max_length=64, strip=True, label="SKU code",
         widget=forms.TextInput(attrs={"placeholder": "e.g. UF-CAL"}),
     )  # fmt: skip
 
-    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        if user.sees_all_partners:
-            field = self.fields["partner"]
-            assert isinstance(field, forms.ModelChoiceField)
-            field.queryset = Partner.objects.visible_to(user).order_by("name")
-        else:
-            # A partner user sees only their own rows anyway: no field to offer or to abuse.
-            del self.fields["partner"]
-
     def filters(self) -> dict[str, Any]:
         data = getattr(self, "cleaned_data", {})
-        partner = data.get("partner")
         return {
-            "partner_id": partner.pk if partner else None,
+            **super().filters(),
             "status": data.get("status") or "",
             "sku_code": data.get("sku") or "",
         }
