@@ -90,10 +90,12 @@ class RealmLease:
         if not renewed:
             raise LeaseLost(f"the sync lease on realm {self.realm_id} expired")
 
-    def release(self) -> None:
-        if not self.released:
-            self.released = True
-            redis_client().eval(_RELEASE, 1, _lock_key(self.realm_id), self.value)
+    def release(self) -> bool:
+        """Give the realm back; True when this lease still held it until now."""
+        if self.released:
+            return False
+        self.released = True
+        return bool(redis_client().eval(_RELEASE, 1, _lock_key(self.realm_id), self.value))
 
     def check_fence(self) -> None:
         """Inside a transaction: refuse to write unless this lease's fence is current.

@@ -378,11 +378,12 @@ def connection_sync(*, connection_id: int, trigger: str) -> SyncRun | None:
             run = _sync_once(connection_id, lease, "rerun")
         return run
     finally:
-        lease.release()
         # A request that arrived after the last check (or after a failed run, or past the
         # three reruns) would otherwise wait for the schedule: hand it to a fresh task now
         # that the realm is free. An extra poll is harmless; a quiet one writes nothing.
-        if locks.realm_rerun_take(realm_id=connection.realm_id):
+        # Only the rightful holder hands over: one that lost its lease (paused past it)
+        # leaves the requests to whoever holds the realm now.
+        if lease.release() and locks.realm_rerun_take(realm_id=connection.realm_id):
             _publish_quietly(connection.pk, "rerun")
 
 
