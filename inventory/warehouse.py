@@ -3,8 +3,10 @@
 Two ways in, one set of rules:
 
 - a CSV file uploaded by an admin (``warehouse_upload_create`` → preview →
-  ``warehouse_upload_confirm``); rows with errors are reported with their line number and
-  skipped, the others are applied together in one transaction;
+  ``warehouse_upload_confirm``); the preview reports every bad row with its line number,
+  and a file with any bad row cannot be confirmed: it is applied whole, in one
+  transaction, or not at all, so re-uploading a corrected file never finds part of it
+  already recorded;
 - JSON pushed by the warehouse system with a partner's API token
   (``warehouse_api_submit``); any bad line refuses the whole request (422), so the
   sender can fix and resend it under the same Idempotency-Key.
@@ -51,6 +53,8 @@ if TYPE_CHECKING:
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 MAX_CSV_ROWS = 20_000
 MAX_API_LINES = 1000
+# A refusal names this many bad lines; the preview lists them all.
+MAX_LINES_NAMED = 10
 MAX_BOTTLES = Decimal("9999999999.99")  # what the column holds (12 digits, 2 decimals)
 CENT = Decimal("0.01")
 TOKEN_PREFIX = "ufwh_"
@@ -129,6 +133,14 @@ class Plan:
     @property
     def errors(self) -> list[RowError]:
         return [e for r in self.rows for e in r.errors]
+
+    @property
+    def error_rows(self) -> list[RowPlan]:
+        return [r for r in self.rows if r.outcome == "error"]
+
+    @property
+    def has_errors(self) -> bool:
+        return any(r.outcome == "error" for r in self.rows)
 
     def fingerprint(self) -> str:
         """A digest of what applying would do, to notice a preview gone stale."""
@@ -491,6 +503,17 @@ def warehouse_upload_create(*, user: User, filename: str, content: bytes) -> War
     )
 
 
+def error_rows_message(plan: Plan) -> str:
+    """Why a file with bad rows is refused, naming the first few lines."""
+    lines = [str(r.line) for r in plan.error_rows]
+    named = ", ".join(lines[:MAX_LINES_NAMED]) + (", …" if len(lines) > MAX_LINES_NAMED else "")
+    if len(lines) == 1:
+        which = f"1 row of this file has an error (line {named})"
+    else:
+        which = f"{len(lines)} rows of this file have errors (lines {named})"
+    return f"{which}, so nothing was recorded. Correct the file and upload it again."
+
+
 @dataclass
 class ConfirmResult:
     applied: bool
@@ -498,11 +521,12 @@ class ConfirmResult:
 
 
 def warehouse_upload_confirm(*, upload_id: int, user: User, sha256: str) -> ConfirmResult:
-    """Apply a previewed upload: all its valid rows in one transaction, or nothing.
+    """Apply a previewed upload: every row in one transaction, or nothing.
 
-    If what the rows would do has changed since the preview (another upload or the API
-    wrote the same days meanwhile, a SKU was deactivated), nothing is applied and the new
-    plan is returned for a fresh preview.
+    A file with any bad row is refused (ValidationError), whatever the preview showed. If
+    what the rows would do has changed since the preview (another upload or the API wrote
+    the same days meanwhile), nothing is applied and the new plan is returned for a fresh
+    preview.
     """
     try:
         return _upload_confirm(upload_id=upload_id, user=user, sha256=sha256)
@@ -525,6 +549,10 @@ def _upload_confirm(*, upload_id: int, user: User, sha256: str) -> ConfirmResult
     if sha256 != upload.sha256 or hashlib.sha256(content).hexdigest() != upload.sha256:
         raise ValidationError("This confirmation is not for the file that was previewed.")
     plan = upload_plan(upload, lock=True)
+    # Checked before the fingerprint: a bad row refuses the file even when the preview
+    # showed none (a SKU deactivated since), and a stale preview must not slip one through.
+    if plan.has_errors:
+        raise ValidationError(error_rows_message(plan))
     fingerprint = plan.fingerprint()
     if fingerprint != upload.plan_fingerprint:
         upload.plan_fingerprint = fingerprint

@@ -1,6 +1,7 @@
 """The warehouse feed's pages (admins only) and its JSON endpoint (API tokens).
 
-- ``/inventory/warehouse/upload/``: upload a CSV, see what each row would do, confirm;
+- ``/inventory/warehouse/upload/``: upload a CSV, see what each row would do, confirm (only
+  a file without bad rows);
 - ``/inventory/warehouse/tokens/``: issue and revoke the warehouse system's API tokens;
 - ``POST /inventory/api/warehouse/snapshots/``: the warehouse system's push.
 """
@@ -98,6 +99,9 @@ def _render_detail(
         "upload": upload,
         "plan": plan,
         "counts": plan.counts if plan else upload.summary,
+        # A file with any bad row is applied whole or not at all, so it offers no button;
+        # the service refuses a forced confirmation all the same.
+        "can_confirm": plan is not None and not plan.has_errors,
         "confirm_form": ConfirmForm(initial={"sha256": upload.sha256}),
     }
     return render(request, "inventory/warehouse_upload_detail.html", context)
@@ -132,7 +136,7 @@ def upload_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
         messages.success(
             request,
             f"Applied: {counts['new']} new, {counts['replace']} replaced, "
-            f"{counts['unchanged']} unchanged; {counts['error']} rows with errors skipped.",
+            f"{counts['unchanged']} unchanged.",
         )
     return redirect("inventory:warehouse_upload_detail", pk=upload.pk)
 

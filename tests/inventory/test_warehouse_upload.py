@@ -1,15 +1,18 @@
 """The warehouse CSV upload: preview with per-line errors, nothing saved until confirmed,
-confirm applies every valid row in one transaction, and only admins reach it."""
+a file with any bad row never applied (not even in part), confirm applies every row of a
+clean file in one transaction, and only admins reach it."""
 
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import timedelta
 from decimal import Decimal
 from typing import Any
 from unittest import mock
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import IntegrityError
 from django.test import Client
@@ -96,29 +99,91 @@ def test_preview_reports_every_bad_row_with_its_line_and_saves_nothing(
         assert message in rows[line].error_text, (line, rows[line].error_text)
     html = page.content.decode()
     assert "Error, line 10:" in html and "Error, line 14:" in html
-    assert "skip 11 rows with errors" in html
+    # Above the table, one list of every bad row and why, and no way to confirm.
+    listed = re.search(r'<ul class="errorlist" id="upload-errors">(.*?)</ul>', html, re.S)
+    assert listed is not None
+    assert re.findall(r"<li>Line (\d+): ", listed.group(1)) == [str(n) for n in expected]
+    assert "Line 4: Unknown partner “nobody”" in listed.group(1)
+    assert "Nothing will be recorded until the file is corrected and uploaded again" in html
+    assert "Confirm: apply" not in html
+    assert reverse("inventory:warehouse_upload_confirm", args=[item.pk]) not in html
     # A preview changes nothing.
     assert not WarehouseSnapshot.objects.exists()
     assert not WarehouseSnapshotChange.objects.exists()
 
 
-def test_confirm_applies_the_valid_rows_once_with_audit(
+def test_a_file_with_bad_rows_cannot_be_confirmed_even_by_a_forced_post(
     admin_client: Client,
     ada: User,
     partner_a: Partner,
     partner_b: Partner,
     catalog: dict[str, CatalogSKU],
 ) -> None:
+    # Lines 2 and 3 of MIXED are good: line 2 would replace this quantity and line 3 would
+    # add one. Neither may land while the file has bad rows.
+    snapshot(partner_a, catalog["UF-CAL-NV-750"], "100")
     upload(admin_client, MIXED)
     item = WarehouseUpload.objects.get()
 
-    page = confirm(admin_client, item)
-    assert "Applied: 2 new, 0 replaced, 0 unchanged; 11 rows with errors skipped." in (
-        page.content.decode()
+    page = confirm(admin_client, item)  # the POST the page no longer offers
+    html = page.content.decode()
+    assert "11 rows of this file have errors (lines 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, …)" in html
+    assert "so nothing was recorded. Correct the file and upload it again." in html
+    assert WarehouseSnapshot.objects.count() == 1
+    assert WarehouseSnapshot.objects.get().bottles == Decimal("100.00")
+    assert not WarehouseSnapshotChange.objects.exists()
+    item.refresh_from_db()
+    assert item.status == WarehouseUpload.Status.PENDING
+    assert item.applied_at is None and item.summary == {}
+    # Calling the service directly is refused the same way.
+    with pytest.raises(ValidationError, match="nothing was recorded"):
+        warehouse.warehouse_upload_confirm(upload_id=item.pk, user=ada, sha256=item.sha256)
+    assert WarehouseSnapshot.objects.count() == 1
+
+
+def test_a_row_gone_bad_since_a_clean_preview_refuses_the_whole_file(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    text = (
+        f"partner,sku,as_of,bottles\nbubbles-brine,UF-CAL-NV-750,{D1},90\n"
+        f"bubbles-brine,UF-CAL-NV-375,{D1},7\n"
     )
+    upload(admin_client, text)
+    item = WarehouseUpload.objects.get()
+    detail = reverse("inventory:warehouse_upload_detail", args=[item.pk])
+    assert "Confirm: apply 2 changes" in admin_client.get(detail).content.decode()
+    # Between preview and confirm, an admin retires one of the SKUs.
+    CatalogSKU.objects.filter(code="UF-CAL-NV-375").update(active=False)
+
+    page = confirm(admin_client, item)
+    html = page.content.decode()
+    assert "1 row of this file has an error (line 3), so nothing was recorded." in html
+    assert "Line 3: SKU UF-CAL-NV-375 is inactive in the catalog." in html
+    assert "Confirm: apply" not in html
+    assert not WarehouseSnapshot.objects.exists()
+
+
+CLEAN = f"""partner,sku,as_of,bottles,cases
+bubbles-brine,UF-CAL-NV-750,{D1},144,
+cote-ouest,UF-BDB-2021-1500,{D1},,3
+"""
+
+
+def test_confirm_applies_a_clean_file_once_with_audit(
+    admin_client: Client,
+    ada: User,
+    partner_a: Partner,
+    partner_b: Partner,
+    catalog: dict[str, CatalogSKU],
+) -> None:
+    upload(admin_client, CLEAN)
+    item = WarehouseUpload.objects.get()
+
+    page = confirm(admin_client, item)
+    assert "Applied: 2 new, 0 replaced, 0 unchanged." in page.content.decode()
     stored = {(s.partner.slug, s.sku.code): s for s in WarehouseSnapshot.objects.all()}
     assert set(stored) == {("bubbles-brine", "UF-CAL-NV-750"), ("cote-ouest", "UF-BDB-2021-1500")}
-    assert stored["cote-ouest", "UF-BDB-2021-1500"].bottles == Decimal("18")
+    assert stored["cote-ouest", "UF-BDB-2021-1500"].bottles == Decimal("18")  # 3 cases of 6
     assert all(s.source == "csv" and s.created_by == ada for s in stored.values())
     assert WarehouseSnapshotChange.objects.filter(action="create", actor=ada).count() == 2
 
