@@ -33,6 +33,11 @@ def _partial(request: AuthedRequest, page: str, fragment: str) -> str:
     return page
 
 
+def _hidden_columns(request: AuthedRequest) -> tuple[str, ...]:
+    # A partner user's rows are all their own partner's: the column would repeat one name.
+    return () if request.user.sees_all_partners else ("partner",)
+
+
 def _filtered(filters: dict[str, Any]) -> bool:
     # Decides which empty state to show: "nothing matches" versus "nothing at all".
     return any(value not in (None, "") for value in filters.values())
@@ -73,7 +78,7 @@ def invoices(request: AuthedRequest) -> HttpResponseBase:
     # invoice due today is not overdue in Los Angeles while it already is in Paris.
     today = timezone.localdate()
     rows = selectors.open_invoice_list(user=user, today=today, **form.filters())
-    table = OPEN_INVOICES.bind(request, rows)
+    table = OPEN_INVOICES.bind(request, rows, hide=_hidden_columns(request))
     if table.is_csv:
         return csv_response(table, f"open-invoices-{today:%Y-%m-%d}.csv")
     totals = selectors.aging_totals(rows)
@@ -148,7 +153,7 @@ def payments(request: AuthedRequest) -> HttpResponseBase:
     form = PaymentFilterForm(request.GET, user=user)
     form.is_valid()  # bad filters are shown and left out; the rest still apply
     rows = selectors.payment_list(user=user, **form.filters())
-    table = PAYMENTS.bind(request, rows)
+    table = PAYMENTS.bind(request, rows, hide=_hidden_columns(request))
     if table.is_csv:
         return csv_response(table, f"payments-{timezone.localdate():%Y-%m-%d}.csv")
     context = {

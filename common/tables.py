@@ -208,8 +208,17 @@ class Table:
     def format_param(self) -> str:
         return f"{self.prefix}format"
 
-    def bind(self, request: HttpRequest, rows: QuerySet[Any] | Iterable[Any]) -> BoundTable:
-        return BoundTable(self, request, rows)
+    def bind(
+        self,
+        request: HttpRequest,
+        rows: QuerySet[Any] | Iterable[Any],
+        *,
+        hide: Iterable[str] = (),
+    ) -> BoundTable:
+        """``hide`` names columns left off the page for this request (a partner user has
+        no use for a Partner column); the export keeps every column, so a file has the
+        same columns whoever downloads it."""
+        return BoundTable(self, request, rows, hide=hide)
 
 
 @dataclass(frozen=True)
@@ -253,18 +262,29 @@ class BoundTable:
     """
 
     def __init__(
-        self, table: Table, request: HttpRequest, rows: QuerySet[Any] | Iterable[Any]
+        self,
+        table: Table,
+        request: HttpRequest,
+        rows: QuerySet[Any] | Iterable[Any],
+        *,
+        hide: Iterable[str] = (),
     ) -> None:
         self.table = table
         self.request = request
-        self.columns: Sequence[Column] = table.columns
+        hidden = frozenset(hide)
+        if unknown := hidden - table.by_key.keys():
+            raise ValueError(f"Cannot hide unknown column(s): {', '.join(sorted(unknown))}.")
+        # What the page shows; the export writes every column (export_columns).
+        self.columns: Sequence[Column] = [c for c in table.columns if c.key not in hidden]
+        self.export_columns: Sequence[Column] = table.columns
         self._source = rows
         params = request.GET
         key, descending = _parse_sort(params.get(table.sort_param, ""))
         column = table.by_key.get(key)
-        if column is None or not column.sortable:
-            # An unknown or unsortable key (an old bookmark, a hand-edited URL) falls back
-            # to the default rather than failing the page.
+        if column is None or not column.sortable or key in hidden:
+            # An unknown or unsortable key (an old bookmark, a hand-edited URL), or one for
+            # a column this page does not show, falls back to the default rather than
+            # failing the page or sorting by something invisible.
             key, descending = _parse_sort(table.default_sort)
         self.sort_key = key
         self.descending = descending
@@ -548,7 +568,7 @@ def csv_response(table: BoundTable, filename: str) -> StreamingHttpResponse:
     "Côte Ouest" and "Crémant" rather than mojibake."""
     if not filename.lower().endswith(".csv"):
         filename += ".csv"
-    columns = list(table.columns)
+    columns = list(table.export_columns)
     # The user's zone is read now: the rows are written after the view (and the timezone
     # middleware) have returned.
     tz = timezone.get_current_timezone()

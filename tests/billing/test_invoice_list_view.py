@@ -181,6 +181,41 @@ def test_sort_links_keep_filters_and_have_hrefs(sam: User, books_a: QBOConnectio
     assert 'hx-get="/billing/invoices/?customer=Harbor&amp;sort=balance"' in html
 
 
+def test_the_shared_table_keeps_caption_sort_state_paging_and_swaps_the_results(
+    sam: User, books_a: QBOConnection
+) -> None:
+    for n in range(51):
+        InvoiceFactory(connection=books_a, doc_number=f"A-{n:02d}", customer_name="Harbor")
+
+    html = signed_in(sam).get(URL, {"customer": "Harbor", "sort": "balance"}).content.decode()
+
+    assert "<caption>Open invoices</caption>" in html
+    assert html.count("aria-sort=") == 1 and 'aria-sort="ascending"' in html
+    # Sorting and paging swap the whole results, whose hidden sort input the filter form
+    # submits: a later filter keeps the sort.
+    assert 'class="table-region" hx-target="#invoice-table" hx-swap="outerHTML"' in html
+    assert 'name="sort" value="balance" form="invoice-table-filters"' in html
+    assert "Showing 1–50 of 51" in html
+    page_2 = "/billing/invoices/?customer=Harbor&amp;sort=balance&amp;page=2"
+    assert f'<a href="{page_2}" hx-get="{page_2}" rel="next">Next</a>' in html
+
+
+def test_partner_users_see_no_partner_column_but_their_export_keeps_it(
+    alice: User, sam: User, books_a: QBOConnection
+) -> None:
+    InvoiceFactory(connection=books_a, doc_number="A-1")
+
+    own = signed_in(alice).get(URL, {"sort": "partner"})
+    every = signed_in(sam).get(URL).content.decode()
+    export = _csv(signed_in(alice).get(URL, {"format": "csv"}))
+
+    html = own.content.decode()
+    assert html.count('<th scope="col"') == every.count('<th scope="col"') - 1
+    assert "sort=partner" not in html and "sort=partner" in every
+    assert own.context["table"].sort_value == "-days_overdue"  # not by a hidden column
+    assert export[0]["Partner"] == "Bubbles & Brine Distributing"
+
+
 @pytest.mark.parametrize("n", [3, 30])
 def test_query_count_does_not_grow_with_rows(
     sam: User, books_a: QBOConnection, books_b: QBOConnection, n: int,

@@ -125,6 +125,25 @@ def test_htmx_request_gets_the_fragment(alice: User, books_a: QBOConnection) -> 
     assert b"FRAG" in fragment.content
 
 
+def test_the_shared_table_swaps_the_results_and_hides_the_partner_from_partner_users(
+    alice: User, sam: User, books_a: QBOConnection
+) -> None:
+    PaymentFactory(connection=books_a, reference="KEPT")
+    PaymentFactory(connection=books_a, reference="GONE", voided=True)
+
+    own = signed_in(alice).get(URL, {"sort": "reference"}).content.decode()
+    every = signed_in(sam).get(URL).content.decode()
+    export = _csv(signed_in(alice).get(URL, {"format": "csv"}))
+
+    assert "<caption>Payments</caption>" in own and 'aria-sort="ascending"' in own
+    assert 'class="table-region" hx-target="#payment-table" hx-swap="outerHTML"' in own
+    assert 'name="sort" value="reference" form="payment-table-filters"' in own
+    assert '<tr class="voided">' in own
+    assert own.count('<th scope="col"') == every.count('<th scope="col"') - 1
+    assert "sort=partner" not in own and "sort=partner" in every
+    assert {r["Partner"] for r in export} == {"Bubbles & Brine Distributing"}
+
+
 @pytest.mark.parametrize("n", [3, 30])
 def test_query_count_does_not_grow_with_rows(
     sam: User, books_a: QBOConnection, books_b: QBOConnection, n: int,

@@ -10,10 +10,11 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from django.db.models import Count, F
 from django.db.models.functions import Length
+from django.template.loader import render_to_string
 from django.test import RequestFactory
 
 from accounts.models import Partner
-from common.tables import BoundTable, Column, Table, resolve
+from common.tables import BoundTable, Column, Table, csv_response, resolve
 from inventory.models import QBOItem
 from tests.factories import PartnerFactory
 
@@ -331,6 +332,37 @@ def test_a_prefix_keeps_two_tables_on_one_page_apart(db: None) -> None:
     assert query(table.sort_url("name")) == {"sort": ["-name"], "inv-sort": ["name"]}
 
 
+# --- hiding a column -------------------------------------------------------------------
+
+
+def test_a_hidden_column_leaves_the_page_but_not_the_export(five: list[Partner]) -> None:
+    rows = Partner.objects.annotate(name_length=Length("name"))
+    table = PARTNERS.bind(RequestFactory().get("/partners/"), rows, hide=["email"])
+    assert [c.key for c in table.columns] == ["name", "name_length", "created"]
+    assert [h["label"] for h in table.headers] == ["Partner", "Name length", "Created"]
+    assert all(len(row.cells) == 3 for row in table.body)
+    html = render_to_string("common/_table.html", {"table": table, "caption": "Partners"})
+    assert "Contact" not in html and html.count('<th scope="col"') == 3
+
+    exporting = PARTNERS.bind(
+        RequestFactory().get("/partners/", {"format": "csv"}), rows, hide=["email"]
+    )
+    lines = csv_response(exporting, "p.csv").getvalue().decode("utf-8-sig")
+    assert lines.splitlines()[0] == "Partner,Contact,Name length,Created"
+
+
+def test_sorting_by_a_hidden_column_falls_back_to_the_default(five: list[Partner]) -> None:
+    request = RequestFactory().get("/partners/", {"sort": "-email"})
+    table = PARTNERS.bind(request, Partner.objects.all(), hide=["email"])
+    assert table.sort_value == "name"
+    assert names(table) == ["Alpha", "Bravo"]
+
+
+def test_hiding_an_unknown_column_is_a_programming_error(db: None) -> None:
+    with pytest.raises(ValueError, match="unknown column"):
+        PARTNERS.bind(RequestFactory().get("/"), Partner.objects.none(), hide=["emial"])
+
+
 # --- declaring ------------------------------------------------------------------------
 
 
@@ -354,8 +386,6 @@ def test_mistakes_in_a_declaration_fail_at_import_with_a_message() -> None:
 def test_a_bound_queryset_page_costs_two_queries_whatever_its_size(
     db: None, count: int, django_assert_max_num_queries: Any
 ) -> None:
-    from django.template.loader import render_to_string
-
     PartnerFactory.create_batch(count)
     table = Table(PARTNERS.columns, default_sort="-email", per_page=50)
     with django_assert_max_num_queries(2):

@@ -97,6 +97,17 @@ def test_htmx_requests_get_only_the_table_fragment(sam: User, stock: None) -> No
     assert "status-under" not in html
 
 
+def test_sort_and_page_links_swap_the_fragment_the_view_answers_with(
+    sam: User, stock: None
+) -> None:
+    # Swapping only the table with the whole fragment would nest a second results div
+    # (and a second sort input) inside the first.
+    html = signed_in(sam).get(URL, {"sort": "sku"}).content.decode()
+    assert 'class="table-region" hx-target="#discrepancy-table" hx-swap="outerHTML"' in html
+    assert html.count('name="sort"') == 1
+    assert 'name="sort" value="sku" form="discrepancy-table-filters"' in html
+
+
 def test_filters_narrow_the_rows_and_keep_in_sort_and_page_links(
     sam: User, partner_b: Partner, stock: None
 ) -> None:
