@@ -1,15 +1,29 @@
-"""Deny by default, proven for every URL the project serves."""
+"""Deny by default, proven for every URL the project serves.
+
+One walk of the URLconf (tests/urlwalk.py) drives these tests, so a new URL cannot skip
+them: every URL is opened by a stranger, by partner A's user (alice), partner B's user
+(bob), staff (sam) and an admin (ada). Our URLs with parameters are opened with real
+objects of partner A and of partner B (tests/access_objects.py), in a database where both
+partners have rows on every list page, and partner users' answers are searched for the
+other partner's rows.
+"""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
+from django.apps import apps
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from accounts.middleware import OWN_VIEW_MODULES
 from accounts.models import User
+from accounts.roles import Role
+from tests.access_objects import OBJECT_URLS, OK, Answer, Kwargs, Side, World, world_build
 from tests.conftest import signed_in
-from tests.urlwalk import walk
+from tests.urlwalk import WalkedURL, walk
 
 # The only views an anonymous visitor may reach: signing in and its recovery steps,
 # the two-factor step of signing in, and the health probe.
@@ -34,7 +48,101 @@ PUBLIC_URL_NAMES = {
     "inventory:warehouse_api_snapshots",  # warehouse pushes, by API token (401 without)
 }
 
+# What our public views answer a signed-in person's GET: the same as anyone's, since they
+# read no session. /healthz is left out of the walk for signed-in people: it pings the
+# Celery workers for a second, and tests/test_celery_and_health.py covers it.
+PUBLIC_GET_ANSWERS = {"sync:webhooks": 405, "inventory:warehouse_api_snapshots": 405}
+
+# Our pages without parameters answer a GET from the roles they allow with 200, except:
+PAGE_ANSWERS = {
+    # The OAuth callback without a state from this session is a bad request by design.
+    "sync:callback": Answer(400),
+}
+
 ALL_URLS = list(walk())
+OWN_URLS = [u for u in ALL_URLS if u.is_ours]
+WHO = ("anonymous", "alice", "bob", "sam", "ada")
+ROLE_OF = {"alice": Role.PARTNER, "bob": Role.PARTNER, "sam": Role.STAFF, "ada": Role.ADMIN}
+
+
+def _is_public(url: WalkedURL) -> bool:
+    return getattr(url.view, "login_required", True) is False
+
+
+def _allows(url: WalkedURL, who: str) -> bool:
+    return who in ROLE_OF and ROLE_OF[who] in getattr(url.view, "allowed_roles", ())
+
+
+def _family(url: WalkedURL) -> str:
+    if url.is_ours:
+        return "ours"
+    if url.route.startswith("/admin/"):
+        return "admin"  # the Django admin site, its redirects and its view-on-site
+    if url.module.startswith("allauth."):
+        return "allauth"
+    return "unknown"
+
+
+@pytest.fixture
+def world(cast: dict[str, User]) -> World:
+    return world_build(alice=cast["alice"], bob=cast["bob"], admin=cast["ada"])
+
+
+def _client(who: str, cast: dict[str, User]) -> Client:
+    return Client() if who == "anonymous" else signed_in(cast[who])
+
+
+def _body(response: Any) -> str:
+    if getattr(response, "streaming", False):
+        return b"".join(response.streaming_content).decode("utf-8-sig")
+    return str(response.content.decode("utf-8", errors="replace"))
+
+
+def _mentions(text: str, marker: str) -> bool:
+    return marker in text or escape(marker) in text
+
+
+def _assert_nothing_of(other: Side, text: str, context: str) -> None:
+    leaked = [m for m in other.markers if _mentions(text, m)]
+    assert not leaked, f"{context} shows partner {other.tag}'s {leaked}"
+
+
+def _targets(url: WalkedURL, world: World) -> list[tuple[Side | None, Kwargs, str]]:
+    """What to open for one of our URLs: its path, or for a URL with parameters a real
+    object of each partner, as (side, kwargs, path)."""
+    if not url.params:
+        return [(None, {}, url.path)]
+    entry = OBJECT_URLS.get(url.name or "")
+    if entry is None:
+        pytest.fail(
+            f"{url} takes parameters but has no entry in OBJECT_URLS (tests/access_objects.py). "
+            "Add a function that makes a real object for a partner and returns the kwargs "
+            "for reverse(), and the answer its view gives on GET (see that module's docstring)."
+        )
+    targets: list[tuple[Side | None, Kwargs, str]] = []
+    for side in world.sides:
+        kwargs = entry.make(side)
+        targets.append((side, kwargs, reverse(url.name or "", kwargs=kwargs)))
+    return targets
+
+
+def _database() -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of our apps, to prove a refused request changed nothing."""
+    rows = {}
+    for label in ("accounts", "sync", "inventory", "billing"):
+        for model in apps.get_app_config(label).get_models():
+            values = model._base_manager.order_by("pk").values_list()
+            rows[model._meta.label] = [
+                tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in values
+            ]
+    return rows
+
+
+def _assert_sent_to_sign_in(response: Any, context: str) -> None:
+    # The admin hops through its own login URL first, which hands over to allauth's.
+    assert response.redirect_chain, f"{context} answered {response.status_code} to a stranger"
+    assert response.redirect_chain[-1][0].startswith(reverse("account_login")), context
+    assert response.status_code == 200
 
 
 def test_the_walk_finds_our_pages() -> None:
@@ -42,16 +150,32 @@ def test_the_walk_finds_our_pages() -> None:
     assert {"dashboard", "healthz", "billing:invoices", "inventory:conflicts"} <= names
 
 
-@pytest.mark.django_db
+def test_every_url_belongs_to_a_family_this_module_checks() -> None:
+    unknown = [str(u) for u in ALL_URLS if _family(u) == "unknown"]
+    assert not unknown, f"say how tests/test_access_by_url.py should check {unknown}"
+
+
+def test_every_url_of_ours_with_parameters_has_real_objects() -> None:
+    # Sample ids that do not exist would answer 404 to everyone and prove nothing about
+    # who may see which partner's object.
+    missing = [str(u) for u in OWN_URLS if u.params and u.name not in OBJECT_URLS]
+    assert not missing, (
+        f"no real objects for {missing}: add each to OBJECT_URLS in tests/access_objects.py "
+        "(its docstring says how)"
+    )
+    stale = set(OBJECT_URLS) - {u.name for u in OWN_URLS if u.params}
+    assert not stale, f"OBJECT_URLS names URLs the URLconf no longer has: {sorted(stale)}"
+
+
 @pytest.mark.parametrize(
-    "url", [u for u in ALL_URLS if u.name not in PUBLIC_URL_NAMES], ids=lambda u: u.path
+    "url", [u for u in ALL_URLS if u.module.startswith(OWN_VIEW_MODULES)], ids=str
 )
-def test_anonymous_is_sent_to_sign_in(url: object, client: Client) -> None:
-    response = client.get(url.path, follow=True)  # type: ignore[attr-defined]
-    # The admin hops through its own login URL first, which hands over to allauth's.
-    assert response.redirect_chain, f"{url} answered {response.status_code} to a stranger"
-    assert response.redirect_chain[-1][0].startswith(reverse("account_login")), url
-    assert response.status_code == 200
+def test_every_view_of_ours_declares_who_may_use_it(url: WalkedURL) -> None:
+    view = url.view
+    public = getattr(view, "login_required", True) is False
+    assert public or getattr(view, "allowed_roles", None), (
+        f"{url} has neither @role_required nor @login_not_required"
+    )
 
 
 @pytest.mark.django_db
@@ -68,52 +192,90 @@ def test_public_urls_answer_without_signing_in(client: Client) -> None:
     assert unsigned.status_code == 401
 
 
-@pytest.mark.parametrize(
-    "url", [u for u in ALL_URLS if u.module.startswith(OWN_VIEW_MODULES)], ids=lambda u: u.path
-)
-def test_every_view_of_ours_declares_who_may_use_it(url: object) -> None:
-    view = url.view  # type: ignore[attr-defined]
-    public = getattr(view, "login_required", True) is False
-    assert public or getattr(view, "allowed_roles", None), (
-        f"{url.path} has neither @role_required nor @login_not_required"  # type: ignore[attr-defined]
-    )
+# --- GET: every URL, every person ----------------------------------------------------------
 
-
-OWN_PAGES = [
-    u
-    for u in ALL_URLS
-    if u.module.startswith(OWN_VIEW_MODULES) and getattr(u.view, "allowed_roles", None)
+GET_CASES = [
+    pytest.param(url, who, id=f"{url.route}-{who}")
+    for url in ALL_URLS
+    for who in WHO
+    if not (who == "anonymous" and url.name in PUBLIC_URL_NAMES)
+    and not (who != "anonymous" and url.name == "healthz")
 ]
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize("url", OWN_PAGES, ids=lambda u: u.path)
-@pytest.mark.parametrize("who", ["alice", "sam", "ada"])
-def test_each_role_gets_exactly_the_pages_its_role_allows(
-    url: object, who: str, cast: dict[str, User]
+@pytest.mark.parametrize(("url", "who"), GET_CASES)
+def test_every_url_answers_each_person_as_their_role_allows(
+    url: WalkedURL, who: str, cast: dict[str, User], request: pytest.FixtureRequest
 ) -> None:
-    user = cast[who]
-    response = signed_in(user).get(url.path)  # type: ignore[attr-defined]
-    allowed = user.role in url.view.allowed_roles  # type: ignore[attr-defined]
-    # The OAuth callback without a state from this session is a bad request by design.
-    ok = (200, 404, 400) if url.name == "sync:callback" else (200, 404)  # type: ignore[attr-defined]
-    if allowed:
-        assert response.status_code in ok, (url, who, response.status_code)
+    client = _client(who, cast)
+    family = _family(url)
+    if family == "ours":
+        _check_own_get(url, who, client, cast, request.getfixturevalue("world"))
+    elif who == "anonymous":
+        _assert_sent_to_sign_in(client.get(url.path, follow=True), str(url))
+    elif family == "admin":
+        _check_admin_get(url, who, client)
     else:
-        assert response.status_code == 403, (url, who, response.status_code)
+        _check_account_get(url, who, client)
 
 
-@pytest.mark.django_db
-def test_a_partner_user_gets_403_on_staff_pages(alice: User) -> None:
-    client = signed_in(alice)
-    assert client.get(reverse("accounts:partners")).status_code == 403
-    assert client.get(reverse("inventory:conflicts")).status_code == 403
-    # ...and the Django admin is for admins only.
-    assert client.get("/admin/").status_code in (302, 403)
+def _check_own_get(
+    url: WalkedURL, who: str, client: Client, cast: dict[str, User], world: World
+) -> None:
+    targets = _targets(url, world)
+    user = cast.get(who)
+    own_side = world.side_of(user) if user else None
+    for side, kwargs, path in targets:
+        context = f"GET {path} ({url.name}) as {who}"
+        if who == "anonymous":
+            _assert_sent_to_sign_in(client.get(path, follow=True), context)
+            continue
+        response = client.get(path)
+        if _is_public(url):
+            if url.name not in PUBLIC_GET_ANSWERS:
+                pytest.fail(f"say in PUBLIC_GET_ANSWERS what {url} answers a signed-in GET")
+            expected = Answer(PUBLIC_GET_ANSWERS[url.name or ""])
+        elif not _allows(url, who):
+            expected = Answer(403)
+        elif side is None:
+            expected = PAGE_ANSWERS.get(url.name or "", OK)
+        else:
+            entry = OBJECT_URLS[url.name or ""]
+            others = own_side is not None and side is not own_side and entry.partner_scoped
+            # Another partner's object is indistinguishable from a missing one (a view that
+            # takes no GET says so before it loads anything).
+            expected = Answer(404) if others and entry.answer.status != 405 else entry.answer
+        assert response.status_code == expected.status, (
+            f"{context}: {response.status_code}, expected {expected.status}"
+        )
+        if expected.location is not None:
+            assert response["Location"] == expected.location(kwargs), context
+        if own_side is not None:
+            _assert_nothing_of(world.other(own_side), _body(response), context)
 
 
-@pytest.mark.django_db
-def test_staff_cannot_use_admin_pages_but_admins_can(sam: User, ada: User) -> None:
-    assert signed_in(sam).get(reverse("inventory:conflicts")).status_code == 403
-    assert signed_in(ada).get(reverse("inventory:conflicts")).status_code == 200
-    assert signed_in(ada).get("/admin/").status_code == 200
+def _check_admin_get(url: WalkedURL, who: str, client: Client) -> None:
+    # The admin's own URLs keep their sample ids: its object pages answer a missing id
+    # with a redirect to the index, and its checks are Django's.
+    response = client.get(url.path, follow=True)
+    hops = [where for where, _ in response.redirect_chain]
+    sign_ins = (reverse("admin:login"), reverse("account_login"))
+    if ROLE_OF[who] == Role.ADMIN:
+        assert not any(h.startswith(sign_ins) for h in hops), (url, who, hops)
+        assert response.status_code < 500, (url, who, response.status_code)
+    else:
+        # Sent to the admin's login, which refuses anyone signed in who is not an admin.
+        assert response.status_code == 403, (url, who, response.status_code, hops)
+        assert url.name == "admin:login" or any(h.startswith(reverse("admin:login")) for h in hops)
+
+
+def _check_account_get(url: WalkedURL, who: str, client: Client) -> None:
+    # allauth's pages are about the signed-in person's own account, whatever their role:
+    # nobody is refused or sent back to sign in. Their ids are samples (there is nothing
+    # of another partner's behind a password-reset key).
+    response = client.get(url.path)
+    assert response.status_code not in (401, 403), (url, who, response.status_code)
+    assert response.status_code < 500, (url, who, response.status_code)
+    if response.status_code in (301, 302):
+        assert not response["Location"].startswith(reverse("account_login")), (url, who)

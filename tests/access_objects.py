@@ -1,0 +1,273 @@
+"""Real rows for the access walk (tests/test_access_by_url.py): two partners' worlds, and
+for every URL of ours that takes parameters, a function making a real object to open.
+
+``world_build`` gives partner A (alice's) and partner B (bob's) the same kinds of rows:
+a QuickBooks company, a customer, an open invoice selling a mapped item, a payment on
+it and a warehouse snapshot, so every list page and export has a row of each. Every row
+carries text only its own partner's rows carry (``Side.markers``): none of B's may reach
+alice, and none of A's may reach bob.
+
+To register a new URL with parameters, say ``inventory:push_job`` at
+``push/<int:pk>/``:
+
+1. write a function that takes a ``Side`` (one partner's world: ``partner``, ``books``
+   its QuickBooks company, ``user`` its partner user, ``admin`` Une Femme's admin), makes
+   a real object of that partner and returns the kwargs ``reverse()`` needs::
+
+       def push_job(side: Side) -> Kwargs:
+           job = PushJob.objects.create(connection=side.books, ...)  # or its service
+           return {"pk": job.pk}
+
+2. add a line to ``OBJECT_URLS`` saying what the view answers a GET from someone who may
+   see the object: ``OK`` (200), or ``redirect_to(lambda kw: ...)`` for a view that
+   answers GET with a redirect (the exact Location it should send)::
+
+       "inventory:push_job": ObjectURL(push_job, OK),
+
+   Objects that belong to no partner (an admin's upload) say ``partner_scoped=False``.
+
+The walk then opens A's and B's object as every role, GET and POST, and checks the rest.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from decimal import Decimal
+from typing import Any
+
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts.models import Partner, User
+from billing.models import QBOInvoice
+from inventory import mapping
+from inventory.catalog import catalog_import_upload
+from inventory.mapping_models import MappingConflict, SKUMapping
+from inventory.models import CatalogSKU, QBOItem
+from inventory.warehouse import warehouse_token_issue, warehouse_upload_create
+from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
+from sync.models import QBOConnection
+from tests.billing.factories import (
+    ConnectionFactory,
+    CustomerFactory,
+    InvoiceFactory,
+    InvoiceLineFactory,
+    ItemFactory,
+    pay,
+)
+
+Kwargs = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Side:
+    """One partner's world: its partner, user and QuickBooks company, with rows whose
+    text names the side (``tag``), so a page that shows one can be told from the other."""
+
+    tag: str  # "A" or "B"
+    partner: Partner
+    user: User  # the partner's own user (alice or bob)
+    admin: User  # Une Femme's admin, who makes the objects only admins make
+    books: QBOConnection
+    sku_code: str  # the catalog SKU only this partner holds and sells
+
+    @property
+    def company_name(self) -> str:
+        return f"Books of partner {self.tag}"
+
+    @property
+    def customer(self) -> str:
+        return f"Customer of partner {self.tag}"
+
+    @property
+    def invoice_number(self) -> str:
+        return f"INV-{self.tag}-1"
+
+    @property
+    def payment_reference(self) -> str:
+        return f"CHK-{self.tag}-1"
+
+    @property
+    def markers(self) -> tuple[str, ...]:
+        """Text that appears in this partner's rows and nowhere else."""
+        return (
+            self.partner.name,
+            self.user.email,
+            self.books.realm_id,
+            self.company_name,
+            self.customer,
+            self.invoice_number,
+            self.payment_reference,
+            self.sku_code,
+        )
+
+
+@dataclass(frozen=True)
+class World:
+    a: Side
+    b: Side
+
+    @property
+    def sides(self) -> tuple[Side, Side]:
+        return (self.a, self.b)
+
+    def side_of(self, user: User) -> Side | None:
+        """The side a partner user belongs to; None for Une Femme's people."""
+        return next((s for s in self.sides if s.partner.pk == user.partner_id), None)
+
+    def other(self, side: Side) -> Side:
+        return self.b if side is self.a else self.a
+
+
+def world_build(*, alice: User, bob: User, admin: User) -> World:
+    assert alice.partner is not None and bob.partner is not None
+    return World(
+        a=_side_build("A", alice.partner, alice, admin, "4620000000000001", "UF-CAL-NV-750"),
+        b=_side_build("B", bob.partner, bob, admin, "4620000000000002", "UF-BDB-2021-750"),
+    )
+
+
+def _side_build(
+    tag: str, partner: Partner, user: User, admin: User, realm_id: str, sku_code: str
+) -> Side:
+    books: QBOConnection = ConnectionFactory(
+        partner=partner, realm_id=realm_id, company_name=f"Books of partner {tag}",
+        connected_by=user,
+    )  # fmt: skip
+    side = Side(tag, partner, user, admin, books, sku_code)
+    today = timezone.localdate()
+    sku, _ = CatalogSKU.objects.get_or_create(
+        code=sku_code,
+        defaults={"wine": f"Wine {sku_code}", "format_ml": 750, "bottles_per_case": 12},
+    )
+    # A mapped item with stock in QuickBooks and in the warehouse: a discrepancies row.
+    item: QBOItem = ItemFactory(
+        connection=books, qbo_id="11", name=f"Une Femme {sku.wine}", sku=sku_code,
+        qty_on_hand=Decimal("24"),
+    )  # fmt: skip
+    SKUMapping.objects.create(
+        connection=books, catalog_sku=sku, item_qbo_id=item.qbo_id, method=SKUMapping.Method.SKU,
+        item_name=item.name, item_sku=item.sku,
+    )  # fmt: skip
+    WarehouseSnapshot.objects.create(
+        partner=partner, sku=sku, as_of=today - timedelta(days=1), bottles=Decimal("30"),
+        source=WarehouseSource.CSV,
+    )  # fmt: skip
+    # An open, overdue invoice selling that item this week (an open-invoices row and a
+    # depletion row), and a payment on it (a payments row).
+    CustomerFactory(connection=books, display_name=side.customer)
+    invoice: QBOInvoice = InvoiceFactory(
+        connection=books, doc_number=side.invoice_number, customer_name=side.customer,
+        txn_date=today - timedelta(days=3), due_date=today - timedelta(days=2),
+    )  # fmt: skip
+    InvoiceLineFactory(invoice=invoice, position=0, item_qbo_id=item.qbo_id, qty=Decimal("6"))
+    pay(
+        invoice, Decimal("20.00"), reference=side.payment_reference, customer_name=side.customer,
+        txn_date=today - timedelta(days=1),
+    )  # fmt: skip
+    return side
+
+
+# --- One real object per URL ------------------------------------------------------------
+
+
+def invoice(side: Side) -> Kwargs:
+    made: QBOInvoice = InvoiceFactory(
+        connection=side.books, doc_number=f"INV-{side.tag}-2", customer_name=side.customer
+    )
+    InvoiceLineFactory(invoice=made, position=0)
+    return {"pk": made.pk}
+
+
+def connection(side: Side) -> Kwargs:
+    # A partner has one live company (a database constraint): the world's is the object.
+    return {"pk": side.books.pk}
+
+
+def mapping_conflict(side: Side) -> Kwargs:
+    # An item that looks like Une Femme's and fits no SKU: the engine queues it.
+    item: QBOItem = ItemFactory(
+        connection=side.books, name=f"Une Femme Cuvée Mystère {side.tag} 750ml", sku=""
+    )
+    mapping.mapping_refresh(connection_id=side.books.pk)
+    conflict = MappingConflict.objects.get(connection=side.books, item_qbo_id=item.qbo_id)
+    return {"pk": conflict.pk}
+
+
+def warehouse_upload(side: Side) -> Kwargs:
+    as_of = timezone.localdate() - timedelta(days=2)
+    content = f"partner,sku,as_of,bottles\n{side.partner.slug},{side.sku_code},{as_of},12\n"
+    upload = warehouse_upload_create(
+        user=side.admin, filename=f"stock-{side.tag}.csv", content=content.encode()
+    )
+    return {"pk": upload.pk}
+
+
+def warehouse_token(side: Side) -> Kwargs:
+    token, _secret = warehouse_token_issue(
+        partner=side.partner, label=f"WMS of partner {side.tag}", user=side.admin
+    )
+    return {"pk": token.pk}
+
+
+def catalog_import(side: Side) -> Kwargs:
+    # Previews are their uploader's alone (another admin gets 404): the admin uploads.
+    content = (
+        "code,wine,vintage,format_ml,bottles_per_case,active\n"
+        f"UF-NEW{side.tag}-NV-750,New wine {side.tag},NV,750,12,yes\n"
+    )
+    upload = catalog_import_upload(
+        user=side.admin, filename=f"catalog-{side.tag}.csv", content=content.encode()
+    )
+    return {"token": upload.token}
+
+
+# --- The registry ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What a view answers a GET from someone who may see the object."""
+
+    status: int
+    # For redirects: the exact Location, from the kwargs the object was opened with.
+    location: Callable[[Kwargs], str] | None = None
+
+
+OK = Answer(200)
+
+
+def redirect_to(location: Callable[[Kwargs], str]) -> Answer:
+    return Answer(302, location)
+
+
+def _conflict_in_queue(kwargs: Kwargs) -> str:
+    # The decision endpoints take POSTs; a GET shows the conflict in the queue.
+    return f"{reverse('inventory:conflicts')}#conflict-{kwargs['pk']}"
+
+
+@dataclass(frozen=True)
+class ObjectURL:
+    make: Callable[[Side], Kwargs]
+    answer: Answer = OK
+    # False for objects that belong to no partner (an admin's upload): everyone who may
+    # use the view gets ``answer`` for both sides' objects.
+    partner_scoped: bool = True
+
+
+OBJECT_URLS: dict[str, ObjectURL] = {
+    "billing:invoice": ObjectURL(invoice),
+    "sync:connection": ObjectURL(connection),
+    "sync:sync_now": ObjectURL(connection),  # GET: "Sync now?", the button POSTs
+    "sync:disconnect": ObjectURL(connection),  # GET: "Disconnect?", the button POSTs
+    "inventory:conflict_choose": ObjectURL(mapping_conflict, redirect_to(_conflict_in_queue)),
+    "inventory:conflict_ignore": ObjectURL(mapping_conflict, redirect_to(_conflict_in_queue)),
+    "inventory:conflict_unmap": ObjectURL(mapping_conflict, redirect_to(_conflict_in_queue)),
+    "inventory:warehouse_upload_detail": ObjectURL(warehouse_upload, partner_scoped=False),
+    # GET shows the same preview as the detail page; the confirm button POSTs.
+    "inventory:warehouse_upload_confirm": ObjectURL(warehouse_upload, partner_scoped=False),
+    "inventory:warehouse_token_revoke": ObjectURL(warehouse_token),  # GET: "Revoke?"
+    "inventory:catalog_import_preview": ObjectURL(catalog_import, partner_scoped=False),
+}
