@@ -10,6 +10,8 @@ other partner's rows.
 
 from __future__ import annotations
 
+import csv
+import io
 from typing import Any
 
 import pytest
@@ -279,3 +281,162 @@ def _check_account_get(url: WalkedURL, who: str, client: Client) -> None:
     assert response.status_code < 500, (url, who, response.status_code)
     if response.status_code in (301, 302):
         assert not response["Location"].startswith(reverse("account_login")), (url, who)
+
+
+# --- POST: refused before anything else happens --------------------------------------------
+
+
+def _post_cases() -> list[Any]:
+    cases = []
+    for url in OWN_URLS:
+        if _is_public(url):
+            continue  # they authenticate their callers themselves (signature, API token)
+        entry = OBJECT_URLS.get(url.name or "")
+        for who in WHO:
+            refused = who == "anonymous" or not _allows(url, who)
+            # A partner user whom the view allows, posting to the other partner's object.
+            crossing = (
+                not refused
+                and ROLE_OF[who] == Role.PARTNER
+                and bool(url.params)
+                and (entry is None or entry.partner_scoped)
+            )
+            if refused or crossing:
+                cases.append(pytest.param(url, who, id=f"{url.route}-{who}"))
+    return cases
+
+
+def _accepts_post(client: Client, path: str) -> bool:
+    """Whether the view at ``path`` takes POSTs. A view that restricts its methods
+    (``require_http_methods``) answers any other one, OPTIONS included, with 405 and an
+    Allow header before it runs; one that does not answers OPTIONS like a GET."""
+    response = client.options(path)
+    if response.status_code == 405:
+        return "POST" in response["Allow"].replace(" ", "").split(",")
+    assert response.status_code in (200, 302), (path, response.status_code)
+    return True
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("url", "who"), _post_cases())
+def test_a_post_nobody_may_make_is_refused_and_changes_nothing(
+    url: WalkedURL, who: str, cast: dict[str, User], world: World
+) -> None:
+    """A stranger is sent to sign in and a role the view does not allow gets 403, on every
+    URL of ours whatever methods it takes (both are decided before the method is). A
+    partner user whom the view allows gets 404 for the other partner's object if the view
+    takes POSTs, 405 if it does not. Each with an empty body, and nothing written."""
+    client = _client(who, cast)
+    targets = _targets(url, world)
+    expected = 403
+    if who != "anonymous" and _allows(url, who):
+        own = world.side_of(cast[who])
+        [mine] = [path for side, _, path in targets if side is own]
+        targets = [t for t in targets if t[0] is not own]
+        # Another partner's object is a 404 before the body is read: an empty body
+        # against their object must not reach "this field is required".
+        expected = 404 if _accepts_post(client, mine) else 405
+    for _side, _kwargs, path in targets:
+        context = f"POST {path} ({url.name}) as {who}"
+        before = _database()
+        response = client.post(path, {})
+        if who == "anonymous":
+            assert response.status_code == 302, context
+            assert response["Location"].startswith(reverse("account_login")), context
+        else:
+            assert response.status_code == expected, (
+                f"{context}: {response.status_code}, expected {expected}"
+            )
+        assert _database() == before, f"{context} changed the database"
+
+
+# --- List pages and exports: each partner's rows stay with it --------------------------------
+
+# List pages whose rows belong to partners, with the ``Side`` attribute that shows a
+# side's row is on the page (so "none of B's rows" is not true of an empty page).
+ROW_PAGES = {
+    "billing:invoices": "invoice_number",
+    "billing:payments": "payment_reference",
+    "inventory:discrepancies": "sku_code",
+    "inventory:depletion": "sku_code",
+    "sync:connections": "company_name",
+}
+# The ones that export their rows with ?format=csv.
+EXPORTS = {"billing:invoices", "billing:payments", "inventory:discrepancies", "inventory:depletion"}
+# Exports that hold no partner's rows.
+UNSCOPED_EXPORTS = {"inventory:catalog_export": "Une Femme's own catalog, for staff only"}
+# Pages partner users open that list no partner's rows. The walk above still searches
+# them for the other partner's text.
+PAGES_WITHOUT_ROWS = {
+    "dashboard": "figures only; tests/test_dashboard.py proves they are the reader's own",
+    "sync:connect": "explains connecting the reader's own company",
+    "sync:callback": "where Intuit returns the reader",
+    "sync:disconnected": "where Intuit sends the reader after disconnecting",
+}
+
+
+def _pages() -> list[WalkedURL]:
+    return [u for u in OWN_URLS if not u.params and not _is_public(u)]
+
+
+def test_every_page_partner_users_open_is_known_to_hold_rows_or_not() -> None:
+    partner_pages = {u.name for u in _pages() if Role.PARTNER in u.view.allowed_roles}  # type: ignore[attr-defined]
+    unknown = partner_pages - set(ROW_PAGES) - set(PAGES_WITHOUT_ROWS)
+    assert not unknown, (
+        f"{sorted(str(n) for n in unknown)}: add to ROW_PAGES (and give both sides a row in "
+        "tests/access_objects.py world_build) or to PAGES_WITHOUT_ROWS"
+    )
+
+
+@pytest.mark.django_db
+def test_every_csv_export_is_known(cast: dict[str, User], world: World) -> None:
+    # Found by asking every page for ?format=csv as someone it allows, so an export added
+    # to a new page is found too.
+    found = set()
+    for url in _pages():
+        who = next(w for w in ("ada", "sam", "alice") if _allows(url, w))
+        response = signed_in(cast[who]).get(url.path, {"format": "csv"})
+        if response.get("Content-Type", "").startswith("text/csv"):
+            found.add(url.name)
+    assert found == EXPORTS | set(UNSCOPED_EXPORTS), (
+        "a new export of partner rows goes in EXPORTS and ROW_PAGES, with a row for each "
+        "side in tests/access_objects.py world_build"
+    )
+
+
+ROW_CASES = [
+    pytest.param(name, fmt, who, id=f"{name}-{fmt}-{who}")
+    for name in ROW_PAGES
+    for fmt in ("page", "csv")
+    if fmt == "page" or name in EXPORTS
+    for who in ("alice", "bob", "sam", "ada")
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("name", "fmt", "who"), ROW_CASES)
+def test_list_pages_and_exports_hold_exactly_the_partners_the_reader_may_see(
+    name: str, fmt: str, who: str, cast: dict[str, User], world: World
+) -> None:
+    user = cast[who]
+    own = world.side_of(user)
+    params = {"format": "csv"} if fmt == "csv" else {}
+    if own is not None:
+        # A partner user asking for the other partner is not offered the filter, and
+        # sending it anyway must not widen what they see.
+        params["partner"] = str(world.other(own).partner.pk)
+    response = signed_in(user).get(reverse(name), params)
+    assert response.status_code == 200
+    text = _body(response)
+    readable = [own] if own is not None else list(world.sides)
+    context = f"{name} ({fmt}) for {who}"
+    for side in readable:
+        assert _mentions(text, getattr(side, ROW_PAGES[name])), (
+            f"{context} lacks partner {side.tag}'s row"
+        )
+    if own is not None:
+        _assert_nothing_of(world.other(own), text, context)
+    if fmt == "csv":
+        assert response["Content-Type"].startswith("text/csv")
+        rows = list(csv.DictReader(io.StringIO(text)))
+        assert {row["Partner"] for row in rows} == {s.partner.name for s in readable}, context
