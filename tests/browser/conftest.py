@@ -43,6 +43,7 @@ if TYPE_CHECKING:
     from pytest_django.live_server_helper import LiveServer
 
     from qbo_sandbox.testing import SandboxProcess
+    from tests.browser.demo_books import DemoBooks
 
 CHROMIUM = "/usr/bin/chromium"
 # --no-sandbox: CI runs as root. The rest keep a headless Chromium from calling home
@@ -255,3 +256,13 @@ def live_app(
     """The whole product as people use it: web (live server), QuickBooks (qbo_sandbox with
     its demo companies) and a Celery worker; no beat."""
     return LiveApp(url=live_server.url, sandbox=sandbox, worker=sync_worker, settings=app_settings)
+
+
+@pytest.fixture
+def demo_books(live_app: LiveApp) -> DemoBooks:
+    """qbo_sandbox's three demo companies connected to their partners and imported by the
+    worker, the demo catalog mapped, warehouse snapshots recorded; a staff member and an
+    admin (tests/browser/demo_books.py). Per test: the database is flushed after each."""
+    from tests.browser.demo_books import demo_books_synced
+
+    return demo_books_synced(live_app)
