@@ -45,6 +45,9 @@ class Config:
     fault_429: float = 0.0
     fault_slow: float = 0.0
     fault_drop: float = 0.0
+    # The same, for POST /batch only: a batch written whose answer is lost, with the
+    # queries around it answered (how a retry with the same requestid is tested).
+    fault_drop_batch: float = 0.0
     slow_seconds: float = 5.0  # Intuit seconds, scaled by --time-scale
     limit_per_minute: int = 500
     limit_concurrent: int = 10
@@ -224,7 +227,11 @@ class SandboxApp:
         except Throttled as refused:
             return self._throttled(realm_id, refused.retry_after)
         self._publish(events)
-        if self._rng.random() < config.fault_drop:
+        if (
+            self._rng.random() < config.fault_drop
+            or rest == ["batch"]
+            and self._rng.random() < config.fault_drop_batch
+        ):
             response.drop = True
         return response
 

@@ -142,6 +142,38 @@ def realm_lock_acquire(*, realm_id: str, connection_id: int) -> RealmLease | Non
     return lease
 
 
+@dataclass
+class Lease:
+    """A plain Redis lease on ``key`` (no fencing): one holder at a time, renewed by the
+    holder, lapsing by itself if the holder dies."""
+
+    key: str
+    value: str
+    ttl_ms: int
+    released: bool = field(default=False, repr=False)
+
+    def renew(self) -> None:
+        if self.released or not redis_client().eval(_RENEW, 1, self.key, self.value, self.ttl_ms):
+            raise LeaseLost(f"the lease {self.key} expired or was released")
+
+    def release(self) -> bool:
+        if self.released:
+            return False
+        self.released = True
+        return bool(redis_client().eval(_RELEASE, 1, self.key, self.value))
+
+
+def lease_acquire(key: str, *, ttl_ms: int) -> Lease | None:
+    value = secrets.token_hex(16)
+    if not redis_client().set(key, value, nx=True, px=ttl_ms):
+        return None
+    return Lease(key=key, value=value, ttl_ms=ttl_ms)
+
+
+def lease_held(key: str) -> bool:
+    return bool(redis_client().exists(key))
+
+
 def realm_lock_held(*, realm_id: str) -> bool:
     return bool(redis_client().exists(_lock_key(realm_id)))
 

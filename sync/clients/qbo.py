@@ -28,6 +28,7 @@ code and ``intuit_tid``, never a body.
 
 from __future__ import annotations
 
+import json
 import logging
 import random
 import re
@@ -36,6 +37,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any, Protocol, TypeVar
 from zoneinfo import ZoneInfo
 
@@ -58,9 +60,14 @@ logger = logging.getLogger(__name__)
 T = TypeVar("T")
 
 MINOR_VERSION = 75
-# Intuit's ceilings: 1000 rows per query page, 1000 objects per entity in a CDC answer.
+# Intuit's ceilings: 1000 rows per query page, 1000 objects per entity in a CDC answer,
+# 30 items per batch, whose requestid may be at most 36 characters and each bId 10
+# (qbo-api.md §4, §6).
 PAGE_SIZE = 1000
 CDC_LIMIT = 1000
+BATCH_LIMIT = 30
+BATCH_REQUEST_ID_MAX = 36
+BATCH_ID_MAX = 10
 ACCOUNTING_SCOPE = Scopes.ACCOUNTING
 
 
@@ -177,6 +184,30 @@ class Meter:
     def count_throttled(self) -> None:
         with self._lock:
             self.throttled += 1
+
+
+@dataclass(frozen=True)
+class BatchOperation:
+    """One item of a batch write: ``operation`` (create/update) on one ``entity`` body."""
+
+    bid: str
+    entity: str
+    body: dict[str, Any]
+    operation: str = "create"
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What QuickBooks answered for one batch item: the object written, or its fault."""
+
+    bid: str
+    entity: dict[str, Any] | None
+    fault_code: str | None = None
+    fault_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.entity is not None
 
 
 class TokenSource(Protocol):
@@ -575,6 +606,65 @@ class QBOClient:
             server_time=parse_time(result.get("time")),
         )
 
+    def batch(
+        self, operations: Sequence[BatchOperation], *, request_id: str
+    ) -> dict[str, BatchOutcome]:
+        """Write up to 30 objects in one ``POST /batch?requestid=…``; outcomes by bId.
+
+        python-quickbooks' own ``batch_operation`` cannot carry a ``requestid``, so the body
+        is built here and sent through its ``make_request`` (same session, same seam).
+        The ``requestid`` is what makes a retry safe: QuickBooks answers a repeated id with
+        the stored answer of the first request instead of writing again (qbo-api.md §6).
+        So the caller must store ``request_id`` BEFORE calling and send the same one, with
+        the same operations, when it retries; our own retries (429, 5xx, a lost
+        connection) resend it too. A fault on one item leaves the others written.
+        """
+        if not 0 < len(operations) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} operations, not {len(operations)}")
+        if not 0 < len(request_id) <= BATCH_REQUEST_ID_MAX:
+            raise ValueError(f"a batch requestid is 1 to {BATCH_REQUEST_ID_MAX} characters")
+        bids = [op.bid for op in operations]
+        if len(set(bids)) != len(bids) or any(not 0 < len(b) <= BATCH_ID_MAX for b in bids):
+            raise ValueError(f"bIds must be unique and 1 to {BATCH_ID_MAX} characters")
+        body = {
+            "BatchItemRequest": [
+                {"bId": op.bid, "operation": op.operation, _identifier(op.entity): op.body}
+                for op in operations
+            ]
+        }
+        url = f"{self._qb.api_url}/company/{self.realm_id}/batch"
+        text = json.dumps(body, default=_json_number)
+        result = self._call(
+            f"batch of {len(operations)}",
+            lambda: self._qb.make_request("POST", url, text, request_id=request_id),
+        )
+        by_entity = {op.bid: op.entity for op in operations}
+        outcomes: dict[str, BatchOutcome] = {}
+        for answer in result.get("BatchItemResponse") or []:
+            bid = str(answer.get("bId") or "")
+            if bid not in by_entity:
+                continue
+            fault = answer.get("Fault")
+            if isinstance(fault, dict):
+                errors = fault.get("Error") or [{}]
+                first = errors[0] if isinstance(errors, list) and errors else {}
+                outcomes[bid] = BatchOutcome(
+                    bid=bid,
+                    entity=None,
+                    fault_code=str(first.get("code") or "") or None,
+                    # A validation message names a field or a value (an item's name);
+                    # it holds no token and is what an admin needs to fix the item.
+                    fault_message=" ".join(
+                        str(part) for part in (first.get("Message"), first.get("Detail")) if part
+                    )[:500],
+                )
+            else:
+                written = answer.get(by_entity[bid])
+                outcomes[bid] = BatchOutcome(
+                    bid=bid, entity=dict(written) if isinstance(written, dict) else None
+                )
+        return outcomes
+
     def company_name(self) -> str:
         result = self._call(
             "read CompanyInfo", lambda: self._qb.get_single_object("CompanyInfo", self.realm_id)
@@ -679,6 +769,15 @@ class StaticToken:
 
     def refresh_after_401(self, *, failed_token: str) -> str:
         raise QBOError("the new access token was refused", status=401)
+
+
+def _json_number(value: Any) -> Any:
+    # python-quickbooks hands numbers back as Decimal (use_decimal=True) and we keep
+    # quantities as Decimal; JSON has one number type. A float's repr gives back the same
+    # decimal digits for anything with up to 15 significant digits, far beyond a quantity.
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
 def parse_time(value: Any) -> datetime | None:
