@@ -23,6 +23,7 @@ NAVIGATION = [
     ("Catalog", "inventory:catalog", UNE_FEMME),
     ("Warehouse feed", "inventory:warehouse_upload", ADMINS),
     ("Mapping conflicts", "inventory:conflicts", ADMINS),
+    ("QuickBooks pushes", "inventory:push_jobs", EVERYONE),
 ]
 
 

@@ -119,6 +119,7 @@ def to_cases(bottles: Decimal | None, bottles_per_case: int) -> Decimal | None:
 class DiscrepancyRow:
     partner_id: int
     partner_name: str
+    partner_slug: str
     sku_id: int
     sku_code: str
     wine: str
@@ -196,7 +197,7 @@ def _latest_snapshots(
         .distinct("partner_id", "sku_id")
         .annotate(last_synced_at=Subquery(last_synced))
         .values(
-            "partner_id", "partner__name", "sku_id", "sku__code", "sku__wine",
+            "partner_id", "partner__name", "partner__slug", "sku_id", "sku__code", "sku__wine",
             "sku__bottles_per_case", "as_of", "bottles", "last_synced_at",
         )
     )  # fmt: skip
@@ -242,6 +243,7 @@ def discrepancy_rows(
         DiscrepancyRow(
             partner_id=s["partner_id"],
             partner_name=s["partner__name"],
+            partner_slug=s["partner__slug"],
             sku_id=s["sku_id"],
             sku_code=s["sku__code"],
             wine=s["sku__wine"],

@@ -724,6 +724,32 @@ def conflict_unmap(*, conflict_id: int, user: User) -> MappingConflict:
     return conflict
 
 
+@transaction.atomic
+def conflict_settle_created(
+    *, conflict_id: int, user: User, sku: CatalogSKU, item_qbo_id: str, item_name: str
+) -> MappingConflict:
+    """A push job created ``sku``'s item in the partner's QuickBooks for this conflict
+    (the admin's "Create in QuickBooks"): the conflict is resolved, and a changed item's
+    old mapping gives way to the new item. The new item carries the SKU's code as its
+    Sku, so the next sync maps it like any other (method "sku"); mapping it here, before
+    the mirror has the item, would make that sync see a mapping to an unknown item."""
+    conflict, connection = _open_conflict(conflict_id)
+    old = SKUMapping.objects.filter(connection=connection, item_qbo_id=conflict.item_qbo_id)
+    before = {"mappings": _mappings_json(old.select_related("catalog_sku"))}
+    if conflict.kind == Kind.ITEM_CHANGED:
+        old.delete()
+    _decide(
+        conflict,
+        user=user,
+        status=MappingConflict.Status.RESOLVED,
+        action=MappingDecision.Action.CREATE,
+        outcome=f"Created “{item_name}” (item {item_qbo_id}) for {sku.code} in QuickBooks.",
+        before=before,
+        after={"created": {"item_qbo_id": item_qbo_id, "item_name": item_name, "sku": sku.code}},
+    )
+    return conflict
+
+
 # ------------------------------------------------------------------ reads
 
 

@@ -181,6 +181,7 @@ class MappingDecision(models.Model):
         CHOOSE = "choose", "Chose a mapping"
         IGNORE = "ignore", "Ignored"
         UNMAP = "unmap", "Removed the mapping"
+        CREATE = "create", "Created the item in QuickBooks"
         CLOSED_BY_SYNC = "closed_by_sync", "Closed by a sync (no longer applies)"
 
     connection = models.ForeignKey(

@@ -171,4 +171,5 @@ class CatalogImport(models.Model):
 # Une Femme's warehouse feed lives in its own module; importing it here registers its
 # models with the inventory app.
 from .mapping_models import *  # noqa: E402,F403
+from .push_models import *  # noqa: E402,F403
 from .warehouse_models import *  # noqa: E402,F403

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from . import views_catalog, views_depletion, views_discrepancies, views_mapping
+from . import views_catalog, views_depletion, views_discrepancies, views_mapping, views_push
 from . import warehouse_views as wh
 
 app_name = "inventory"
@@ -26,5 +26,12 @@ urlpatterns = [
     path("warehouse/upload/<int:pk>/confirm/", wh.upload_confirm, name="warehouse_upload_confirm"),
     path("warehouse/tokens/", wh.tokens, name="warehouse_tokens"),
     path("warehouse/tokens/<int:pk>/revoke/", wh.token_revoke, name="warehouse_token_revoke"),
+    path("push/", views_push.push_jobs, name="push_jobs"),
+    path("push/stock/new/", views_push.push_stock_new, name="push_stock_new"),
+    path("push/items/new/", views_push.push_items_new, name="push_items_new"),
+    path("push/<int:pk>/", views_push.push_job, name="push_job"),
+    path("push/<int:pk>/approve/", views_push.push_job_approve, name="push_job_approve"),
+    path("push/<int:pk>/discard/", views_push.push_job_discard, name="push_job_discard"),
+    path("push/<int:pk>/retry/", views_push.push_job_retry, name="push_job_retry"),
     path("api/warehouse/snapshots/", wh.api_snapshots, name="warehouse_api_snapshots"),
 ]

@@ -46,6 +46,7 @@ from inventory import mapping
 from inventory.catalog import catalog_import_upload
 from inventory.mapping_models import MappingConflict, SKUMapping
 from inventory.models import CatalogSKU, QBOItem
+from inventory.push_models import PushJob
 from inventory.warehouse import warehouse_token_issue, warehouse_upload_create
 from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
 from sync.models import QBOConnection
@@ -72,6 +73,10 @@ class Side:
     admin: User  # Une Femme's admin, who makes the objects only admins make
     books: QBOConnection
     sku_code: str  # the catalog SKU only this partner holds and sells
+
+    @property
+    def partner_name(self) -> str:
+        return self.partner.name
 
     @property
     def company_name(self) -> str:
@@ -167,6 +172,8 @@ def _side_build(
         invoice, Decimal("20.00"), reference=side.payment_reference, customer_name=side.customer,
         txn_date=today - timedelta(days=1),
     )  # fmt: skip
+    # A push job into this partner's books (a push jobs row).
+    PushJob.objects.create(connection=books, kind=PushJob.Kind.STOCK, created_by=admin)
     return side
 
 
@@ -224,6 +231,13 @@ def catalog_import(side: Side) -> Kwargs:
     return {"token": upload.token}
 
 
+def push_job(side: Side) -> Kwargs:
+    job = PushJob.objects.create(
+        connection=side.books, kind=PushJob.Kind.STOCK, created_by=side.admin
+    )
+    return {"pk": job.pk}
+
+
 # --- The registry ------------------------------------------------------------------------
 
 
@@ -270,4 +284,9 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:warehouse_upload_confirm": ObjectURL(warehouse_upload, partner_scoped=False),
     "inventory:warehouse_token_revoke": ObjectURL(warehouse_token),  # GET: "Revoke?"
     "inventory:catalog_import_preview": ObjectURL(catalog_import, partner_scoped=False),
+    "inventory:push_job": ObjectURL(push_job),
+    # POST-only: a GET is refused before the job is loaded.
+    "inventory:push_job_approve": ObjectURL(push_job, Answer(405)),
+    "inventory:push_job_discard": ObjectURL(push_job, Answer(405)),
+    "inventory:push_job_retry": ObjectURL(push_job, Answer(405)),
 }

@@ -63,6 +63,8 @@ PAGE_ANSWERS = {
 
 ALL_URLS = list(walk())
 OWN_URLS = [u for u in ALL_URLS if u.is_ours]
+# Our pages behind a role (tests/test_mfa.py walks them for the second factor).
+OWN_PAGES = [u for u in OWN_URLS if getattr(u.view, "allowed_roles", None)]
 WHO = ("anonymous", "alice", "bob", "sam", "ada")
 ROLE_OF = {"alice": Role.PARTNER, "bob": Role.PARTNER, "sam": Role.STAFF, "ada": Role.ADMIN}
 
@@ -360,9 +362,16 @@ ROW_PAGES = {
     "inventory:discrepancies": "sku_code",
     "inventory:depletion": "sku_code",
     "sync:connections": "company_name",
+    "inventory:push_jobs": "partner_name",
 }
 # The ones that export their rows with ?format=csv.
-EXPORTS = {"billing:invoices", "billing:payments", "inventory:discrepancies", "inventory:depletion"}
+EXPORTS = {
+    "billing:invoices",
+    "billing:payments",
+    "inventory:discrepancies",
+    "inventory:depletion",
+    "inventory:push_jobs",
+}
 # Exports that hold no partner's rows.
 UNSCOPED_EXPORTS = {"inventory:catalog_export": "Une Femme's own catalog, for staff only"}
 # Pages partner users open that list no partner's rows. The walk above still searches

@@ -327,6 +327,7 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "tick": {"task": "sync.tasks.tick", "schedule": 60.0},
+    "push-jobs-resume": {"task": "inventory.tasks.push_jobs_resume", "schedule": 300.0},
     "cleanup-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

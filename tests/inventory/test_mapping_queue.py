@@ -66,8 +66,10 @@ def test_admins_see_open_conflicts_with_candidates_side_by_side(
     assert "UF-BDB-2021-750" in body and "48.0000" in body
     assert "March 4, 2025" in body
     assert "Une Femme Côte Rosé 1.5L" in body
-    # Creating the item in QuickBooks arrives with the push job.
-    assert "arrives with the push job" in body and "disabled" in body
+    # A look-alike fitting no SKU can be settled by creating the SKU's item in QuickBooks
+    # (a push job drafted for that partner); a contest between items cannot.
+    assert f"conflict={unmatched_b.pk}" in body and "Create in QuickBooks" in body
+    assert f"conflict={duplicate.pk}" not in body
     assert 'id="conflict-list"' in body and "Recent decisions" in body
 
 

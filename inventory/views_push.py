@@ -1,0 +1,261 @@
+"""Pushes into partners' QuickBooks: the jobs list and job page (everyone, scoped to what
+they may see: a distributor sees what Une Femme wrote into its own books), and the admin
+steps (draft, approve, discard, retry). Nothing here calls QuickBooks: approving queues
+a Celery job (``inventory.tasks.push_job_run``)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.db.models import Count, Q, QuerySet
+from django.http import Http404, HttpResponse, HttpResponseBase
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from accounts.access import AuthedRequest, role_required
+from accounts.models import Partner
+from accounts.roles import ADMINS, EVERYONE
+from common.forms import PartnerFilterForm
+from common.tables import Column, Table, csv_response
+
+from . import push
+from .discrepancies import OUT_OF_TOLERANCE
+from .mapping_models import MappingConflict
+from .models import CatalogSKU
+from .push_models import PushItem, PushJob
+
+# Refresh the job page's progress this often while a job is queued or running.
+POLL_SECONDS = 2
+
+
+class JobFilterForm(PartnerFilterForm):
+    status = forms.ChoiceField(
+        required=False, choices=[("", "Any status"), *PushJob.Status.choices], label="Status"
+    )
+    kind = forms.ChoiceField(
+        required=False, choices=[("", "Both kinds"), *PushJob.Kind.choices], label="Kind"
+    )
+
+    def filters(self) -> dict[str, Any]:
+        data = getattr(self, "cleaned_data", {})
+        return {**super().filters(), "status": data.get("status"), "kind": data.get("kind")}
+
+
+JOBS = Table(
+    [
+        Column("number", "Job", sort="pk", attr="pk", link=lambda j: j.get_absolute_url()),
+        Column("partner", "Partner", sort="connection__partner__name",
+               attr="connection__partner__name"),
+        Column("kind", "Kind", sort="kind", attr="get_kind_display"),
+        Column("status", "Status", sort="status", attr="get_status_display"),
+        Column("items", "Items", sort="item_count", attr="item_count", kind="number"),
+        Column("written", "Written", sort="written_count", attr="written_count", kind="number"),
+        Column("failed", "Failed", sort="failed_count", attr="failed_count", kind="number"),
+        Column("created_by", "Drafted by", sort="created_by__email", attr="created_by__email"),
+        Column("created_at", "Drafted", sort="created_at", kind="datetime"),
+        Column("finished_at", "Finished", sort="finished_at", kind="datetime"),
+    ],
+    default_sort="-number",
+)  # fmt: skip
+
+
+def _jobs(request: AuthedRequest, form: JobFilterForm) -> QuerySet[PushJob]:
+    filters = form.filters()
+    jobs: QuerySet[PushJob] = (
+        PushJob.objects.visible_to(request.user)
+        .select_related("connection__partner", "created_by")
+        .annotate(
+            item_count=Count("items"),
+            written_count=Count("items", filter=Q(items__status=PushItem.Status.WRITTEN)),
+            failed_count=Count("items", filter=Q(items__status=PushItem.Status.FAILED)),
+        )
+    )
+    if filters["partner_id"]:
+        jobs = jobs.filter(connection__partner_id=filters["partner_id"])
+    if filters["status"]:
+        jobs = jobs.filter(status=filters["status"])
+    if filters["kind"]:
+        jobs = jobs.filter(kind=filters["kind"])
+    return jobs
+
+
+@role_required(*EVERYONE)
+@require_GET
+def push_jobs(request: AuthedRequest) -> HttpResponseBase:
+    form = JobFilterForm(request.GET, user=request.user)
+    form.is_valid()  # a filter that does not parse is shown and left out
+    table = JOBS.bind(request, _jobs(request, form))
+    if table.is_csv:
+        return csv_response(table, f"quickbooks-pushes-{timezone.localdate():%Y-%m-%d}.csv")
+    template = "inventory/push_jobs.html"
+    if request.htmx and not request.htmx.boosted:
+        template += "#push-job-table"
+    filtered = any(form.filters().values())
+    return render(request, template, {"form": form, "table": table, "filtered": filtered})
+
+
+def get_job_for_user(request: AuthedRequest, pk: int) -> PushJob:
+    job: PushJob | None = (
+        PushJob.objects.visible_to(request.user)
+        .select_related("connection__partner", "created_by", "approved_by", "conflict")
+        .filter(pk=pk)
+        .first()
+    )
+    if job is None:
+        raise Http404("No such job.")
+    return job
+
+
+@role_required(*EVERYONE)
+@require_GET
+def push_job(request: AuthedRequest, pk: int) -> HttpResponse:
+    job = get_job_for_user(request, pk)
+    items = list(job.items.select_related("catalog_sku").order_by("pk"))
+    context = {
+        "job": job,
+        "items": items,
+        "progress": push.job_progress(job),
+        "poll_seconds": POLL_SECONDS,
+        "can_decide": request.user.role in ADMINS,
+    }
+    if request.htmx and not request.htmx.boosted:
+        response = render(request, "inventory/push_job.html#job-progress", context)
+        if not job.is_active:
+            response.status_code = 286  # htmx: stop polling, the job is over
+        return response
+    return render(request, "inventory/push_job.html", context)
+
+
+def _decision(request: AuthedRequest, pk: int, action: Any, success: str) -> HttpResponse:
+    job = get_job_for_user(request, pk)
+    try:
+        action(job_id=job.pk, user=request.user)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, success)
+    return redirect("inventory:push_job", pk=job.pk)
+
+
+@role_required(*ADMINS)
+@require_POST
+def push_job_approve(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _decision(
+        request, pk, push.push_job_approve, "Approved. The job is queued; progress shows below."
+    )
+
+
+@role_required(*ADMINS)
+@require_POST
+def push_job_discard(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _decision(request, pk, push.push_job_discard, "Discarded. Nothing was written.")
+
+
+@role_required(*ADMINS)
+@require_POST
+def push_job_retry(request: AuthedRequest, pk: int) -> HttpResponse:
+    return _decision(request, pk, push.push_job_retry, "Queued again; progress shows below.")
+
+
+# ------------------------------------------------------------------ drafting
+
+
+class PartnerPickForm(forms.Form):
+    partner = forms.ModelChoiceField(
+        queryset=Partner.objects.filter(connections__isnull=False).distinct().order_by("name"),
+        to_field_name="slug",
+        empty_label="Choose a partner…",
+        label="Partner",
+    )
+
+
+def _selected_ids(request: AuthedRequest) -> list[int]:
+    ids = []
+    for raw in request.POST.getlist("sku"):
+        try:
+            ids.append(int(raw))
+        except ValueError:
+            raise ValidationError("The SKU list was not understood; nothing was started.") from None
+    return ids
+
+
+@role_required(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def push_stock_new(request: AuthedRequest) -> HttpResponse:
+    """Pick a partner, then the SKUs whose warehouse quantity QuickBooks should take."""
+    data = request.POST if request.method == "POST" else request.GET
+    form = PartnerPickForm(data or None)
+    partner = form.cleaned_data["partner"] if form.is_valid() else None
+    connection = push.live_connection(partner.pk) if partner else None
+    if request.method == "POST" and partner is not None:
+        try:
+            job = push.push_stock_draft(
+                user=request.user, partner_id=partner.pk, sku_ids=_selected_ids(request)
+            )
+        except ValidationError as exc:
+            messages.error(request, "Nothing was started. " + " ".join(exc.messages))
+        else:
+            messages.info(request, "Draft ready: check it, then approve it to write to QuickBooks.")
+            return redirect("inventory:push_job", pk=job.pk)
+    candidates = (
+        push.stock_candidates(user=request.user, connection=connection) if connection else []
+    )
+    preselected = set(request.GET.getlist("sku"))
+    for candidate in candidates:
+        # Offer every pushable SKU; tick those out of tolerance (or those the link named).
+        candidate.checked = candidate.pushable and (  # type: ignore[attr-defined]
+            candidate.sku.code in preselected
+            if preselected
+            else candidate.status in OUT_OF_TOLERANCE
+        )
+    context = {"form": form, "partner": partner, "connection": connection, "candidates": candidates}
+    return render(request, "inventory/push_stock_new.html", context)
+
+
+@role_required(*ADMINS)
+@require_http_methods(["GET", "POST"])
+def push_items_new(request: AuthedRequest) -> HttpResponse:
+    """Pick a partner, then the catalog SKUs to create as items in its QuickBooks. From the
+    conflicts queue the link names the conflict and its SKU."""
+    data = request.POST if request.method == "POST" else request.GET
+    form = PartnerPickForm(data or None)
+    partner = form.cleaned_data["partner"] if form.is_valid() else None
+    connection = push.live_connection(partner.pk) if partner else None
+    conflict = None
+    conflict_raw = data.get("conflict")
+    if conflict_raw and connection is not None and conflict_raw.isdigit():
+        conflict = MappingConflict.objects.filter(
+            pk=int(conflict_raw), connection=connection
+        ).first()
+    if request.method == "POST" and partner is not None:
+        try:
+            job = push.push_items_draft(
+                user=request.user,
+                partner_id=partner.pk,
+                sku_ids=_selected_ids(request),
+                conflict_id=conflict.pk if conflict else None,
+            )
+        except ValidationError as exc:
+            messages.error(request, "Nothing was started. " + " ".join(exc.messages))
+        else:
+            messages.info(request, "Draft ready: check it, then approve it to write to QuickBooks.")
+            return redirect("inventory:push_job", pk=job.pk)
+    candidates = push.item_candidates(connection=connection) if connection else []
+    preselected = set(request.GET.getlist("sku")) | set(request.POST.getlist("sku"))
+    for candidate in candidates:
+        candidate.checked = candidate.pushable and (  # type: ignore[attr-defined]
+            candidate.sku.code in preselected or str(candidate.sku.pk) in preselected
+        )
+    context = {
+        "form": form,
+        "partner": partner,
+        "connection": connection,
+        "candidates": candidates,
+        "conflict": conflict,
+        "catalog_empty": not CatalogSKU.objects.filter(active=True).exists(),
+    }
+    return render(request, "inventory/push_items_new.html", context)
