@@ -36,6 +36,7 @@ from inventory.catalog import (
 )
 from inventory.mapping_models import MappingConflict
 from inventory.models import CatalogSKU
+from inventory.push_models import PushBatch, PushItem, PushJob
 from inventory.warehouse_models import WarehouseSnapshot, WarehouseToken, WarehouseUpload
 from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import (
@@ -347,3 +348,64 @@ def test_catalog_import_page_lists_recent_imports(ada: User) -> None:
 
     client = signed_in(ada)
     flat(grow, lambda: cost(client, reverse("inventory:catalog_import")))
+
+
+# --- Pushes into QuickBooks -----------------------------------------------------------------
+
+
+def _push_job(connection: QBOConnection, admin: User, skus: list[CatalogSKU]) -> PushJob:
+    job = PushJob.objects.create(connection=connection, kind=PushJob.Kind.ITEMS, created_by=admin)
+    batch = PushBatch.objects.create(job=job)
+    for n, sku_row in enumerate(skus):
+        status = PushItem.Status.WRITTEN if n % 2 else PushItem.Status.FAILED
+        PushItem.objects.create(
+            job=job, catalog_sku=sku_row, item_name=f"Une Femme {sku_row.wine}", batch=batch,
+            bid=str(n % 30 + 1), status=status,
+        )  # fmt: skip
+    return job
+
+
+def _push_skus(rows: range) -> list[CatalogSKU]:
+    return [
+        CatalogSKU.objects.create(
+            code=f"UF-Q{n:03d}-NV-750", wine=f"Cuvée {n}", format_ml=750, bottles_per_case=12
+        )  # fmt: skip
+        for n in rows
+    ]
+
+
+@pytest.mark.parametrize("export", [False, True], ids=["page", "export"])
+@pytest.mark.parametrize("who", ["alice", "ada"])
+def test_push_jobs_list(
+    who: str, export: bool, cast: dict[str, User], both: list[QBOConnection]
+) -> None:
+    def grow(rows: range) -> None:
+        skus = _push_skus(rows)
+        for connection in both:
+            for _ in rows:
+                _push_job(connection, cast["ada"], skus[:2])
+
+    client = signed_in(cast[who])
+    data = {"format": "csv"} if export else {}
+    flat(grow, lambda: cost(client, reverse("inventory:push_jobs"), data))
+
+
+@pytest.mark.parametrize("fragment", [False, True], ids=["page", "htmx-progress"])
+@pytest.mark.parametrize("who", ["alice", "ada"])
+def test_push_job_page(
+    who: str, fragment: bool, cast: dict[str, User], books_a: QBOConnection
+) -> None:
+    job = _push_job(books_a, cast["ada"], [])
+    # Running: the page polls its progress fragment (a finished job answers 286, "stop").
+    PushJob.objects.filter(pk=job.pk).update(status=PushJob.Status.RUNNING)
+
+    def grow(rows: range) -> None:
+        for n, sku_row in enumerate(_push_skus(rows)):
+            status = PushItem.Status.PENDING if n % 2 else PushItem.Status.WRITTEN
+            PushItem.objects.create(
+                job=job, catalog_sku=sku_row, item_name=sku_row.wine, status=status
+            )
+
+    client = signed_in(cast[who])
+    headers = {"HX-Request": "true"} if fragment else {}
+    flat(grow, lambda: cost(client, job.get_absolute_url(), headers=headers))
