@@ -90,7 +90,9 @@ class StockCandidate:
     blocked: str = ""
 
     @property
-    def difference(self) -> Decimal | None:
+    def adjustment(self) -> Decimal | None:
+        """What QuickBooks must gain (or lose, negative) to hold the warehouse count. The
+        opposite sign of the discrepancies page's difference (QuickBooks − warehouse)."""
         return None if self.qbo_bottles is None else self.warehouse_bottles - self.qbo_bottles
 
     @property
@@ -151,11 +153,11 @@ def stock_candidates(*, user: User, connection: QBOConnection) -> list[StockCand
                 f"“{item.name}” is a {item.item_type or 'non-stock'} item; "
                 "QuickBooks tracks no quantity for it."
             )
-        elif candidate.difference is not None and (
-            candidate.difference % target.bottles_per_unit != 0
+        elif candidate.adjustment is not None and (
+            candidate.adjustment % target.bottles_per_unit != 0
         ):
             candidate.blocked = (
-                f"The difference, {candidate.difference.normalize():f} bottles, is not a whole "
+                f"The adjustment, {candidate.adjustment.normalize():f} bottles, is not a whole "
                 f"number of cases of {target.bottles_per_unit}, and no bottle item is mapped."
             )
         candidates.append(candidate)
@@ -574,7 +576,7 @@ def _stock_plans(context: _JobContext, pending: list[PushItem]) -> dict[int, _Pl
         if difference % item.bottles_per_unit:
             plans[item.pk] = _Plan(
                 ItemStatus.FAILED,
-                f"The difference, {difference.normalize():f} bottles, is not a whole number of "
+                f"The adjustment, {difference.normalize():f} bottles, is not a whole number of "
                 f"cases of {item.bottles_per_unit}.",
                 qbo_bottles_before=before,
             )

@@ -63,7 +63,7 @@ def test_admins_see_open_conflicts_with_candidates_side_by_side(
     assert "Several items for one SKU" in body and "Looks like Une Femme&#x27;s" in body
     # Name, Sku, quantity on hand and last activity of each candidate.
     assert "Une Femme Blanc de Blancs 2021 750ml (Library Release)" in body
-    assert "UF-BDB-2021-750" in body and "48.0000" in body
+    assert "UF-BDB-2021-750" in body and ">48<" in body
     assert "March 4, 2025" in body
     assert "Une Femme Côte Rosé 1.5L" in body
     # A look-alike fitting no SKU can be settled by creating the SKU's item in QuickBooks
