@@ -62,6 +62,11 @@ class QBOInvoice(MirroredRecord):
 
 
 class QBOInvoiceLine(models.Model):
+    # QuickBooks adds a line of this type to every invoice, holding the sum of the lines
+    # above it. It is a figure about the invoice, not something sold: pages show it as a
+    # subtotal, and nothing that counts what was sold may add it in.
+    SUBTOTAL = "SubTotalLineDetail"
+
     invoice = models.ForeignKey(QBOInvoice, on_delete=models.CASCADE, related_name="lines")
     line_id = models.CharField(max_length=32, blank=True)
     position = models.PositiveIntegerField()

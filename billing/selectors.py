@@ -185,15 +185,35 @@ def get_invoice_for_user(*, user: User, pk: int, today: date) -> QBOInvoice:
     return invoice
 
 
-def invoice_lines(*, invoice: QBOInvoice) -> QuerySet[QBOInvoiceLine]:
-    """The invoice's lines in order, each with ``item_name`` (the partner's QBO item it
-    refers to, looked up in the same company: item ids collide across companies)."""
+@dataclass(frozen=True)
+class InvoiceLines:
+    listed: list[QBOInvoiceLine]
+    subtotal: Decimal | None
+
+
+def invoice_lines(*, invoice: QBOInvoice) -> InvoiceLines:
+    """The invoice's lines to list, in order, each with ``item_name`` (the partner's QBO
+    item it refers to, looked up in the same company: item ids collide across companies),
+    and QuickBooks' ``subtotal`` (None when the mirror holds no subtotal line).
+
+    Subtotal lines are not listed: each repeats the sum of the lines above it, so listing
+    one makes the invoice read as if billed twice. QuickBooks appends one to every
+    invoice; should an invoice carry several, the last is the subtotal of them all.
+    """
     item_name = QBOItem.objects.filter(
         connection_id=invoice.connection_id, qbo_id=OuterRef("item_qbo_id")
     ).values("name")[:1]
-    return invoice.lines.annotate(
-        item_name=Coalesce(Subquery(item_name), Value(""), output_field=CharField())
-    ).order_by("position")
+    # One query for both: the subtotal is split off here rather than read separately.
+    lines = list(
+        invoice.lines.annotate(
+            item_name=Coalesce(Subquery(item_name), Value(""), output_field=CharField())
+        ).order_by("position")
+    )
+    subtotals = [line for line in lines if line.detail_type == QBOInvoiceLine.SUBTOTAL]
+    return InvoiceLines(
+        listed=[line for line in lines if line.detail_type != QBOInvoiceLine.SUBTOTAL],
+        subtotal=subtotals[-1].amount if subtotals else None,
+    )
 
 
 def invoice_payments(*, invoice: QBOInvoice) -> QuerySet[QBOPaymentApplication]:

@@ -107,10 +107,12 @@ def _bucket_chart(totals: dict[str, Any]) -> SafeString:
 def invoice_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     invoice = selectors.get_invoice_for_user(user=request.user, pk=pk, today=timezone.localdate())
     applications = list(selectors.invoice_payments(invoice=invoice))
+    lines = selectors.invoice_lines(invoice=invoice)
     context = {
         "invoice": invoice,
         "bucket_label": selectors.BUCKET_LABELS[invoice.aging_bucket],  # type: ignore[attr-defined]
-        "lines": selectors.invoice_lines(invoice=invoice),
+        "lines": lines.listed,
+        "subtotal": lines.subtotal,
         "applications": applications,
         "applied_total": sum((a.amount for a in applications), Decimal("0.00")),
     }

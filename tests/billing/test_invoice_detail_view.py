@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from datetime import date
 from decimal import Decimal
 
@@ -27,6 +28,23 @@ def _url(pk: int) -> str:
     return reverse("billing:invoice", args=[pk])
 
 
+def _lines_table(html: str) -> tuple[list[str], list[str]]:
+    """The lines table's body rows and foot rows, each as its cells' text joined by |."""
+    table = html.split("<h2>Lines</h2>", 1)[1].split("</table>", 1)[0]
+
+    def rows(part: str) -> list[str]:
+        section = re.search(rf"<{part}>(.*?)</{part}>", table, re.S)
+        return [
+            "|".join(
+                re.sub(r"<[^>]+>", "", c).strip()
+                for c in re.findall(r"<t[hd][^>]*>(.*?)</t[hd]>", r, re.S)
+            )
+            for r in re.findall(r"<tr[^>]*>(.*?)</tr>", section.group(1) if section else "", re.S)
+        ]
+
+    return rows("tbody"), rows("tfoot")
+
+
 def test_it_shows_lines_and_applied_payments(alice: User, books_a: QBOConnection) -> None:
     ItemFactory(connection=books_a, qbo_id="9", name="Blanc de Blancs Magnum 2021 1500 ml")
     invoice = InvoiceFactory(connection=books_a, qbo_id="77", doc_number="A-77",
@@ -49,6 +67,34 @@ def test_it_shows_lines_and_applied_payments(alice: User, books_a: QBOConnection
     assert html.index("CHK-1") < html.index("ACH-2")  # oldest payment first
     assert "2025-02-01" in html and "ACH" in html
     assert response.context["applied_total"] == Decimal("300.00")
+
+
+def test_quickbooks_subtotal_line_is_the_foot_not_a_line(
+    alice: User, books_a: QBOConnection
+) -> None:
+    # As QuickBooks sends it: the item lines, then a SubTotalLineDetail line of their sum.
+    invoice = InvoiceFactory(connection=books_a, total_amt=Decimal("52.00"))
+    InvoiceLineFactory(invoice=invoice, position=0, description="Rosé, 4 bottles",
+                       qty=Decimal("4"), unit_price=Decimal("13"),
+                       amount=Decimal("52.00"))  # fmt: skip
+    InvoiceLineFactory(invoice=invoice, position=1, detail_type="SubTotalLineDetail",
+                       line_id="", description="", qty=None, unit_price=None,
+                       amount=Decimal("52.00"))  # fmt: skip
+
+    body, foot = _lines_table(signed_in(alice).get(_url(invoice.pk)).content.decode())
+
+    assert body == ["—|Rosé, 4 bottles|4|13|$52.00"]
+    assert foot == ["Subtotal|$52.00", "Total|$52.00"]
+
+
+def test_without_a_subtotal_line_the_foot_is_the_total(alice: User, books_a: QBOConnection) -> None:
+    invoice = InvoiceFactory(connection=books_a, total_amt=Decimal("120.00"))
+    InvoiceLineFactory(invoice=invoice, position=0)
+
+    body, foot = _lines_table(signed_in(alice).get(_url(invoice.pk)).content.decode())
+
+    assert len(body) == 1
+    assert foot == ["Total|$120.00"]
 
 
 def test_another_partners_invoice_is_404(

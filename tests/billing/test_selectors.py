@@ -180,10 +180,28 @@ def test_invoice_lines_name_items_from_the_same_company(
     InvoiceLineFactory(invoice=invoice, position=1, item_qbo_id="")
     InvoiceLineFactory(invoice=invoice, position=0, item_qbo_id="11")
 
-    lines: list[Any] = list(selectors.invoice_lines(invoice=invoice))
+    lines: list[Any] = selectors.invoice_lines(invoice=invoice).listed
 
     assert [(ln.position, ln.item_name) for ln in lines] == [(0, "The Juliette Brut NV 750"),
                                                             (1, "")]  # fmt: skip
+
+
+def test_invoice_lines_keep_quickbooks_subtotal_out_of_the_lines(
+    books_a: QBOConnection,
+) -> None:
+    invoice = InvoiceFactory(connection=books_a, total_amt=Decimal("46.80"))
+    InvoiceLineFactory(invoice=invoice, position=0, amount=Decimal("40.00"))
+    InvoiceLineFactory(invoice=invoice, position=1, amount=Decimal("12.00"))
+    InvoiceLineFactory(invoice=invoice, position=2, detail_type="DiscountLineDetail",
+                       qty=None, unit_price=None, amount=Decimal("5.20"))  # fmt: skip
+    InvoiceLineFactory(invoice=invoice, position=3, detail_type="SubTotalLineDetail",
+                       qty=None, unit_price=None, amount=Decimal("52.00"))  # fmt: skip
+
+    lines = selectors.invoice_lines(invoice=invoice)
+
+    assert [ln.position for ln in lines.listed] == [0, 1, 2]
+    assert lines.subtotal == Decimal("52.00")
+    assert selectors.invoice_lines(invoice=InvoiceFactory(connection=books_a)).subtotal is None
 
 
 def test_invoice_payments_match_on_connection_and_qbo_id(
