@@ -88,7 +88,15 @@ def format_percent(value: Any, places: int = 1) -> str:
 
 @register.filter
 def money(value: Any, currency: str | None = "USD") -> str:
-    """Decimal -> "$12,345.67"; negatives "−$12,345.67"; "12,345.67 CAD" when not USD."""
+    """An amount in its currency: ``{{ invoice.total_amt|money:invoice.currency }}``.
+
+    One rule for every page: US dollars as "$12,345.67"; any other currency as the amount
+    then its ISO code, "12,345.67 CAD" (joined by a no-break space so the code never wraps
+    alone), never "$", which reads as US dollars. Negatives lead with the minus sign
+    ("−$12,345.67", "−12,345.67 CAD"). The code is the filter's to add: a template must
+    not append it ("$12,345.67 CAD" names two currencies). Without a currency the amount
+    is taken as US dollars, so pass the row's own whenever it has one.
+    """
     return format_money(value, currency)
 
 

@@ -28,9 +28,10 @@ def _url(pk: int) -> str:
     return reverse("billing:invoice", args=[pk])
 
 
-def _lines_table(html: str) -> tuple[list[str], list[str]]:
-    """The lines table's body rows and foot rows, each as its cells' text joined by |."""
-    table = html.split("<h2>Lines</h2>", 1)[1].split("</table>", 1)[0]
+def _table(html: str, heading: str = "Lines") -> tuple[list[str], list[str]]:
+    """The body rows and foot rows of the table under ``heading``, each as its cells' text
+    joined by |."""
+    table = html.split(f"<h2>{heading}</h2>", 1)[1].split("</table>", 1)[0]
 
     def rows(part: str) -> list[str]:
         section = re.search(rf"<{part}>(.*?)</{part}>", table, re.S)
@@ -81,7 +82,7 @@ def test_quickbooks_subtotal_line_is_the_foot_not_a_line(
                        line_id="", description="", qty=None, unit_price=None,
                        amount=Decimal("52.00"))  # fmt: skip
 
-    body, foot = _lines_table(signed_in(alice).get(_url(invoice.pk)).content.decode())
+    body, foot = _table(signed_in(alice).get(_url(invoice.pk)).content.decode())
 
     assert body == ["—|Rosé, 4 bottles|4|13|$52.00"]
     assert foot == ["Subtotal|$52.00", "Total|$52.00"]
@@ -91,10 +92,37 @@ def test_without_a_subtotal_line_the_foot_is_the_total(alice: User, books_a: QBO
     invoice = InvoiceFactory(connection=books_a, total_amt=Decimal("120.00"))
     InvoiceLineFactory(invoice=invoice, position=0)
 
-    body, foot = _lines_table(signed_in(alice).get(_url(invoice.pk)).content.decode())
+    body, foot = _table(signed_in(alice).get(_url(invoice.pk)).content.decode())
 
     assert len(body) == 1
     assert foot == ["Total|$120.00"]
+
+
+def test_a_canadian_dollar_invoice_shows_every_amount_in_cad(
+    alice: User, books_a: QBOConnection
+) -> None:
+    invoice = InvoiceFactory(connection=books_a, currency="CAD", total_amt=Decimal("1234.00"),
+                             balance=Decimal("234.00"))  # fmt: skip
+    InvoiceLineFactory(invoice=invoice, position=0, description="Rosé, 8 cases",
+                       amount=Decimal("1234.00"))  # fmt: skip
+    InvoiceLineFactory(invoice=invoice, position=1, detail_type="SubTotalLineDetail",
+                       amount=Decimal("1234.00"))  # fmt: skip
+    payment = pay(invoice, Decimal("1000.00"), currency="CAD")
+
+    html = signed_in(alice).get(_url(invoice.pk)).content.decode()
+
+    cad = "\u00a0CAD"
+    assert f'<dt>Total</dt><dd class="num">1,234.00{cad}</dd>' in html
+    assert f'<dt>Balance</dt><dd class="num">234.00{cad}</dd>' in html
+    body, foot = _table(html)
+    assert body[0].endswith(f"|1,234.00{cad}")
+    assert foot == [f"Subtotal|1,234.00{cad}", f"Total|1,234.00{cad}"]
+    assert _table(html, "Payments applied") == (
+        [f"2025-02-01|Check|{payment.reference}|1,000.00{cad}"],
+        [f"Total applied|1,000.00{cad}"],
+    )
+    # Nothing on the page reads as US dollars, nor names two currencies.
+    assert "$" not in html
 
 
 def test_another_partners_invoice_is_404(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import zoneinfo
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -230,3 +231,28 @@ def test_query_count_does_not_grow_with_rows(
     with django_assert_max_num_queries(6):  # type: ignore[operator]
         response = client.get(URL)
     assert response.context["table"].count == n
+
+
+def _body_cells(html: str) -> list[list[str]]:
+    """The text of each cell of each row of the list table's body."""
+    body = re.search(r'<table class="data-table">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert body, "no list table in the page"
+    return [
+        [
+            re.sub(r"<[^>]+>", "", cell).strip()
+            for cell in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+        ]
+        for row in re.findall(r"<tr[^>]*>(.*?)</tr>", body.group(1), re.S)
+    ]
+
+
+def test_each_row_shows_its_amounts_in_its_own_currency(
+    alice: User, books_a: QBOConnection
+) -> None:
+    InvoiceFactory(connection=books_a, doc_number="CA-1", currency="CAD",
+                   total_amt=Decimal("1234.00"), balance=Decimal("234.00"))  # fmt: skip
+
+    [row] = _body_cells(signed_in(alice).get(URL).content.decode())
+
+    assert row[1] == "CA-1"
+    assert row[4:6] == ["1,234.00\u00a0CAD", "234.00\u00a0CAD"]  # total, balance

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -159,3 +160,20 @@ def test_query_count_does_not_grow_with_rows(
     with django_assert_max_num_queries(7):  # type: ignore[operator]
         response = client.get(URL)
     assert response.context["table"].count == n
+
+
+def test_each_payment_shows_its_amounts_in_its_own_currency(
+    alice: User, books_a: QBOConnection
+) -> None:
+    invoice = InvoiceFactory(connection=books_a, currency="CAD", doc_number="CA-1")
+    pay(invoice, Decimal("1000.00"), unapplied=Decimal("234.00"), currency="CAD")
+
+    html = signed_in(alice).get(URL).content.decode()
+    row = re.search(r'<table class="data-table">.*?<tbody>(.*?)</tbody>', html, re.S)
+    assert row
+    tds = re.findall(r"<td[^>]*>(.*?)</td>", row.group(1), re.S)
+    cells = [re.sub(r"<[^>]+>", "", td).strip() for td in tds]
+
+    cad = "\u00a0CAD"
+    assert cells[4] == f"CA-1: 1,000.00{cad}"  # what it paid of the invoice
+    assert cells[5:8] == [f"1,234.00{cad}", f"1,000.00{cad}", f"234.00{cad}"]
