@@ -228,6 +228,36 @@ def test_partners_connected_counts_live_connections(
     assert "is not connected yet" in _tile(signed_in(bob).get(URL).content.decode(), "partners")
 
 
+START_ON_CONNECTIONS = "to connect your QuickBooks Online company"
+
+
+@pytest.mark.parametrize(
+    ("statuses", "told_to_connect"),
+    [
+        ([], True),  # never connected
+        ([QBOConnection.Status.DISCONNECTED], True),
+        ([QBOConnection.Status.CONNECTED], False),
+        # Still their company: the failing-syncs tile says to reconnect, not this line.
+        ([QBOConnection.Status.NEEDS_RECONNECT], False),
+        ([QBOConnection.Status.DISCONNECTED, QBOConnection.Status.CONNECTED], False),
+    ],
+)
+def test_partners_are_told_to_connect_only_without_a_live_connection(
+    alice: User, partner_a: Partner, statuses: list[str], told_to_connect: bool
+) -> None:
+    for status in statuses:
+        ConnectionFactory(partner=partner_a, status=status)
+
+    html = signed_in(alice).get(URL).content.decode()
+
+    assert "You are signed in for <strong>Bubbles &amp; Brine Distributing</strong>." in html
+    assert (START_ON_CONNECTIONS in html) is told_to_connect
+
+
+def test_staff_are_not_told_to_connect(sam: User) -> None:
+    assert START_ON_CONNECTIONS not in signed_in(sam).get(URL).content.decode()
+
+
 def test_failing_syncs_are_reconnects_and_latest_failed_runs(
     alice: User, bob: User, sam: User, partner_a: Partner, partner_b: Partner
 ) -> None:
