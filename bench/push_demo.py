@@ -13,7 +13,6 @@ re-reading QuickBooks and the batch itself (plus one chart-of-accounts query per
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -22,8 +21,8 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from qbo_sandbox.testing import SandboxProcess
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import connect_demo_company, with_sandbox  # noqa: E402
 
 
 def main() -> int:
@@ -33,50 +32,14 @@ def main() -> int:
         "--limit-per-minute", type=int, default=500, help="the sandbox's per-realm limit"
     )
     args = parser.parse_args()
-
-    from qbo_sandbox.testing import start_sandbox
-
-    client_id, client_secret = "bench-client-id", "bench-client-secret"
-    sandbox = start_sandbox(
-        "--seed",
-        "empty",
-        "--client-id",
-        client_id,
-        "--client-secret",
-        client_secret,
-        "--limit-per-minute",
-        str(args.limit_per_minute),
-    )
-    try:
-        # Throw-away servers (unefemme.settings_test starts them when these are unset).
-        for name in ("DATABASE_URL", "REDIS_URL"):
-            os.environ.pop(name, None)
-        os.environ.update(
-            {
-                "DJANGO_SETTINGS_MODULE": "unefemme.settings_test",
-                "QBO_ENVIRONMENT": sandbox.discovery_url,
-                "QBO_API_URL": sandbox.api_url,
-                "QBO_CLIENT_ID": client_id,
-                "QBO_CLIENT_SECRET": client_secret,
-                "LOG_LEVEL": "WARNING",
-            }
-        )
-        return run(sandbox, args.items)
-    finally:
-        sandbox.stop()
+    return with_sandbox(args.limit_per_minute, lambda sandbox: run(sandbox, args.items))
 
 
 def run(sandbox: SandboxProcess, count: int) -> int:
-    import django
-
-    django.setup()
-    from datetime import timedelta
-
-    from django.core.management import call_command
     from django.db.models import Count
     from django.utils import timezone
 
-    from accounts.models import Partner, User
+    from accounts.models import User
     from accounts.roles import Role
     from inventory import push
     from inventory.mapping_models import SKUMapping
@@ -84,25 +47,10 @@ def run(sandbox: SandboxProcess, count: int) -> int:
     from inventory.push_models import PushItem, PushJob
     from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
     from sync import services
-    from sync.crypto import Secret
-    from sync.models import QBOConnection
 
-    call_command("migrate", verbosity=0)
-    realm = sandbox.new_company(seed="demo")
-    minted = sandbox.mint_tokens(realm)
-    partner = Partner.objects.create(name=f"Bench {realm}", slug=f"bench-{realm}")
+    connection, _ = connect_demo_company(sandbox)
+    partner = connection.partner
     admin = User.objects.create_user(email="bench-admin@example.com", role=Role.ADMIN)
-    now = timezone.now()
-    connection = QBOConnection.objects.create(
-        partner=partner,
-        realm_id=realm,
-        company_name="Bench",
-        next_sync_at=now + timedelta(minutes=5),
-        access_token=Secret(minted["access_token"]),
-        access_token_expires_at=now + timedelta(seconds=int(minted["expires_in"])),
-        refresh_token=Secret(minted["refresh_token"]),
-        refresh_token_expires_at=now + timedelta(seconds=int(minted["x_refresh_token_expires_in"])),
-    )
     imported = services.connection_sync(connection_id=connection.pk, trigger="bench")
     assert imported is not None and imported.status == "succeeded"
     skus = [

@@ -177,7 +177,12 @@ def _refuse_if_busy(connection: QBOConnection, kind: str) -> None:
         )
 
 
-def _connected(partner_id: int) -> QBOConnection:
+def _draft_start(
+    partner_id: int, kind: str, sku_ids: Iterable[int]
+) -> tuple[QBOConnection, set[int]]:
+    """The partner's connection, locked for the draft's transaction, once it is known to be
+    connected and free of another draft or running job of this kind; and the SKUs asked
+    for. One job of a kind at a time per partner, so two admins cannot push twice."""
     connection = live_connection(partner_id)
     if connection is None:
         raise ValidationError("This partner has not connected QuickBooks.")
@@ -185,18 +190,18 @@ def _connected(partner_id: int) -> QBOConnection:
         raise ValidationError(
             f"{connection.partner.name}'s QuickBooks connection needs to be reconnected first."
         )
-    return connection
+    QBOConnection.objects.select_for_update().filter(pk=connection.pk).first()
+    _refuse_if_busy(connection, kind)
+    wanted = set(sku_ids)
+    if not wanted:
+        raise ValidationError("Choose at least one SKU.")
+    return connection, wanted
 
 
 @transaction.atomic
 def push_stock_draft(*, user: User, partner_id: int, sku_ids: Iterable[int]) -> PushJob:
     """A draft job setting QuickBooks' quantities of ``sku_ids`` to the warehouse's."""
-    connection = _connected(partner_id)
-    QBOConnection.objects.select_for_update().filter(pk=connection.pk).first()
-    _refuse_if_busy(connection, PushJob.Kind.STOCK)
-    wanted = set(sku_ids)
-    if not wanted:
-        raise ValidationError("Choose at least one SKU.")
+    connection, wanted = _draft_start(partner_id, PushJob.Kind.STOCK, sku_ids)
     by_sku = {c.sku.pk: c for c in stock_candidates(user=user, connection=connection)}
     problems = []
     for sku_id in sorted(wanted):
@@ -264,12 +269,7 @@ def push_items_draft(
     *, user: User, partner_id: int, sku_ids: Iterable[int], conflict_id: int | None = None
 ) -> PushJob:
     """A draft job creating ``sku_ids`` as items in the partner's QuickBooks."""
-    connection = _connected(partner_id)
-    QBOConnection.objects.select_for_update().filter(pk=connection.pk).first()
-    _refuse_if_busy(connection, PushJob.Kind.ITEMS)
-    wanted = set(sku_ids)
-    if not wanted:
-        raise ValidationError("Choose at least one SKU.")
+    connection, wanted = _draft_start(partner_id, PushJob.Kind.ITEMS, sku_ids)
     conflict = None
     if conflict_id is not None:
         conflict = MappingConflict.objects.filter(pk=conflict_id, connection=connection).first()
