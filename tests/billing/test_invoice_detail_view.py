@@ -64,7 +64,7 @@ def test_it_shows_lines_and_applied_payments(alice: User, books_a: QBOConnection
     html = response.content.decode()
     assert response.status_code == 200
     assert "Blanc de Blancs Magnum 2021 1500 ml" in html and "Magnum, 6/case" in html
-    assert ">6<" in html and ">60<" in html and "360.00" in html
+    assert ">6<" in html and ">$60.00<" in html and "360.00" in html
     assert html.index("CHK-1") < html.index("ACH-2")  # oldest payment first
     assert "2025-02-01" in html and "ACH" in html
     assert response.context["applied_total"] == Decimal("300.00")
@@ -84,8 +84,27 @@ def test_quickbooks_subtotal_line_is_the_foot_not_a_line(
 
     body, foot = _table(signed_in(alice).get(_url(invoice.pk)).content.decode())
 
-    assert body == ["—|Rosé, 4 bottles|4|13|$52.00"]
+    assert body == ["—|Rosé, 4 bottles|4|$13.00|$52.00"]
     assert foot == ["Subtotal|$52.00", "Total|$52.00"]
+
+
+def test_a_discount_line_reads_as_money_taken_off(alice: User, books_a: QBOConnection) -> None:
+    # QuickBooks sends the discount as a positive amount after the subtotal.
+    invoice = InvoiceFactory(connection=books_a, total_amt=Decimal("46.80"))
+    InvoiceLineFactory(invoice=invoice, position=0, description="Rosé, 4 bottles",
+                       qty=Decimal("4"), unit_price=Decimal("13"),
+                       amount=Decimal("52.00"))  # fmt: skip
+    InvoiceLineFactory(invoice=invoice, position=1, detail_type="SubTotalLineDetail",
+                       line_id="", description="", qty=None, unit_price=None,
+                       amount=Decimal("52.00"))  # fmt: skip
+    InvoiceLineFactory(invoice=invoice, position=2, detail_type="DiscountLineDetail",
+                       description="10% off", qty=None, unit_price=None,
+                       amount=Decimal("5.20"))  # fmt: skip
+
+    body, foot = _table(signed_in(alice).get(_url(invoice.pk)).content.decode())
+
+    assert body == ["—|Rosé, 4 bottles|4|$13.00|$52.00", "Discount|10% off|||−$5.20"]
+    assert foot == ["Subtotal|$52.00", "Total|$46.80"]
 
 
 def test_without_a_subtotal_line_the_foot_is_the_total(alice: User, books_a: QBOConnection) -> None:
