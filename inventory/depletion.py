@@ -182,7 +182,10 @@ def depletion_report(
         invoice__voided=False,
         invoice__txn_date__gte=start,
         invoice__txn_date__lte=today,
-    ).exclude(item_qbo_id="")  # description and subtotal lines name no item
+        # Only sales lines sell bottles: QuickBooks allows an ItemRef on a subtotal or
+        # group line too, and a description-only line names no item.
+        detail_type="SalesItemLineDetail",
+    ).exclude(item_qbo_id="")
     if partner_id is not None:
         mappings = mappings.filter(connection__partner_id=partner_id)
         lines = lines.filter(invoice__connection__partner_id=partner_id)

@@ -168,6 +168,18 @@ def test_voided_invoices_sold_nothing(alice: User, books_a: QBOConnection) -> No
     assert only_row(depletion_report(user=alice, today=TODAY)).sold == 7
 
 
+def test_only_sales_lines_sell(alice: User, books_a: QBOConnection) -> None:
+    item = mapped_item(books_a, "UF-CAL-NV-750")
+    sell(item, 7, TODAY)
+    # QuickBooks allows an ItemRef (and a quantity) on other kinds of line; they sell nothing.
+    invoice = InvoiceFactory(connection=books_a, txn_date=TODAY)
+    for position, kind in enumerate(("SubTotalLineDetail", "GroupLineDetail")):
+        InvoiceLineFactory(invoice=invoice, position=position, detail_type=kind,
+                           item_qbo_id=item.qbo_id, qty=Decimal(50))  # fmt: skip
+
+    assert only_row(depletion_report(user=alice, today=TODAY)).sold == 7
+
+
 def test_unmapped_lines_are_counted_not_summed(alice: User, books_a: QBOConnection) -> None:
     item = mapped_item(books_a, "UF-CAL-NV-750")
     juliette = mapped_item(books_a, "UF-JUL-NV-750")
