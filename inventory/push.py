@@ -44,7 +44,7 @@ from django.db import transaction
 from django.db.models import Count, Q
 from django.utils import timezone
 
-from sync import locks
+from sync import conf, locks
 from sync.clients import qbo
 from sync.models import QBOConnection
 from sync.services import connection_sync_now
@@ -62,9 +62,8 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = qbo.BATCH_LIMIT
-# A running job renews its lock before every batch; a worker that died leaves a lock that
-# lapses after this long, and beat's resume sweep (``push_jobs_resume``) picks the job up.
-LOCK_TTL_MS = 10 * 60 * 1000
+# Beat's resume sweep (``push_jobs_resume``) re-enqueues a queued or running job untouched
+# for this long; a running job touches it after every batch.
 STALE_AFTER_SECONDS = 15 * 60
 ITEM_NAME_MAX = 100  # QuickBooks' limit on an item's Name
 
@@ -407,9 +406,11 @@ class _Stop(Exception):
 
 def push_job_run(*, job_id: int) -> PushJob | None:
     """Write a queued job's items into QuickBooks. Safe to call any number of times."""
-    lease = locks.lease_acquire(_lock_key(job_id), ttl_ms=LOCK_TTL_MS)
+    lease = locks.lease_acquire(_lock_key(job_id), ttl_ms=int(conf.seconds("PUSH_LOCK_TTL") * 1000))
     if lease is None:
-        logger.info("push job %s is running elsewhere", job_id)
+        # Running elsewhere, or its worker died and the lease has not lapsed yet (the task
+        # retries; see inventory/tasks.py).
+        logger.info("push job %s is locked", job_id)
         return None
     try:
         with transaction.atomic():

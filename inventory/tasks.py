@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from celery import shared_task
 
+from sync import conf
+
 from . import push
+from .push_models import PushJob
 
 
 # Limits below CELERY_VISIBILITY_TIMEOUT (3600 s). A job cut short by its limit stops with
 # its batches recorded; Retry (or beat's resume sweep) carries on with the same requestids.
-@shared_task(soft_time_limit=30 * 60, time_limit=35 * 60, ignore_result=True)
-def push_job_run(job_id: int) -> str | None:
+@shared_task(bind=True, soft_time_limit=30 * 60, time_limit=35 * 60, ignore_result=True)
+def push_job_run(self: Any, job_id: int) -> str | None:
     """Write an approved push job's items into the partner's QuickBooks."""
     job = push.push_job_run(job_id=job_id)
+    if job is None and PushJob.objects.filter(pk=job_id, status__in=PushJob.ACTIVE).exists():
+        # Locked. When a worker child is killed mid-job, Celery hands the task back at once
+        # (task_reject_on_worker_lost) while the dead child's lease still holds: try again
+        # once it may have lapsed. A live holder finishes the job; the retry then finds
+        # nothing to do.
+        raise self.retry(countdown=conf.seconds("PUSH_LOCK_TTL") / 2, max_retries=60)
     return None if job is None else job.status
 
 

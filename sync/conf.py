@@ -39,6 +39,9 @@ DEFAULTS: dict[str, Any] = {
     # --- Sync runs.
     # Lease of the per-realm sync lock; the holder renews it before every request.
     "SYNC_LOCK_TTL": 120.0,
+    # A push job's lease (inventory/push.py): renewed before every batch and while waiting
+    # out throttles, so it lapses this long after its worker died.
+    "PUSH_LOCK_TTL": 120.0,
     # CDC windows start this far before the previous poll began: clock skew and changes
     # committed while a poll was reading are re-read (upserts are idempotent).
     "SYNC_CDC_OVERLAP": timedelta(minutes=2),

@@ -5,11 +5,14 @@ read back independently (tests/sync/books.py), not through the app's client."""
 
 from __future__ import annotations
 
+import signal
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+import psutil
 import pytest
 from django.core.exceptions import ValidationError
 from django.db.models import Count
@@ -22,11 +25,13 @@ from inventory.catalog import catalog_demo_load
 from inventory.mapping_models import MappingConflict, MappingDecision, SKUMapping
 from inventory.models import CatalogSKU
 from inventory.push_models import PushItem, PushJob
+from inventory.tasks import push_job_run as push_job_task
 from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
 from sync import locks, services
 from sync.models import QBOConnection
 from tests.conftest import signed_in
 from tests.sync.books import Books, connection_for
+from tests.sync.conftest import start_worker
 from tests.sync.test_import import wait_for
 
 if TYPE_CHECKING:
@@ -508,3 +513,40 @@ def test_beat_resumes_a_job_nobody_is_running(
     assert PushJob.objects.get(pk=job.pk).status == PushJob.Status.DONE
     for sku, bottles in wanted.items():
         assert sku_bottles(books, connection, sku) == bottles
+
+
+def test_a_worker_child_killed_mid_batch_leaves_each_item_created_once(
+    sandbox_faults: SandboxProcess, partner_a: Partner, ada: User
+) -> None:
+    """reliability.md 19: kill -9 of the pool child while a batch is in flight. Celery
+    hands the task back (acks_late, task_reject_on_worker_lost); the new run waits for the
+    dead child's lease to lapse (PUSH_LOCK_TTL, 6 s in tests/sync/worker_settings.py),
+    resends the unanswered batch under its requestid and carries on."""
+    connection, books = imported(sandbox_faults, partner_a)
+    skus = extra_skus(35)
+    items_before = len(books.all("Item"))
+    job = approved(
+        push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in skus]), ada
+    )
+    worker = start_worker(queue="push-kill", concurrency=1, name="push-kill")
+    try:
+        # Every request takes 1.5 s, so the first batch is surely in flight when we strike.
+        sandbox_faults.control("POST", "/_sandbox/config", {"fault_slow": 1.0, "slow_seconds": 1.5})
+        push_job_task.apply_async((job.pk,), queue="push-kill")
+        wait_for(lambda: job.batches.filter(sent_at__isnull=False).exists(), timeout=60, every=0.05)
+        time.sleep(0.3)
+        [child] = psutil.Process(worker.process.pid).children(recursive=True)
+        child.send_signal(signal.SIGKILL)
+        assert not job.batches.filter(answered_at__isnull=False).exists(), "struck too late"
+        wait_for(lambda: PushJob.objects.get(pk=job.pk).status not in PushJob.ACTIVE, timeout=120)
+    finally:
+        sandbox_faults.control("POST", "/_sandbox/config", {"fault_slow": 0.0})
+        worker.stop()
+    job.refresh_from_db()
+    assert job.status == PushJob.Status.DONE, list(job.items.values_list("message", flat=True))
+    assert [b.items.count() for b in job.batches.order_by("pk")] == [30, 5]
+    assert {i.status for i in job.items.all()} == {PushItem.Status.WRITTEN}
+    names = [row["Name"] for row in books.all("Item")]
+    assert len(names) == items_before + 35
+    for item in job.items.all():
+        assert names.count(item.item_name) == 1

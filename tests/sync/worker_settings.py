@@ -12,3 +12,4 @@ from unefemme.settings_test import *  # noqa: F403
 SYNC_LOCK_TTL = 6.0
 # The barrier task of test_tokens.py (tests/sync/worker_tasks.py).
 CELERY_IMPORTS = ("tests.sync.worker_tasks",)
+PUSH_LOCK_TTL = 6.0
