@@ -611,13 +611,20 @@ def _item_plans(context: _JobContext, pending: list[PushItem]) -> dict[int, _Pla
                 result_qbo_id=str(row["Id"]),
             )
         else:
-            state = "an inactive item" if not row.get("Active", True) else "an item"
-            plans[item.pk] = _Plan(
-                ItemStatus.FAILED,
-                f"QuickBooks already has {state} named “{row.get('Name')}” (item {row['Id']}, "
-                f"Sku {row.get('Sku') or 'none'}); map it from the conflicts queue, or rename it "
-                "in QuickBooks and retry.",
-            )
+            where = f"(item {row['Id']}, Sku {row.get('Sku') or 'none'})"
+            if not row.get("Active", True):
+                # QuickBooks keeps an inactive item's name taken.
+                message = (
+                    f"QuickBooks already has an inactive item named “{row.get('Name')}” {where}: "
+                    "reactivate it in QuickBooks and map it from the conflicts queue, or rename "
+                    "it there and retry."
+                )
+            else:
+                message = (
+                    f"QuickBooks already has an item named “{row.get('Name')}” {where}; map it "
+                    "from the conflicts queue, or rename it in QuickBooks and retry."
+                )
+            plans[item.pk] = _Plan(ItemStatus.FAILED, message)
     return plans
 
 
@@ -744,7 +751,15 @@ def _send(context: _JobContext, batch: PushBatch) -> None:
         return
     operations = [_operation(context, batch, item) for item in items]
     PushBatch.objects.filter(pk=batch.pk, sent_at__isnull=True).update(sent_at=timezone.now())
-    outcomes = context.client.batch(operations, request_id=batch.request_id)
+    try:
+        outcomes = context.client.batch(operations, request_id=batch.request_id)
+    except qbo.QBOError as exc:
+        if exc.transient or exc.status != 400:
+            raise  # unanswered: the job stops and a retry resends this batch as it is
+        # QuickBooks refused the batch as a whole (a malformed body, a size limit): it
+        # wrote none of it. Each item says so and "Retry failed items" sends them anew.
+        _refused_whole(batch, items, exc)
+        return
     now = timezone.now()
     with transaction.atomic():
         for item in items:
@@ -786,6 +801,21 @@ def _send(context: _JobContext, batch: PushBatch) -> None:
             for item in items:
                 if item.status == ItemStatus.WRITTEN:
                     _settle_conflict(context.job, item)
+
+
+def _refused_whole(batch: PushBatch, items: list[PushItem], exc: qbo.QBOError) -> None:
+    now = timezone.now()
+    code = f" (code {exc.code})" if exc.code else ""
+    with transaction.atomic():
+        for item in items:
+            item.status = ItemStatus.FAILED
+            item.fault_code = exc.code or ""
+            item.message = f"QuickBooks refused the whole batch{code}; nothing of it was written."
+            item.updated_at = now
+        PushItem.objects.bulk_update(items, ["status", "fault_code", "message", "updated_at"])
+        PushBatch.objects.filter(pk=batch.pk).update(
+            answered_at=now, intuit_tid=exc.intuit_tid or ""
+        )
 
 
 def _signed(value: Decimal | None) -> str:

@@ -57,6 +57,8 @@ class Config:
     # (still true today is [unconfirmed]); JSON is the default.
     throttle_xml: bool = False
     sku_in_select_star: bool = False
+    # The batch size above which a batch is refused whole (fault 1040); Intuit's is 30.
+    batch_max_items: int = 30
 
     def update(self, changes: dict[str, Any]) -> None:
         """Validate every change first, then apply them all (or none)."""
@@ -222,7 +224,10 @@ class SandboxApp:
             with throttle.admit(realm_id, check.client_id, batch=rest == ["batch"]):
                 if self._rng.random() < config.fault_slow:
                     self.clock.sleep(config.slow_seconds)
-                options = ApiOptions(sku_in_select_star=config.sku_in_select_star)
+                options = ApiOptions(
+                    sku_in_select_star=config.sku_in_select_star,
+                    batch_max_items=config.batch_max_items,
+                )
                 response, events = api.handle(self.store, options, realm_id, rest, req)
         except Throttled as refused:
             return self._throttled(realm_id, refused.retry_after)

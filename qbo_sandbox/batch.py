@@ -24,11 +24,12 @@ def run_batch(bk: Books, options: ApiOptions, body: Any) -> JSON:
         raise _malformed("Batch Request is Empty")
     if not isinstance(items, list):
         raise _malformed("BatchItemRequest must be a list")
-    if len(items) > MAX_ITEMS:
+    limit = options.batch_max_items
+    if len(items) > limit:
         raise Fault(
             "1040",
             "Batch Size Exceeds Limit",
-            f"Batch size {len(items)} exceeds the maximum of {MAX_ITEMS} items per request",
+            f"Batch size {len(items)} exceeds the maximum of {limit} items per request",
         )
     results: list[JSON] = []
     for item in items:

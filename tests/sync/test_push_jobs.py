@@ -70,7 +70,11 @@ def synced(connection: QBOConnection) -> None:
 @pytest.fixture
 def sandbox_faults(sandbox_server: SandboxProcess) -> Iterator[SandboxProcess]:
     yield sandbox_server
-    sandbox_server.control("POST", "/_sandbox/config", {"fault_drop_batch": 0.0})
+    sandbox_server.control(
+        "POST",
+        "/_sandbox/config",
+        {"fault_drop_batch": 0.0, "fault_slow": 0.0, "batch_max_items": 30},
+    )
 
 
 @pytest.fixture
@@ -344,22 +348,27 @@ def test_an_item_already_in_quickbooks_by_name_is_not_created_again(
     sandbox_server: SandboxProcess, partner_a: Partner, ada: User
 ) -> None:
     connection, books = imported(sandbox_server, partner_a)
-    ours, theirs = extra_skus(2)
+    ours, theirs, retired = extra_skus(3)
     model = SKUMapping.objects.filter(connection=connection).first()
     assert model is not None
     accounts = {
         k: v for k, v in books.read("Item", model.item_qbo_id).items() if k.endswith("AccountRef")
     }
     # Made in QuickBooks since the last sync: one exactly as the job would, one with the
-    # same name but another Sku.
-    for sku, code in ((ours, ours.code), (theirs, "SOMEONE-ELSES")):
+    # same name but another Sku, one made so and then deactivated.
+    for sku, code in ((ours, ours.code), (theirs, "SOMEONE-ELSES"), (retired, retired.code)):
         body = {"Name": push.item_name_for(sku), "Sku": code, "Type": "Inventory",
                 "TrackQtyOnHand": True, "QtyOnHand": 0,
                 "InvStartDate": timezone.localdate().isoformat(), **accounts}  # fmt: skip
-        books.post("Item", body)
+        made = books.post("Item", body)["Item"]
+    books.post("Item", {"Id": made["Id"], "SyncToken": made["SyncToken"], "sparse": True,
+                        "Active": False})  # fmt: skip
     count = len(books.all("Item"))
     job = approved(
-        push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[ours.pk, theirs.pk]), ada
+        push.push_items_draft(
+            user=ada, partner_id=partner_a.pk, sku_ids=[ours.pk, theirs.pk, retired.pk]
+        ),
+        ada,
     )
     job = run_to_the_end(job)
     assert job.status == PushJob.Status.DONE_WITH_FAILURES
@@ -368,8 +377,40 @@ def test_an_item_already_in_quickbooks_by_name_is_not_created_again(
     clash = job.items.get(catalog_sku=theirs)
     assert clash.status == PushItem.Status.FAILED
     assert "already has an item named" in clash.message and "SOMEONE-ELSES" in clash.message
+    inactive = job.items.get(catalog_sku=retired)
+    assert inactive.status == PushItem.Status.FAILED
+    assert "already has an inactive item named" in inactive.message
+    assert "reactivate it in QuickBooks" in inactive.message
     assert len(books.all("Item")) == count
     assert not job.batches.exists()
+
+
+def test_a_batch_refused_whole_fails_its_items_and_a_retry_sends_them_anew(
+    sandbox_faults: SandboxProcess, partner_a: Partner, ada: User
+) -> None:
+    connection, books = imported(sandbox_faults, partner_a)
+    skus = extra_skus(7)
+    items_before = len(books.all("Item"))
+    job = approved(
+        push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in skus]), ada
+    )
+    # A QuickBooks whose batch ceiling is lower than Intuit documents (older material says 10).
+    sandbox_faults.control("POST", "/_sandbox/config", {"batch_max_items": 5})
+    job = run_to_the_end(job)
+    assert job.status == PushJob.Status.DONE_WITH_FAILURES
+    first = job.batches.get()
+    assert first.answered_at is not None
+    for item in job.items.all():
+        assert item.status == PushItem.Status.FAILED and item.fault_code == "1040"
+        assert "refused the whole batch (code 1040)" in item.message
+    assert len(books.all("Item")) == items_before
+
+    sandbox_faults.control("POST", "/_sandbox/config", {"batch_max_items": 30})
+    push.push_job_retry(job_id=job.pk, user=ada)
+    job = run_to_the_end(job)
+    assert job.status == PushJob.Status.DONE
+    assert job.batches.count() == 2 and job.batches.last().request_id != first.request_id  # type: ignore[union-attr]
+    assert len(books.all("Item")) == items_before + 7
 
 
 def test_an_item_already_mapped_is_refused_when_drafting(
@@ -395,8 +436,15 @@ def test_create_in_quickbooks_settles_a_conflict_and_it_stays_settled(
         .filter(n=1)
         .values_list("catalog_sku", flat=True)
     )
-    mapping = SKUMapping.objects.filter(connection=connection, catalog_sku__in=single).first()
-    assert mapping is not None
+    # ...and under another name than the one a created item gets (QuickBooks keeps an
+    # inactive item's name taken; that case fails with its own message).
+    mapping = next(
+        m
+        for m in SKUMapping.objects.filter(connection=connection, catalog_sku__in=single)
+        .select_related("catalog_sku")
+        .order_by("pk")
+        if m.item_name != push.item_name_for(m.catalog_sku)
+    )
     sku = mapping.catalog_sku
     # The mapped item is deactivated in QuickBooks: the next sync raises "item changed".
     item = books.read("Item", mapping.item_qbo_id)
