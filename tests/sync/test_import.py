@@ -232,6 +232,10 @@ def test_a_worker_frozen_past_its_lease_cannot_write_when_it_wakes(
             return import_done(connection)
 
         wait_for(finished, timeout=120, every=1.0)
+        # The successor stops before the frozen worker wakes: the polls ``finished`` queued
+        # up meanwhile would otherwise go on taking new fences, legitimately, and this test
+        # is about the frozen worker's wake-up alone.
+        successor.stop()
         fence_after = QBOConnection.objects.get(pk=connection.pk).sync_fence
         assert fence_after > fence_before
         expected = upstream(Books(sandbox_server, realm))
