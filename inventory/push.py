@@ -449,7 +449,15 @@ def _run(job: PushJob, lease: locks.Lease, meter: qbo.Meter) -> None:
         heartbeat=lease.renew,
     )
     context = _JobContext(job=job, client=client)
-    # First the batches sent before a stop, with their own requestids: QuickBooks replays.
+    # A batch formed but never sent (the job stopped in between) is planned afresh: its
+    # adjustments were computed from quantities that may have moved since.
+    with transaction.atomic():
+        unsent = job.batches.filter(answered_at__isnull=True, sent_at__isnull=True)
+        PushItem.objects.filter(batch__in=unsent, status=ItemStatus.SENT).update(
+            status=ItemStatus.PENDING, batch=None, bid="", qty_diff=None, updated_at=timezone.now()
+        )
+        unsent.delete()
+    # Then the batches sent before a stop, with their own requestids: QuickBooks replays.
     for batch in job.batches.filter(answered_at__isnull=True).order_by("pk"):
         lease.renew()
         _send(context, batch)

@@ -24,7 +24,7 @@ from inventory import push
 from inventory.catalog import catalog_demo_load
 from inventory.mapping_models import MappingConflict, MappingDecision, SKUMapping
 from inventory.models import CatalogSKU
-from inventory.push_models import PushItem, PushJob
+from inventory.push_models import PushBatch, PushItem, PushJob
 from inventory.tasks import push_job_run as push_job_task
 from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
 from sync import locks, services
@@ -598,3 +598,23 @@ def test_a_worker_child_killed_mid_batch_leaves_each_item_created_once(
     assert len(names) == items_before + 35
     for item in job.items.all():
         assert names.count(item.item_name) == 1
+
+
+def test_a_batch_formed_but_never_sent_is_planned_afresh(
+    sandbox_server: SandboxProcess, partner_a: Partner, ada: User
+) -> None:
+    connection, books = imported(sandbox_server, partner_a)
+    wanted = warehouse_counts(connection, books, offsets=[3])
+    job = approved(
+        push.push_stock_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted]),
+        ada,
+    )
+    # As a job stopped between forming its batch and sending it leaves things, with an
+    # adjustment computed from a quantity that has moved since.
+    stale = PushBatch.objects.create(job=job)
+    job.items.update(status=PushItem.Status.SENT, batch=stale, bid="1", qty_diff=Decimal(1000))
+    job = run_to_the_end(job)
+    assert job.status == PushJob.Status.DONE
+    assert not PushBatch.objects.filter(pk=stale.pk).exists()
+    for sku, bottles in wanted.items():
+        assert sku_bottles(books, connection, sku) == bottles
