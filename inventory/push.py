@@ -250,17 +250,35 @@ class ItemCandidate:
 
 
 def item_candidates(*, connection: QBOConnection) -> list[ItemCandidate]:
-    mapped: dict[int, list[str]] = defaultdict(list)
-    live_items = dict(
-        QBOItem.objects.filter(connection=connection, active=True).values_list("qbo_id", "name")
+    """Active catalog SKUs, each with what the partner's QuickBooks (as last synced)
+    already has of it: items mapped to it, and unmapped items that carry its code as their
+    Sku or the very name a created item would get (say, an item in an open conflict)."""
+    live_items = list(
+        QBOItem.objects.filter(connection=connection, active=True).values_list(
+            "qbo_id", "name", "sku"
+        )
     )
+    names = {qbo_id: name for qbo_id, name, _ in live_items}
+    by_sku: dict[str, list[str]] = defaultdict(list)
+    by_name: dict[str, list[str]] = defaultdict(list)
+    for _, name, sku_code in live_items:
+        if sku_code:
+            by_sku[sku_code.strip().upper()].append(name)
+        by_name[name.casefold()].append(name)
+    mapped: dict[int, list[str]] = defaultdict(list)
     for m in SKUMapping.objects.filter(connection=connection):
-        if m.item_qbo_id in live_items:
-            mapped[m.catalog_sku_id].append(live_items[m.item_qbo_id])
-    return [
-        ItemCandidate(sku=sku, name=item_name_for(sku), mapped_to=mapped.get(sku.pk, []))
-        for sku in CatalogSKU.objects.filter(active=True).order_by("code")
-    ]
+        if m.item_qbo_id in names:
+            mapped[m.catalog_sku_id].append(names[m.item_qbo_id])
+    candidates = []
+    for sku in CatalogSKU.objects.filter(active=True).order_by("code"):
+        name = item_name_for(sku)
+        there = [
+            *mapped.get(sku.pk, []),
+            *by_sku.get(sku.code, []),
+            *by_name.get(name.casefold(), []),
+        ]
+        candidates.append(ItemCandidate(sku=sku, name=name, mapped_to=sorted(set(there))))
+    return candidates
 
 
 @transaction.atomic

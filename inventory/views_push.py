@@ -21,6 +21,7 @@ from accounts.models import Partner
 from accounts.roles import ADMINS, EVERYONE
 from common.forms import PartnerFilterForm
 from common.tables import Column, Table, csv_response
+from sync.models import QBOConnection
 
 from . import push
 from .discrepancies import OUT_OF_TOLERANCE
@@ -166,11 +167,25 @@ def push_job_retry(request: AuthedRequest, pk: int) -> HttpResponse:
 
 class PartnerPickForm(forms.Form):
     partner = forms.ModelChoiceField(
-        queryset=Partner.objects.filter(connections__isnull=False).distinct().order_by("name"),
+        # Partners with a live connection: there is nothing to write to otherwise.
+        queryset=Partner.objects.filter(
+            connections__status__in=[
+                QBOConnection.Status.CONNECTED,
+                QBOConnection.Status.NEEDS_RECONNECT,
+            ]
+        )
+        .distinct()
+        .order_by("name"),
         to_field_name="slug",
         empty_label="Choose a partner…",
         label="Partner",
     )
+
+
+def _pickable(form: PartnerPickForm) -> QuerySet[Partner]:
+    field = form.fields["partner"]
+    assert isinstance(field, forms.ModelChoiceField)
+    return field.queryset  # type: ignore[return-value]
 
 
 def _selected_ids(request: AuthedRequest) -> list[int]:
@@ -212,7 +227,13 @@ def push_stock_new(request: AuthedRequest) -> HttpResponse:
             if preselected
             else candidate.status in OUT_OF_TOLERANCE
         )
-    context = {"form": form, "partner": partner, "connection": connection, "candidates": candidates}
+    context = {
+        "form": form,
+        "partner": partner,
+        "connection": connection,
+        "candidates": candidates,
+        "nobody_connected": not _pickable(form).exists(),
+    }
     return render(request, "inventory/push_stock_new.html", context)
 
 
@@ -257,5 +278,6 @@ def push_items_new(request: AuthedRequest) -> HttpResponse:
         "candidates": candidates,
         "conflict": conflict,
         "catalog_empty": not CatalogSKU.objects.filter(active=True).exists(),
+        "nobody_connected": not _pickable(form).exists(),
     }
     return render(request, "inventory/push_items_new.html", context)

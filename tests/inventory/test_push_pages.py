@@ -1,0 +1,82 @@
+"""The push drafting pages with nothing or little to push: what they say and refuse.
+(Pushes themselves, against qbo_sandbox, are in tests/sync/test_push_jobs.py.)"""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.urls import reverse
+
+from accounts.models import Partner, User
+from inventory import push
+from inventory.catalog import catalog_demo_load
+from inventory.models import CatalogSKU
+from inventory.push_models import PushJob
+from sync.models import QBOConnection
+from tests.billing.factories import ConnectionFactory, ItemFactory
+from tests.conftest import signed_in
+
+pytestmark = pytest.mark.django_db
+
+PAGES = ["inventory:push_stock_new", "inventory:push_items_new"]
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_with_no_partner_connected_the_page_says_where_to_start(name: str, ada: User) -> None:
+    catalog_demo_load()
+    html = signed_in(ada).get(reverse(name)).content.decode()
+    assert "No partner has connected QuickBooks yet" in html
+    assert 'name="partner"' not in html
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_only_partners_with_a_live_connection_are_offered(
+    name: str, ada: User, partner_a: Partner, partner_b: Partner
+) -> None:
+    catalog_demo_load()
+    ConnectionFactory(partner=partner_a, status=QBOConnection.Status.DISCONNECTED)
+    ConnectionFactory(partner=partner_a)  # reconnected since
+    ConnectionFactory(partner=partner_b, status=QBOConnection.Status.DISCONNECTED)
+    html = signed_in(ada).get(reverse(name)).content.decode()
+    assert f'value="{partner_a.slug}"' in html
+    assert f'value="{partner_b.slug}"' not in html
+
+
+def test_a_sku_quickbooks_already_carries_is_not_offered_for_creation(
+    ada: User, partner_a: Partner
+) -> None:
+    catalog_demo_load()
+    connection = ConnectionFactory(partner=partner_a)
+    # Unmapped (say, in an open conflict) but carrying the code as its Sku, and another
+    # under exactly the name a created item would get.
+    ItemFactory(connection=connection, name="Callie, our way", sku="UF-CAL-NV-750")
+    juliette = CatalogSKU.objects.get(code="UF-JUL-NV-750")
+    ItemFactory(connection=connection, name=push.item_name_for(juliette), sku="")
+    ItemFactory(connection=connection, name="Old Demi-Sec", sku="UF-DEM-NV-750", active=False)
+
+    offered = {c.sku.code: c for c in push.item_candidates(connection=connection)}
+    assert offered["UF-CAL-NV-750"].mapped_to == ["Callie, our way"]
+    assert offered["UF-JUL-NV-750"].mapped_to == [push.item_name_for(juliette)]
+    assert offered["UF-DEM-NV-750"].pushable  # an inactive item does not count
+    html = (
+        signed_in(ada)
+        .get(reverse("inventory:push_items_new"), {"partner": partner_a.slug})
+        .content.decode()
+    )
+    assert "Yes: “Callie, our way”" in html
+    sku = CatalogSKU.objects.get(code="UF-CAL-NV-750")
+    with pytest.raises(ValidationError, match="already in this QuickBooks"):
+        push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[sku.pk])
+    assert not PushJob.objects.exists()
+
+
+def test_a_second_draft_of_the_same_kind_waits_for_the_first(ada: User, partner_a: Partner) -> None:
+    catalog_demo_load()
+    ConnectionFactory(partner=partner_a)
+    sku = CatalogSKU.objects.get(code="UF-CAL-NV-750")
+    first = push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[sku.pk])
+    with pytest.raises(ValidationError, match=f"Job #{first.pk}"):
+        push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[sku.pk])
+    push.push_job_discard(job_id=first.pk, user=ada)
+    push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[sku.pk])
+    assert PushJob.objects.count() == 2
