@@ -87,6 +87,8 @@ class StockCandidate:
     target: SKUMapping | None
     # Why it cannot be pushed, in words (empty when it can).
     blocked: str = ""
+    # Ticked on the form (set by the view).
+    checked: bool = False
 
     @property
     def adjustment(self) -> Decimal | None:
@@ -241,8 +243,10 @@ def item_name_for(sku: CatalogSKU) -> str:
 class ItemCandidate:
     sku: CatalogSKU
     name: str
-    # The connection's live mappings of this SKU ("already in QuickBooks as …").
+    # What the partner's QuickBooks already has of this SKU ("already in QuickBooks as …").
     mapped_to: list[str]
+    # Ticked on the form (set by the view).
+    checked: bool = False
 
     @property
     def pushable(self) -> bool:

@@ -222,7 +222,7 @@ def push_stock_new(request: AuthedRequest) -> HttpResponse:
     preselected = set(request.GET.getlist("sku"))
     for candidate in candidates:
         # Offer every pushable SKU; tick those out of tolerance (or those the link named).
-        candidate.checked = candidate.pushable and (  # type: ignore[attr-defined]
+        candidate.checked = candidate.pushable and (
             candidate.sku.code in preselected
             if preselected
             else candidate.status in OUT_OF_TOLERANCE
@@ -268,7 +268,7 @@ def push_items_new(request: AuthedRequest) -> HttpResponse:
     candidates = push.item_candidates(connection=connection) if connection else []
     preselected = set(request.GET.getlist("sku")) | set(request.POST.getlist("sku"))
     for candidate in candidates:
-        candidate.checked = candidate.pushable and (  # type: ignore[attr-defined]
+        candidate.checked = candidate.pushable and (
             candidate.sku.code in preselected or str(candidate.sku.pk) in preselected
         )
     context = {

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 import psutil
 import pytest
 from django.core.exceptions import ValidationError
-from django.db.models import Count
+from django.db.models import Count, Q
 from django.urls import reverse
 from django.utils import timezone
 
@@ -23,7 +23,7 @@ from accounts.models import Partner, User
 from inventory import push
 from inventory.catalog import catalog_demo_load
 from inventory.mapping_models import MappingConflict, MappingDecision, SKUMapping
-from inventory.models import CatalogSKU
+from inventory.models import CatalogSKU, QBOItem
 from inventory.push_models import PushBatch, PushItem, PushJob
 from inventory.tasks import push_job_run as push_job_task
 from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
@@ -436,14 +436,25 @@ def test_create_in_quickbooks_settles_a_conflict_and_it_stays_settled(
         .filter(n=1)
         .values_list("catalog_sku", flat=True)
     )
-    # ...and under another name than the one a created item gets (QuickBooks keeps an
-    # inactive item's name taken; that case fails with its own message).
+    # ...under another name than the one a created item gets (QuickBooks keeps an inactive
+    # item's name taken; that case fails with its own message), and which no other item
+    # carries (by Sku or by that name): once it is deactivated, QuickBooks has none.
+
+    def alone(m: SKUMapping) -> bool:
+        name = push.item_name_for(m.catalog_sku)
+        others = (
+            QBOItem.objects.filter(connection=connection, active=True)
+            .exclude(qbo_id=m.item_qbo_id)
+            .filter(Q(sku__iexact=m.catalog_sku.code) | Q(name__iexact=name))
+        )
+        return m.item_name != name and not others.exists()
+
     mapping = next(
         m
         for m in SKUMapping.objects.filter(connection=connection, catalog_sku__in=single)
         .select_related("catalog_sku")
         .order_by("pk")
-        if m.item_name != push.item_name_for(m.catalog_sku)
+        if alone(m)
     )
     sku = mapping.catalog_sku
     # The mapped item is deactivated in QuickBooks: the next sync raises "item changed".
@@ -465,9 +476,10 @@ def test_create_in_quickbooks_settles_a_conflict_and_it_stays_settled(
         reverse("inventory:push_items_new"),
         {"partner": partner_a.slug, "conflict": conflict.pk, "sku": sku.code},
     )
-    assert (
-        form.status_code == 200
-        and f'value="{sku.pk}" id="sku-{sku.pk}" checked' in form.content.decode()
+    assert form.status_code == 200
+    assert f'value="{sku.pk}" id="sku-{sku.pk}" checked' in form.content.decode(), (
+        sku.code,
+        [(c.sku.code, c.mapped_to) for c in push.item_candidates(connection=connection)],
     )
     response = admin.post(
         reverse("inventory:push_items_new"),
