@@ -23,7 +23,7 @@ from common.forms import PartnerFilterForm
 from common.tables import Column, Table, csv_response
 from sync.models import QBOConnection
 
-from . import push
+from . import push, push_selectors
 from .discrepancies import OUT_OF_TOLERANCE
 from .mapping_models import MappingConflict
 from .models import CatalogSKU
@@ -119,7 +119,7 @@ def push_job(request: AuthedRequest, pk: int) -> HttpResponse:
     context = {
         "job": job,
         "items": items,
-        "progress": push.job_progress(job),
+        "progress": push_selectors.job_progress(job),
         "poll_seconds": POLL_SECONDS,
         "can_decide": request.user.role in ADMINS,
     }
@@ -205,7 +205,7 @@ def push_stock_new(request: AuthedRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
     form = PartnerPickForm(data or None)
     partner = form.cleaned_data["partner"] if form.is_valid() else None
-    connection = push.live_connection(partner.pk) if partner else None
+    connection = push_selectors.live_connection(partner.pk) if partner else None
     if request.method == "POST" and partner is not None:
         try:
             job = push.push_stock_draft(
@@ -217,7 +217,9 @@ def push_stock_new(request: AuthedRequest) -> HttpResponse:
             messages.info(request, "Draft ready: check it, then approve it to write to QuickBooks.")
             return redirect("inventory:push_job", pk=job.pk)
     candidates = (
-        push.stock_candidates(user=request.user, connection=connection) if connection else []
+        push_selectors.stock_candidates(user=request.user, connection=connection)
+        if connection
+        else []
     )
     preselected = set(request.GET.getlist("sku"))
     for candidate in candidates:
@@ -245,7 +247,7 @@ def push_items_new(request: AuthedRequest) -> HttpResponse:
     data = request.POST if request.method == "POST" else request.GET
     form = PartnerPickForm(data or None)
     partner = form.cleaned_data["partner"] if form.is_valid() else None
-    connection = push.live_connection(partner.pk) if partner else None
+    connection = push_selectors.live_connection(partner.pk) if partner else None
     conflict = None
     conflict_raw = data.get("conflict")
     if conflict_raw and connection is not None and conflict_raw.isdigit():
@@ -265,7 +267,7 @@ def push_items_new(request: AuthedRequest) -> HttpResponse:
         else:
             messages.info(request, "Draft ready: check it, then approve it to write to QuickBooks.")
             return redirect("inventory:push_job", pk=job.pk)
-    candidates = push.item_candidates(connection=connection) if connection else []
+    candidates = push_selectors.item_candidates(connection=connection) if connection else []
     preselected = set(request.GET.getlist("sku")) | set(request.POST.getlist("sku"))
     for candidate in candidates:
         candidate.checked = candidate.pushable and (

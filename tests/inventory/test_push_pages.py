@@ -8,7 +8,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.models import Partner, User
-from inventory import push
+from inventory import push, push_selectors
 from inventory.catalog import catalog_demo_load
 from inventory.models import CatalogSKU
 from inventory.push_models import PushJob
@@ -51,12 +51,12 @@ def test_a_sku_quickbooks_already_carries_is_not_offered_for_creation(
     # under exactly the name a created item would get.
     ItemFactory(connection=connection, name="Callie, our way", sku="UF-CAL-NV-750")
     juliette = CatalogSKU.objects.get(code="UF-JUL-NV-750")
-    ItemFactory(connection=connection, name=push.item_name_for(juliette), sku="")
+    ItemFactory(connection=connection, name=push_selectors.item_name_for(juliette), sku="")
     ItemFactory(connection=connection, name="Old Demi-Sec", sku="UF-DEM-NV-750", active=False)
 
-    offered = {c.sku.code: c for c in push.item_candidates(connection=connection)}
+    offered = {c.sku.code: c for c in push_selectors.item_candidates(connection=connection)}
     assert offered["UF-CAL-NV-750"].mapped_to == ["Callie, our way"]
-    assert offered["UF-JUL-NV-750"].mapped_to == [push.item_name_for(juliette)]
+    assert offered["UF-JUL-NV-750"].mapped_to == [push_selectors.item_name_for(juliette)]
     assert offered["UF-DEM-NV-750"].pushable  # an inactive item does not count
     html = (
         signed_in(ada)

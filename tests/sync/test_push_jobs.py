@@ -20,7 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Partner, User
-from inventory import push
+from inventory import push, push_selectors
 from inventory.catalog import catalog_demo_load
 from inventory.mapping_models import MappingConflict, MappingDecision, SKUMapping
 from inventory.models import CatalogSKU, QBOItem
@@ -112,7 +112,7 @@ def warehouse_counts(
     wanted: dict[CatalogSKU, Decimal] = {}
     mapped = CatalogSKU.objects.filter(mappings__connection=connection).distinct().order_by("code")
     for sku, offset in zip(mapped, offsets, strict=False):
-        target = push._target_mapping(
+        target = push_selectors.target_mapping(
             list(SKUMapping.objects.filter(connection=connection, catalog_sku=sku))
         )
         assert target is not None
@@ -267,7 +267,9 @@ def test_a_push_that_cannot_be_applied_says_why_and_changes_nothing(
     # so, and nothing is written for it.
     wanted = warehouse_counts(connection, books, offsets=[3])
     [target] = [
-        push._target_mapping(list(SKUMapping.objects.filter(connection=connection, catalog_sku=s)))
+        push_selectors.target_mapping(
+            list(SKUMapping.objects.filter(connection=connection, catalog_sku=s))
+        )
         for s in wanted
     ]
     assert target is not None
@@ -357,7 +359,7 @@ def test_an_item_already_in_quickbooks_by_name_is_not_created_again(
     # Made in QuickBooks since the last sync: one exactly as the job would, one with the
     # same name but another Sku, one made so and then deactivated.
     for sku, code in ((ours, ours.code), (theirs, "SOMEONE-ELSES"), (retired, retired.code)):
-        body = {"Name": push.item_name_for(sku), "Sku": code, "Type": "Inventory",
+        body = {"Name": push_selectors.item_name_for(sku), "Sku": code, "Type": "Inventory",
                 "TrackQtyOnHand": True, "QtyOnHand": 0,
                 "InvStartDate": timezone.localdate().isoformat(), **accounts}  # fmt: skip
         made = books.post("Item", body)["Item"]
@@ -441,7 +443,7 @@ def test_create_in_quickbooks_settles_a_conflict_and_it_stays_settled(
     # carries (by Sku or by that name): once it is deactivated, QuickBooks has none.
 
     def alone(m: SKUMapping) -> bool:
-        name = push.item_name_for(m.catalog_sku)
+        name = push_selectors.item_name_for(m.catalog_sku)
         others = (
             QBOItem.objects.filter(connection=connection, active=True)
             .exclude(qbo_id=m.item_qbo_id)
@@ -479,7 +481,7 @@ def test_create_in_quickbooks_settles_a_conflict_and_it_stays_settled(
     assert form.status_code == 200
     assert f'value="{sku.pk}" id="sku-{sku.pk}" checked' in form.content.decode(), (
         sku.code,
-        [(c.sku.code, c.mapped_to) for c in push.item_candidates(connection=connection)],
+        [(c.sku.code, c.mapped_to) for c in push_selectors.item_candidates(connection=connection)],
     )
     response = admin.post(
         reverse("inventory:push_items_new"),
