@@ -182,7 +182,12 @@ def _publish_quietly(connection_id: int, trigger: str) -> bool:
 # ---------------------------------------------------------------- connect / disconnect
 
 
-LIVE = ~Q(status=QBOConnection.Status.DISCONNECTED)
+# Shown when a realm is live for another partner: by the callback (which refuses before
+# the code is exchanged) and by ``_connection_store`` (which also catches a race).
+REALM_TAKEN = (
+    "That QuickBooks company is already connected to another partner in unefemme, so it "
+    "was not connected. If it really is yours, contact Une Femme."
+)
 
 
 def connection_connect(
@@ -216,12 +221,9 @@ def connection_connect(
 def _connection_store(
     *, partner: Partner, realm_id: str, tokens: qbo.TokenSet, user: User, company_name: str
 ) -> QBOConnection:
-    live = QBOConnection.objects.select_for_update().filter(LIVE)
+    live = QBOConnection.objects.select_for_update().live()
     if live.filter(realm_id=realm_id).exclude(partner=partner).exists():
-        raise ValidationError(
-            "That QuickBooks company is already connected to another partner in unefemme, "
-            "so it was not connected. If it really is yours, contact Une Femme."
-        )
+        raise ValidationError(REALM_TAKEN)
     other = live.filter(partner=partner).exclude(realm_id=realm_id).first()
     if other is not None:
         raise ValidationError(

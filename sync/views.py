@@ -215,12 +215,6 @@ def connect(request: AuthedRequest) -> HttpResponse:
     return render(request, "sync/connect.html", {"live": live})
 
 
-REALM_TAKEN = (
-    "That QuickBooks company is already connected to another partner in unefemme, so it "
-    "was not connected. If it really is yours, contact Une Femme."
-)
-
-
 @role_required(Role.PARTNER)
 @require_GET
 @sensitive_variables("code", "tokens")
@@ -266,7 +260,7 @@ def callback(request: AuthedRequest) -> HttpResponse:
             realm_id,
             partner.pk,
         )
-        messages.error(request, REALM_TAKEN)
+        messages.error(request, services.REALM_TAKEN)
         return redirect("sync:connections")
 
     try:
