@@ -7,16 +7,13 @@ filters still apply, so a typo in one date never empties or hides the page.
 from __future__ import annotations
 
 from datetime import date
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from django import forms
 
 from common.forms import PartnerFilterForm
 
 from .selectors import AGING_BUCKETS
-
-if TYPE_CHECKING:
-    pass
 
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"})
 

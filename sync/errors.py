@@ -8,7 +8,7 @@ fault: Intuit's messages can carry books data, and nobody can act on a stack tra
 
 from __future__ import annotations
 
-from .clients.qbo import CDCTooOld, QBOError, ReconnectRequired
+from .clients.qbo import QBOError, ReconnectRequired
 
 RECONNECT_MESSAGE = (
     "Your QuickBooks connection has expired or was disconnected. Press Reconnect to QuickBooks."
@@ -35,8 +35,6 @@ def describe(exc: BaseException) -> str:
     """A sentence for the Connections page about why a sync stopped."""
     if isinstance(exc, ReconnectRequired):
         return RECONNECT_MESSAGE
-    if isinstance(exc, CDCTooOld):
-        return "The change window was too old for QuickBooks; a full re-import was started."
     if isinstance(exc, QBOError):
         if exc.status == 429:
             return THROTTLED_MESSAGE

@@ -51,7 +51,7 @@ from .clients import qbo
 from .crypto import Secret
 from .errors import describe
 from .locks import LeaseLost, RealmLease
-from .mirror import SPECS, Applied, mirror_apply, mirror_prune, updated_at
+from .mirror import Applied, mirror_apply, mirror_prune, updated_at
 from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun, WebhookEvent
 from .tokens import ConnectionTokens
 
@@ -674,11 +674,3 @@ def _cap_cut(batch: qbo.CDCBatch) -> datetime | None:
             return None
         cuts.append(max(stamps))
     return min(cuts) if cuts else None
-
-
-def mirror_counts(*, connection: QBOConnection) -> dict[str, int]:
-    """Rows per mirrored entity (for the bench and the tests' reconciliation)."""
-    return {
-        entity: SPECS[entity].model._default_manager.filter(connection=connection).count()
-        for entity in MIRRORED_ENTITIES
-    }

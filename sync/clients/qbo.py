@@ -163,10 +163,6 @@ class CDCBatch:
     capped: frozenset[str]
     server_time: datetime | None
 
-    @property
-    def total(self) -> int:
-        return sum(len(rows) for rows in self.changes.values())
-
 
 @dataclass
 class Meter:
