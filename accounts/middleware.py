@@ -8,7 +8,7 @@ from allauth.account.authentication import get_authentication_records
 from allauth.mfa.models import Authenticator
 from django.conf import settings
 from django.core.exceptions import PermissionDenied
-from django.http import HttpRequest, HttpResponseBase, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponseBase, HttpResponseNotAllowed, HttpResponseRedirect
 from django.urls import Resolver404, resolve, reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -21,6 +21,20 @@ Handler = Callable[[HttpRequest], HttpResponseBase]
 # Modules whose views must declare their roles. Third-party views (allauth, the Django
 # admin) carry their own checks.
 OWN_VIEW_MODULES = ("accounts.", "sync.", "inventory.", "billing.", "unefemme.")
+
+
+class NoTraceMiddleware:
+    """TRACE (and its old alias TRACK) is refused with 405 on every URL, before anything
+    else runs: Intuit's security requirements ask for it to be disabled, and a function
+    view without ``@require_http_methods`` would otherwise answer it like a GET."""
+
+    def __init__(self, get_response: Handler) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponseBase:
+        if request.method in ("TRACE", "TRACK"):
+            return HttpResponseNotAllowed(["GET", "HEAD", "POST"])
+        return self.get_response(request)
 
 
 class RoleRequiredMiddleware:
