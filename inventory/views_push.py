@@ -5,6 +5,9 @@ a Celery job (``inventory.tasks.push_job_run``)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 from django import forms
@@ -168,12 +171,7 @@ def push_job_retry(request: AuthedRequest, pk: int) -> HttpResponse:
 class PartnerPickForm(forms.Form):
     partner = forms.ModelChoiceField(
         # Partners with a live connection: there is nothing to write to otherwise.
-        queryset=Partner.objects.filter(
-            connections__status__in=[
-                QBOConnection.Status.CONNECTED,
-                QBOConnection.Status.NEEDS_RECONNECT,
-            ]
-        )
+        queryset=Partner.objects.filter(connections__in=QBOConnection.objects.live())
         .distinct()
         .order_by("name"),
         to_field_name="slug",
@@ -182,61 +180,79 @@ class PartnerPickForm(forms.Form):
     )
 
 
-def _pickable(form: PartnerPickForm) -> QuerySet[Partner]:
-    field = form.fields["partner"]
-    assert isinstance(field, forms.ModelChoiceField)
-    return field.queryset  # type: ignore[return-value]
+@dataclass
+class _Pick:
+    """A drafting page's request: the partner picked (GET to look, POST to draft), its
+    live connection, and the SKUs named (pks from the form, codes from a link)."""
+
+    form: PartnerPickForm
+    partner: Partner | None
+    connection: QBOConnection | None
+    named: set[str]
+
+    @classmethod
+    def read(cls, request: AuthedRequest) -> _Pick:
+        data = request.POST if request.method == "POST" else request.GET
+        form = PartnerPickForm(data or None)
+        partner = form.cleaned_data["partner"] if form.is_valid() else None
+        connection = push_selectors.live_connection(partner.pk) if partner else None
+        return cls(form, partner, connection, set(data.getlist("sku")))
+
+    def names(self, sku: CatalogSKU) -> bool:
+        return sku.code in self.named or str(sku.pk) in self.named
+
+    def context(self, **extra: Any) -> dict[str, Any]:
+        field = self.form.fields["partner"]
+        assert isinstance(field, forms.ModelChoiceField)
+        return {
+            "form": self.form,
+            "partner": self.partner,
+            "connection": self.connection,
+            "nobody_connected": not field.queryset.exists(),  # type: ignore[union-attr]
+            **extra,
+        }
 
 
-def _selected_ids(request: AuthedRequest) -> list[int]:
-    ids = []
-    for raw in request.POST.getlist("sku"):
-        try:
-            ids.append(int(raw))
-        except ValueError:
-            raise ValidationError("The SKU list was not understood; nothing was started.") from None
-    return ids
+def _draft(
+    request: AuthedRequest, pick: _Pick, make: Callable[..., PushJob]
+) -> HttpResponse | None:
+    """On a POST for a picked partner: the draft made by ``make`` (a push service), and a
+    redirect to it; or its refusal as a message, and None (the form shows again)."""
+    if request.method != "POST" or pick.partner is None:
+        return None
+    try:
+        ids = [int(raw) for raw in request.POST.getlist("sku")]
+    except ValueError:
+        messages.error(request, "Nothing was started. The SKU list was not understood.")
+        return None
+    try:
+        job = make(user=request.user, partner_id=pick.partner.pk, sku_ids=ids)
+    except ValidationError as exc:
+        messages.error(request, "Nothing was started. " + " ".join(exc.messages))
+        return None
+    messages.info(request, "Draft ready: check it, then approve it to write to QuickBooks.")
+    return redirect("inventory:push_job", pk=job.pk)
 
 
 @role_required(*ADMINS)
 @require_http_methods(["GET", "POST"])
 def push_stock_new(request: AuthedRequest) -> HttpResponse:
     """Pick a partner, then the SKUs whose warehouse quantity QuickBooks should take."""
-    data = request.POST if request.method == "POST" else request.GET
-    form = PartnerPickForm(data or None)
-    partner = form.cleaned_data["partner"] if form.is_valid() else None
-    connection = push_selectors.live_connection(partner.pk) if partner else None
-    if request.method == "POST" and partner is not None:
-        try:
-            job = push.push_stock_draft(
-                user=request.user, partner_id=partner.pk, sku_ids=_selected_ids(request)
-            )
-        except ValidationError as exc:
-            messages.error(request, "Nothing was started. " + " ".join(exc.messages))
-        else:
-            messages.info(request, "Draft ready: check it, then approve it to write to QuickBooks.")
-            return redirect("inventory:push_job", pk=job.pk)
+    pick = _Pick.read(request)
+    if drafted := _draft(request, pick, push.push_stock_draft):
+        return drafted
     candidates = (
-        push_selectors.stock_candidates(user=request.user, connection=connection)
-        if connection
+        push_selectors.stock_candidates(user=request.user, connection=pick.connection)
+        if pick.connection
         else []
     )
-    preselected = set(request.GET.getlist("sku"))
     for candidate in candidates:
-        # Offer every pushable SKU; tick those out of tolerance (or those the link named).
+        # Offer every pushable SKU; tick those named (by a link, or a refused POST), else
+        # those out of tolerance.
         candidate.checked = candidate.pushable and (
-            candidate.sku.code in preselected
-            if preselected
-            else candidate.status in OUT_OF_TOLERANCE
+            pick.names(candidate.sku) if pick.named else candidate.status in OUT_OF_TOLERANCE
         )
-    context = {
-        "form": form,
-        "partner": partner,
-        "connection": connection,
-        "candidates": candidates,
-        "nobody_connected": not _pickable(form).exists(),
-    }
-    return render(request, "inventory/push_stock_new.html", context)
+    return render(request, "inventory/push_stock_new.html", pick.context(candidates=candidates))
 
 
 @role_required(*ADMINS)
@@ -244,42 +260,24 @@ def push_stock_new(request: AuthedRequest) -> HttpResponse:
 def push_items_new(request: AuthedRequest) -> HttpResponse:
     """Pick a partner, then the catalog SKUs to create as items in its QuickBooks. From the
     conflicts queue the link names the conflict and its SKU."""
+    pick = _Pick.read(request)
     data = request.POST if request.method == "POST" else request.GET
-    form = PartnerPickForm(data or None)
-    partner = form.cleaned_data["partner"] if form.is_valid() else None
-    connection = push_selectors.live_connection(partner.pk) if partner else None
     conflict = None
-    conflict_raw = data.get("conflict")
-    if conflict_raw and connection is not None and conflict_raw.isdigit():
+    if pick.connection is not None and str(data.get("conflict", "")).isdigit():
         conflict = MappingConflict.objects.filter(
-            pk=int(conflict_raw), connection=connection
+            pk=int(data["conflict"]), connection=pick.connection
         ).first()
-    if request.method == "POST" and partner is not None:
-        try:
-            job = push.push_items_draft(
-                user=request.user,
-                partner_id=partner.pk,
-                sku_ids=_selected_ids(request),
-                conflict_id=conflict.pk if conflict else None,
-            )
-        except ValidationError as exc:
-            messages.error(request, "Nothing was started. " + " ".join(exc.messages))
-        else:
-            messages.info(request, "Draft ready: check it, then approve it to write to QuickBooks.")
-            return redirect("inventory:push_job", pk=job.pk)
-    candidates = push_selectors.item_candidates(connection=connection) if connection else []
-    preselected = set(request.GET.getlist("sku")) | set(request.POST.getlist("sku"))
+    make = partial(push.push_items_draft, conflict_id=conflict.pk if conflict else None)
+    if drafted := _draft(request, pick, make):
+        return drafted
+    candidates = (
+        push_selectors.item_candidates(connection=pick.connection) if pick.connection else []
+    )
     for candidate in candidates:
-        candidate.checked = candidate.pushable and (
-            candidate.sku.code in preselected or str(candidate.sku.pk) in preselected
-        )
-    context = {
-        "form": form,
-        "partner": partner,
-        "connection": connection,
-        "candidates": candidates,
-        "conflict": conflict,
-        "catalog_empty": not CatalogSKU.objects.filter(active=True).exists(),
-        "nobody_connected": not _pickable(form).exists(),
-    }
+        candidate.checked = candidate.pushable and pick.names(candidate.sku)
+    context = pick.context(
+        candidates=candidates,
+        conflict=conflict,
+        catalog_empty=not CatalogSKU.objects.filter(active=True).exists(),
+    )
     return render(request, "inventory/push_items_new.html", context)
