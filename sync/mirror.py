@@ -31,7 +31,7 @@ from billing.models import (
 )
 from inventory.models import QBOItem
 
-from .clients.qbo import parse_time
+from .clients.qbo import json_number, parse_time
 
 CENT = Decimal("0.01")
 QTY = Decimal("0.0001")
@@ -90,7 +90,7 @@ def is_voided(obj: JSON) -> bool:
 def jsonable(value: Any) -> Any:
     """QBO's document with Decimals back as JSON numbers, for the ``raw`` column."""
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return json_number(value)
     if isinstance(value, dict):
         return {k: jsonable(v) for k, v in value.items()}
     if isinstance(value, list):

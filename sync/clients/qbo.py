@@ -544,15 +544,7 @@ class QBOClient:
         where = _scope(entity)
         if after_id:
             where.append(("Id", ">", after_id))
-        text = statement(
-            entity,
-            where=where,
-            order_by="Id",
-            max_results=page_size,
-            extra_fields=EXTRA_FIELDS.get(entity, ()),
-        )
-        result = self._call(f"query {entity}", lambda: self._qb.query(text))
-        rows = list((result.get("QueryResponse") or {}).get(entity) or [])
+        rows = self.find(entity, where=where, max_results=page_size)
         return QueryPage(entity=entity, rows=rows, after_id=after_id, page_size=page_size)
 
     def find(
@@ -767,12 +759,20 @@ class StaticToken:
         raise QBOError("the new access token was refused", status=401)
 
 
+def json_number(value: Decimal) -> int | float:
+    """A Decimal as a JSON number, for request bodies and the mirror's ``raw`` column.
+
+    python-quickbooks hands numbers back as Decimal (use_decimal=True) and we keep
+    quantities as Decimal; JSON has one number type. A float's repr gives back the same
+    decimal digits for anything with up to 15 significant digits, far beyond a quantity.
+    """
+    return int(value) if value == value.to_integral_value() else float(value)
+
+
 def _json_number(value: Any) -> Any:
-    # python-quickbooks hands numbers back as Decimal (use_decimal=True) and we keep
-    # quantities as Decimal; JSON has one number type. A float's repr gives back the same
-    # decimal digits for anything with up to 15 significant digits, far beyond a quantity.
+    # ``json.dumps``' ``default`` hook.
     if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
+        return json_number(value)
     raise TypeError(f"{type(value).__name__} is not JSON serialisable")
 
 
