@@ -632,3 +632,29 @@ def test_a_batch_formed_but_never_sent_is_planned_afresh(
     assert not PushBatch.objects.filter(pk=stale.pk).exists()
     for sku, bottles in wanted.items():
         assert sku_bottles(books, connection, sku) == bottles
+
+
+def test_429s_from_quickbooks_are_waited_out_and_nothing_is_written_twice(
+    on_fast_sandbox: SandboxProcess, settings: Any, partner_a: Partner, ada: User
+) -> None:
+    """A QuickBooks that allows 2 batches a (scaled, one-second) minute: our limiter set far
+    above it, so the batches meet 429s, wait Retry-After and go through once each."""
+    settings.QBO_RATE_PER_WINDOW = 1000
+    settings.QBO_BATCH_PER_WINDOW_APP = 1000
+    settings.QBO_BATCH_PER_WINDOW_REALM = 1000
+    connection, books = imported(on_fast_sandbox, partner_a)
+    on_fast_sandbox.control("POST", "/_sandbox/config", {"limit_batch_per_minute_app": 2})
+    skus = extra_skus(95)
+    items_before = len(books.all("Item"))
+    job = approved(
+        push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in skus]), ada
+    )
+    job = run_to_the_end(job)
+    assert job.status == PushJob.Status.DONE, job.error
+    throttled = on_fast_sandbox.control("GET", "/_sandbox/status")["stats"]["throttled"]
+    assert throttled.get(connection.realm_id, 0) >= 1
+    # Four batches and four name lookups, plus one resend per 429.
+    assert job.api_requests == 8 + throttled[connection.realm_id]
+    assert [b.items.count() for b in job.batches.order_by("pk")] == [30, 30, 30, 5]
+    assert {i.status for i in job.items.all()} == {PushItem.Status.WRITTEN}
+    assert len(books.all("Item")) == items_before + 95
