@@ -10,7 +10,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, Q
+from django.db.models import Count, Q, QuerySet
 
 from sync.models import QBOConnection
 
@@ -172,7 +172,29 @@ def item_candidates(*, connection: QBOConnection) -> list[ItemCandidate]:
     return candidates
 
 
-# ------------------------------------------------------------------ a job's progress
+# ------------------------------------------------------------------ jobs
+
+
+def push_jobs(
+    *, user: User, partner_id: int | None = None, status: str | None = None, kind: str | None = None
+) -> QuerySet[PushJob]:
+    """The jobs ``user`` may see, with their item counts, for the jobs list."""
+    jobs: QuerySet[PushJob] = (
+        PushJob.objects.visible_to(user)
+        .select_related("connection__partner", "created_by")
+        .annotate(
+            item_count=Count("items"),
+            written_count=Count("items", filter=Q(items__status=ItemStatus.WRITTEN)),
+            failed_count=Count("items", filter=Q(items__status=ItemStatus.FAILED)),
+        )
+    )
+    if partner_id:
+        jobs = jobs.filter(connection__partner_id=partner_id)
+    if status:
+        jobs = jobs.filter(status=status)
+    if kind:
+        jobs = jobs.filter(kind=kind)
+    return jobs
 
 
 @dataclass(frozen=True)

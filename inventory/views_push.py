@@ -13,7 +13,6 @@ from typing import Any
 from django import forms
 from django.contrib import messages
 from django.core.exceptions import ValidationError
-from django.db.models import Count, Q, QuerySet
 from django.http import Http404, HttpResponse, HttpResponseBase
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -30,7 +29,7 @@ from . import push, push_selectors
 from .discrepancies import OUT_OF_TOLERANCE
 from .mapping_models import MappingConflict
 from .models import CatalogSKU
-from .push_models import PushItem, PushJob
+from .push_models import PushJob
 
 # Refresh the job page's progress this often while a job is queued or running.
 POLL_SECONDS = 2
@@ -67,32 +66,12 @@ JOBS = Table(
 )  # fmt: skip
 
 
-def _jobs(request: AuthedRequest, form: JobFilterForm) -> QuerySet[PushJob]:
-    filters = form.filters()
-    jobs: QuerySet[PushJob] = (
-        PushJob.objects.visible_to(request.user)
-        .select_related("connection__partner", "created_by")
-        .annotate(
-            item_count=Count("items"),
-            written_count=Count("items", filter=Q(items__status=PushItem.Status.WRITTEN)),
-            failed_count=Count("items", filter=Q(items__status=PushItem.Status.FAILED)),
-        )
-    )
-    if filters["partner_id"]:
-        jobs = jobs.filter(connection__partner_id=filters["partner_id"])
-    if filters["status"]:
-        jobs = jobs.filter(status=filters["status"])
-    if filters["kind"]:
-        jobs = jobs.filter(kind=filters["kind"])
-    return jobs
-
-
 @role_required(*EVERYONE)
 @require_GET
 def push_jobs(request: AuthedRequest) -> HttpResponseBase:
     form = JobFilterForm(request.GET, user=request.user)
     form.is_valid()  # a filter that does not parse is shown and left out
-    table = JOBS.bind(request, _jobs(request, form))
+    table = JOBS.bind(request, push_selectors.push_jobs(user=request.user, **form.filters()))
     if table.is_csv:
         return csv_response(table, f"quickbooks-pushes-{timezone.localdate():%Y-%m-%d}.csv")
     template = "inventory/push_jobs.html"
