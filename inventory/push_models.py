@@ -15,7 +15,6 @@ InventoryAdjustments, and catalog SKUs created as items.
 from __future__ import annotations
 
 import uuid
-from decimal import Decimal
 from typing import ClassVar
 
 from django.conf import settings
@@ -51,7 +50,6 @@ class PushJob(models.Model):
         DISCARDED = "discarded", "Discarded"
 
     ACTIVE = (Status.QUEUED, Status.RUNNING)
-    FINISHED = (Status.DONE, Status.DONE_WITH_FAILURES, Status.FAILED, Status.DISCARDED)
 
     connection = models.ForeignKey(
         "sync.QBOConnection", on_delete=models.PROTECT, related_name="push_jobs"
@@ -169,7 +167,3 @@ class PushItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.catalog_sku_id} in job {self.job_id}: {self.status}"
-
-    @property
-    def qty_diff_bottles(self) -> Decimal | None:
-        return None if self.qty_diff is None else self.qty_diff * self.bottles_per_unit
