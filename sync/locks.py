@@ -71,31 +71,48 @@ def _rerun_key(realm_id: str) -> str:
 
 
 @dataclass
-class RealmLease:
+class Lease:
+    """A Redis lease on ``key``: one holder at a time, renewed by the holder, lapsing by
+    itself if the holder dies."""
+
+    key: str
+    value: str
+    ttl_ms: int
+    released: bool = field(default=False, repr=False)
+
+    def renew(self) -> None:
+        """Extend the lease; raises ``LeaseLost`` when it was released, or expired and
+        someone else took it (or nobody did: a lease that lapsed once is never silently
+        re-taken)."""
+        if self.released or not redis_client().eval(_RENEW, 1, self.key, self.value, self.ttl_ms):
+            raise LeaseLost(f"the lease {self.key} expired or was released")
+
+    def release(self) -> bool:
+        """Give the key back; True when this lease still held it until now."""
+        if self.released:
+            return False
+        self.released = True
+        return bool(redis_client().eval(_RELEASE, 1, self.key, self.value))
+
+
+def _take(key: str, ttl_ms: int) -> str | None:
+    """Set ``key`` to a fresh random value unless it is held; the value, or None."""
+    value = secrets.token_hex(16)
+    return value if redis_client().set(key, value, nx=True, px=ttl_ms) else None
+
+
+def lease_acquire(key: str, *, ttl_ms: int) -> Lease | None:
+    value = _take(key, ttl_ms)
+    return None if value is None else Lease(key=key, value=value, ttl_ms=ttl_ms)
+
+
+@dataclass(kw_only=True)
+class RealmLease(Lease):
     """A held sync lease on one realm, with the fencing token that goes with it."""
 
     realm_id: str
     connection_id: int
-    value: str
-    ttl_ms: int
     fence: int = 0
-    released: bool = field(default=False, repr=False)
-
-    def renew(self) -> None:
-        """Extend the lease; raises ``LeaseLost`` when it expired and someone else took it
-        (or nobody did: a lease that lapsed once is never silently re-taken)."""
-        if self.released:
-            raise LeaseLost(f"the sync lease on realm {self.realm_id} was released")
-        renewed = redis_client().eval(_RENEW, 1, _lock_key(self.realm_id), self.value, self.ttl_ms)
-        if not renewed:
-            raise LeaseLost(f"the sync lease on realm {self.realm_id} expired")
-
-    def release(self) -> bool:
-        """Give the realm back; True when this lease still held it until now."""
-        if self.released:
-            return False
-        self.released = True
-        return bool(redis_client().eval(_RELEASE, 1, _lock_key(self.realm_id), self.value))
 
     def check_fence(self) -> None:
         """Inside a transaction: refuse to write unless this lease's fence is current.
@@ -118,11 +135,14 @@ class RealmLease:
 
 def realm_lock_acquire(*, realm_id: str, connection_id: int) -> RealmLease | None:
     """Take the realm's sync lease and a fresh fencing token, or None when it is busy."""
+    key = _lock_key(realm_id)
     ttl_ms = int(conf.seconds("SYNC_LOCK_TTL") * 1000)
-    value = secrets.token_hex(16)
-    if not redis_client().set(_lock_key(realm_id), value, nx=True, px=ttl_ms):
+    value = _take(key, ttl_ms)
+    if value is None:
         return None
-    lease = RealmLease(realm_id=realm_id, connection_id=connection_id, value=value, ttl_ms=ttl_ms)
+    lease = RealmLease(
+        key=key, value=value, ttl_ms=ttl_ms, realm_id=realm_id, connection_id=connection_id
+    )
     try:
         # Autocommit UPDATE ... RETURNING: the new fence is visible to everyone at once,
         # which is what makes any older holder's next write fail.
@@ -140,34 +160,6 @@ def realm_lock_acquire(*, realm_id: str, connection_id: int) -> RealmLease | Non
         lease.release()
         raise
     return lease
-
-
-@dataclass
-class Lease:
-    """A plain Redis lease on ``key`` (no fencing): one holder at a time, renewed by the
-    holder, lapsing by itself if the holder dies."""
-
-    key: str
-    value: str
-    ttl_ms: int
-    released: bool = field(default=False, repr=False)
-
-    def renew(self) -> None:
-        if self.released or not redis_client().eval(_RENEW, 1, self.key, self.value, self.ttl_ms):
-            raise LeaseLost(f"the lease {self.key} expired or was released")
-
-    def release(self) -> bool:
-        if self.released:
-            return False
-        self.released = True
-        return bool(redis_client().eval(_RELEASE, 1, self.key, self.value))
-
-
-def lease_acquire(key: str, *, ttl_ms: int) -> Lease | None:
-    value = secrets.token_hex(16)
-    if not redis_client().set(key, value, nx=True, px=ttl_ms):
-        return None
-    return Lease(key=key, value=value, ttl_ms=ttl_ms)
 
 
 def lease_held(key: str) -> bool:
