@@ -45,6 +45,26 @@ def test_the_sixth_failure_within_five_minutes_locks_the_account(client: Client,
 
 
 @pytest.mark.django_db
+def test_the_admin_login_is_no_way_around_the_lockout(client: Client, ada: User) -> None:
+    # The admin's own form would check passwords without allauth's rate limits; it is
+    # wrapped (unefemme/urls.py) so that it never checks one and hands over to allauth.
+    admin_login = reverse("admin:login")
+    for _ in range(6):
+        response = client.post(admin_login, {"username": ada.email, "password": "guess"})
+        assert response.status_code == 302
+        assert response["Location"].startswith(reverse("account_login"))
+    for _ in range(5):
+        _sign_in(Client(REMOTE_ADDR="10.0.0.1"), ada.email, "guess")
+    # Locked out on allauth's sign-in; the right password through the admin's login
+    # still signs nobody in.
+    locked = _sign_in(Client(REMOTE_ADDR="10.0.0.2"), ada.email, PASSWORD)
+    assert b"Too many failed login attempts" in locked.content  # type: ignore[attr-defined]
+    client.post(admin_login, {"username": ada.email, "password": PASSWORD})
+    assert "_auth_user_id" not in client.session
+    assert client.get("/admin/").status_code == 302
+
+
+@pytest.mark.django_db
 def test_sign_up_is_closed(client: Client) -> None:
     response = client.get(reverse("account_signup"))
     assert b"Sign Up Closed" in response.content or b"closed" in response.content.lower()
