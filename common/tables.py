@@ -52,7 +52,7 @@ from django.utils.http import content_disposition_header
 Kind = Literal["text", "number", "money", "qty", "date", "datetime", "percent"]
 KINDS: frozenset[str] = frozenset(("text", "number", "money", "qty", "date", "datetime", "percent"))
 # Kinds whose values are numbers: right-aligned on screen, and exempt from the CSV formula
-# guard when the value really is a number (see common/csv.py).
+# guard when the value really is a number (see csv_cell below).
 NUMERIC_KINDS: frozenset[str] = frozenset(("number", "money", "qty", "percent"))
 
 RowFunc = Callable[[Any], Any]
@@ -86,7 +86,9 @@ class Column:
 
     Beyond the brief's four: ``attr`` is where the value lives when it is not at ``key``;
     ``currency`` (money columns) is a code or ``row -> code``; ``link`` is ``row -> URL`` to
-    make the cell a link.
+    make the cell a link; ``export=False`` keeps a column off the CSV (a picture such as a
+    sparkline is not data), the mirror of ``Table.bind(hide=...)``, which keeps one off the
+    page only.
     """
 
     key: str
@@ -98,6 +100,7 @@ class Column:
     attr: str | None = None
     currency: str | RowFunc | None = None
     link: RowFunc | None = None
+    export: bool = True
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -216,8 +219,8 @@ class Table:
         hide: Iterable[str] = (),
     ) -> BoundTable:
         """``hide`` names columns left off the page for this request (a partner user has
-        no use for a Partner column); the export keeps every column, so a file has the
-        same columns whoever downloads it."""
+        no use for a Partner column); the export keeps them, so a file has the same
+        columns whoever downloads it."""
         return BoundTable(self, request, rows, hide=hide)
 
 
@@ -274,9 +277,9 @@ class BoundTable:
         hidden = frozenset(hide)
         if unknown := hidden - table.by_key.keys():
             raise ValueError(f"Cannot hide unknown column(s): {', '.join(sorted(unknown))}.")
-        # What the page shows; the export writes every column (export_columns).
+        # What the page shows; the export writes every column that is data (export_columns).
         self.columns: Sequence[Column] = [c for c in table.columns if c.key not in hidden]
-        self.export_columns: Sequence[Column] = table.columns
+        self.export_columns: Sequence[Column] = [c for c in table.columns if c.export]
         self._source = rows
         params = request.GET
         key, descending = _parse_sort(params.get(table.sort_param, ""))

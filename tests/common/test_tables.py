@@ -351,6 +351,20 @@ def test_a_hidden_column_leaves_the_page_but_not_the_export(five: list[Partner])
     assert lines.splitlines()[0] == "Partner,Contact,Name length,Created"
 
 
+def test_a_column_not_for_export_shows_on_the_page_only(five: list[Partner]) -> None:
+    pictured = Table(
+        [*PARTNERS.columns, Column("trend", "Trend", attr="name", export=False)],
+        default_sort="name",
+    )
+    rows = Partner.objects.annotate(name_length=Length("name"))
+    table = bind(pictured, rows)
+    assert [c.key for c in table.columns][-1] == "trend"
+    exporting = bind(pictured, rows, format="csv")
+    lines = csv_response(exporting, "p.csv").getvalue().decode("utf-8-sig").splitlines()
+    assert lines[0] == "Partner,Contact,Name length,Created"
+    assert lines[1].startswith("Alpha,")
+
+
 def test_sorting_by_a_hidden_column_falls_back_to_the_default(five: list[Partner]) -> None:
     request = RequestFactory().get("/partners/", {"sort": "-email"})
     table = PARTNERS.bind(request, Partner.objects.all(), hide=["email"])
