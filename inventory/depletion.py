@@ -95,11 +95,6 @@ class DepletionRow:
     chart_url: str = ""
 
     @property
-    def key(self) -> str:
-        """Identifies the row in a URL (``?row=``): partner id and SKU code."""
-        return f"{self.partner_id}:{self.sku}"
-
-    @property
     def weekly(self) -> list[tuple[Week, Decimal]]:
         return [(week, self.by_week.get(week.monday, ZERO)) for week in self.weeks]
 
@@ -132,10 +127,6 @@ class DepletionRow:
         if self.on_hand is None or self.sold <= 0:
             return False
         return self.on_hand * self.window_days < self.threshold_days * self.sold
-
-    @property
-    def status(self) -> str:
-        return "Low" if self.low else ""
 
 
 @dataclass

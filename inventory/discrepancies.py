@@ -161,10 +161,6 @@ class DiscrepancyRow:
         return (difference / self.warehouse_bottles).quantize(RATIO_PLACES, ROUND_HALF_UP)
 
     @property
-    def tolerance(self) -> Decimal:
-        return tolerance_for(self.warehouse_bottles)
-
-    @property
     def status(self) -> str:
         return status_for(warehouse_bottles=self.warehouse_bottles, qbo_bottles=self.qbo_bottles)
 

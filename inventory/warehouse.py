@@ -127,10 +127,6 @@ class Plan:
         return {o: self.count(o) for o in ("new", "replace", "unchanged", "error")}
 
     @property
-    def to_write(self) -> list[RowPlan]:
-        return [r for r in self.rows if r.outcome in ("new", "replace")]
-
-    @property
     def errors(self) -> list[RowError]:
         return [e for r in self.rows for e in r.errors]
 
