@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
 from billing.models import QBOCustomer, QBOInvoice, QBOPayment
@@ -55,6 +56,47 @@ def connection_list(*, user: User) -> QuerySet[QBOConnection]:
     ).order_by("status", "-connected_at")
 
 
+# How many runs a connection card lists.
+RECENT_RUNS = 10
+
+
+def connection_cards(*, user: User) -> QuerySet[QBOConnection]:
+    """``connection_list`` with what a Connections-page card shows besides it, in a fixed
+    number of queries whatever the number of cards: ``partner``, ``connected_by``, the
+    last ``RECENT_RUNS`` runs as ``recent_runs`` and the cursors as ``cursor_list``, from
+    which ``card_progress`` works without a query of its own."""
+    return (
+        connection_list(user=user)
+        .select_related("partner", "connected_by")
+        .prefetch_related(
+            # A sliced Prefetch is one query with a window function, for all cards.
+            Prefetch(
+                "runs",
+                queryset=SyncRun.objects.order_by("-started_at")[:RECENT_RUNS],
+                to_attr="recent_runs",
+            ),
+            Prefetch("cursors", to_attr="cursor_list"),
+        )
+    )
+
+
+def entities_imported(connection: Any) -> int:
+    """How many entities' imports are done, for a row of ``connection_cards``."""
+    return sum(1 for cursor in connection.cursor_list if cursor.import_done)
+
+
+def card_progress(connection: Any) -> dict[str, Any]:
+    """``connection_progress`` for a row of ``connection_cards``, from its prefetched rows.
+
+    Its running run is the newest of ``recent_runs`` still running: a sync marks every
+    older running run of its connection failed before it starts (services._run).
+    """
+    current = next(
+        (run for run in connection.recent_runs if run.status == SyncRun.Status.RUNNING), None
+    )
+    return _progress(connection, connection.cursor_list, current)
+
+
 def connection_progress(*, connection: QBOConnection) -> dict[str, Any]:
     """Where the import stands, for the Connections page's htmx polling.
 
@@ -62,7 +104,18 @@ def connection_progress(*, connection: QBOConnection) -> dict[str, Any]:
     import that has not finished (queued, or to be resumed by the next sync). The page
     keeps polling while it is true.
     """
-    cursors = {c.entity: c for c in SyncCursor.objects.filter(connection=connection)}
+    current = (
+        SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING)
+        .order_by("-started_at")
+        .first()
+    )
+    return _progress(connection, SyncCursor.objects.filter(connection=connection), current)
+
+
+def _progress(
+    connection: QBOConnection, cursor_rows: Iterable[SyncCursor], current: SyncRun | None
+) -> dict[str, Any]:
+    cursors = {c.entity: c for c in cursor_rows}
     entities: list[dict[str, Any]] = []
     imported = 0
     totals: list[int | None] = []
@@ -88,11 +141,6 @@ def connection_progress(*, connection: QBOConnection) -> dict[str, Any]:
         percent = 100 if grand_total == 0 else min(99, imported * 100 // grand_total)
     else:
         percent = None  # still counting
-    current = (
-        SyncRun.objects.filter(connection=connection, status=SyncRun.Status.RUNNING)
-        .order_by("-started_at")
-        .first()
-    )
     live = connection.status == QBOConnection.Status.CONNECTED
     return {
         "entities": entities,

@@ -24,8 +24,6 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db.models import Count, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
-from django.db.models.functions import Coalesce
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -40,53 +38,33 @@ from accounts.roles import EVERYONE, Role
 
 from . import selectors, services
 from .clients import qbo
-from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun
+from .models import MIRRORED_ENTITIES, QBOConnection
 from .oauth import StateError, state_consume, state_issue
 from .webhooks import WebhookPayloadError, parse, signature_valid, webhook_events_store
 
 logger = logging.getLogger(__name__)
 
-RECENT_RUNS = 10
-
 
 def get_connection_for_user(
-    request: AuthedRequest, pk: int, *, write: bool = False
+    request: AuthedRequest, pk: int, *, write: bool = False, card: bool = False
 ) -> QBOConnection:
     """The connection ``pk`` if the user may see it (404 otherwise, so another partner's
     connection is indistinguishable from a missing one); with ``write``, also if the user
-    may change it (partner users their own, admins any; staff only read)."""
+    may change it (partner users their own, admins any; staff only read). With ``card``,
+    loaded with what its card shows (``selectors.connection_cards``); otherwise just the
+    row and its partner, which is all an action needs."""
     user = request.user
+    if card:
+        rows = selectors.connection_cards(user=user)
+    else:
+        rows = QBOConnection.objects.visible_to(user).select_related("partner")
     try:
-        connection = _page_rows(selectors.connection_list(user=user)).get(pk=pk)
+        connection: QBOConnection = rows.get(pk=pk)
     except QBOConnection.DoesNotExist:
         raise Http404("No such connection.") from None
     if write and user.role not in (Role.PARTNER, Role.ADMIN):
         raise PermissionDenied
     return connection
-
-
-def _page_rows(connections: QuerySet[QBOConnection]) -> QuerySet[QBOConnection]:
-    """What a connection card needs besides the selector's annotations, in the same query
-    (plus one for every card's runs), so the page costs the same for 1 or 100 partners."""
-    done = (
-        SyncCursor.objects.filter(connection=OuterRef("pk"), import_done=True)
-        .order_by()
-        .values("connection")
-        .annotate(n=Count("pk"))
-        .values("n")
-    )
-    return (
-        connections.select_related("partner", "connected_by")
-        .annotate(entities_imported=Coalesce(Subquery(done, output_field=IntegerField()), 0))
-        .prefetch_related(
-            # A sliced Prefetch is one query with a window function, for all cards.
-            Prefetch(
-                "runs",
-                queryset=SyncRun.objects.order_by("-started_at")[:RECENT_RUNS],
-                to_attr="recent_runs",
-            )
-        )
-    )
 
 
 # Rows of the "mirrored records" table: label, connection_list annotation.
@@ -105,10 +83,11 @@ def _card(request: AuthedRequest, connection: Any) -> dict[str, Any]:
     status = connection.status
     live = status != QBOConnection.Status.DISCONNECTED
     connected = status == QBOConnection.Status.CONNECTED
-    # Progress costs two queries a card; only an unfinished import or a running sync
-    # has any to show.
-    busy = connection.sync_running or connection.entities_imported < len(MIRRORED_ENTITIES)
-    progress = selectors.connection_progress(connection=connection) if connected and busy else {}
+    # Only an unfinished import or a running sync has progress to show.
+    busy = connection.sync_running or selectors.entities_imported(connection) < len(
+        MIRRORED_ENTITIES
+    )
+    progress = selectors.card_progress(connection) if connected and busy else {}
     return {
         "connection": connection,
         "progress": progress,
@@ -160,7 +139,7 @@ def _minutes(interval: timedelta) -> str:
 @require_GET
 def connections(request: AuthedRequest) -> HttpResponse:
     user = request.user
-    cards = [_card(request, c) for c in _page_rows(selectors.connection_list(user=user))]
+    cards = [_card(request, c) for c in selectors.connection_cards(user=user)]
     has_live = any(c["connection"].status != QBOConnection.Status.DISCONNECTED for c in cards)
     return render(
         request,
@@ -177,7 +156,7 @@ def connections(request: AuthedRequest) -> HttpResponse:
 @require_GET
 def connection_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     """One connection; with htmx, just its card (what the page polls during an import)."""
-    card = _card(request, get_connection_for_user(request, pk))
+    card = _card(request, get_connection_for_user(request, pk, card=True))
     if request.htmx and not request.htmx.boosted:
         response = render(request, "sync/connections.html#connection", {"card": card})
         if not card["polling"]:

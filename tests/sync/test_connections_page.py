@@ -399,6 +399,26 @@ def test_the_page_costs_the_same_few_queries_for_many_partners(
 
 
 @pytest.mark.django_db
+def test_cards_of_imports_in_progress_cost_no_query_each(
+    sam: User, django_assert_max_num_queries: Any
+) -> None:
+    # Onboarding many partners at once is when every card shows progress.
+    def add(n: int) -> None:
+        for i in range(n):
+            importing(make_connection(PartnerFactory(), f"78{QBOConnection.objects.count()}{i}"))
+
+    client = signed_in(sam)
+    add(2)
+    page(client)  # warm the session and the user
+    with django_assert_max_num_queries(8) as few:
+        page(client)
+    add(10)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        html = page(client)
+    assert html.count("Importing from QuickBooks: 25%") == 12
+
+
+@pytest.mark.django_db
 def test_after_sync_now_the_card_polls_until_a_run_started_after_it_has_finished(
     alice: User, partner_a: Partner, monkeypatch: pytest.MonkeyPatch
 ) -> None:
