@@ -235,7 +235,7 @@ def push_job_retry(*, job_id: int, user: User) -> PushJob:
     """Run again: a stopped job resumes where it stopped; a finished one re-runs the items
     QuickBooks refused (each gets a new batch and a new requestid)."""
     job = _locked_job(job_id)
-    if job.status not in (JobStatus.FAILED, JobStatus.DONE_WITH_FAILURES):
+    if not job.is_retryable:
         raise ValidationError("Only a stopped job or one with failed items can be retried.")
     if job.connection.status != QBOConnection.Status.CONNECTED:
         raise ValidationError("The partner's QuickBooks connection needs to be reconnected first.")

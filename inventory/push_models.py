@@ -99,6 +99,11 @@ class PushJob(models.Model):
     def is_active(self) -> bool:
         return self.status in self.ACTIVE
 
+    @property
+    def is_retryable(self) -> bool:
+        """Stopped (Retry resumes it) or finished with items QuickBooks refused."""
+        return self.status in (self.Status.FAILED, self.Status.DONE_WITH_FAILURES)
+
 
 def new_request_id() -> str:
     return str(uuid.uuid4())

@@ -103,7 +103,7 @@ def push_job(request: AuthedRequest, pk: int) -> HttpResponse:
         "items": items,
         "progress": push_selectors.job_progress(job),
         "poll_seconds": POLL_SECONDS,
-        "can_decide": request.user.role in ADMINS,
+        "can_decide": request.user.is_admin,
     }
     if request.htmx and not request.htmx.boosted:
         response = render(request, "inventory/push_job.html#job-progress", context)
