@@ -637,30 +637,21 @@ def conflict_choose(
     before = {"mappings": _mappings_json(before_rows)}
     losers.delete()
     now = timezone.now()
+    decided = {
+        "catalog_sku": sku,
+        "unit": unit,
+        "bottles_per_unit": per_unit,
+        "method": Method.ADMIN,
+        "item_name": item.name,
+        "item_sku": item.sku,
+        "decided_by": user,
+        "updated_at": now,
+    }
     mapping, _ = SKUMapping.objects.update_or_create(
         connection=connection,
         item_qbo_id=item_qbo_id,
-        defaults={
-            "catalog_sku": sku,
-            "unit": unit,
-            "bottles_per_unit": per_unit,
-            "method": Method.ADMIN,
-            "item_name": item.name,
-            "item_sku": item.sku,
-            "decided_by": user,
-            "updated_at": now,
-        },
-        create_defaults={
-            "catalog_sku": sku,
-            "unit": unit,
-            "bottles_per_unit": per_unit,
-            "method": Method.ADMIN,
-            "item_name": item.name,
-            "item_sku": item.sku,
-            "decided_by": user,
-            "created_at": now,
-            "updated_at": now,
-        },
+        defaults=decided,
+        create_defaults={**decided, "created_at": now},
     )
     label = "bottle" if unit == Unit.BOTTLE else f"case of {per_unit}"
     _decide(
