@@ -307,12 +307,13 @@ def _partners_by_slug(rows: Iterable[RawRow]) -> dict[str, Partner]:
 
 
 def _skus_by_code(rows: Iterable[RawRow]) -> dict[str, CatalogSKU]:
-    # Codes are matched without regard to case: "uf-cal-nv-750" is UF-CAL-NV-750.
+    # Codes are matched without regard to case: "uf-cal-nv-750" is UF-CAL-NV-750. Catalog
+    # codes are upper-case (a check constraint holds them to SKU_CODE_PATTERN), so the
+    # upper-cased codes of the rows look them up exactly, without reading the whole catalog.
     codes = {r.sku.strip().upper() for r in rows if isinstance(r.sku, str) and r.sku.strip()}
     if not codes:
         return {}
-    by_code = {s.code.upper(): s for s in CatalogSKU.objects.all()}
-    return {code: by_code[code] for code in codes if code in by_code}
+    return {s.code: s for s in CatalogSKU.objects.filter(code__in=codes)}
 
 
 def _existing_snapshots(
