@@ -1,25 +1,19 @@
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from .access import PartnerScopedQuerySet
 from .roles import Role
 
-if TYPE_CHECKING:
-    from django.db.models.query import QuerySet
 
-
-class PartnerQuerySet(models.QuerySet["Partner"]):
-    def visible_to(self, user: User) -> QuerySet[Partner]:
-        if user.sees_all_partners:
-            return self.all()
-        if user.partner_id is None:
-            return self.none()
-        return self.filter(pk=user.partner_id)
+class PartnerQuerySet(PartnerScopedQuerySet):
+    # A partner is its own partner: ``visible_to`` keeps the user's own row.
+    partner_lookup = "pk"
 
 
 class Partner(models.Model):

@@ -6,4 +6,5 @@ from .models import Partner, User
 
 
 def partner_list(*, user: User) -> QuerySet[Partner]:
-    return Partner.objects.visible_to(user).annotate(user_count=Count("users")).order_by("name")
+    partners: QuerySet[Partner] = Partner.objects.visible_to(user)
+    return partners.annotate(user_count=Count("users")).order_by("name")
