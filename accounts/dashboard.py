@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 
 ZERO = Decimal("0.00")
 MONEY = DecimalField(max_digits=18, decimal_places=2)
-# What ConnectionQuerySet.live() keeps: a connection needing reconnect is still the
-# partner's company, just one that cannot sync until someone signs in to Intuit again.
-LIVE_STATUSES = [s for s in QBOConnection.Status if s != QBOConnection.Status.DISCONNECTED]
 
 
 @dataclass(frozen=True)
@@ -60,8 +57,7 @@ class Tiles:
     receivables: Receivables
     unapplied: UnappliedCash
     failing_syncs: int
-    # None means "not available": the conflicts tile is for admins only, and shows "—"
-    # until the mapping-conflicts queue exists.
+    # None for anyone but admins: only they decide conflicts, so only they get the tile.
     conflicts_open: int | None
     # Partner × SKU rows over or under tolerance (inventory.discrepancies); unlike the
     # other tiles it costs the page's two queries, not one aggregate.
@@ -70,12 +66,13 @@ class Tiles:
 
 def partners_connected(*, user: User) -> PartnersConnected:
     # A partner has at most one live connection (a database constraint), so counting
-    # distinct partners with one is counting live connections.
+    # distinct partners with one is counting live connections. Live is what
+    # ConnectionQuerySet.live() says: one needing reconnect is still the partner's company.
     row = Partner.objects.visible_to(user).aggregate(
         total=Count("pk", distinct=True),
         connected=Count(
             "pk",
-            filter=Q(connections__status__in=LIVE_STATUSES),
+            filter=Q(connections__in=QBOConnection.objects.live()),
             distinct=True,
         ),
     )
