@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 from django.core.cache import cache
+from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import Partner
@@ -107,6 +108,34 @@ def test_sync_now_enqueues_a_sync_on_commit(
     assert enqueued(callbacks, monkeypatch) == [(made.pk, "manual")]
     made.refresh_from_db()
     assert made.next_sync_at is not None and made.next_sync_at > timezone.now()
+
+
+class _RolledBack(Exception):
+    pass
+
+
+def test_a_sync_enqueued_in_a_rolled_back_transaction_never_runs(
+    partner_a: Partner,
+    django_capture_on_commit_callbacks: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # reliability.md #26: enqueueing happens on commit, so a rollback takes it back too.
+    made = connection(partner_a, "4620000000000666", next_sync_at=None)
+    sent: list[tuple[Any, ...]] = []
+    monkeypatch.setattr(
+        connection_sync, "apply_async", lambda args, **kwargs: sent.append(tuple(args))
+    )
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(_RolledBack),
+        transaction.atomic(),
+    ):
+        assert services.connection_schedule_due(now=timezone.now()) == [made.pk]
+        services.connection_sync_now(connection=made)
+        raise _RolledBack
+    assert callbacks == [] and sent == []
+    made.refresh_from_db()
+    assert made.next_sync_at is None  # the claim was rolled back with the enqueue
 
 
 def test_a_sync_requested_while_the_realm_was_busy_is_not_left_for_the_schedule(
