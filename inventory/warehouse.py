@@ -571,12 +571,6 @@ def _token_hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def token_secret_new() -> tuple[str, str, str]:
-    """A fresh token: (secret, prefix shown to admins, SHA-256 kept in the database)."""
-    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    return secret, secret[:TOKEN_PREFIX_SHOWN], _token_hash(secret)
-
-
 @transaction.atomic
 def warehouse_token_issue(
     *, partner: Partner, label: str, user: User | None
@@ -585,9 +579,13 @@ def warehouse_token_issue(
     label = label.strip()
     if not label:
         raise ValidationError("Say what the token is for.")
-    secret, prefix, digest = token_secret_new()
+    secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
     token = WarehouseToken.objects.create(
-        partner=partner, label=label, prefix=prefix, token_hash=digest, created_by=user
+        partner=partner,
+        label=label,
+        prefix=secret[:TOKEN_PREFIX_SHOWN],
+        token_hash=_token_hash(secret),
+        created_by=user,
     )
     return token, secret
 

@@ -59,17 +59,23 @@ class WarehouseTokenAdmin(admin.ModelAdmin[WarehouseToken]):
     def save_model(
         self, request: HttpRequest, obj: WarehouseToken, form: Any, change: bool
     ) -> None:
-        if not change:
-            secret, obj.prefix, obj.token_hash = warehouse.token_secret_new()
-            obj.created_by = request.user  # type: ignore[assignment]
+        if change:
             super().save_model(request, obj, form, change)
-            messages.warning(
-                request,
-                f"The new token for {obj.partner} is {secret} — copy it now: it is shown "
-                "only this once and cannot be recovered.",
-            )
             return
-        super().save_model(request, obj, form, change)
+        # Issued by the same service as the tokens page, so both make and check tokens alike.
+        token, secret = warehouse.warehouse_token_issue(
+            partner=obj.partner,
+            label=obj.label,
+            user=request.user,  # type: ignore[arg-type]
+        )
+        # The admin goes on with ``obj`` (its log entry, its redirect): make it that row.
+        obj.pk = token.pk
+        obj.refresh_from_db()
+        messages.warning(
+            request,
+            f"The new token for {obj.partner} is {secret} — copy it now: it is shown "
+            "only this once and cannot be recovered.",
+        )
 
     @admin.action(description="Revoke the selected tokens")
     def revoke(self, request: HttpRequest, queryset: QuerySet[WarehouseToken]) -> None:

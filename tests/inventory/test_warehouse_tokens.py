@@ -70,6 +70,8 @@ def test_the_django_admin_issues_and_revokes(ada: User, partner_a: Partner) -> N
     )
     assert response.status_code == 200
     token = WarehouseToken.objects.get()
+    assert (token.partner, token.label, token.created_by) == (partner_a, "WMS staging", ada)
+    assert token.prefix.startswith("ufwh_")
     shown = [str(m) for m in response.context["messages"]]
     secret = re.search(r"(ufwh_\S+)", " ".join(shown))
     assert (
