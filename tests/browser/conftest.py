@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -142,6 +143,19 @@ def browser_context_args(live_server: LiveServer) -> dict[str, Any]:
     # Every page opens relative to the live server; a desktop-sized window so full-page
     # screenshots show the layout people use.
     return {"base_url": live_server.url, "viewport": {"width": 1280, "height": 900}}
+
+
+def wait_for(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
+    """Poll ``condition`` until it is truthy (its value is returned), or fail saying
+    ``what`` did not happen within ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not within {timeout:g} s")
+        time.sleep(0.25)
 
 
 def screenshot(page: Page, name: str) -> Path:

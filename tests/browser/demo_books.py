@@ -21,10 +21,8 @@ runs once per test; the three imports run side by side on the worker.
 from __future__ import annotations
 
 import json
-import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
@@ -45,6 +43,7 @@ from inventory.models import CatalogSKU, QBOItem
 from sync import locks, services
 from sync.clients.qbo import TokenSet
 from sync.models import QBOConnection, SyncRun
+from tests.browser.conftest import wait_for
 from tests.factories import PartnerFactory, UserFactory, partner_user
 from tests.sync.books import Books
 
@@ -174,17 +173,6 @@ def read_upstream(books: Books) -> Upstream:
 
 
 # --- set-up ----------------------------------------------------------------------------------
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.25)
 
 
 def _tokens(app: LiveApp, realm: str) -> TokenSet:

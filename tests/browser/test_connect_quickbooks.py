@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -32,7 +31,7 @@ from billing.models import QBOInvoice, QBOPayment
 from inventory.models import QBOItem
 from sync import locks
 from sync.models import QBOConnection, SyncRun, WebhookEvent
-from tests.browser.conftest import LiveApp, screenshot, sign_in
+from tests.browser.conftest import LiveApp, screenshot, sign_in, wait_for
 from tests.factories import PASSWORD, PartnerFactory, partner_user
 from tests.sync.books import Books, Figures, mirrored, upstream
 
@@ -141,17 +140,6 @@ def connect_quickbooks(page: Page, app: LiveApp, company: str, *, shots: str = "
     expect(card.get_by_role("table", name="Recent syncs")).to_be_visible()
     assert page.evaluate("window.unefemmeTestMark") == "not reloaded"
     return card
-
-
-def wait_for(condition: Callable[[], Any], *, timeout: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what}: not within {timeout:g} s")
-        time.sleep(0.25)
 
 
 def issue_figures(expected: Figures) -> dict[str, Any]:

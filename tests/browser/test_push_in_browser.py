@@ -14,8 +14,8 @@ from playwright.sync_api import Page, expect
 
 from inventory.mapping_models import SKUMapping
 from inventory.push_models import PushItem, PushJob
-from tests.browser.conftest import screenshot, sign_in
-from tests.browser.demo_books import dec, wait_for
+from tests.browser.conftest import screenshot, sign_in, wait_for
+from tests.browser.demo_books import dec
 from tests.factories import PASSWORD
 
 if TYPE_CHECKING:
