@@ -18,5 +18,15 @@ class UserAdmin(admin.ModelAdmin[User]):
     list_filter = ["role", "partner", "is_active"]
     search_fields = ["email", "full_name"]
     # Passwords are set through the password-reset e-mail, never typed into the admin.
-    fields = ["email", "full_name", "role", "partner", "time_zone", "is_active"]
+    # The last two are shown, never edited: a read-only field appears only if listed here.
+    fields = [
+        "email",
+        "full_name",
+        "role",
+        "partner",
+        "time_zone",
+        "is_active",
+        "last_login",
+        "date_joined",
+    ]
     readonly_fields = ["last_login", "date_joined"]

@@ -84,3 +84,9 @@ def test_demo_setup_is_idempotent(settings: object) -> None:
 def test_demo_setup_refuses_to_run_in_production() -> None:
     with pytest.raises(CommandError):
         call_command("demo_setup")
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_when_a_person_joined_and_last_signed_in(ada: User, sam: User) -> None:
+    page = signed_in(ada).get(f"/admin/accounts/user/{sam.pk}/change/").content.decode()
+    assert "Date joined" in page and "Last login" in page
