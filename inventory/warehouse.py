@@ -51,6 +51,7 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
+TOO_LARGE = f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it."
 MAX_CSV_ROWS = 20_000
 MAX_API_LINES = 1000
 # A refusal names this many bad lines; the preview lists them all.
@@ -487,9 +488,7 @@ def upload_plan(upload: WarehouseUpload, *, lock: bool = False) -> Plan:
 def warehouse_upload_create(*, user: User, filename: str, content: bytes) -> WarehouseUpload:
     """Keep an uploaded CSV for its preview. Nothing is applied until it is confirmed."""
     if len(content) > MAX_UPLOAD_BYTES:
-        raise ValidationError(
-            f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it."
-        )
+        raise ValidationError(TOO_LARGE)
     plan = _plan(csv_rows(content))  # refuses an unreadable file before it is stored
     return WarehouseUpload.objects.create(
         filename=filename[:255],

@@ -38,6 +38,15 @@ class UploadForm(forms.Form):
         "bottles or cases.",
     )
 
+    def clean_file(self) -> bytes:
+        upload = self.cleaned_data["file"]
+        # Checked before reading, so a huge upload is refused without being loaded.
+        if (upload.size or 0) > warehouse.MAX_UPLOAD_BYTES:
+            raise forms.ValidationError(warehouse.TOO_LARGE)
+        self.filename = upload.name or "upload.csv"
+        content: bytes = upload.read()
+        return content
+
 
 class ConfirmForm(forms.Form):
     sha256 = forms.CharField(max_length=64, min_length=64, widget=forms.HiddenInput)
@@ -64,15 +73,9 @@ def get_upload_for_user(request: AuthedRequest, pk: int) -> WarehouseUpload:
 def upload(request: AuthedRequest) -> HttpResponse:
     form = UploadForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
-        file = form.cleaned_data["file"]
         try:
-            if file.size > warehouse.MAX_UPLOAD_BYTES:
-                raise ValidationError(
-                    f"The file is larger than {warehouse.MAX_UPLOAD_BYTES // (1024 * 1024)} MB; "
-                    "split it."
-                )
             created = warehouse.warehouse_upload_create(
-                user=request.user, filename=file.name or "upload.csv", content=file.read()
+                user=request.user, filename=form.filename, content=form.cleaned_data["file"]
             )
         except ValidationError as exc:
             form.add_error(None, exc)

@@ -296,6 +296,21 @@ def test_an_unreadable_file_is_refused_with_a_reason(
     assert not WarehouseUpload.objects.exists()
 
 
+def test_a_file_over_the_limit_is_refused_before_it_is_read(
+    admin_client: Client, catalog: dict[str, CatalogSKU]
+) -> None:
+    header = b"partner,sku,as_of,bottles\n"
+    content = header + b"#" * (warehouse.MAX_UPLOAD_BYTES + 1 - len(header))
+    file = SimpleUploadedFile("huge.csv", content, content_type="text/csv")
+    response = admin_client.post(UPLOAD_URL, {"file": file})
+    assert response.status_code == 200
+    assert "The file is larger than 5 MB; split it." in response.content.decode()
+    assert not WarehouseUpload.objects.exists()
+    # The service refuses it too, whatever calls it.
+    with pytest.raises(ValidationError, match="larger than 5 MB"):
+        warehouse.warehouse_upload_create(user=User(), filename="huge.csv", content=content)
+
+
 def test_excel_bom_and_blank_lines_are_fine(
     admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
 ) -> None:
