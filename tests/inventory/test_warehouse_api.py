@@ -232,6 +232,49 @@ def test_a_body_that_is_not_json_is_400(secret_a: str) -> None:
     assert response.json()["errors"][0]["message"] == "The body is not valid JSON."
 
 
+@pytest.mark.parametrize("raw", [b"[]", b'"stock"', b"12", b"null", b"\xff\xfe"])
+def test_a_body_that_is_not_a_json_object_is_400(secret_a: str, raw: bytes) -> None:
+    response = push(None, secret=secret_a, raw=raw)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] in (
+        "The body must be a JSON object.",
+        "The body is not valid JSON.",
+    )
+    assert not WarehouseApiRequest.objects.exists()
+
+
+def test_lines_of_the_wrong_shape_are_named_by_number(
+    secret_a: str, catalog: dict[str, CatalogSKU]
+) -> None:
+    body = day(
+        {"sku": "UF-CAL-NV-750", "bottles": 12},
+        ["UF-CAL-NV-375", 6],
+        {"sku": 750, "bottles": 1},
+        {"sku": "UF-CAL-NV-375", "bottles": 1, "price": "9.99"},
+        {"sku": "UF-BDB-2021-1500", "bottles": 1.5},
+    )
+    response = push(body, secret=secret_a)
+    assert response.status_code == 422
+    errors = {(e["line"], e["field"]): e["message"] for e in response.json()["errors"]}
+    assert errors[2, None] == "Each line must be a JSON object."
+    assert errors[3, "sku"] == "The SKU code must be text."
+    assert "Unknown field(s): price" in errors[4, "price"]
+    # 1.5 bottles is read as the decimal it is written as, never a float; only the other
+    # lines are wrong.
+    assert not any(line == 5 for line, _ in errors), errors
+    assert not any(line == 1 for line, _ in errors)
+    assert not WarehouseSnapshot.objects.exists() and not WarehouseApiRequest.objects.exists()
+
+
+def test_naming_the_tokens_own_partner_is_allowed(
+    secret_a: str, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    body = day({"sku": "UF-CAL-NV-750", "bottles": 12}, partner=partner_a.slug)
+    response = push(body, secret=secret_a)
+    assert response.status_code == 201, response.json()
+    assert response.json()["partner"] == partner_a.slug
+
+
 def test_a_re_sent_day_replaces_the_quantity_and_is_audited(
     token_a: tuple[WarehouseToken, str], catalog: dict[str, CatalogSKU]
 ) -> None:
