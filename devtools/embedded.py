@@ -112,7 +112,7 @@ def start_postgres(
         if process is not None:
             port = _reused_port("PostgreSQL", datadir, _postmaster_port(pidfile), requested=port)
         else:
-            port = port or _free_port()
+            port = port or free_port()
             log = datadir / "log"
             socket_dir = _postgres_socket_dir(datadir, owner)
             # A stale postmaster.pid left by a crash is fine here: pg_ctl and the postmaster
@@ -163,7 +163,7 @@ def start_redis(datadir: Path, *, port: int | None = None) -> EmbeddedServer:
         if process is not None:
             port = _reused_port("Redis", datadir, _listening_port(process), requested=port)
         else:
-            port = port or _free_port()
+            port = port or free_port()
             # AOF with noeviction is a reliability requirement: Redis is Celery's broker, and
             # a broker that drops or evicts keys silently loses tasks.
             _run_as(
@@ -268,7 +268,7 @@ def _reused_port(label: str, datadir: Path, running: int, *, requested: int | No
     return running
 
 
-def _free_port() -> int:
+def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
         port: int = sock.getsockname()[1]

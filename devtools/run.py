@@ -25,7 +25,13 @@ from typing import TextIO
 
 import psutil
 
-from devtools.embedded import EmbeddedServer, EmbeddedServerError, start_postgres, start_redis
+from devtools.embedded import (
+    EmbeddedServer,
+    EmbeddedServerError,
+    free_port,
+    start_postgres,
+    start_redis,
+)
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 LOGIN_PATH = "/accounts/login/"
@@ -143,7 +149,7 @@ def demo_quickbooks(
     if env.get("QBO_CLIENT_ID"):
         return None
     return DemoQuickBooks(
-        port=DEMO_QBO_PORT if _port_is_free(DEMO_QBO_PORT) else _free_port(),
+        port=DEMO_QBO_PORT if _port_is_free(DEMO_QBO_PORT) else free_port(),
         state=var / "qbo_sandbox.sqlite3",
         redirect_uri=f"http://{host}:{port}/sync/qbo/callback/",
         webhook_url=f"http://{host}:{port}/sync/qbo/webhooks/",
@@ -153,12 +159,6 @@ def demo_quickbooks(
 def _port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 class Output:

@@ -5,7 +5,6 @@ import json
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,17 +17,11 @@ from pathlib import Path
 import psutil
 import pytest
 
+from devtools.embedded import free_port
 from devtools.run import Child, Output, Program, Runner
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECKS = ("database", "redis", "celery")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _get(url: str) -> tuple[int, str]:
@@ -75,7 +68,7 @@ def _ours(proc: psutil.Process, var: Path, port: int) -> bool:
 class Run:
     def __init__(self, tmp_path: Path) -> None:
         self.var = tmp_path / "var"
-        self.port = _free_port()
+        self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = tmp_path / "run.log"
         # A clean environment: no DATABASE_URL or REDIS_URL, so the runner starts its own.
@@ -189,7 +182,7 @@ def test_run_serves_the_product_supervises_it_and_cleans_up(run: Run) -> None:
 def test_a_crashing_program_is_restarted_with_growing_delays(tmp_path: Path) -> None:
     stream = io.StringIO()
     output = Output(stream)
-    runner = Runner(host="127.0.0.1", port=_free_port(), var=tmp_path, output=output)
+    runner = Runner(host="127.0.0.1", port=free_port(), var=tmp_path, output=output)
     crasher = Program("crasher", [sys.executable, "-c", "print('up'); raise SystemExit(3)"])
     runner.children = [Child(crasher, dict(os.environ), output)]
     runner.children[0].start()
