@@ -18,7 +18,7 @@ import subprocess
 import tempfile
 import time
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +203,25 @@ def start_redis(datadir: Path, *, port: int | None = None) -> EmbeddedServer:
         datadir=datadir,
         pid=process.pid,
     )
+
+
+def start_missing(workdir: Path, env: MutableMapping[str, str]) -> list[EmbeddedServer]:
+    """Start PostgreSQL and Redis under ``workdir`` for whichever of DATABASE_URL and
+    REDIS_URL ``env`` lacks, and set it there. Returns what it started; if one fails, the
+    other is stopped before the error is raised."""
+    started: list[EmbeddedServer] = []
+    try:
+        if not env.get("DATABASE_URL"):
+            started.append(start_postgres(workdir / "postgres"))
+            env["DATABASE_URL"] = started[-1].url
+        if not env.get("REDIS_URL"):
+            started.append(start_redis(workdir / "redis"))
+            env["REDIS_URL"] = started[-1].url
+    except BaseException:
+        for server in reversed(started):
+            server.stop()
+        raise
+    return started
 
 
 def _prepare_datadir(datadir: Path) -> Path:

@@ -16,7 +16,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from devtools.embedded import EmbeddedServer, start_postgres, start_redis
+from devtools.embedded import EmbeddedServer, start_missing
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -32,12 +32,7 @@ def main(argv: list[str] | None = None) -> int:
     started: list[EmbeddedServer] = []
     env = dict(os.environ)
     try:
-        if not env.get("DATABASE_URL"):
-            started.append(start_postgres(workdir / "postgres"))
-            env["DATABASE_URL"] = started[-1].url
-        if not env.get("REDIS_URL"):
-            started.append(start_redis(workdir / "redis"))
-            env["REDIS_URL"] = started[-1].url
+        started = start_missing(workdir, env)
         return subprocess.call(command, env=env)
     except KeyboardInterrupt:
         return 130

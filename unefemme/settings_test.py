@@ -28,16 +28,10 @@ for _name, _value in _TEST_ENV.items():
 
 
 def _start_throwaway_services() -> None:
-    from devtools.embedded import start_postgres, start_redis
+    from devtools.embedded import start_missing
 
     workdir = Path(tempfile.mkdtemp(prefix="unefemme-test-"))
-    servers = []
-    if not os.environ.get("DATABASE_URL"):
-        servers.append(start_postgres(workdir / "postgres"))
-        os.environ["DATABASE_URL"] = servers[-1].url
-    if not os.environ.get("REDIS_URL"):
-        servers.append(start_redis(workdir / "redis"))
-        os.environ["REDIS_URL"] = servers[-1].url
+    servers = start_missing(workdir, os.environ)
 
     def stop() -> None:
         for server in reversed(servers):
