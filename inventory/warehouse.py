@@ -385,32 +385,24 @@ def _apply(
     WarehouseSnapshot.objects.bulk_update(
         updated, ["bottles", "source", "batch_id", "created_by", "token", "updated_at"]
     )
+    # (snapshot, action, bottles before): a created row had none.
+    create, replace = WarehouseSnapshotChange.Action.CREATE, WarehouseSnapshotChange.Action.REPLACE
+    changes = [(s, create, None) for s in created] + [
+        (s, replace, p.previous) for p, s in zip(replaced, updated, strict=True)
+    ]
     audit = [
         WarehouseSnapshotChange(
-            snapshot=s,
-            action=WarehouseSnapshotChange.Action.CREATE,
-            bottles_before=None,
-            bottles_after=s.bottles,
+            snapshot=snapshot,
+            action=action,
+            bottles_before=before,
+            bottles_after=snapshot.bottles,
             source=source,
             batch_id=batch_id,
             actor=user,
             token=token,
             created_at=now,
         )
-        for s in created
-    ] + [
-        WarehouseSnapshotChange(
-            snapshot=s,
-            action=WarehouseSnapshotChange.Action.REPLACE,
-            bottles_before=p.previous,
-            bottles_after=s.bottles,
-            source=source,
-            batch_id=batch_id,
-            actor=user,
-            token=token,
-            created_at=now,
-        )
-        for p, s in zip(replaced, updated, strict=True)
+        for snapshot, action, before in changes
     ]
     WarehouseSnapshotChange.objects.bulk_create(audit)
 
