@@ -7,7 +7,8 @@ the same unit. Voided invoices sold nothing; lines of unmapped items cannot be g
 and are counted separately so the page can say how many were left out.
 
 Days on hand = bottles on hand ÷ average daily depletion over the window, where on hand is
-the sum of the mapped items' ``qty_on_hand`` (in their own unit) × ``bottles_per_unit``.
+the sum of the mapped items' ``qty_on_hand`` (in their own unit) × ``bottles_per_unit``,
+over the partner's live (not disconnected) companies.
 
 The whole read is two queries whatever the number of rows: the mappings (with their item's
 quantity on hand as a subquery) and the invoice lines grouped by company, item and ISO week.
@@ -180,8 +181,13 @@ def depletion_report(
     if partner_id is not None:
         mappings = mappings.filter(connection__partner_id=partner_id)
         lines = lines.filter(invoice__connection__partner_id=partner_id)
+    # Stock on hand is what the partner's live companies hold now, as on the discrepancies
+    # page: a disconnected company's quantities froze when it was disconnected. Its sales
+    # (the lines above) still happened, so they still count as depletion.
     on_hand = QBOItem.objects.filter(
-        connection_id=OuterRef("connection_id"), qbo_id=OuterRef("item_qbo_id")
+        connection_id=OuterRef("connection_id"),
+        qbo_id=OuterRef("item_qbo_id"),
+        connection__in=QBOConnection.objects.live(),
     ).values("qty_on_hand")[:1]
     mapping_rows = mappings.annotate(item_on_hand=Subquery(on_hand)).values_list(
         "connection_id",

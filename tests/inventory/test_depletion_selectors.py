@@ -277,3 +277,21 @@ def test_staff_see_every_partner_and_can_narrow_to_one(
 
     assert sorted(r.sold for r in everyone.rows) == [7, 70]
     assert [r.sold for r in only_b.rows] == [70]
+
+
+def test_a_disconnected_company_sold_but_holds_nothing_now(
+    alice: User, partner_a: Partner, books_a: QBOConnection
+) -> None:
+    """A partner that moved to a new QuickBooks company: the old one's sales happened, but
+    its quantities froze when it was disconnected, so they are not stock on hand (the
+    discrepancies page counts live companies only, too)."""
+    old: QBOConnection = ConnectionFactory(
+        partner=partner_a, status=QBOConnection.Status.DISCONNECTED
+    )
+    sell(mapped_item(old, "UF-CAL-NV-750", on_hand=500), 28, TODAY - timedelta(days=7))
+    sell(mapped_item(books_a, "UF-CAL-NV-750", on_hand=40), 28, TODAY)
+
+    row = only_row(depletion_report(user=alice, today=TODAY))
+
+    assert (row.sold, row.on_hand) == (D(56), D(40))
+    assert row.days_on_hand == Decimal("20.0")  # 40 ÷ (56 ÷ 28)
