@@ -169,6 +169,10 @@ class DiscrepancyRow:
         return STATUS_LABELS[self.status]
 
     @property
+    def out_of_tolerance(self) -> bool:
+        return self.status in OUT_OF_TOLERANCE
+
+    @property
     def trend_chart(self) -> SafeString:
         return sparkline(self.trend, label=f"{self.sku_code} warehouse bottles, last snapshots")
 
@@ -291,4 +295,4 @@ def discrepancies_out_of_tolerance(*, user: User) -> int:
     """How many partner × SKU rows the user may see are over or under tolerance (the
     dashboard tile). Unmapped rows are not counted: they are not a disagreement between
     two numbers but a missing mapping, which the conflicts queue covers."""
-    return sum(1 for row in discrepancy_rows(user=user) if row.status in OUT_OF_TOLERANCE)
+    return sum(1 for row in discrepancy_rows(user=user) if row.out_of_tolerance)

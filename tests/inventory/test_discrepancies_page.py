@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from decimal import Decimal
 from typing import Any
 
@@ -66,6 +67,20 @@ def test_staff_see_every_partner_with_converted_quantities(sam: User, stock: Non
     assert "20.0%" in html  # (120 − 100) / 100
     assert 'class="chart sparkline"' in html
     assert 'id="id_partner"' in html  # staff may filter by partner
+
+
+@pytest.mark.parametrize("who", ["ada", "sam", "alice"])
+def test_only_admins_are_offered_a_push_and_only_for_rows_out_of_tolerance(
+    who: str, cast: dict[str, User], stock: None
+) -> None:
+    html = signed_in(cast[who]).get(URL).content.decode()
+    push = reverse("inventory:push_stock_new")
+    offered = set(re.findall(rf'href="{push}\?partner=([\w-]+)&amp;sku=([\w-]+)"', html))
+    if who == "ada":
+        # A is over, B is under; A's unmapped Juliette has nothing in QuickBooks to correct.
+        assert offered == {("bubbles-brine", "UF-CAL-NV-750"), ("cote-ouest", "UF-CAL-NV-750")}
+    else:
+        assert offered == set()
 
 
 def test_partner_users_see_only_their_own_rows_and_no_partner_filter(
