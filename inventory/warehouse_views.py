@@ -92,12 +92,6 @@ def upload_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     plan = (
         warehouse.upload_plan(upload) if upload.status == WarehouseUpload.Status.PENDING else None
     )
-    return _render_detail(request, upload, plan)
-
-
-def _render_detail(
-    request: AuthedRequest, upload: WarehouseUpload, plan: warehouse.Plan | None
-) -> HttpResponse:
     context = {
         "upload": upload,
         "plan": plan,
