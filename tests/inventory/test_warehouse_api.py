@@ -246,13 +246,14 @@ def test_a_body_that_is_not_a_json_object_is_400(secret_a: str, raw: bytes) -> N
 def test_lines_of_the_wrong_shape_are_named_by_number(
     secret_a: str, catalog: dict[str, CatalogSKU]
 ) -> None:
-    body = day(
+    lines: list[Any] = [
         {"sku": "UF-CAL-NV-750", "bottles": 12},
         ["UF-CAL-NV-375", 6],
         {"sku": 750, "bottles": 1},
         {"sku": "UF-CAL-NV-375", "bottles": 1, "price": "9.99"},
         {"sku": "UF-BDB-2021-1500", "bottles": 1.5},
-    )
+    ]
+    body = {"as_of": D1, "lines": lines}
     response = push(body, secret=secret_a)
     assert response.status_code == 422
     errors = {(e["line"], e["field"]): e["message"] for e in response.json()["errors"]}
