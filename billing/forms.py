@@ -18,15 +18,21 @@ from .selectors import AGING_BUCKETS
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"})
 
 
-class _PartnerFilterForm(PartnerFilterForm):
-    def _check_range(self, start: str, end: str) -> None:
-        first: date | None = self.cleaned_data.get(start)
-        last: date | None = self.cleaned_data.get(end)
+class _DateRangeFilterForm(PartnerFilterForm):
+    # The form's (start, end) date fields: an end before the start is reported on the end.
+    date_range: tuple[str, str]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        start, end = self.date_range
+        first: date | None = cleaned.get(start)
+        last: date | None = cleaned.get(end)
         if first and last and first > last:
             self.add_error(end, f"Must be on or after {first:%Y-%m-%d}.")
+        return cleaned
 
 
-class InvoiceFilterForm(_PartnerFilterForm):
+class InvoiceFilterForm(_DateRangeFilterForm):
     customer = forms.CharField(required=False, max_length=255, strip=True)
     bucket = forms.ChoiceField(
         required=False,
@@ -35,11 +41,7 @@ class InvoiceFilterForm(_PartnerFilterForm):
     )
     due_from = forms.DateField(required=False, label="Due from", widget=DATE_WIDGET)
     due_to = forms.DateField(required=False, label="Due to", widget=DATE_WIDGET)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        self._check_range("due_from", "due_to")
-        return cleaned
+    date_range = ("due_from", "due_to")
 
     def filters(self) -> dict[str, Any]:
         data = getattr(self, "cleaned_data", {})
@@ -52,14 +54,10 @@ class InvoiceFilterForm(_PartnerFilterForm):
         }
 
 
-class PaymentFilterForm(_PartnerFilterForm):
+class PaymentFilterForm(_DateRangeFilterForm):
     date_from = forms.DateField(required=False, label="Paid from", widget=DATE_WIDGET)
     date_to = forms.DateField(required=False, label="Paid to", widget=DATE_WIDGET)
-
-    def clean(self) -> dict[str, Any]:
-        cleaned = super().clean() or {}
-        self._check_range("date_from", "date_to")
-        return cleaned
+    date_range = ("date_from", "date_to")
 
     def filters(self) -> dict[str, Any]:
         data = getattr(self, "cleaned_data", {})
