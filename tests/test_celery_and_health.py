@@ -7,21 +7,16 @@ import os
 import signal
 import subprocess
 from datetime import datetime
-from typing import Any
 
 import pytest
 import redis
 from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from accounts.models import Partner
-from sync import services
-from sync.models import QBOConnection
 from sync.services import LAST_TICK_KEY
-from sync.tasks import connection_sync, tick
+from sync.tasks import tick
 from unefemme.celery import app
 
 OWN_TASK_PREFIXES = ("accounts.", "sync.", "inventory.", "billing.")
@@ -90,25 +85,3 @@ def test_healthz_is_503_when_redis_is_unreachable(client: Client, settings: obje
     body = json.loads(response.content)
     assert response.status_code == 503
     assert body["redis"] is False and body["celery"] is False and body["database"] is True
-
-
-class _RolledBack(Exception):
-    pass
-
-
-# transaction=True: on-commit callbacks run (or are dropped) as in production, not held
-# by the test's wrapping transaction.
-@pytest.mark.django_db(transaction=True)
-def test_a_task_enqueued_in_a_rolled_back_transaction_is_never_published(
-    partner_a: Partner, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    published: list[Any] = []
-    monkeypatch.setattr(connection_sync, "apply_async", lambda *a, **k: published.append(a))
-    made = QBOConnection.objects.create(partner=partner_a, realm_id="1")
-    with pytest.raises(_RolledBack), transaction.atomic():
-        services.connection_sync_now(connection=made)
-        raise _RolledBack
-    assert published == []
-    # The same call, committed, is published.
-    services.connection_sync_now(connection=made)
-    assert len(published) == 1
