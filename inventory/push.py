@@ -49,6 +49,7 @@ from sync.clients import qbo
 from sync.models import QBOConnection
 from sync.services import connection_sync_now
 from sync.tokens import ConnectionTokens
+from unefemme.celery import publish_quietly
 
 from . import mapping
 from .mapping_models import MappingConflict, SKUMapping
@@ -188,15 +189,13 @@ def _locked_job(job_id: int) -> PushJob:
 
 
 def _enqueue(job_id: int) -> None:
+    # On commit, and quietly: with the broker down the job stays queued and beat's resume
+    # sweep (push_jobs_resume) starts it later; the admin's approval is not lost to a 500.
     from .tasks import push_job_run
 
-    def publish() -> None:
-        try:
-            push_job_run.apply_async((job_id,), retry=False, ignore_result=True)
-        except Exception as exc:  # the broker is down: beat's resume sweep starts it later
-            logger.warning("push job %s not enqueued (%s)", job_id, type(exc).__name__)
-
-    transaction.on_commit(publish)
+    transaction.on_commit(
+        lambda: publish_quietly(push_job_run, job_id, timeout=conf.seconds("SYNC_ENQUEUE_TIMEOUT"))
+    )
 
 
 @transaction.atomic

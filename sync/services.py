@@ -39,12 +39,13 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+
+from unefemme.celery import publish_quietly
 
 from . import conf, locks
 from .clients import qbo
@@ -146,37 +147,13 @@ def webhook_events_received(*, realm_ids: set[str]) -> None:
 
 
 def _publish_quietly(connection_id: int, trigger: str) -> bool:
-    """Publish a sync task within ``SYNC_ENQUEUE_TIMEOUT`` seconds, or log and give up."""
+    """Publish a sync within ``SYNC_ENQUEUE_TIMEOUT`` seconds, or log and give up: the
+    schedule catches up once the broker is back."""
     from .tasks import connection_sync
 
-    timeout = conf.seconds("SYNC_ENQUEUE_TIMEOUT")
-    try:
-        # A connection of its own with short socket timeouts and no publish retries: a
-        # broker that refuses fails at once, one that hangs (a stopped Redis accepts TCP
-        # and never answers) fails after ``timeout`` instead of holding the webhook.
-        with connection_sync.app.connection_for_write(
-            url=settings.CELERY_BROKER_URL,
-            connect_timeout=timeout,
-            transport_options={
-                "socket_timeout": timeout,
-                "socket_connect_timeout": timeout,
-                "max_retries": 0,
-            },
-        ) as broker:
-            connection_sync.apply_async(
-                (connection_id, trigger),
-                producer=broker.Producer(),
-                retry=False,
-                ignore_result=True,
-            )
-    except Exception as exc:
-        logger.warning(
-            "sync of connection %s not enqueued (%s); the schedule will catch up",
-            connection_id,
-            type(exc).__name__,
-        )
-        return False
-    return True
+    return publish_quietly(
+        connection_sync, connection_id, trigger, timeout=conf.seconds("SYNC_ENQUEUE_TIMEOUT")
+    )
 
 
 # ---------------------------------------------------------------- connect / disconnect

@@ -31,7 +31,7 @@ from sync import locks, services
 from sync.models import QBOConnection
 from tests.conftest import signed_in
 from tests.sync.books import Books, connection_for
-from tests.sync.conftest import start_worker
+from tests.sync.conftest import SilentServer, start_worker
 from tests.sync.test_import import wait_for
 
 if TYPE_CHECKING:
@@ -658,3 +658,25 @@ def test_429s_from_quickbooks_are_waited_out_and_nothing_is_written_twice(
     assert [b.items.count() for b in job.batches.order_by("pk")] == [30, 30, 30, 5]
     assert {i.status for i in job.items.all()} == {PushItem.Status.WRITTEN}
     assert len(books.all("Item")) == items_before + 95
+
+
+def test_approving_with_the_broker_hanging_answers_at_once_and_keeps_the_job_queued(
+    sandbox_server: SandboxProcess, silent_server: SilentServer, settings: Any,
+    partner_a: Partner, ada: User,
+) -> None:  # fmt: skip
+    connection, books = imported(sandbox_server, partner_a)
+    wanted = warehouse_counts(connection, books, offsets=[2])
+    job = push.push_stock_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted])
+    # A Redis that accepts the connection and never answers.
+    broker = settings.CELERY_BROKER_URL
+    settings.CELERY_BROKER_URL = silent_server.url.replace("http://", "redis://") + "/0"
+    started = time.monotonic()
+    response = signed_in(ada).post(reverse("inventory:push_job_approve", args=[job.pk]))
+    elapsed = time.monotonic() - started
+    assert response.status_code == 302 and elapsed < 3.0, elapsed
+    job.refresh_from_db()
+    # Approved and queued; beat's resume sweep starts it once the broker answers again.
+    assert job.status == PushJob.Status.QUEUED and job.approved_by == ada
+    # Once the broker is back, the job runs (here in-process, as beat's sweep would start it).
+    settings.CELERY_BROKER_URL = broker
+    assert run_to_the_end(job).status == PushJob.Status.DONE
