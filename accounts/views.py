@@ -6,6 +6,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET
 
+from common.htmx import wants_fragment
 from sync.selectors import last_tick as last_tick_at
 
 from . import health
@@ -28,7 +29,7 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     tiles = dashboard_tiles(user=request.user, today=timezone.localdate())
     template = "accounts/dashboard.html"
     # The tiles poll themselves; a boosted request still wants the whole page.
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         template += "#dashboard-tiles"
     return render(request, template, {"tiles": tiles, "refreshed_at": timezone.now()})
 

@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE
 from common.charts import bar_chart
+from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
 from common.templatetags.ui import format_money
 
@@ -28,7 +29,7 @@ from .forms import InvoiceFilterForm, PaymentFilterForm
 
 def _partial(request: AuthedRequest, page: str, fragment: str) -> str:
     # A boosted request wants the whole page; only a targeted htmx request gets the table.
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         return f"{page}#{fragment}"
     return page
 

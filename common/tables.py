@@ -21,7 +21,7 @@ queryset selects::
     if table.is_csv:
         return csv_response(table, "open-invoices.csv")
     template = "billing/invoice_list.html"
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         template += "#invoice-table"
     return render(request, template, {"form": form, "table": table})
 

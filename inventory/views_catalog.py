@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import AuthedRequest, role_required
 from accounts.roles import ADMINS, UNE_FEMME
+from common.htmx import wants_fragment
 
 from . import catalog
 from .forms import CatalogFilterForm, CatalogImportConfirmForm, CatalogImportForm
@@ -40,7 +41,7 @@ def _filtered_skus(request: AuthedRequest) -> tuple[CatalogFilterForm, QuerySet[
 def catalog_list(request: AuthedRequest) -> HttpResponse:
     form, skus = _filtered_skus(request)
     template = "inventory/catalog.html"
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         template += "#catalog-table"
     return render(
         request,

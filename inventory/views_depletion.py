@@ -16,6 +16,7 @@ from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE
 from common.charts import bar_chart
 from common.forms import PartnerFilterForm
+from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
 
 from .depletion import (
@@ -156,7 +157,7 @@ def depletion(request: AuthedRequest) -> HttpResponseBase:
         "row_template": f"{PAGE}#depletion-row",
     }
     template = PAGE
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         # The table's own sort and page links target its region; the filter form targets
         # the whole results (notices and chart change with the filters).
         if request.htmx.target == REGION:

@@ -16,6 +16,7 @@ from django.views.decorators.http import require_GET
 from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE
 from common.forms import PartnerFilterForm
+from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
 
 from . import discrepancies as selectors
@@ -74,7 +75,7 @@ def discrepancies(request: AuthedRequest) -> HttpResponseBase:
         return csv_response(table, f"stock-discrepancies-{timezone.localdate():%Y-%m-%d}.csv")
     selectors.attach_trends(table.rows)
     template = "inventory/discrepancies.html"
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         template += "#discrepancy-table"
     context = {
         "form": form,

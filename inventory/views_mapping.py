@@ -19,6 +19,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 from accounts.access import AuthedRequest, role_required
 from accounts.models import Partner
 from accounts.roles import ADMINS
+from common.htmx import wants_fragment
 
 from . import mapping
 from .mapping_models import MappingConflict, MappingDecision, SKUMapping
@@ -89,7 +90,7 @@ def conflicts(request: AuthedRequest) -> HttpResponse:
         "query": request.GET,
     }
     template = "inventory/conflicts.html"
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         return render(request, template + "#conflict-list", context)
     context["decisions"] = list(
         MappingDecision.objects.visible_to(request.user)

@@ -22,6 +22,7 @@ from accounts.access import AuthedRequest, role_required
 from accounts.models import Partner
 from accounts.roles import ADMINS, EVERYONE
 from common.forms import PartnerFilterForm
+from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
 from sync.models import QBOConnection
 
@@ -75,7 +76,7 @@ def push_jobs(request: AuthedRequest) -> HttpResponseBase:
     if table.is_csv:
         return csv_response(table, f"quickbooks-pushes-{timezone.localdate():%Y-%m-%d}.csv")
     template = "inventory/push_jobs.html"
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         template += "#push-job-table"
     filtered = any(form.filters().values())
     return render(request, template, {"form": form, "table": table, "filtered": filtered})
@@ -105,7 +106,7 @@ def push_job(request: AuthedRequest, pk: int) -> HttpResponse:
         "poll_seconds": POLL_SECONDS,
         "can_decide": request.user.is_admin,
     }
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         response = render(request, "inventory/push_job.html#job-progress", context)
         if not job.is_active:
             response.status_code = 286  # htmx: stop polling, the job is over

@@ -35,6 +35,7 @@ from django_htmx.http import HttpResponseStopPolling
 from accounts.access import AuthedRequest, role_required
 from accounts.models import Partner
 from accounts.roles import EVERYONE, Role
+from common.htmx import wants_fragment
 
 from . import selectors, services
 from .clients import qbo
@@ -157,7 +158,7 @@ def connections(request: AuthedRequest) -> HttpResponse:
 def connection_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     """One connection; with htmx, just its card (what the page polls during an import)."""
     card = _card(request, get_connection_for_user(request, pk, card=True))
-    if request.htmx and not request.htmx.boosted:
+    if wants_fragment(request):
         response = render(request, "sync/connections.html#connection", {"card": card})
         if not card["polling"]:
             # 286 makes htmx stop polling; the final state is still swapped in.
