@@ -8,7 +8,6 @@ Disconnect calls its real revocation endpoint.
 
 from __future__ import annotations
 
-import socket
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urljoin, urlsplit
@@ -22,6 +21,7 @@ from django.utils import timezone
 from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import Partner, User
+from devtools.embedded import free_port
 from sync import oauth
 from sync.models import QBOConnection
 from tests.conftest import signed_in
@@ -467,9 +467,7 @@ def test_several_tabs_may_each_start_the_flow_but_only_a_few_stay_pending(
 def test_connect_explains_when_intuit_cannot_be_reached(
     alice: User, settings: SettingsWrapper
 ) -> None:
-    with socket.socket() as probe:  # a port nothing listens on
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()  # nothing listens there
     settings.QBO_ENVIRONMENT = f"http://127.0.0.1:{port}/.well-known/openid_configuration"
     response = signed_in(alice).post(reverse("sync:connect"))
     assert response.status_code == 302 and response["Location"] == reverse("sync:connections")

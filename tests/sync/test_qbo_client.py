@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 import requests
 
+from devtools.embedded import free_port
 from sync.clients import qbo
 from sync.clients.qbo import QBOClient, QBOError, StaticToken, quote, statement
 from tests.sync.books import Books, stats
@@ -170,31 +171,14 @@ def test_5xx_answers_are_retried_with_backoff(
 
 
 def test_a_refused_connection_is_retried_then_reported(settings: Any) -> None:
-    with socket_closed_port() as port:
-        settings.QBO_API_URL = f"http://127.0.0.1:{port}/v3"
-        settings.QBO_MAX_RETRIES = 3
-        settings.QBO_BACKOFF_BASE = 0.01
-        client = QBOClient(realm_id="123", tokens=StaticToken("t"))
-        with pytest.raises(QBOError) as raised:
-            client.count("Item")
+    settings.QBO_API_URL = f"http://127.0.0.1:{free_port()}/v3"  # nothing listens there
+    settings.QBO_MAX_RETRIES = 3
+    settings.QBO_BACKOFF_BASE = 0.01
+    client = QBOClient(realm_id="123", tokens=StaticToken("t"))
+    with pytest.raises(QBOError) as raised:
+        client.count("Item")
     assert raised.value.transient and raised.value.status is None
     assert client.meter.requests == 4
-
-
-class socket_closed_port:  # noqa: N801 (a context manager used like a function)
-    """A port nothing listens on (bound, then closed)."""
-
-    def __enter__(self) -> int:
-        import socket
-
-        probe = socket.socket()
-        probe.bind(("127.0.0.1", 0))
-        self.port = int(probe.getsockname()[1])
-        probe.close()
-        return self.port
-
-    def __exit__(self, *exc: object) -> None:
-        return None
 
 
 # ---------------------------------------------------------------- timeouts

@@ -24,6 +24,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Partner
+from devtools.embedded import free_port
 from qbo_sandbox.webhooks import ChangeEvent, render_cloudevents, render_legacy, sign
 from sync.models import QBOConnection, WebhookEvent
 from tests.conftest import ARTIFACTS, REPO_ROOT, _worker_env
@@ -191,17 +192,11 @@ def test_only_post_is_accepted(intuit: Client) -> None:
 # --- the broker is down ----------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture
 def web_server_with_a_dead_broker(transactional_db: None) -> Iterator[str]:
     """The app in its own process (runserver), on the test database, with REDIS_URL (the
     Celery broker, and the cache) pointing at a port where nothing listens."""
-    port, dead = _free_port(), _free_port()
+    port, dead = free_port(), free_port()
     env = _worker_env(settings.DATABASES["default"]["NAME"])
     env["REDIS_URL"] = f"redis://127.0.0.1:{dead}/0"
     ARTIFACTS.mkdir(exist_ok=True)
