@@ -9,6 +9,8 @@ from allauth.core import context
 from allauth.mfa.models import Authenticator
 from django.http import HttpRequest
 
+from common.clientip import client_ip
+
 # How recent a sign-in must be to enrol a first authenticator without typing the password
 # again.
 FIRST_ENROLMENT_GRACE_SECONDS = 300
@@ -20,6 +22,11 @@ class AccountAdapter(DefaultAccountAdapter):  # type: ignore[misc]
         # People are invited by an admin (Django admin or `demo_setup`); nobody signs
         # themselves up to see partners' books.
         return False
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        # allauth's own reading raises ImproperlyConfigured (a 500) when X-Forwarded-For is
+        # shorter than the proxy count, which any client can arrange; ours never fails.
+        return client_ip(request) or "0.0.0.0"
 
     def is_reauthentication_required(self, *, app: str, **kwargs: Any) -> bool:
         # Staff are sent to enrol in TOTP right after signing in (StaffMFAMiddleware).

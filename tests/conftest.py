@@ -20,12 +20,31 @@ import pytest
 from django.conf import settings
 from django.core.cache import cache
 from django.test import Client
+from hypothesis import HealthCheck
+from hypothesis import settings as hypothesis_settings
 
 from accounts.models import Partner, User
 from accounts.roles import Role
 from tests.factories import PartnerFactory, UserFactory
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# Property-based tests (Hypothesis). `make test` runs the "suite" profile: a fixed seed
+# (derandomize) and a bounded number of examples, so a run is repeatable and its time is
+# known. `HYPOTHESIS_PROFILE=long` (make fuzz) searches much further with fresh random
+# examples. No example database: a run leaves nothing behind in the checkout.
+# function_scoped_fixture: our @given tests take the database and the cast as fixtures on
+# purpose, and each example checks what it wrote itself (counts before and after).
+_HYPOTHESIS_COMMON: dict[str, Any] = {
+    "deadline": None,
+    "database": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+hypothesis_settings.register_profile(
+    "suite", max_examples=40, derandomize=True, print_blob=True, **_HYPOTHESIS_COMMON
+)
+hypothesis_settings.register_profile("long", max_examples=2000, **_HYPOTHESIS_COMMON)
+hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
 @pytest.fixture(autouse=True)

@@ -124,6 +124,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the WSGI app (compressed, with far-future caching for the
+    # hashed names), before anything that needs a session or a user.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     # TRACE answers 405 everywhere (Intuit: "TRACE disabled").
     "accounts.middleware.NoTraceMiddleware",
     "csp.middleware.CSPMiddleware",
@@ -257,8 +260,24 @@ if not DEBUG:
     SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31536000)
     SECURE_HSTS_INCLUDE_SUBDOMAINS = True
     SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
-    # Behind a TLS-terminating proxy, trust its X-Forwarded-Proto.
-    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# --- Reverse proxies ---------------------------------------------------------------------
+# Headers a client can set are trusted only when the deployment says a proxy of its own
+# sets them; otherwise anyone could claim to be https, or to come from any address.
+#
+# How many proxies of ours append to X-Forwarded-For. The client address is then the entry
+# that many places from the right (common.clientip); with 0 it is REMOTE_ADDR. Every
+# per-IP limit (allauth's sign-in lockout among them) counts by that address, so behind a
+# proxy one person's failed sign-ins do not lock out everyone else.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT < 0:
+    raise ImproperlyConfigured("TRUSTED_PROXY_COUNT cannot be negative.")
+ALLAUTH_TRUSTED_PROXY_COUNT = TRUSTED_PROXY_COUNT
+# The header a TLS-terminating proxy sets to "https" (e.g. X-Forwarded-Proto); unset, no
+# header is taken as proof of https.
+_PROXY_SSL_HEADER = env_str("SECURE_PROXY_SSL_HEADER").strip()
+if _PROXY_SSL_HEADER:
+    SECURE_PROXY_SSL_HEADER = ("HTTP_" + _PROXY_SSL_HEADER.upper().replace("-", "_"), "https")
 
 # --- Internationalisation ---------------------------------------------------------------
 
@@ -272,7 +291,14 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = BASE_DIR / "staticfiles"
+# `manage.py collectstatic` gathers the files here for WhiteNoise to serve.
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or BASE_DIR / "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    # Content-hashed, pre-compressed copies: a deploy changes the URL of what changed, so
+    # browsers may cache every file for a year.
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
 
 # --- E-mail -----------------------------------------------------------------------------
 

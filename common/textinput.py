@@ -1,0 +1,29 @@
+"""Checks every parser of outside input (CSV files, JSON bodies, forms) applies to text.
+
+PostgreSQL cannot store NUL in text (psycopg raises DataError: a 500), JSON can carry lone
+surrogates ("\\ud800") that cannot be encoded at all, and other control characters are
+never part of a wine name, a SKU code or a number: they are a damaged file. Each is
+refused with a message naming the field and the character, never stored or crashed on.
+"""
+
+from __future__ import annotations
+
+import re
+
+# C0 controls except TAB, DEL, C1 controls, and UTF-16 surrogates.
+_FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def forbidden_character(value: str) -> str | None:
+    """``U+XXXX`` of the first character no field may hold, or None when there is none."""
+    match = _FORBIDDEN.search(value)
+    return None if match is None else f"U+{ord(match.group()):04X}"
+
+
+def text_problem(value: str, name: str) -> str | None:
+    """Why ``value`` cannot be accepted as the field ``name``, or None."""
+    code = forbidden_character(value)
+    if code is None:
+        return None
+    what = "a NUL byte" if code == "U+0000" else "a control character"
+    return f"{name} contains {what} ({code}); remove it and send the value again."
