@@ -17,6 +17,7 @@ import csv
 import hashlib
 import io
 import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -26,6 +27,8 @@ from typing import TYPE_CHECKING, Any
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.utils import timezone
+
+from common.textinput import forbidden_character, text_problem
 
 from .models import CatalogImport, CatalogSKU, sku_code_validator
 
@@ -191,7 +194,9 @@ def catalog_csv_parse(content: bytes) -> ParsedFile:
         raise ValidationError("Line 1: the file is empty. The first line must be the header: "
                               + ",".join(COLUMNS) + ".")  # fmt: skip
 
-    # newline="" lets the csv module handle CRLF and line breaks inside quoted wine names.
+    # newline="" lets the csv module handle CRLF, and reports a line break inside a quoted
+    # cell as part of that cell (where the control-character check refuses it), rather than
+    # as the start of a new row.
     reader = csv.reader(io.StringIO(text, newline=""))
     records: list[tuple[int, list[str]]] = []
     last_line = 0
@@ -219,7 +224,8 @@ def catalog_csv_parse(content: bytes) -> ParsedFile:
     first_line_of: dict[str, int] = {}
     for line, values in records[1:]:
         row = _row_parse(line, names, values)
-        if row.code:
+        # A damaged code has its own error already; repeating it would only show it again.
+        if row.code and forbidden_character(row.code) is None:
             if row.code in first_line_of:
                 row.errors.append(
                     f"duplicate code {row.code}: it is already on line {first_line_of[row.code]}."
@@ -249,8 +255,11 @@ def _header_errors(line: int, names: list[str]) -> tuple[list[LineError], list[L
             fatal.append(LineError(line, f"missing column “{column}” (expected: {expected})."))
         elif names.count(column) > 1:
             fatal.append(LineError(line, f"column “{column}” appears twice."))
-    for name in names:
-        if name not in COLUMNS:
+    for position, name in enumerate(names, start=1):
+        if problem := text_problem(name, f"the header's column {position}"):
+            # Named by position: the name itself cannot be shown as it is.
+            other.append(LineError(line, problem))
+        elif name not in COLUMNS:
             shown = name or "(blank)"
             other.append(LineError(line, f"unknown column “{shown}” (expected: {expected})."))
     return fatal, other
@@ -263,6 +272,14 @@ def _row_parse(line: int, names: list[str], values: list[str]) -> RowResult:
         row.errors.append(
             f"{len(values)} values but the header has {len(names)} columns "
             "(a missing comma, or a wine name with a comma that is not in double quotes?)."
+        )
+        return row
+
+    # A NUL or control character is a damaged file, not a value: PostgreSQL cannot store
+    # NUL at all. Such a row's other values are not worth checking.
+    if forbidden_character("".join(cells.values())) is not None:
+        row.errors.extend(
+            problem for name, value in cells.items() if (problem := text_problem(value, name))
         )
         return row
 
@@ -288,14 +305,20 @@ def _row_parse(line: int, names: list[str], values: list[str]) -> RowResult:
 
     vintage: int | None = None
     raw_vintage = cells["vintage"]
+    low, high = VINTAGE_RANGE
     if raw_vintage and raw_vintage.upper() != "NV":
-        if not raw_vintage.isdigit():
-            row.errors.append(f"vintage “{raw_vintage}” is not a year (write a year, or NV).")
-        elif not VINTAGE_RANGE[0] <= int(raw_vintage) <= VINTAGE_RANGE[1]:
-            low, high = VINTAGE_RANGE
-            row.errors.append(f"vintage {raw_vintage} is not a year from {low} to {high}.")
+        year = _whole_number(raw_vintage)
+        if year is None:
+            row.errors.append(
+                f"vintage “{_shown(raw_vintage)}” is not a year (write a year from {low} to "
+                f"{high}, or NV)."
+            )
+        elif not low <= year <= high:
+            row.errors.append(
+                f"vintage {_shown(raw_vintage)} is not a year from {low} to {high} (or NV)."
+            )
         else:
-            vintage = int(raw_vintage)
+            vintage = year
 
     format_ml = _positive(row, cells["format_ml"], "format_ml", MAX_FORMAT_ML, "millilitres")
     per_case = _positive(
@@ -320,15 +343,45 @@ def _row_parse(line: int, names: list[str], values: list[str]) -> RowResult:
 
 
 def _positive(row: RowResult, raw: str, name: str, maximum: int, unit: str) -> int | None:
-    # Digits only: "750 ml" or "7.5e2" would be a guess, and a guess in a catalog is a bug.
-    if raw.isdigit() and 0 < int(raw) <= maximum:
-        return int(raw)
-    if raw.lstrip("-").isdigit():
-        row.errors.append(f"{name} {raw} is not positive (a number of {unit}, 1 to {maximum}).")
+    number = _whole_number(raw)
+    if number is not None and 0 < number <= maximum:
+        return number
+    within = f"a number of {unit} from 1 to {maximum}"
+    if number is None:
+        shown = _shown(raw) or "(empty)"
+        row.errors.append(f"{name} “{shown}” is not a whole number ({within}).")
+    elif number <= 0:
+        row.errors.append(f"{name} {_shown(raw)} is not positive ({within}).")
     else:
-        shown = raw or "(empty)"
-        row.errors.append(f"{name} “{shown}” is not a whole number of {unit}.")
+        row.errors.append(f"{name} {_shown(raw)} is too large ({within}).")
     return None
+
+
+# ASCII digits only, with an optional minus: "750 ml" or "7.5e2" would be a guess, and a
+# guess in a catalog is a bug. str.isdigit() is no test: it is true of "²", which int()
+# refuses, and of "٧٥٠", which int() reads as 750 although nobody typed that in a catalog.
+_WHOLE_NUMBER = re.compile(r"-?[0-9]+")
+# More digits than any range here allows (leading zeros aside) are out of range whatever
+# they say; they are not converted, because int() refuses more than 4300 digits.
+_MAX_DIGITS = 9
+_TOO_LARGE: int = 10**_MAX_DIGITS
+
+
+def _whole_number(raw: str) -> int | None:
+    """``raw`` as a whole number, or None when it is not one. A number with more than
+    ``_MAX_DIGITS`` digits comes back as ±``_TOO_LARGE``: out of every range, and safe."""
+    if not _WHOLE_NUMBER.fullmatch(raw):
+        return None
+    sign = -1 if raw.startswith("-") else 1
+    digits = raw.lstrip("-").lstrip("0")
+    if len(digits) > _MAX_DIGITS:
+        return sign * _TOO_LARGE
+    return sign * int(digits or "0")
+
+
+def _shown(raw: str, limit: int = 20) -> str:
+    """A value for a message: a 5,000-digit number would bury the message."""
+    return raw if len(raw) <= limit else raw[:limit] + "…"
 
 
 # ---------------------------------------------------------------------------------------
@@ -435,7 +488,16 @@ def catalog_import_apply(
     for row in plan.rows:
         if row.outcome in (Outcome.NEW, Outcome.CHANGED):
             assert row.values is not None  # rows without errors always carry values
-            _row_apply(row.values)
+            try:
+                _row_apply(row.values)
+            except ValidationError as e:
+                # A model rule the reader lacks. Made a line-numbered message like the
+                # reader's: the confirm form shows it as the whole import's refusal (this
+                # transaction undoes the rows already written), and a per-field error would
+                # name fields the form does not have.
+                raise ValidationError(
+                    f"Line {row.line}: {' '.join(e.messages)} Nothing was changed."
+                ) from None
             changes.append(
                 {
                     "line": row.line,

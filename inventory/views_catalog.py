@@ -85,7 +85,16 @@ def catalog_import(request: AuthedRequest) -> HttpResponse:
     return render(
         request,
         "inventory/catalog_import.html",
-        {"form": form, "recent": recent, "columns": catalog.COLUMNS},
+        {
+            "form": form,
+            "recent": recent,
+            "columns": catalog.COLUMNS,
+            "limits": {
+                "vintage": catalog.VINTAGE_RANGE,
+                "format_ml": catalog.MAX_FORMAT_ML,
+                "bottles_per_case": catalog.MAX_BOTTLES_PER_CASE,
+            },
+        },
     )
 
 

@@ -342,3 +342,106 @@ def test_nine_litre_cases() -> None:
     sku = CatalogSKU(code="UF-A-1", wine="W", format_ml=750, bottles_per_case=6)
     assert sku.nine_litre_cases(120) == Decimal("10.0000")
     assert sku.case_in_nine_litre_cases == Decimal("0.5000")
+
+
+# Issue 9: no input reaches a 5xx. Each of these was a 500 before.
+
+
+def test_a_superscript_digit_in_format_ml_is_a_row_error(admin_client: Client) -> None:
+    # "²".isdigit() is True, but int("²") raises: the upload was a 500.
+    url = preview_url(upload(admin_client, HEADER + "UF-A-1,Wine,NV,²,12,yes\n"))
+    body = admin_client.get(url).content.decode()
+    assert (
+        "Line 2: format_ml “²” is not a whole number (a number of millilitres from 1 to 100000)."
+        in body
+    )
+    assert 'name="digest"' not in body
+
+
+def test_digits_of_other_scripts_are_not_numbers(admin_client: Client) -> None:
+    # int("٧٥٠") is 750: a value nobody typed in a catalog would have been taken as one.
+    text = HEADER + "UF-A-1,Wine,٢٠٢١,750,12,yes\nUF-A-2,Wine,NV,٧٥٠,12,yes\n"
+    body = admin_client.get(preview_url(upload(admin_client, text))).content.decode()
+    assert "Line 2: vintage “٢٠٢١” is not a year (write a year from 1900 to 2100, or NV)." in body
+    assert "Line 3: format_ml “٧٥٠” is not a whole number" in body
+
+
+def test_a_number_too_long_for_int_is_out_of_range_not_a_crash(admin_client: Client) -> None:
+    # int() refuses more than 4300 digits (a ValueError, so a 500).
+    huge = "9" * 5000
+    text = HEADER + f"UF-A-1,Wine,{huge},750,12,yes\nUF-A-2,Wine,NV,750,{huge},yes\n"
+    body = admin_client.get(preview_url(upload(admin_client, text))).content.decode()
+    assert f"Line 2: vintage {'9' * 20}… is not a year from 1900 to 2100 (or NV)." in body
+    assert (
+        f"Line 3: bottles_per_case {'9' * 20}… is too large (a number of bottles from 1 to 1000)."
+        in body
+    )
+    assert huge not in body
+
+
+def test_every_number_error_states_the_range(admin_client: Client) -> None:
+    text = HEADER + "UF-A-1,Wine,NV,100001,12,yes\nUF-A-2,Wine,2101,750,0,yes\n"
+    body = admin_client.get(preview_url(upload(admin_client, text))).content.decode()
+    assert (
+        "Line 2: format_ml 100001 is too large (a number of millilitres from 1 to 100000)." in body
+    )
+    assert "Line 3: vintage 2101 is not a year from 1900 to 2100 (or NV)." in body
+    assert (
+        "Line 3: bottles_per_case 0 is not positive (a number of bottles from 1 to 1000)." in body
+    )
+
+
+def test_a_nul_byte_in_a_wine_name_is_a_row_error_and_nothing_is_written(
+    admin_client: Client,
+) -> None:
+    # PostgreSQL cannot store NUL: confirming this file was a DataError (a 500).
+    content = (HEADER + "UF-A-1,Brut,NV,750,12,yes\nUF-A-2,Dem\x00i-Sec,NV,750,12,yes\n").encode()
+    url = preview_url(upload(admin_client, content))
+    body = admin_client.get(url).content.decode()
+    assert "Line 3: wine contains a NUL byte (U+0000); remove it and send the value again." in body
+    assert 'name="digest"' not in body
+    response = admin_client.post(
+        url, {"digest": catalog.catalog_import_plan(content=content).digest}
+    )
+    assert response.status_code == 200
+    assert "The file has 1 error(s); nothing was changed." in response.content.decode()
+    assert not CatalogSKU.objects.exists()
+
+
+def test_control_characters_in_any_cell_or_the_header_are_line_numbered_errors(
+    admin_client: Client,
+) -> None:
+    text = (
+        "code,wine,vintage,format_ml,bottles_per_case,active,no\x1bte\n"
+        + 'UF-A-1,"Brut\nRosé",NV,750,12,yes,\n'  # a line break inside a quoted wine name
+        + "UF-A-2,Brut,N\x07V,750,12,y\x7fes,\n"
+    )
+    body = admin_client.get(preview_url(upload(admin_client, text))).content.decode()
+    assert "Line 1: the header&#x27;s column 7 contains a control character (U+001B)" in body
+    assert "Line 2: wine contains a control character (U+000A)" in body
+    assert "Line 4: vintage contains a control character (U+0007)" in body
+    assert "Line 4: active contains a control character (U+007F)" in body
+    assert 'name="digest"' not in body
+
+
+def test_a_model_rule_the_reader_lacks_refuses_the_import_with_its_line(
+    admin_client: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A rule added to the model and not to the reader fails at confirmation. Its per-field
+    # error could not be added to the confirm form (a ValueError, so a 500 before).
+    url = preview_url(upload(admin_client, GOOD))
+    digest = catalog.catalog_import_plan(content=GOOD.encode()).digest
+    wine = CatalogSKU._meta.get_field("wine")
+
+    def no_colons(value: str) -> None:
+        if ":" in value:
+            raise ValidationError("A wine name cannot contain a colon.")
+
+    monkeypatch.setattr(wine, "validators", [*wine.validators, no_colons])
+    response = admin_client.post(url, {"digest": digest})
+    assert response.status_code == 200
+    assert (
+        "Line 4: A wine name cannot contain a colon. Nothing was changed."
+        in response.content.decode()
+    )
+    assert not CatalogSKU.objects.exists()
