@@ -12,6 +12,10 @@ run() { "${uv[@]}" run --frozen "$@"; }
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# First, so a machine without Chromium learns what to install before any wait.
+step "Chromium (browser tests)"
+"$python" -m devtools.chromium
+
 step "uv sync (from uv.lock)"
 "${uv[@]}" sync --frozen
 

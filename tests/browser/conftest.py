@@ -1,6 +1,7 @@
 """What every browser test stands on: real Chromium driving the real app, QuickBooks and Celery.
 
-- **Chromium** is Debian's (``/usr/bin/chromium``; ``.ci/run`` installs it). Playwright's own
+- **Chromium** is Debian's (``/usr/bin/chromium``; ``make test`` installs it through
+  ``devtools.chromium`` when it may, else names it and stops). Playwright's own
   browser download cannot work here (the network reaches only package registries), so
   ``browser_type_launch_args`` points Playwright at that binary.
 - **Playwright is package-scoped** (pytest-playwright makes it session-scoped). While its
@@ -36,6 +37,7 @@ from django.test.utils import override_settings
 from django.urls import reverse
 from playwright.sync_api import Browser, BrowserType, Page, Playwright, expect, sync_playwright
 
+from devtools import chromium
 from sync.clients import qbo
 from tests.conftest import ARTIFACTS
 from tests.sync.conftest import Worker, sandbox_settings, start_worker
@@ -46,7 +48,7 @@ if TYPE_CHECKING:
     from qbo_sandbox.testing import SandboxProcess
     from tests.browser.demo_books import DemoBooks
 
-CHROMIUM = "/usr/bin/chromium"
+CHROMIUM = str(chromium.CHROMIUM)
 # --no-sandbox: CI runs as root. The rest keep a headless Chromium from calling home
 # (updates, sync, field trials, QUIC probes) on a network that only reaches registries.
 CHROMIUM_ARGS = [
@@ -88,6 +90,14 @@ def environ(**values: str | None) -> Iterator[None]:
 
 
 # --- Playwright and Chromium ----------------------------------------------------------------
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Run straight through pytest on a machine without Chromium, every browser test would
+    # fail in its setup with Playwright's "executable doesn't exist"; say it once instead.
+    browser_tests = [i for i in items if i.nodeid.startswith("tests/browser/")]
+    if browser_tests and not chromium.CHROMIUM.exists():
+        pytest.exit(chromium.missing_message(), returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 @pytest.fixture(scope="session")
