@@ -25,5 +25,10 @@ def text_problem(value: str, name: str) -> str | None:
     code = forbidden_character(value)
     if code is None:
         return None
-    what = "a NUL byte" if code == "U+0000" else "a control character"
+    if code == "U+0000":
+        what = "a NUL byte"
+    elif "U+D800" <= code <= "U+DFFF":
+        what = "a broken character"  # an unpaired surrogate: JSON can carry one
+    else:
+        what = "a control character"
     return f"{name} contains {what} ({code}); remove it and send the value again."

@@ -24,18 +24,21 @@ import json
 import re
 import secrets
 import uuid
-from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from decimal import Decimal, InvalidOperation
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import Partner
+from common.textinput import forbidden_character, text_problem
 
 from .models import CatalogSKU
 from .warehouse_models import (
@@ -52,17 +55,24 @@ if TYPE_CHECKING:
 
 MAX_UPLOAD_BYTES = 5 * 1024 * 1024
 TOO_LARGE = f"The file is larger than {MAX_UPLOAD_BYTES // (1024 * 1024)} MB; split it."
-MAX_CSV_ROWS = 20_000
+MAX_CSV_ROWS = 50_000
 MAX_API_LINES = 1000
-# A refusal names this many bad lines; the preview lists them all.
+# A refusal names this many bad lines; the preview pages through them all.
 MAX_LINES_NAMED = 10
-MAX_BOTTLES = Decimal("9999999999.99")  # what the column holds (12 digits, 2 decimals)
+# A count is of whole bottles. Ten million bottles (over 800,000 cases) is far beyond any
+# distributor's stock of one SKU, so anything larger is a typo or a unit mix-up, and a
+# bound also keeps 1e30 or 1e9999 away from Decimal arithmetic and the column (12, 2).
+MAX_BOTTLES = 10_000_000
+BOTTLES_RANGE = f"a whole number of bottles from 0 to {MAX_BOTTLES:,}"
+# Longer than any number worth reading: shown cut short in a message, never parsed.
+MAX_NUMBER_TEXT = 40
 CENT = Decimal("0.01")
 TOKEN_PREFIX = "ufwh_"
 TOKEN_PREFIX_SHOWN = 12  # "ufwh_" and 7 random characters: enough to tell tokens apart
 
 REQUIRED_COLUMNS = ("partner", "sku", "as_of")
 QUANTITY_COLUMNS = ("bottles", "cases")
+TEXT_FIELDS = REQUIRED_COLUMNS + QUANTITY_COLUMNS
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
 Outcome = Literal["new", "replace", "unchanged", "error"]
@@ -78,9 +88,10 @@ class RowError:
         return {"line": self.line, "field": self.field, "message": self.message}
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRow:
-    """One row as received: text (CSV) or JSON values, nothing checked yet."""
+    """One row as received: text (CSV) or JSON values, nothing checked yet, except that
+    the parser says whether any text in it holds a character no field may hold."""
 
     line: int
     partner: Any
@@ -88,9 +99,13 @@ class RawRow:
     as_of: Any
     bottles: Any
     cases: Any
+    damaged: bool = False
+
+    def value(self, name: str) -> Any:
+        return getattr(self, name) if name in TEXT_FIELDS else None
 
 
-@dataclass
+@dataclass(slots=True)
 class RowPlan:
     raw: RawRow
     partner: Partner | None = None
@@ -101,6 +116,8 @@ class RowPlan:
     previous: Decimal | None = None
     existing: WarehouseSnapshot | None = None
     outcome: Outcome = "error"
+    # (partner id, SKU id, day) once all three are known: set once by _plan, read often.
+    key: tuple[int, int, date] | None = None
 
     @property
     def line(self) -> int:
@@ -110,22 +127,50 @@ class RowPlan:
     def error_text(self) -> str:
         return "; ".join(e.message for e in self.errors)
 
-    def key(self) -> tuple[int, int, date] | None:
-        if self.partner is None or self.sku is None or self.as_of is None:
-            return None
-        return (self.partner.pk, self.sku.pk, self.as_of)
+    # What the preview shows of a row: what was read where it was read, else as written.
+
+    @property
+    def partner_text(self) -> str:
+        return self.partner.name if self.partner else _cell_text(self.raw.partner)
+
+    @property
+    def sku_text(self) -> str:
+        return self.sku.code if self.sku else _cell_text(self.raw.sku)
+
+    @property
+    def as_of_text(self) -> str:
+        return self.as_of.isoformat() if self.as_of else _cell_text(self.raw.as_of)
+
+    @property
+    def quantity_text(self) -> str:
+        if self.bottles is not None:
+            return f"{self.bottles:f}".removesuffix(".00")
+        if not _blank(self.raw.cases):
+            return f"{_cell_text(self.raw.cases)} cases"
+        return _cell_text(self.raw.bottles)
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason one row of a file cannot be applied, as the preview and its CSV list it."""
+
+    line: int
+    field: str
+    value: str
+    message: str
 
 
 @dataclass
 class Plan:
     rows: list[RowPlan]
 
-    def count(self, outcome: Outcome) -> int:
-        return sum(1 for r in self.rows if r.outcome == outcome)
-
-    @property
+    @cached_property
     def counts(self) -> dict[str, int]:
-        return {o: self.count(o) for o in ("new", "replace", "unchanged", "error")}
+        counted = Counter(r.outcome for r in self.rows)
+        return {o: counted[o] for o in ("new", "replace", "unchanged", "error")}
+
+    def count(self, outcome: Outcome) -> int:
+        return self.counts[outcome]
 
     @property
     def errors(self) -> list[RowError]:
@@ -137,15 +182,31 @@ class Plan:
 
     @property
     def has_errors(self) -> bool:
-        return any(r.outcome == "error" for r in self.rows)
+        return self.counts["error"] > 0
+
+    def problems(self) -> list[Problem]:
+        """Every error of every row, in file order, with the value it is about."""
+        return [
+            Problem(
+                line=r.line,
+                field=e.field or "",
+                value=_cell_text(r.raw.value(e.field or "")),
+                message=e.message,
+            )
+            for r in self.rows
+            for e in r.errors
+        ]
 
     def fingerprint(self) -> str:
         """A digest of what applying would do, to notice a preview gone stale."""
-        parts = [
-            [r.line, r.outcome, [str(x) for x in r.key() or ()], str(r.bottles), str(r.previous)]
-            for r in self.rows
-        ]
-        return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
+        parts = [f"{r.line}|{r.outcome}|{r.key}|{r.bottles}|{r.previous}" for r in self.rows]
+        return hashlib.sha256("\n".join(parts).encode()).hexdigest()
+
+
+def _cell_text(value: Any) -> str:
+    if value is None:
+        return ""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
 # --- Checking values ----------------------------------------------------------------------
@@ -155,35 +216,52 @@ def _blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _parse_as_of(value: Any) -> tuple[date | None, str | None]:
+def _shown(value: Any) -> str:
+    """A value as a message quotes it: short, whatever was sent."""
+    text = value if isinstance(value, str) else json.dumps(value, default=str)
+    text = text.strip()
+    return text if len(text) <= MAX_NUMBER_TEXT else text[: MAX_NUMBER_TEXT - 1] + "…"
+
+
+def _parse_as_of(value: Any, today: date) -> tuple[date | None, str | None]:
     if _blank(value):
         return None, "The date (as_of) is missing."
-    text = str(value).strip() if isinstance(value, str) else None
+    text = value.strip() if isinstance(value, str) else None
     if text is None or not _ISO_DATE.match(text):
-        return None, f"“{value}” is not a date in the form YYYY-MM-DD."
+        return None, f"“{_shown(value)}” is not a date in the form YYYY-MM-DD."
     try:
         parsed = date.fromisoformat(text)
     except ValueError:
         return None, f"“{text}” is not a real date."
-    # "Today" is the site's day (America/Los_Angeles by default), where the warehouse is.
-    if parsed > timezone.localdate():
+    if parsed > today:
         return None, f"{text} is in the future; a snapshot records stock already counted."
     return parsed, None
 
 
-def _parse_quantity(value: Any, name: str) -> tuple[Decimal | None, str | None]:
+def _parse_quantity(
+    value: Any, name: str, limit: int, within: str
+) -> tuple[Decimal | None, str | None]:
+    """A number from 0 to ``limit``, or why not (``within`` says the range in words).
+    Bounded before any arithmetic: Decimal reads "1e9999" happily, but rounding it to
+    cents raises InvalidOperation."""
     # bool is an int in Python; true/false in JSON is a mistake, not 1/0 bottles.
     if isinstance(value, bool) or not isinstance(value, (str, int, Decimal)):
-        return None, f"{name} must be a number, not {json.dumps(value, default=str)}."
+        return None, f"{name} must be a number, not {_shown(value)}: {within}."
+    if isinstance(value, int) and abs(value) > limit:
+        return None, f"{name} is too large: {within}."
     text = value.strip() if isinstance(value, str) else str(value)
+    if len(text) > MAX_NUMBER_TEXT:
+        return None, f"{name} “{_shown(text)}” is not a number: {within}."
     try:
         quantity = Decimal(text)
     except InvalidOperation:
-        return None, f"{name} “{text}” is not a number."
+        return None, f"{name} “{text}” is not a number: {within}."
     if not quantity.is_finite():
-        return None, f"{name} “{text}” is not a number."
+        return None, f"{name} “{text}” is not a number: {within}."
     if quantity < 0:
-        return None, f"{name} cannot be negative (got {text})."
+        return None, f"{name} cannot be negative (got {text}): {within}."
+    if quantity > limit:
+        return None, f"{name} {text} is too large: {within}."
     return quantity, None
 
 
@@ -194,26 +272,53 @@ def _bottles_for(row: RawRow, sku: CatalogSKU | None) -> tuple[Decimal | None, l
     if not has_bottles and not has_cases:
         return None, [RowError(row.line, "bottles", "Give a quantity in bottles or in cases.")]
     if has_bottles:
-        bottles, message = _parse_quantity(row.bottles, "bottles")
+        text = row.bottles
+        # Nearly every row: a plain count (8 digits at most, so int() is cheap and bounded).
+        plain = isinstance(text, str) and len(text) <= 8 and text.isascii() and text.isdigit()
+        if plain and int(text) <= MAX_BOTTLES:
+            return Decimal(text).quantize(CENT), []
+        bottles, message = _parse_quantity(row.bottles, "bottles", MAX_BOTTLES, BOTTLES_RANGE)
         if message:
             return None, [RowError(row.line, "bottles", message)]
         assert bottles is not None
-        if bottles != bottles.quantize(CENT):
-            return None, [RowError(row.line, "bottles", "bottles has more than 2 decimals.")]
-    else:
-        cases, message = _parse_quantity(row.cases, "cases")
-        if message:
-            return None, [RowError(row.line, "cases", message)]
-        if sku is None:
-            return None, []  # the SKU's own error says why; no case size to convert with
-        assert cases is not None
-        bottles = cases * sku.bottles_per_case
-    # Cases of a fractional size (2.5 cases) give whole bottles; rounding only trims noise.
-    bottles = bottles.quantize(CENT, rounding=ROUND_HALF_UP)
-    if bottles > MAX_BOTTLES:
-        field_name = "bottles" if has_bottles else "cases"
-        return None, [RowError(row.line, field_name, "The quantity is implausibly large.")]
-    return bottles, []
+        if bottles != bottles.to_integral_value():
+            message = f"bottles {_shown(row.bottles)} is not a whole number: {BOTTLES_RANGE}."
+            return None, [RowError(row.line, "bottles", message)]
+        return bottles.quantize(CENT), []
+    if sku is None:
+        return None, []  # the SKU's own error says why; no case size to convert with
+    per_case = sku.bottles_per_case
+    most = MAX_BOTTLES // per_case
+    within = f"at most {most:,} cases of {per_case} ({MAX_BOTTLES:,} bottles)"
+    cases, message = _parse_quantity(row.cases, "cases", most, within)
+    if message:
+        return None, [RowError(row.line, "cases", message)]
+    assert cases is not None
+    bottles = cases * per_case
+    # Part cases are fine when they make whole bottles (2.5 cases of 12 is 30 bottles).
+    if bottles != bottles.to_integral_value():
+        message = (
+            f"{_shown(row.cases)} cases of {per_case} is {bottles.normalize():f} bottles, not "
+            "a whole number of bottles."
+        )
+        return None, [RowError(row.line, "cases", message)]
+    return bottles.quantize(CENT), []
+
+
+def _text_errors(raw: RawRow) -> list[RowError]:
+    """NUL and control characters, refused before anything looks a value up: PostgreSQL
+    cannot store NUL, and a surrogate from JSON cannot even be sent to it."""
+    return [
+        RowError(raw.line, name, message)
+        for name in TEXT_FIELDS
+        if isinstance(value := getattr(raw, name), str) and (message := text_problem(value, name))
+    ]
+
+
+def _is_damaged(values: Iterable[Any]) -> bool:
+    # One search per row over its text joined by a tab (a tab is allowed): a row without a
+    # forbidden character, nearly every row, costs one regex call.
+    return forbidden_character("\t".join(v for v in values if isinstance(v, str))) is not None
 
 
 # --- Planning -----------------------------------------------------------------------------
@@ -224,49 +329,47 @@ def _plan(
 ) -> Plan:
     """Check every row and say what it would do. ``partner`` fixes the partner (the API);
     otherwise each row names one by slug (CSV). With ``lock``, the existing snapshots are
-    locked (inside the caller's transaction) so the plan holds until it is applied."""
+    locked (inside the caller's transaction) so the plan holds until it is applied.
+
+    A preview plans the whole file on every view (so it always shows what confirming would
+    do now), and a file may have 50,000 rows: the lookups are made once per file, and each
+    distinct text of a field (a file names few partners, SKUs and days) is checked once.
+    """
     partners = {partner.slug: partner} if partner else _partners_by_slug(raw_rows)
     skus = _skus_by_code(raw_rows)
+    # "Today" is the site's day (America/Los_Angeles by default), where the warehouse is.
+    today = timezone.localdate()
+    checks = _Checks(partners=partners, skus=skus, today=today)
     plans: list[RowPlan] = []
     for raw in raw_rows:
         plan = RowPlan(raw=raw)
+        plans.append(plan)
+        if raw.damaged:
+            # A damaged line: its other values are not worth checking, or looking up.
+            plan.errors = _text_errors(raw)
+            continue
+        line, errors = raw.line, plan.errors
         if partner is not None:
             plan.partner = partner
-        elif _blank(raw.partner):
-            plan.errors.append(RowError(raw.line, "partner", "The partner is missing."))
         else:
-            plan.partner = partners.get(str(raw.partner).strip().lower())
-            if plan.partner is None:
-                plan.errors.append(
-                    RowError(raw.line, "partner", f"Unknown partner “{str(raw.partner).strip()}”.")
-                )
-        if _blank(raw.sku):
-            plan.errors.append(RowError(raw.line, "sku", "The SKU code is missing."))
-        elif not isinstance(raw.sku, str):
-            plan.errors.append(RowError(raw.line, "sku", "The SKU code must be text."))
-        else:
-            sku = skus.get(raw.sku.strip().upper())
-            if sku is None:
-                plan.errors.append(
-                    RowError(raw.line, "sku", f"Unknown SKU “{raw.sku.strip()}” in the catalog.")
-                )
-            elif not sku.active:
-                plan.errors.append(
-                    RowError(raw.line, "sku", f"SKU {sku.code} is inactive in the catalog.")
-                )
-            else:
-                plan.sku = sku
-        plan.as_of, message = _parse_as_of(raw.as_of)
+            plan.partner, message = checks.once("partner", checks.partner, raw.partner)
+            if message:
+                errors.append(RowError(line, "partner", message))
+        plan.sku, message = checks.once("sku", checks.sku, raw.sku)
         if message:
-            plan.errors.append(RowError(raw.line, "as_of", message))
+            errors.append(RowError(line, "sku", message))
+        plan.as_of, message = checks.once("as_of", checks.as_of, raw.as_of)
+        if message:
+            errors.append(RowError(line, "as_of", message))
         plan.bottles, quantity_errors = _bottles_for(raw, plan.sku)
-        plan.errors.extend(quantity_errors)
-        plans.append(plan)
+        errors.extend(quantity_errors)
+        if plan.partner is not None and plan.sku is not None and plan.as_of is not None:
+            plan.key = (plan.partner.pk, plan.sku.pk, plan.as_of)
 
     _flag_duplicates(plans)
     existing = _existing_snapshots(plans, lock=lock)
     for plan in plans:
-        key = plan.key()
+        key = plan.key
         if plan.errors or key is None or plan.bottles is None:
             plan.outcome = "error"
             continue
@@ -279,48 +382,117 @@ def _plan(
     return Plan(rows=plans)
 
 
+@dataclass
+class _Checks:
+    """The per-field checks of a row, remembered per distinct text within one plan."""
+
+    partners: dict[str, Partner]
+    skus: dict[str, CatalogSKU]
+    today: date
+    seen: dict[tuple[str, str], tuple[Any, str | None]] = field(default_factory=dict)
+
+    def once(
+        self, name: str, check: Callable[[Any], tuple[Any, str | None]], value: Any
+    ) -> tuple[Any, str | None]:
+        """``check(value)``: (the value read, or None; why not, or None) for field ``name``."""
+        if not isinstance(value, str):  # JSON values: few per request, and maybe unhashable
+            result: tuple[Any, str | None] = check(value)
+            return result
+        remembered = self.seen.get((name, value))
+        if remembered is None:
+            remembered = self.seen[name, value] = check(value)
+        return remembered
+
+    def partner(self, value: Any) -> tuple[Partner | None, str | None]:
+        if _blank(value):
+            return None, "The partner is missing."
+        found = self.partners.get(str(value).strip().lower())
+        return (found, None) if found else (None, f"Unknown partner “{_shown(value)}”.")
+
+    def sku(self, value: Any) -> tuple[CatalogSKU | None, str | None]:
+        if _blank(value):
+            return None, "The SKU code is missing."
+        if not isinstance(value, str):
+            return None, "The SKU code must be text."
+        found = self.skus.get(value.strip().upper())
+        if found is None:
+            return None, f"Unknown SKU “{_shown(value)}” in the catalog."
+        if not found.active:
+            return None, f"SKU {found.code} is inactive in the catalog."
+        return found, None
+
+    def as_of(self, value: Any) -> tuple[date | None, str | None]:
+        return _parse_as_of(value, self.today)
+
+
 def _flag_duplicates(plans: list[RowPlan]) -> None:
     # Two rows for the same partner, SKU and day leave no way to know which is right, so
     # both are refused rather than letting the last one silently win.
+    counted = Counter(plan.key for plan in plans if plan.key is not None)
+    if not counted or max(counted.values()) < 2:
+        return  # nearly every file: one pass, no lists of lines built
     lines_by_key: dict[tuple[int, int, date], list[int]] = defaultdict(list)
     for plan in plans:
-        key = plan.key()
-        if key is not None:
-            lines_by_key[key].append(plan.line)
+        if plan.key is not None and counted[plan.key] > 1:
+            lines_by_key[plan.key].append(plan.line)
     for plan in plans:
-        key = plan.key()
-        if key is None or len(lines_by_key[key]) < 2:
+        if plan.key is None or len(lines := lines_by_key.get(plan.key, ())) < 2:
             continue
-        others = ", ".join(str(n) for n in lines_by_key[key] if n != plan.line)
+        # Named up to a few: a file repeating one row 50,000 times must not write 50,000
+        # line numbers into each of its 50,000 messages.
+        others = [n for n in lines[: MAX_LINES_NAMED + 1] if n != plan.line][:MAX_LINES_NAMED]
+        more = len(lines) - 1 - len(others)
+        named = ", ".join(map(str, others)) + (f" and {more:,} more" if more else "")
+        plural = "s" if len(lines) > 2 else ""
         plan.errors.append(
             RowError(
                 plan.line,
                 "sku",
                 f"Duplicate row: {plan.sku.code if plan.sku else ''} on {plan.as_of} for this "
-                f"partner is also on line {others}.",
+                f"partner is also on line{plural} {named}.",
             )
         )
 
 
+def _lookup_texts(rows: Iterable[RawRow], name: str, normalise: Callable[[str], str]) -> list[str]:
+    """The distinct, normalised texts of one field worth looking up: a damaged row's values
+    (a character the database cannot take) are its error, never a query parameter."""
+    return list(
+        {
+            normalise(value)
+            for r in rows
+            if not r.damaged and isinstance(value := getattr(r, name), str) and value.strip()
+        }
+    )
+
+
+def _any_of(values: list[str]) -> RawSQL:
+    # One array parameter instead of one placeholder per value: a 50,000-row file can name
+    # 50,000 different codes, and an IN list that long costs more to build than to run.
+    return RawSQL("SELECT unnest(%s::text[])", (values,))
+
+
 def _partners_by_slug(rows: Iterable[RawRow]) -> dict[str, Partner]:
-    slugs = {str(r.partner).strip().lower() for r in rows if not _blank(r.partner)}
-    return {p.slug: p for p in Partner.objects.filter(slug__in=slugs)}
+    slugs = _lookup_texts(rows, "partner", lambda v: v.strip().lower())
+    if not slugs:
+        return {}
+    return {p.slug: p for p in Partner.objects.filter(slug__in=_any_of(slugs))}
 
 
 def _skus_by_code(rows: Iterable[RawRow]) -> dict[str, CatalogSKU]:
     # Codes are matched without regard to case: "uf-cal-nv-750" is UF-CAL-NV-750. Catalog
     # codes are upper-case (a check constraint holds them to SKU_CODE_PATTERN), so the
     # upper-cased codes of the rows look them up exactly, without reading the whole catalog.
-    codes = {r.sku.strip().upper() for r in rows if isinstance(r.sku, str) and r.sku.strip()}
+    codes = _lookup_texts(rows, "sku", lambda v: v.strip().upper())
     if not codes:
         return {}
-    return {s.code: s for s in CatalogSKU.objects.filter(code__in=codes)}
+    return {s.code: s for s in CatalogSKU.objects.filter(code__in=_any_of(codes))}
 
 
 def _existing_snapshots(
     plans: Sequence[RowPlan], *, lock: bool
 ) -> dict[tuple[int, int, date], WarehouseSnapshot]:
-    keys = {k for p in plans if (k := p.key()) is not None}
+    keys = {p.key for p in plans if p.key is not None}
     if not keys:
         return {}
     queryset = WarehouseSnapshot.objects.filter(
@@ -451,18 +623,22 @@ def csv_rows(content: bytes) -> list[RawRow]:
             line = reader.line_num
             if not any(v.strip() for v in values):
                 continue  # blank lines (often at the end) are not rows
+            cells = [cell(values, name) for name in TEXT_FIELDS]
             if len(rows) >= MAX_CSV_ROWS:
                 raise ValidationError(
                     f"The file has more than {MAX_CSV_ROWS:,} rows; split it into smaller files."
                 )
+            partner, sku, as_of, bottles, cases = cells
             rows.append(
                 RawRow(
-                    line=line,
-                    partner=cell(values, "partner"),
-                    sku=cell(values, "sku"),
-                    as_of=cell(values, "as_of"),
-                    bottles=cell(values, "bottles"),
-                    cases=cell(values, "cases"),
+                    line,
+                    partner,
+                    sku,
+                    as_of,
+                    bottles,
+                    cases,
+                    # Columns the file has but we do not read cannot harm anything.
+                    damaged=_is_damaged(cells),
                 )
             )
     except csv.Error as exc:
@@ -723,14 +899,14 @@ def _api_rows(data: dict[str, Any]) -> tuple[list[RawRow], list[RowError]]:
         extra = sorted(set(line) - {"sku", "bottles", "cases"})
         if extra:
             errors.append(RowError(number, extra[0], f"Unknown field(s): {', '.join(extra)}."))
+        values = {name: line.get(name) for name in ("sku", "bottles", "cases")}
         rows.append(
             RawRow(
                 line=number,
                 partner=None,
-                sku=line.get("sku"),
                 as_of=data.get("as_of"),
-                bottles=line.get("bottles"),
-                cases=line.get("cases"),
+                damaged=_is_damaged([data.get("as_of"), *values.values()]),
+                **values,
             )
         )
     return rows, errors

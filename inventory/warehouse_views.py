@@ -14,7 +14,7 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import RequestDataTooBig, ValidationError
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBase, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_http_methods, require_POST
@@ -22,6 +22,9 @@ from django.views.decorators.http import require_http_methods, require_POST
 from accounts.access import AuthedRequest, role_required
 from accounts.models import Partner
 from accounts.roles import ADMINS
+from common.htmx import wants_fragment
+from common.tables import Column, Table, csv_response
+from common.textinput import text_problem
 
 from . import warehouse
 from .warehouse_models import WarehouseToken, WarehouseUpload
@@ -85,23 +88,64 @@ def upload(request: AuthedRequest) -> HttpResponse:
     return render(request, "inventory/warehouse_upload.html", {"form": form, "recent": recent})
 
 
+# A preview pages both lists, so a 50,000-row file is a page of 200 rows, not 12 MB of
+# HTML; every problem is in the CSV download (``?problems-format=csv``).
+PREVIEW_PAGE = 200
+PROBLEMS = Table(
+    [
+        Column("line", "Line", sort="line", kind="number"),
+        Column("field", "Column", sort="field"),
+        Column("value", "Value", sort="value"),
+        Column("message", "Problem", sort="message"),
+    ],
+    default_sort="line",
+    per_page=PREVIEW_PAGE,
+    prefix="problems-",
+)
+ROWS = Table(
+    [
+        Column("line", "Line", sort=lambda r: r.line, kind="number"),
+        Column("partner", "Partner", sort=lambda r: r.partner_text, attr="partner_text"),
+        Column("sku", "SKU", sort=lambda r: r.sku_text, attr="sku_text"),
+        Column("as_of", "As of", sort=lambda r: r.as_of_text, attr="as_of_text"),
+        Column("bottles", "Bottles", sort=lambda r: r.bottles, kind="qty"),
+        Column("outcome", "Result", sort=lambda r: r.outcome),
+    ],
+    default_sort="line",
+    per_page=PREVIEW_PAGE,
+    prefix="rows-",
+)
+DETAIL_PAGE = "inventory/warehouse_upload_detail.html"
+# The regions a sort or page link of each table swaps (its id, sent as HX-Target).
+REGIONS = ("upload-problems", "upload-rows")
+
+
 @role_required(*ADMINS)
 @require_http_methods(["GET"])
-def upload_detail(request: AuthedRequest, pk: int) -> HttpResponse:
+def upload_detail(request: AuthedRequest, pk: int) -> HttpResponseBase:
     upload = get_upload_for_user(request, pk)
     plan = (
         warehouse.upload_plan(upload) if upload.status == WarehouseUpload.Status.PENDING else None
     )
+    problems = PROBLEMS.bind(request, plan.problems() if plan else [])
+    if problems.is_csv:
+        stem = upload.filename.rsplit(".", 1)[0] or "upload"
+        return csv_response(problems, f"{stem}-problems.csv")
     context = {
         "upload": upload,
         "plan": plan,
         "counts": plan.counts if plan else upload.summary,
+        "problems": problems,
+        "rows": ROWS.bind(request, plan.rows if plan else []),
         # A file with any bad row is applied whole or not at all, so it offers no button;
         # the service refuses a forced confirmation all the same.
         "can_confirm": plan is not None and not plan.has_errors,
         "confirm_form": ConfirmForm(initial={"sha256": upload.sha256}),
     }
-    return render(request, "inventory/warehouse_upload_detail.html", context)
+    template = DETAIL_PAGE
+    if wants_fragment(request) and request.htmx.target in REGIONS:
+        template += f"#{request.htmx.target}"
+    return render(request, template, context)
 
 
 @role_required(*ADMINS)
@@ -110,7 +154,7 @@ def upload_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
     upload = get_upload_for_user(request, pk)
     if request.method == "GET":
         # A GET changes nothing: it shows the preview, whose button POSTs here.
-        return upload_detail(request, pk)
+        return redirect("inventory:warehouse_upload_detail", pk=upload.pk)
     form = ConfirmForm(request.POST)
     if not form.is_valid():
         messages.error(request, "This confirmation is not for the file that was previewed.")
@@ -210,6 +254,8 @@ def api_snapshots(request: HttpRequest) -> JsonResponse:
         return _json_error(400, "The Idempotency-Key header is required.")
     if len(key) > MAX_IDEMPOTENCY_KEY:
         return _json_error(400, f"The Idempotency-Key is longer than {MAX_IDEMPOTENCY_KEY}.")
+    if problem := text_problem(key, "The Idempotency-Key"):
+        return _json_error(400, problem)
     try:
         body = request.body
     except RequestDataTooBig:

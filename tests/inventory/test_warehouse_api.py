@@ -251,7 +251,7 @@ def test_lines_of_the_wrong_shape_are_named_by_number(
         ["UF-CAL-NV-375", 6],
         {"sku": 750, "bottles": 1},
         {"sku": "UF-CAL-NV-375", "bottles": 1, "price": "9.99"},
-        {"sku": "UF-BDB-2021-1500", "bottles": 1.5},
+        {"sku": "UF-BDB-2021-1500", "bottles": 3.0},
     ]
     body = {"as_of": D1, "lines": lines}
     response = push(body, secret=secret_a)
@@ -260,8 +260,8 @@ def test_lines_of_the_wrong_shape_are_named_by_number(
     assert errors[2, None] == "Each line must be a JSON object."
     assert errors[3, "sku"] == "The SKU code must be text."
     assert "Unknown field(s): price" in errors[4, "price"]
-    # 1.5 bottles is read as the decimal it is written as, never a float; only the other
-    # lines are wrong.
+    # 3.0 bottles is read as the decimal it is written as (a whole count), never a float;
+    # only the other lines are wrong.
     assert not any(line == 5 for line, _ in errors), errors
     assert not any(line == 1 for line, _ in errors)
     assert not WarehouseSnapshot.objects.exists() and not WarehouseApiRequest.objects.exists()
@@ -281,19 +281,17 @@ def test_a_re_sent_day_replaces_the_quantity_and_is_audited(
 ) -> None:
     token, secret = token_a
     push(day({"sku": "UF-CAL-NV-750", "bottles": 12}), secret=secret, key="monday")
-    response = push(
-        day({"sku": "UF-CAL-NV-750", "bottles": "10.5"}), secret=secret, key="monday-fix"
-    )
+    response = push(day({"sku": "UF-CAL-NV-750", "bottles": "10"}), secret=secret, key="monday-fix")
     assert response.status_code == 201
     assert response.json()["lines"][0] == {
         "line": 1,
         "sku": "UF-CAL-NV-750",
-        "bottles": "10.50",
+        "bottles": "10.00",
         "result": "replace",
         "previous_bottles": "12.00",
     }
     snapshot = WarehouseSnapshot.objects.get()
-    assert snapshot.bottles == Decimal("10.50") and snapshot.token == token
+    assert snapshot.bottles == Decimal("10") and snapshot.token == token
     changes = list(
         WarehouseSnapshotChange.objects.order_by("pk").values_list(
             "action", "bottles_before", "bottles_after", "token"
@@ -301,10 +299,50 @@ def test_a_re_sent_day_replaces_the_quantity_and_is_audited(
     )
     assert changes == [
         ("create", None, Decimal("12.00"), token.pk),
-        ("replace", Decimal("12.00"), Decimal("10.50"), token.pk),
+        ("replace", Decimal("12.00"), Decimal("10.00"), token.pk),
     ]
 
 
 def test_get_is_not_allowed(secret_a: str) -> None:
     response = Client().get(URL, headers={"Authorization": f"Bearer {secret_a}"})
     assert response.status_code == 405
+
+
+# --- Hostile input (issue 9) -----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("raw_line", "field", "message"),
+    [
+        ('{"sku": "UF-CAL-NV-750", "bottles": 1e30}', "bottles", "bottles 1E+30 is too large"),
+        ('{"sku": "UF-CAL-NV-750", "cases": 1e9999}', "cases", "is too large: at most 833,333"),
+        ('{"sku": "UF-CAL-NV-750", "bottles": 1.5}', "bottles", "is not a whole number"),
+        ('{"sku": "UF-CAL-NV-750", "bottles": NaN}', "bottles", "must be a number, not NaN"),
+        ('{"sku": "UF-CAL-NV-750", "bottles": 100000000000}', "bottles", "is too large"),
+        ('{"sku": "UF-\\u0000CAL", "bottles": 1}', "sku", "sku contains a NUL byte (U+0000)"),
+        (
+            '{"sku": "UF-\\ud800CAL", "bottles": 1}',
+            "sku",
+            "sku contains a broken character (U+D800)",
+        ),
+    ],
+)
+def test_an_out_of_range_or_damaged_value_is_a_422_not_a_500(
+    secret_a: str, catalog: dict[str, CatalogSKU], raw_line: str, field: str, message: str
+) -> None:
+    raw = f'{{"as_of": "{D1}", "lines": [{raw_line}]}}'.encode()
+    response = push(None, secret=secret_a, raw=raw)
+    assert response.status_code == 422, response.content
+    [error] = response.json()["errors"]
+    assert (error["line"], error["field"]) == (1, field)
+    assert message in error["message"], error["message"]
+    assert not WarehouseSnapshot.objects.exists() and not WarehouseApiRequest.objects.exists()
+
+
+def test_a_control_character_in_the_idempotency_key_is_a_400(
+    secret_a: str, catalog: dict[str, CatalogSKU]
+) -> None:
+    response = push(day({"sku": "UF-CAL-NV-750", "bottles": 1}), secret=secret_a, key="k\x01ey")
+    assert response.status_code == 400
+    assert "control character (U+0001)" in response.json()["errors"][0]["message"]
+    assert not WarehouseSnapshot.objects.exists()

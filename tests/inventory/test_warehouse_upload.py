@@ -46,6 +46,17 @@ def snapshot(partner: Partner, sku: CatalogSKU, bottles: str, as_of: str = D1) -
     )
 
 
+def problems_in(html: str) -> list[tuple[int, str, str]]:
+    """(line, value, problem) of each row of the preview's problems table."""
+    region = re.search(r'id="upload-problems"(.*?)</table>', html, re.S)
+    assert region is not None, "no problems table"
+    cells = r"\s*".join([r'<td class="num">(\d+)</td>', *[r"<td>(.*?)</td>"] * 3])
+    return [
+        (int(line), value, message)
+        for line, _, value, message in re.findall(r"<tr>\s*" + cells, region.group(1), re.S)
+    ]
+
+
 MIXED = f"""partner,sku,as_of,bottles,cases
 bubbles-brine,UF-CAL-NV-750,{D1},144,
 cote-ouest,UF-BDB-2021-1500,{D1},,3
@@ -99,11 +110,11 @@ def test_preview_reports_every_bad_row_with_its_line_and_saves_nothing(
         assert message in rows[line].error_text, (line, rows[line].error_text)
     html = page.content.decode()
     assert "Error, line 10:" in html and "Error, line 14:" in html
-    # Above the table, one list of every bad row and why, and no way to confirm.
-    listed = re.search(r'<ul class="errorlist" id="upload-errors">(.*?)</ul>', html, re.S)
-    assert listed is not None
-    assert re.findall(r"<li>Line (\d+): ", listed.group(1)) == [str(n) for n in expected]
-    assert "Line 4: Unknown partner “nobody”" in listed.group(1)
+    # Above the rows, one table of every problem by line and why, and no way to confirm.
+    listed = problems_in(html)
+    assert list(dict.fromkeys(line for line, _, _ in listed)) == list(expected)
+    # The value as written, beside the reason.
+    assert (4, "nobody", "Unknown partner “nobody”.") in listed
     assert "Nothing will be recorded until the file is corrected and uploaded again" in html
     assert "Confirm: apply" not in html
     assert reverse("inventory:warehouse_upload_confirm", args=[item.pk]) not in html
@@ -158,7 +169,9 @@ def test_a_row_gone_bad_since_a_clean_preview_refuses_the_whole_file(
     page = confirm(admin_client, item)
     html = page.content.decode()
     assert "1 row of this file has an error (line 3), so nothing was recorded." in html
-    assert "Line 3: SKU UF-CAL-NV-375 is inactive in the catalog." in html
+    assert problems_in(html) == [
+        (3, "UF-CAL-NV-375", "SKU UF-CAL-NV-375 is inactive in the catalog.")
+    ]
     assert "Confirm: apply" not in html
     assert not WarehouseSnapshot.objects.exists()
 
@@ -346,3 +359,143 @@ def test_the_upload_page_renders_for_admins(admin_client: Client) -> None:
     response = admin_client.get(UPLOAD_URL)
     assert response.status_code == 200
     assert b'<label for="id_file">CSV file</label>' in response.content
+
+
+# --- Hostile and huge input (issue 9) ----------------------------------------------------
+
+
+def preview_of(client: Client, text: str) -> str:
+    response = upload(client, text)
+    assert response.status_code == 302, response.content[:500]
+    page = client.get(response["Location"])
+    assert page.status_code == 200
+    return page.content.decode()
+
+
+@pytest.mark.parametrize(
+    ("cells", "message"),
+    [
+        (
+            "1e30,",
+            "bottles 1e30 is too large: a whole number of bottles from 0 to 10,000,000.",
+        ),
+        (
+            ",1e9999",
+            "cases 1e9999 is too large: at most 833,333 cases of 12 (10,000,000 bottles).",
+        ),
+        ("12.5,", "bottles 12.5 is not a whole number: a whole number of bottles from 0"),
+        (",0.1", "0.1 cases of 12 is 1.2 bottles, not a whole number of bottles."),
+        ("NaN,", "bottles “NaN” is not a number"),
+        (f"{'9' * 5000},", "is not a number: a whole number of bottles from 0 to 10,000,000."),
+    ],
+)
+def test_an_out_of_range_quantity_is_a_line_error_not_a_500(
+    admin_client: Client,
+    partner_a: Partner,
+    catalog: dict[str, CatalogSKU],
+    cells: str,
+    message: str,
+) -> None:
+    # The line the issue quotes answered 500 (decimal.InvalidOperation while rounding).
+    html = preview_of(
+        admin_client, f"partner,sku,as_of,bottles,cases\nbubbles-brine,UF-CAL-NV-750,{D1},{cells}\n"
+    )
+    [(line, _, shown)] = problems_in(html)
+    assert line == 2 and message in shown
+    assert "Confirm: apply" not in html
+    assert not WarehouseSnapshot.objects.exists()
+
+
+def test_the_largest_count_is_accepted(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    text = f"partner,sku,as_of,bottles\nbubbles-brine,UF-CAL-NV-750,{D1},10000000\n"
+    html = preview_of(admin_client, text)
+    assert "Confirm: apply 1 change" in html
+    confirm(admin_client, WarehouseUpload.objects.get())
+    assert WarehouseSnapshot.objects.get().bottles == Decimal("10000000")
+
+
+@pytest.mark.parametrize("column", ["partner", "sku", "as_of", "bottles"])
+@pytest.mark.parametrize(("char", "named"), [("\x00", "a NUL byte (U+0000)"), ("\x07", "U+0007")])
+def test_a_nul_or_control_character_in_a_cell_is_a_line_error(
+    admin_client: Client,
+    partner_a: Partner,
+    catalog: dict[str, CatalogSKU],
+    column: str,
+    char: str,
+    named: str,
+) -> None:
+    # A NUL reached PostgreSQL before (psycopg DataError: a 500).
+    cells = {"partner": "bubbles-brine", "sku": "UF-CAL-NV-750", "as_of": D1, "bottles": "6"}
+    cells[column] = cells[column][:2] + char + cells[column][2:]
+    text = (
+        "partner,sku,as_of,bottles\n"
+        f"bubbles-brine,UF-CAL-NV-375,{D1},1\n" + ",".join(cells.values()) + "\n"
+    )
+    html = preview_of(admin_client, text)
+    [(line, _, shown)] = problems_in(html)
+    assert line == 3
+    assert shown.startswith(f"{column} contains ") and named in shown
+    assert not WarehouseSnapshot.objects.exists()
+
+
+def test_a_file_of_one_row_repeated_names_a_few_other_lines_only(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    # Every row's message once listed every other line: 5,000 rows made 25 million numbers.
+    row = f"bubbles-brine,UF-CAL-NV-750,{D1},1\n"
+    plan = warehouse._plan(
+        warehouse.csv_rows(("partner,sku,as_of,bottles\n" + row * 5000).encode())
+    )
+    assert plan.counts["error"] == 5000
+    first = plan.rows[0].error_text
+    assert first.endswith("is also on lines 3, 4, 5, 6, 7, 8, 9, 10, 11, 12 and 4,989 more.")
+    assert max(len(r.error_text) for r in plan.rows) < 200
+
+
+def bad_file(rows: int) -> str:
+    return "partner,sku,as_of,bottles\n" + "".join(
+        f"bubbles-brine,UF-NOPE-{n},{D1},{n}\n" for n in range(rows)
+    )
+
+
+def test_a_big_bad_file_pages_its_problems_and_offers_them_all_as_csv(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    response = upload(admin_client, bad_file(450))
+    detail = response["Location"]
+    html = admin_client.get(detail).content.decode()
+    # The first 200 problems, pages for the rest, and a download of every one.
+    listed = problems_in(html)
+    assert [line for line, _, _ in listed] == list(range(2, 202))
+    assert "Showing 1–200 of 450" in html
+    assert "Download all 450 problems (CSV, with line numbers)" in html
+    page3 = admin_client.get(detail, {"problems-page": "3"}).content.decode()
+    assert [line for line, _, _ in problems_in(page3)] == list(range(402, 452))
+    # The rows table pages the same way, on its own parameter.
+    assert "Showing 1–200 of 450" in page3.split('id="upload-rows"')[1]
+
+    export: Any = admin_client.get(detail, {"problems-format": "csv"})
+    assert export["Content-Type"].startswith("text/csv")
+    assert "stock-problems.csv" in export["Content-Disposition"]
+    lines = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
+    assert lines[0] == "Line,Column,Value,Problem"
+    assert len(lines) == 451
+    assert lines[1] == "2,sku,UF-NOPE-0,Unknown SKU “UF-NOPE-0” in the catalog."
+    assert lines[-1].startswith("451,sku,UF-NOPE-449,")
+
+
+def test_a_page_link_of_either_table_swaps_only_that_table(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    detail = upload(admin_client, bad_file(250))["Location"]
+    for region, param in (("upload-problems", "problems-page"), ("upload-rows", "rows-page")):
+        response = admin_client.get(
+            detail, {param: "2"}, headers={"HX-Request": "true", "HX-Target": region}
+        )
+        html = response.content.decode()
+        assert response.status_code == 200
+        assert html.lstrip().startswith(f'<div class="table-region" id="{region}"')
+        assert "Showing 201–250 of 250" in html
+        assert "<html" not in html
