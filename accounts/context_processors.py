@@ -28,10 +28,13 @@ NAVIGATION = [
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
+    # An error page can be rendered for a request refused before AuthenticationMiddleware
+    # ran (a bad Host header is a 400 from CommonMiddleware): it has no user, and no links.
+    user = getattr(request, "user", None)
     items = [
         {"label": label, "url": reverse(name), "active": _is_active(request, name)}
         for label, name, roles in NAVIGATION
-        if user_has_role(request.user, roles)
+        if user is not None and user_has_role(user, roles)
     ]
     return {
         "nav_items": items,
