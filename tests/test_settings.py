@@ -118,6 +118,34 @@ def test_two_factor_is_required_by_default_in_production() -> None:
     assert result.stdout.strip() == "True", result.stderr
 
 
+def _proxy_settings(env: dict[str, str]) -> list[str]:
+    result = _start(
+        {**PRODUCTION_ENV, **env},
+        "shell",
+        "--no-imports",
+        "-c",
+        "from django.conf import settings; "
+        "print(getattr(settings, 'SECURE_PROXY_SSL_HEADER', None), settings.TRUSTED_PROXY_COUNT)",
+    )
+    assert result.returncode == 0, result.stderr
+    return result.stdout.strip().rsplit(" ", 1)
+
+
+def test_no_header_proves_https_unless_a_proxy_is_said_to_set_it() -> None:
+    # Before, production trusted X-Forwarded-Proto unconditionally: without a proxy that
+    # overwrites it, any client could claim https.
+    assert _proxy_settings({}) == ["None", "0"]
+    assert _proxy_settings(
+        {"SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto", "TRUSTED_PROXY_COUNT": "2"}
+    ) == ["('HTTP_X_FORWARDED_PROTO', 'https')", "2"]
+
+
+def test_a_negative_proxy_count_is_refused() -> None:
+    result = _start({**PRODUCTION_ENV, "TRUSTED_PROXY_COUNT": "-1"})
+    assert result.returncode != 0
+    assert "TRUSTED_PROXY_COUNT cannot be negative." in result.stderr
+
+
 def test_celery_settings_keep_one_visibility_timeout_and_json_only() -> None:
     from unefemme.celery import app
 

@@ -128,3 +128,53 @@ def test_the_sign_in_page_says_when_two_factor_is_off(client: Client, settings: 
     assert b"Two-factor sign-in is off here" in client.get(reverse("account_login")).content
     settings.REQUIRE_STAFF_MFA = True  # type: ignore[attr-defined]
     assert b"Two-factor sign-in is off here" not in client.get(reverse("account_login")).content
+
+
+# --- Per-IP limits behind proxies (issue 9) ------------------------------------------------
+
+PROXY = "10.9.9.9"  # every request reaches the app from the proxy's address
+
+
+def _through_proxy(client_address: str) -> Client:
+    return Client(REMOTE_ADDR=PROXY, HTTP_X_FORWARDED_FOR=client_address)
+
+
+def _fail_ten_times_from(address_of: list[Client], emails: list[str]) -> None:
+    # Ten failures for ten different accounts (so no per-account lockout): only the
+    # per-address limit (10 a minute) can refuse what follows.
+    for client, email in zip(address_of, emails, strict=True):
+        _sign_in(client, email, "guess")
+
+
+@pytest.mark.django_db
+def test_behind_a_trusted_proxy_one_address_failing_does_not_lock_out_another(
+    sam: User, settings: object
+) -> None:
+    settings.TRUSTED_PROXY_COUNT = 1  # type: ignore[attr-defined]
+    attacker = _through_proxy("203.0.113.66")
+    _fail_ten_times_from([attacker] * 10, [f"nobody{n}@example.com" for n in range(10)])
+    locked = _sign_in(attacker, sam.email, PASSWORD)
+    assert b"Too many failed login attempts" in locked.content  # type: ignore[attr-defined]
+    # Before, every user behind the proxy shared its address and was locked out too.
+    colleague = _through_proxy("198.51.100.7")
+    assert _sign_in(colleague, sam.email, PASSWORD).status_code == 302  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+def test_without_a_trusted_proxy_a_forged_forwarded_for_changes_nothing(sam: User) -> None:
+    # TRUSTED_PROXY_COUNT = 0 (the default): X-Forwarded-For is the client's own writing, and
+    # a new value per attempt must not buy a fresh allowance.
+    forged = [_through_proxy(f"192.0.2.{n}") for n in range(10)]
+    _fail_ten_times_from(forged, [f"nobody{n}@example.com" for n in range(10)])
+    locked = _sign_in(_through_proxy("192.0.2.200"), sam.email, PASSWORD)
+    assert b"Too many failed login attempts" in locked.content  # type: ignore[attr-defined]
+
+
+@pytest.mark.django_db
+def test_a_forwarded_for_shorter_than_the_proxy_chain_is_no_500(
+    sam: User, settings: object
+) -> None:
+    # allauth's own reading raises ImproperlyConfigured here; any client can send this.
+    settings.TRUSTED_PROXY_COUNT = 3  # type: ignore[attr-defined]
+    response = _sign_in(_through_proxy("198.51.100.7, not-an-address"), sam.email, PASSWORD)
+    assert response.status_code == 302  # type: ignore[attr-defined]
