@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import time
+from collections.abc import Iterator
+
 import pyotp
 import pytest
+import time_machine
 from allauth.mfa.models import Authenticator
 from allauth.mfa.totp.internal.auth import TOTP
 from django.test import Client
@@ -19,6 +23,28 @@ from tests.test_access_by_url import OWN_PAGES
 @pytest.fixture(autouse=True)
 def _mfa_on(settings: SettingsWrapper) -> None:
     settings.REQUIRE_STAFF_MFA = True
+
+
+PERIOD = 30  # seconds a TOTP code lasts (allauth's default, and authenticator apps')
+
+
+@pytest.fixture(autouse=True)
+def totp_clock() -> Iterator[time_machine.Traveller]:
+    """The clock stands still, ten seconds into a TOTP window, for the whole test.
+
+    A code computed by the test and the code allauth expects must come from the same
+    window; on a real clock a test that crosses a 30-second boundary between the two got
+    200 (code refused) instead of 302, now and then. Tests that need another moment move
+    the traveller.
+    """
+    start = (int(time.time()) // PERIOD + 1) * PERIOD + 10
+    with time_machine.travel(start, tick=False) as traveller:
+        yield traveller
+
+
+def code_now(secret: str) -> str:
+    """The code an authenticator app shows at the (frozen) current time."""
+    return str(pyotp.TOTP(secret, interval=PERIOD).now())
 
 
 def _sign_in(client: Client, user: User) -> None:
@@ -54,7 +80,7 @@ def test_enrolling_finishes_the_second_factor(sam: User) -> None:
     page = client.get(reverse("mfa_activate_totp"))
     assert page.status_code == 200
     secret = client.session["mfa.totp.secret"]
-    response = client.post(reverse("mfa_activate_totp"), {"code": pyotp.TOTP(secret).now()})
+    response = client.post(reverse("mfa_activate_totp"), {"code": code_now(secret)})
     assert response.status_code == 302
     assert Authenticator.objects.filter(user=sam, type=Authenticator.Type.TOTP).exists()
     assert client.get(reverse("dashboard")).status_code == 200
@@ -79,7 +105,7 @@ def test_enrolled_admin_must_give_the_code_at_sign_in(ada: User) -> None:
     # Password alone: allauth holds the sign-in at the two-factor stage.
     assert client.get(reverse("dashboard"))["Location"].startswith(reverse("account_login"))
     assert client.get("/admin/").status_code == 302
-    response = client.post(reverse("mfa_authenticate"), {"code": pyotp.TOTP(secret).now()})
+    response = client.post(reverse("mfa_authenticate"), {"code": code_now(secret)})
     assert response.status_code == 302
     assert client.get(reverse("dashboard")).status_code == 200
     assert client.get("/admin/").status_code == 200
@@ -105,3 +131,45 @@ def test_partner_users_are_not_asked_for_a_second_factor(alice: User) -> None:
     client = Client()
     _sign_in(client, alice)
     assert client.get(reverse("dashboard")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_code_given_in_the_last_moment_of_its_window_is_accepted(
+    ada: User, totp_clock: time_machine.Traveller
+) -> None:
+    # The boundary the flaky run crossed: the code is computed and checked at the same
+    # instant, a millisecond before its window closes.
+    secret = _enrol(ada)
+    client = Client()
+    _sign_in(client, ada)
+    window_end = (int(time.time()) // PERIOD + 1) * PERIOD
+    totp_clock.move_to(window_end - 0.001)
+    response = client.post(reverse("mfa_authenticate"), {"code": code_now(secret)})
+    assert response.status_code == 302
+    assert client.get(reverse("dashboard")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_code_from_the_window_before_is_refused(
+    ada: User, totp_clock: time_machine.Traveller
+) -> None:
+    secret = _enrol(ada)
+    client = Client()
+    _sign_in(client, ada)
+    stale = code_now(secret)
+    totp_clock.shift(PERIOD)
+    response = client.post(reverse("mfa_authenticate"), {"code": stale})
+    assert response.status_code == 200  # the form again, with its error
+    assert client.get(reverse("dashboard")).status_code == 302
+
+
+@pytest.mark.django_db
+def test_a_code_cannot_be_used_twice(ada: User) -> None:
+    secret = _enrol(ada)
+    first, second = Client(), Client()
+    _sign_in(first, ada)
+    _sign_in(second, ada)
+    code = code_now(secret)
+    assert first.post(reverse("mfa_authenticate"), {"code": code}).status_code == 302
+    # The same code within its window, from another browser: allauth refuses a replay.
+    assert second.post(reverse("mfa_authenticate"), {"code": code}).status_code == 200
