@@ -59,3 +59,7 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
+# Nothing is collected for tests: WhiteNoise serves from the apps' static folders, as in
+# development (tests/test_production_smoke.py runs the collected, production set-up).
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = True
