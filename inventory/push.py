@@ -150,7 +150,11 @@ def push_items_draft(
     conflict = None
     if conflict_id is not None:
         conflict = MappingConflict.objects.filter(pk=conflict_id, connection=connection).first()
-        if conflict is None or not conflict.is_open:
+        if conflict is None:
+            raise ValidationError(
+                f"That conflict is not one of {connection.partner.name}'s; nothing was started."
+            )
+        if not conflict.is_open:
             raise ValidationError("That conflict is no longer open; nothing was started.")
         if len(wanted) != 1:
             raise ValidationError("A conflict is settled by creating exactly one item.")

@@ -5,6 +5,7 @@ a Celery job (``inventory.tasks.push_job_run``)."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -160,6 +161,18 @@ class PartnerPickForm(forms.Form):
     )
 
 
+# Row ids as the forms send them: ASCII digits, never more than PostgreSQL's bigint holds.
+# int() alone is no check: it raises on "²" (which str.isdigit() accepts) and on more than
+# 4300 digits, and it reads " 12 ", "1_2" and "١٢" as 12.
+ROW_ID_DIGITS = 18
+_ROW_ID = re.compile(rf"[0-9]{{1,{ROW_ID_DIGITS}}}")
+
+
+def row_id(raw: str) -> int | None:
+    """``raw`` as a row id, or None when it is not one."""
+    return int(raw) if _ROW_ID.fullmatch(raw) else None
+
+
 @dataclass
 class _Pick:
     """A drafting page's request: the partner picked (GET to look, POST to draft), its
@@ -173,7 +186,9 @@ class _Pick:
     @classmethod
     def read(cls, request: AuthedRequest) -> _Pick:
         data = request.POST if request.method == "POST" else request.GET
-        form = PartnerPickForm(data or None)
+        # A first visit (a GET with no query) shows the picker without errors; a POST is
+        # always checked, so an empty one says that the partner is missing.
+        form = PartnerPickForm(data if request.method == "POST" else data or None)
         partner = form.cleaned_data["partner"] if form.is_valid() else None
         connection = push_selectors.live_connection(partner.pk) if partner else None
         return cls(form, partner, connection, set(data.getlist("sku")))
@@ -200,10 +215,14 @@ def _draft(
     redirect to it; or its refusal as a message, and None (the form shows again)."""
     if request.method != "POST" or pick.partner is None:
         return None
-    try:
-        ids = [int(raw) for raw in request.POST.getlist("sku")]
-    except ValueError:
-        messages.error(request, "Nothing was started. The SKU list was not understood.")
+    named = request.POST.getlist("sku")
+    ids = [sku_id for raw in named if (sku_id := row_id(raw)) is not None]
+    if len(ids) != len(named):
+        messages.error(
+            request,
+            "Nothing was started. The SKU list was not understood: each ticked SKU is sent as "
+            f"its id, a whole number of at most {ROW_ID_DIGITS} digits.",
+        )
         return None
     try:
         job = make(user=request.user, partner_id=pick.partner.pk, sku_ids=ids)
@@ -242,14 +261,26 @@ def push_items_new(request: AuthedRequest) -> HttpResponse:
     conflicts queue the link names the conflict and its SKU."""
     pick = _Pick.read(request)
     data = request.POST if request.method == "POST" else request.GET
+    named = str(data.get("conflict", ""))
+    conflict_id = row_id(named) if named else None
     conflict = None
-    if pick.connection is not None and str(data.get("conflict", "")).isdigit():
+    if pick.connection is not None and conflict_id is not None:
         conflict = MappingConflict.objects.filter(
-            pk=int(data["conflict"]), connection=pick.connection
+            pk=conflict_id, connection=pick.connection
         ).first()
-    make = partial(push.push_items_draft, conflict_id=conflict.pk if conflict else None)
-    if drafted := _draft(request, pick, make):
-        return drafted
+    if request.method == "POST" and named and conflict_id is None:
+        # A draft without the conflict it was meant to settle is not what was asked for.
+        messages.error(
+            request,
+            "Nothing was started. The conflict to settle was not understood: it is sent as "
+            f"its id, a whole number of at most {ROW_ID_DIGITS} digits.",
+        )
+    else:
+        # The service checks the conflict is this partner's and open: a draft must not
+        # quietly drop a conflict it was asked to settle.
+        make = partial(push.push_items_draft, conflict_id=conflict_id)
+        if drafted := _draft(request, pick, make):
+            return drafted
     candidates = (
         push_selectors.item_candidates(connection=pick.connection) if pick.connection else []
     )

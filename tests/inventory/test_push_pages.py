@@ -8,8 +8,9 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 
 from accounts.models import Partner, User
-from inventory import push, push_selectors
+from inventory import mapping, push, push_selectors
 from inventory.catalog import catalog_demo_load
+from inventory.mapping_models import MappingConflict
 from inventory.models import CatalogSKU
 from inventory.push_models import PushJob
 from sync.models import QBOConnection
@@ -80,3 +81,77 @@ def test_a_second_draft_of_the_same_kind_waits_for_the_first(ada: User, partner_
     push.push_job_discard(job_id=first.pk, user=ada)
     push.push_items_draft(user=ada, partner_id=partner_a.pk, sku_ids=[sku.pk])
     assert PushJob.objects.count() == 2
+
+
+# Issue 9: no input reaches a 5xx, and a refusal says why.
+
+
+def test_a_conflict_id_that_is_not_a_number_is_refused_not_a_500(
+    ada: User, partner_a: Partner
+) -> None:
+    # "²".isdigit() is True but int("²") raises: both the page and the draft were a 500.
+    catalog_demo_load()
+    ConnectionFactory(partner=partner_a)
+    sku = CatalogSKU.objects.get(code="UF-CAL-NV-750")
+    client = signed_in(ada)
+    url = reverse("inventory:push_items_new")
+    for named in ["²", "9" * 5000, "١٢", " 1 "]:
+        page = client.get(url, {"partner": partner_a.slug, "conflict": named})
+        assert page.status_code == 200
+        response = client.post(url, {"partner": partner_a.slug, "sku": [str(sku.pk)],
+                                     "conflict": named}, follow=True)  # fmt: skip
+        assert response.status_code == 200
+        assert "Nothing was started. The conflict to settle was not understood" in (
+            response.content.decode()
+        )
+    assert not PushJob.objects.exists()
+
+
+def test_a_conflict_of_another_partner_is_refused_not_dropped(
+    ada: User, partner_a: Partner, partner_b: Partner
+) -> None:
+    # The draft used to be made without the conflict, which then stayed open for good.
+    catalog_demo_load()
+    ConnectionFactory(partner=partner_a)
+    books_b = ConnectionFactory(partner=partner_b)
+    ItemFactory(connection=books_b, name="Une Femme Côte Rosé 1.5L", sku="")
+    mapping.mapping_refresh(connection_id=books_b.pk)
+    conflict = MappingConflict.objects.get()
+    sku = CatalogSKU.objects.get(code="UF-CAL-NV-750")
+    response = signed_in(ada).post(
+        reverse("inventory:push_items_new"),
+        {"partner": partner_a.slug, "sku": [str(sku.pk)], "conflict": str(conflict.pk)},
+    )
+    assert response.status_code == 200
+    assert (
+        "That conflict is not one of Bubbles &amp; Brine Distributing&#x27;s; nothing was started."
+        in response.content.decode()
+    )
+    assert not PushJob.objects.exists()
+
+
+@pytest.mark.parametrize("sku", ["١", " 1 ", "1_0", "+1", "9" * 19, "²"])
+def test_sku_ids_are_plain_digits_within_a_bigint(ada: User, partner_a: Partner, sku: str) -> None:
+    catalog_demo_load()
+    ConnectionFactory(partner=partner_a)
+    response = signed_in(ada).post(
+        reverse("inventory:push_items_new"), {"partner": partner_a.slug, "sku": [sku]}
+    )
+    assert response.status_code == 200
+    assert (
+        "The SKU list was not understood: each ticked SKU is sent as its id, a whole number "
+        "of at most 18 digits." in response.content.decode()
+    )
+    assert not PushJob.objects.exists()
+
+
+@pytest.mark.parametrize("name", PAGES)
+def test_an_empty_post_says_the_partner_is_missing(
+    name: str, ada: User, partner_a: Partner
+) -> None:
+    catalog_demo_load()
+    ConnectionFactory(partner=partner_a)
+    response = signed_in(ada).post(reverse(name), {})
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert not PushJob.objects.exists()
