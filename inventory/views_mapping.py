@@ -20,6 +20,7 @@ from accounts.access import AuthedRequest, role_required
 from accounts.models import Partner
 from accounts.roles import ADMINS
 from common.htmx import wants_fragment
+from common.textinput import text_problem
 
 from . import mapping
 from .mapping_models import MappingConflict, MappingDecision, SKUMapping
@@ -55,6 +56,21 @@ class ChooseForm(forms.Form):
     bottles_per_unit = forms.IntegerField(
         min_value=1, max_value=1000, required=False, label="Bottles per case"
     )
+
+    # The queue's buttons send codes and ids as they are; a control character means the
+    # request was damaged or made up, and echoing it back in "is not a catalog SKU" would
+    # only carry the damage into the page.
+    def clean_sku_code(self) -> str:
+        return _refuse_control_characters(self.cleaned_data["sku_code"], "The SKU code")
+
+    def clean_item_qbo_id(self) -> str:
+        return _refuse_control_characters(self.cleaned_data["item_qbo_id"], "The item id")
+
+
+def _refuse_control_characters(value: str, name: str) -> str:
+    if problem := text_problem(value, name):
+        raise forms.ValidationError(problem)
+    return value
 
 
 def get_conflict_for_user(request: AuthedRequest, pk: int) -> MappingConflict:

@@ -160,6 +160,32 @@ def test_bad_input_is_explained_and_nothing_is_lost(
     assert not SKUMapping.objects.exists() and not MappingDecision.objects.exists()
 
 
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        ({"sku_code": "UF-DEM\x1b[0m-NV-750"},
+         "The SKU code contains a control character (U+001B); remove it"),
+        ({"sku_code": "UF-DEM-NV-750\x00"}, "Null characters are not allowed."),
+        ({"sku_code": "UF-DEM-NV-750", "item_qbo_id": "11\x7f"},
+         "The item id contains a control character (U+007F); remove it"),
+    ],
+)  # fmt: skip
+def test_control_characters_are_refused_not_echoed(
+    ada: User, unmatched_b: MappingConflict, data: dict[str, str], message: str
+) -> None:
+    # A made-up code used to come back inside "“…” is not a catalog SKU", escape and all.
+    response = signed_in(ada).post(
+        reverse("inventory:conflict_choose", args=[unmatched_b.pk]), data, follow=True
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Nothing was changed." in body and message in body
+    assert "\x1b" not in body and "\x7f" not in body
+    unmatched_b.refresh_from_db()
+    assert unmatched_b.is_open
+    assert not SKUMapping.objects.exists() and not MappingDecision.objects.exists()
+
+
 def test_unmapping_is_only_for_changed_items(ada: User, unmatched_b: MappingConflict) -> None:
     response = signed_in(ada).post(
         reverse("inventory:conflict_unmap", args=[unmatched_b.pk]), follow=True
