@@ -22,6 +22,7 @@ from hypothesis import example, given, note
 from hypothesis import strategies as st
 
 from accounts.models import User
+from common.textinput import forbidden_character
 from inventory import catalog
 from inventory.models import CatalogImport, CatalogSKU
 from tests.conftest import signed_in
@@ -44,7 +45,7 @@ TRICKY = [
 ]  # fmt: skip
 # Text in which NUL, control characters, quotes, commas and line breaks are common.
 damaged_text = st.text(
-    st.one_of(st.sampled_from('\x00\x01\x08\x1f\x7f\x85\r\n",²٧'), st.characters()),
+    st.one_of(st.sampled_from('\x00\x01\x08\x1f\x7f\x85\r\n",²٧'), st.characters(codec="utf-8")),
     max_size=12,
 )
 cell_text = st.one_of(st.sampled_from(TRICKY), damaged_text, st.text(max_size=12))
@@ -107,6 +108,7 @@ def assert_line_numbered(errors: list[str], content: bytes) -> None:
     for error in errors:
         match = LINE.match(error)
         assert match, f"not line-numbered: {error!r}"
+        assert forbidden_character(error) is None, f"echoes damaged input: {error!r}"
         assert 1 <= int(match.group(1)) <= last_line, error
 
 

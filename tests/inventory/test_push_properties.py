@@ -28,6 +28,7 @@ from hypothesis import event, example, given, note
 from hypothesis import strategies as st
 
 from accounts.models import Partner, User
+from common.textinput import forbidden_character
 from inventory import mapping
 from inventory.catalog import catalog_demo_load
 from inventory.mapping_models import MappingConflict
@@ -225,6 +226,7 @@ def test_any_draft_post_is_answered_below_500_and_a_refusal_starts_nothing(
             body = response.content.decode()
             assert said or 'class="errorlist"' in body, body[-3000:]
             assert all(level == constants.ERROR for level, _ in said), said
+            assert not [m for _, m in said if forbidden_character(m)], "echoes damaged input"
             assert state() == before
     admin_client.cookies.pop("messages", None)
 
@@ -282,6 +284,7 @@ def test_any_decision_is_answered_below_500_and_a_refusal_changes_no_job(
             return
         [(level, message)] = messages_of(response)
         assert message.strip()
+        assert forbidden_character(message) is None, "the message echoes damaged input"
         event(f"{decision} {target}: {'refused' if level == constants.ERROR else 'done'}")
         if level == constants.ERROR:
             assert state() == before, message
