@@ -14,6 +14,16 @@ import re
 _FORBIDDEN = re.compile("[\x00-\x08\x0a-\x1f\x7f-\x9f\ud800-\udfff]")
 
 
+# The same, but for line breaks: a whole file's text separates its records with them.
+_FORBIDDEN_BUT_LINE_BREAKS = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
+
+
+def forbidden_outside_line_breaks(text: str) -> bool:
+    """Whether ``text`` (a whole file) holds a forbidden character other than CR and LF:
+    one search that lets a parser skip checking each cell of a clean file."""
+    return _FORBIDDEN_BUT_LINE_BREAKS.search(text) is not None
+
+
 def forbidden_character(value: str) -> str | None:
     """``U+XXXX`` of the first character no field may hold, or None when there is none."""
     match = _FORBIDDEN.search(value)
@@ -32,3 +42,9 @@ def text_problem(value: str, name: str) -> str | None:
     else:
         what = "a control character"
     return f"{name} contains {what} ({code}); remove it and send the value again."
+
+
+def printable(value: str) -> str:
+    """``value`` with each forbidden character shown as U+FFFD, for storing and showing what
+    a damaged cell held (PostgreSQL cannot store NUL)."""
+    return _FORBIDDEN.sub("\ufffd", value)

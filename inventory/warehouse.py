@@ -21,6 +21,7 @@ import csv
 import hashlib
 import io
 import json
+import operator
 import re
 import secrets
 import uuid
@@ -38,7 +39,13 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 
 from accounts.models import Partner
-from common.textinput import forbidden_character, text_problem
+from common.db import copy_rows
+from common.textinput import (
+    forbidden_character,
+    forbidden_outside_line_breaks,
+    printable,
+    text_problem,
+)
 
 from .models import CatalogSKU
 from .warehouse_models import (
@@ -48,6 +55,8 @@ from .warehouse_models import (
     WarehouseSource,
     WarehouseToken,
     WarehouseUpload,
+    WarehouseUploadProblem,
+    WarehouseUploadRow,
 )
 
 if TYPE_CHECKING:
@@ -150,16 +159,6 @@ class RowPlan:
         return _cell_text(self.raw.bottles)
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One reason one row of a file cannot be applied, as the preview and its CSV list it."""
-
-    line: int
-    field: str
-    value: str
-    message: str
-
-
 @dataclass
 class Plan:
     rows: list[RowPlan]
@@ -184,19 +183,6 @@ class Plan:
     def has_errors(self) -> bool:
         return self.counts["error"] > 0
 
-    def problems(self) -> list[Problem]:
-        """Every error of every row, in file order, with the value it is about."""
-        return [
-            Problem(
-                line=r.line,
-                field=e.field or "",
-                value=_cell_text(r.raw.value(e.field or "")),
-                message=e.message,
-            )
-            for r in self.rows
-            for e in r.errors
-        ]
-
     def fingerprint(self) -> str:
         """A digest of what applying would do, to notice a preview gone stale."""
         parts = [f"{r.line}|{r.outcome}|{r.key}|{r.bottles}|{r.previous}" for r in self.rows]
@@ -204,6 +190,7 @@ class Plan:
 
 
 def _cell_text(value: Any) -> str:
+    """A value as the preview shows it: as written (a damaged row's are marked on storing)."""
     if value is None:
         return ""
     return value if isinstance(value, str) else json.dumps(value, default=str)
@@ -608,39 +595,35 @@ def csv_rows(content: bytes) -> list[RawRow]:
             "The header row must name the columns partner, sku, as_of and bottles (or "
             f"cases); it has: {', '.join(h for h in header if h.strip()) or 'nothing'}."
         )
-    position = {
-        name: columns.index(name) for name in REQUIRED_COLUMNS + QUANTITY_COLUMNS if name in columns
-    }
-
-    def cell(values: list[str], name: str) -> str | None:
-        index = position.get(name)
-        return values[index] if index is not None and index < len(values) else None
+    # Each field's index in a row cut or padded to the header's width plus one None: a
+    # column the file lacks reads that None, as does a cell missing from a short row.
+    width = len(columns)
+    fields = operator.itemgetter(
+        *(columns.index(n) if n in columns else width for n in TEXT_FIELDS)
+    )
+    padding: list[str | None] = [None] * (width + 1)
+    # Damaged characters are rare: one search of the whole text says whether any row needs
+    # its cells checked, except a record over several lines (a quoted line break).
+    suspect = forbidden_outside_line_breaks(text)
 
     rows: list[RawRow] = []
-    line = 1
+    line = reader.line_num  # where the header ended
     try:
         for values in reader:
+            # A record ending more than one line after the last one held a line break.
+            spans_lines = reader.line_num - line > 1
             line = reader.line_num
             if not any(v.strip() for v in values):
                 continue  # blank lines (often at the end) are not rows
-            cells = [cell(values, name) for name in TEXT_FIELDS]
             if len(rows) >= MAX_CSV_ROWS:
                 raise ValidationError(
                     f"The file has more than {MAX_CSV_ROWS:,} rows; split it into smaller files."
                 )
+            cells = fields(values[:width] + padding[min(len(values), width) :])
             partner, sku, as_of, bottles, cases = cells
-            rows.append(
-                RawRow(
-                    line,
-                    partner,
-                    sku,
-                    as_of,
-                    bottles,
-                    cases,
-                    # Columns the file has but we do not read cannot harm anything.
-                    damaged=_is_damaged(cells),
-                )
-            )
+            # Columns the file has but we do not read cannot harm anything.
+            damaged = (suspect or spans_lines) and _is_damaged(cells)
+            rows.append(RawRow(line, partner, sku, as_of, bottles, cases, damaged=damaged))
     except csv.Error as exc:
         raise ValidationError(f"Line {line + 1} cannot be read as CSV ({exc}).") from None
     if not rows:
@@ -654,17 +637,65 @@ def upload_plan(upload: WarehouseUpload, *, lock: bool = False) -> Plan:
 
 @transaction.atomic
 def warehouse_upload_create(*, user: User, filename: str, content: bytes) -> WarehouseUpload:
-    """Keep an uploaded CSV for its preview. Nothing is applied until it is confirmed."""
+    """Keep an uploaded CSV and its preview. Nothing is applied until it is confirmed."""
     if len(content) > MAX_UPLOAD_BYTES:
         raise ValidationError(TOO_LARGE)
     plan = _plan(csv_rows(content))  # refuses an unreadable file before it is stored
-    return WarehouseUpload.objects.create(
+    upload = WarehouseUpload.objects.create(
         filename=filename[:255],
         content=content,
         sha256=hashlib.sha256(content).hexdigest(),
-        plan_fingerprint=plan.fingerprint(),
         uploaded_by=user,
     )
+    _store_preview(upload, plan)
+    return upload
+
+
+@transaction.atomic
+def warehouse_upload_preview_refresh(*, upload_id: int) -> WarehouseUpload:
+    """Plan a pending upload again and keep the result as its preview (for uploads kept
+    before previews were stored; a confirmation refreshes its own)."""
+    upload = WarehouseUpload.objects.select_for_update().get(pk=upload_id)
+    if upload.status == WarehouseUpload.Status.PENDING:
+        _store_preview(upload, upload_plan(upload))
+    return upload
+
+
+def _store_preview(upload: WarehouseUpload, plan: Plan) -> None:
+    """Keep what ``plan`` says each row would do, replacing any earlier preview, in the
+    caller's transaction. The preview pages read these rows: planning a big file again on
+    every view took 9-10 s for 20,000 rows."""
+    WarehouseUploadRow.objects.filter(upload=upload).delete()
+    WarehouseUploadProblem.objects.filter(upload=upload).delete()
+
+    def texts(row: RowPlan, *values: str) -> Iterable[str]:
+        # Only a damaged row can hold what PostgreSQL cannot store (its values are in its
+        # messages too); marking every row's text would cost a 50,000-row file 0.3 s.
+        return map(printable, values) if row.raw.damaged else values
+
+    copy_rows(
+        WarehouseUploadRow,
+        ("upload", "line", "bottles", "previous", "outcome",
+         "partner", "sku", "as_of", "quantity", "problems"),
+        (
+            (upload.pk, r.line, r.bottles, r.previous, r.outcome,
+             *texts(r, r.partner_text, r.sku_text, r.as_of_text, r.quantity_text, r.error_text))
+            for r in plan.rows
+        ),
+    )  # fmt: skip
+    copy_rows(
+        WarehouseUploadProblem,
+        ("upload", "line", "field", "value", "message"),
+        (
+            (upload.pk, r.line, field, *texts(r, _cell_text(r.raw.value(field)), e.message))
+            for r in plan.rows
+            for e in r.errors
+            for field in (e.field or "",)
+        ),
+    )  # fmt: skip
+    upload.plan_fingerprint = plan.fingerprint()
+    upload.summary = plan.counts
+    upload.save(update_fields=["plan_fingerprint", "summary"])
 
 
 def error_rows_message(plan: Plan) -> str:
@@ -690,15 +721,20 @@ def warehouse_upload_confirm(*, upload_id: int, user: User, sha256: str) -> Conf
     A file with any bad row is refused (ValidationError), whatever the preview showed. If
     what the rows would do has changed since the preview (another upload or the API wrote
     the same days meanwhile), nothing is applied and the new plan is returned for a fresh
-    preview.
+    preview. Either way the stored preview is brought up to date first, so the page the
+    admin is sent back to shows why.
     """
     try:
-        return _upload_confirm(upload_id=upload_id, user=user, sha256=sha256)
+        result = _upload_confirm(upload_id=upload_id, user=user, sha256=sha256)
     except IntegrityError:
         raise ValidationError(
             "Another write for the same partner, SKU and day landed at the same moment. "
             "Nothing was applied; confirm again."
         ) from None
+    if result.plan.has_errors:
+        # Raised only now, after the refreshed preview was committed.
+        raise ValidationError(error_rows_message(result.plan))
+    return result
 
 
 @transaction.atomic
@@ -715,12 +751,8 @@ def _upload_confirm(*, upload_id: int, user: User, sha256: str) -> ConfirmResult
     plan = upload_plan(upload, lock=True)
     # Checked before the fingerprint: a bad row refuses the file even when the preview
     # showed none (a SKU deactivated since), and a stale preview must not slip one through.
-    if plan.has_errors:
-        raise ValidationError(error_rows_message(plan))
-    fingerprint = plan.fingerprint()
-    if fingerprint != upload.plan_fingerprint:
-        upload.plan_fingerprint = fingerprint
-        upload.save(update_fields=["plan_fingerprint"])
+    if plan.has_errors or plan.fingerprint() != upload.plan_fingerprint:
+        _store_preview(upload, plan)
         return ConfirmResult(applied=False, plan=plan)
     _apply(plan, source=WarehouseSource.CSV, batch_id=upload.batch_id, user=user)
     upload.status = WarehouseUpload.Status.APPLIED

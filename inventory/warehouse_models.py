@@ -27,6 +27,8 @@ __all__ = [
     "WarehouseSource",
     "WarehouseToken",
     "WarehouseUpload",
+    "WarehouseUploadProblem",
+    "WarehouseUploadRow",
 ]
 
 
@@ -194,6 +196,51 @@ class WarehouseUpload(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.get_status_display()})"
+
+
+class WarehouseUploadRow(models.Model):
+    """What one row of an uploaded file would do (or did), as its preview shows it.
+
+    Written once per plan (upload, and a confirmation that found things changed), so every
+    view of the preview reads a page of rows instead of planning a 50,000-row file again.
+    The texts are the values as written (damaged characters shown as U+FFFD), for display.
+    """
+
+    upload = models.ForeignKey(WarehouseUpload, on_delete=models.CASCADE, related_name="rows")
+    line = models.PositiveIntegerField()
+    partner = models.TextField(blank=True)
+    sku = models.TextField(blank=True)
+    as_of = models.TextField(blank=True)
+    quantity = models.TextField(blank=True)
+    bottles = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    previous = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    outcome = models.CharField(max_length=9)
+    problems = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["line"]
+        indexes = [models.Index(fields=["upload", "line"])]
+
+    def __str__(self) -> str:
+        return f"{self.upload_id} line {self.line}: {self.outcome}"
+
+
+class WarehouseUploadProblem(models.Model):
+    """One reason one row of an uploaded file cannot be applied: the preview's list of
+    problems and its CSV download."""
+
+    upload = models.ForeignKey(WarehouseUpload, on_delete=models.CASCADE, related_name="problems")
+    line = models.PositiveIntegerField()
+    field = models.CharField(max_length=16, blank=True)
+    value = models.TextField(blank=True)
+    message = models.TextField()
+
+    class Meta:
+        ordering = ["line", "pk"]
+        indexes = [models.Index(fields=["upload", "line"])]
+
+    def __str__(self) -> str:
+        return f"{self.upload_id} line {self.line}: {self.message}"
 
 
 class WarehouseApiRequest(models.Model):

@@ -27,7 +27,12 @@ from common.tables import Column, Table, csv_response
 from common.textinput import text_problem
 
 from . import warehouse
-from .warehouse_models import WarehouseToken, WarehouseUpload
+from .warehouse_models import (
+    WarehouseToken,
+    WarehouseUpload,
+    WarehouseUploadProblem,
+    WarehouseUploadRow,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -89,7 +94,8 @@ def upload(request: AuthedRequest) -> HttpResponse:
 
 
 # A preview pages both lists, so a 50,000-row file is a page of 200 rows, not 12 MB of
-# HTML; every problem is in the CSV download (``?problems-format=csv``).
+# HTML; every problem is in the CSV download (``?problems-format=csv``). Both read the rows
+# stored when the file was planned, never the file itself.
 PREVIEW_PAGE = 200
 PROBLEMS = Table(
     [
@@ -104,12 +110,12 @@ PROBLEMS = Table(
 )
 ROWS = Table(
     [
-        Column("line", "Line", sort=lambda r: r.line, kind="number"),
-        Column("partner", "Partner", sort=lambda r: r.partner_text, attr="partner_text"),
-        Column("sku", "SKU", sort=lambda r: r.sku_text, attr="sku_text"),
-        Column("as_of", "As of", sort=lambda r: r.as_of_text, attr="as_of_text"),
-        Column("bottles", "Bottles", sort=lambda r: r.bottles, kind="qty"),
-        Column("outcome", "Result", sort=lambda r: r.outcome),
+        Column("line", "Line", sort="line", kind="number"),
+        Column("partner", "Partner", sort="partner"),
+        Column("sku", "SKU", sort="sku"),
+        Column("as_of", "As of", sort="as_of"),
+        Column("bottles", "Bottles", sort="bottles", kind="qty"),
+        Column("outcome", "Result", sort="outcome"),
     ],
     default_sort="line",
     per_page=PREVIEW_PAGE,
@@ -124,22 +130,25 @@ REGIONS = ("upload-problems", "upload-rows")
 @require_http_methods(["GET"])
 def upload_detail(request: AuthedRequest, pk: int) -> HttpResponseBase:
     upload = get_upload_for_user(request, pk)
-    plan = (
-        warehouse.upload_plan(upload) if upload.status == WarehouseUpload.Status.PENDING else None
-    )
-    problems = PROBLEMS.bind(request, plan.problems() if plan else [])
+    if upload.status == WarehouseUpload.Status.PENDING and not upload.summary:
+        # Kept before previews were stored: plan it once, and every later view reads rows.
+        upload = warehouse.warehouse_upload_preview_refresh(upload_id=upload.pk)
+    problems = PROBLEMS.bind(request, WarehouseUploadProblem.objects.filter(upload=upload))
     if problems.is_csv:
         stem = upload.filename.rsplit(".", 1)[0] or "upload"
         return csv_response(problems, f"{stem}-problems.csv")
+    counts = upload.summary
+    pending = upload.status == WarehouseUpload.Status.PENDING
     context = {
         "upload": upload,
-        "plan": plan,
-        "counts": plan.counts if plan else upload.summary,
+        "counts": counts,
+        "pending": pending,
+        "has_errors": bool(counts.get("error")),
         "problems": problems,
-        "rows": ROWS.bind(request, plan.rows if plan else []),
+        "rows": ROWS.bind(request, WarehouseUploadRow.objects.filter(upload=upload)),
         # A file with any bad row is applied whole or not at all, so it offers no button;
         # the service refuses a forced confirmation all the same.
-        "can_confirm": plan is not None and not plan.has_errors,
+        "can_confirm": pending and not counts.get("error"),
         "confirm_form": ConfirmForm(initial={"sha256": upload.sha256}),
     }
     template = DETAIL_PAGE

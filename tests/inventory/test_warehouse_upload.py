@@ -21,7 +21,12 @@ from django.urls import reverse
 from accounts.models import Partner, User
 from inventory import warehouse
 from inventory.models import CatalogSKU
-from inventory.warehouse_models import WarehouseSnapshot, WarehouseSnapshotChange, WarehouseUpload
+from inventory.warehouse_models import (
+    WarehouseSnapshot,
+    WarehouseSnapshotChange,
+    WarehouseUpload,
+    WarehouseUploadRow,
+)
 from tests.conftest import signed_in
 from tests.inventory.warehouse_fixtures import catalog_fixture, days_ago, today  # noqa: F401
 
@@ -89,7 +94,7 @@ def test_preview_reports_every_bad_row_with_its_line_and_saves_nothing(
 
     page = admin_client.get(response["Location"])
     assert page.status_code == 200
-    rows = {r.line: r for r in page.context["plan"].rows}
+    rows = {r.line: r for r in WarehouseUploadRow.objects.filter(upload=item)}
     assert rows[2].outcome == "new" and rows[2].bottles == Decimal("144")
     assert rows[3].outcome == "new" and rows[3].bottles == Decimal("18")  # 3 cases of 6
     expected = {
@@ -107,7 +112,7 @@ def test_preview_reports_every_bad_row_with_its_line_and_saves_nothing(
     }
     for line, message in expected.items():
         assert rows[line].outcome == "error", line
-        assert message in rows[line].error_text, (line, rows[line].error_text)
+        assert message in rows[line].problems, (line, rows[line].problems)
     html = page.content.decode()
     assert "Error, line 10:" in html and "Error, line 14:" in html
     # Above the rows, one table of every problem by line and why, and no way to confirm.
@@ -145,7 +150,9 @@ def test_a_file_with_bad_rows_cannot_be_confirmed_even_by_a_forced_post(
     assert not WarehouseSnapshotChange.objects.exists()
     item.refresh_from_db()
     assert item.status == WarehouseUpload.Status.PENDING
-    assert item.applied_at is None and item.summary == {}
+    assert item.applied_at is None and item.applied_by is None
+    # The summary is still the preview's counts: nothing was applied.
+    assert item.summary == {"new": 1, "replace": 1, "unchanged": 0, "error": 11}
     # Calling the service directly is refused the same way.
     with pytest.raises(ValidationError, match="nothing was recorded"):
         warehouse.warehouse_upload_confirm(upload_id=item.pk, user=ada, sha256=item.sha256)
@@ -499,3 +506,48 @@ def test_a_page_link_of_either_table_swaps_only_that_table(
         assert html.lstrip().startswith(f'<div class="table-region" id="{region}"')
         assert "Showing 201–250 of 250" in html
         assert "<html" not in html
+
+
+def test_a_preview_reads_stored_rows_and_never_plans_again(
+    admin_client: Client,
+    partner_a: Partner,
+    catalog: dict[str, CatalogSKU],
+    django_assert_max_num_queries: Any,
+) -> None:
+    detail = upload(admin_client, bad_file(450))["Location"]
+    with mock.patch.object(warehouse, "_plan", side_effect=AssertionError("planned again")):
+        # A handful of queries whatever the file's size: session, user, upload, two counts
+        # and two pages.
+        with django_assert_max_num_queries(10):
+            assert admin_client.get(detail).status_code == 200
+        assert admin_client.get(detail, {"problems-format": "csv"}).status_code == 200
+
+
+def test_an_upload_kept_before_previews_were_stored_is_planned_once_on_view(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    content = f"partner,sku,as_of,bottles\nbubbles-brine,UF-CAL-NV-750,{D1},7\n".encode()
+    item = WarehouseUpload.objects.create(
+        filename="old.csv", content=content, sha256=hashlib.sha256(content).hexdigest()
+    )
+    detail = reverse("inventory:warehouse_upload_detail", args=[item.pk])
+    assert "Confirm: apply 1 change" in admin_client.get(detail).content.decode()
+    item.refresh_from_db()
+    assert item.summary["new"] == 1 and item.rows.count() == 1
+    confirm(admin_client, item)
+    assert WarehouseSnapshot.objects.get().bottles == Decimal("7")
+
+
+def test_a_line_break_inside_a_quoted_cell_is_that_lines_error(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    text = (
+        f"partner,sku,as_of,bottles\nbubbles-brine,UF-CAL-NV-375,{D1},1\n"
+        f'bubbles-brine,"UF-CAL\nNV-750",{D1},6\nbubbles-brine,UF-CAL-NV-750,{D1},2\n'
+    )
+    html = preview_of(admin_client, text)
+    # The record ends on line 4, where the file's own line numbers put it.
+    assert problems_in(html) == [
+        (4, "UF-CAL\ufffdNV-750", "sku contains a control character (U+000A); remove it and "
+         "send the value again.")
+    ]  # fmt: skip

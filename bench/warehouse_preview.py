@@ -1,0 +1,152 @@
+"""What a big warehouse file costs: upload, preview pages and the problems CSV.
+
+    uv run python bench/warehouse_preview.py [--rows 50000] [--repeat 3]
+
+Starts its own PostgreSQL and Redis (throw-away, like the tests), then, for a file of
+``--rows`` rows that all fail, and one whose rows are all good, measures through Django's
+test client (so the figure is server time: view, planning, SQL and template, without a
+network): the upload POST, the preview's first and last pages, and the CSV of every
+problem. Each is also printed as a ratio to the floor measured in the same run, side by
+side: reading the same bytes with the csv module and one round trip to PostgreSQL, which no
+upload can beat. The targets (issue 9): every request under 2 s of server time, every
+page under 1 MB of HTML.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+TARGET_SECONDS = 2.0
+TARGET_BYTES = 1024 * 1024
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--rows", type=int, default=50_000)
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the median counts")
+    args = parser.parse_args()
+    for name in ("DATABASE_URL", "REDIS_URL"):
+        os.environ.pop(name, None)
+    os.environ.update({"DJANGO_SETTINGS_MODULE": "unefemme.settings_test", "LOG_LEVEL": "ERROR"})
+    import django
+
+    django.setup()
+    from django.core.management import call_command
+
+    call_command("migrate", verbosity=0)
+    return run(args.rows, args.repeat)
+
+
+def _median_time(action: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    times, result = [], None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = action()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times), result
+
+
+def run(rows: int, repeat: int) -> int:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from accounts.models import Partner, User
+    from accounts.roles import Role
+    from inventory.models import CatalogSKU
+
+    Partner.objects.create(name="Bench Partner", slug="bench")
+    skus = [
+        CatalogSKU.objects.create(
+            code=f"UF-B{n:04d}-NV-750", wine=f"Bench {n}", format_ml=750, bottles_per_case=12
+        )
+        for n in range(200)
+    ]
+    admin = User.objects.create_user(email="bench@example.com", role=Role.ADMIN)
+    client = Client()
+    client.force_login(admin)
+    today = timezone.localdate()
+    header = "partner,sku,as_of,bottles,cases\n"
+    files = {
+        # Every row names a SKU that is not in the catalog: one problem per row.
+        "all rows bad": header + "".join(f"bench,UF-NOPE-{n},{today},{n},\n" for n in range(rows)),
+        # 200 SKUs × as many days as it takes, all distinct: every row would be new.
+        "all rows good": header
+        + "".join(
+            f"bench,{skus[n % 200].code},{today - timedelta(days=n // 200)},{n % 997},\n"
+            for n in range(rows)
+        ),
+    }
+
+    def floor(content: bytes) -> Callable[[], None]:
+        def read() -> None:
+            list(csv.reader(io.StringIO(content.decode())))
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT 1")
+
+        return read
+
+    failures = 0
+    print(f"warehouse file of {rows:,} rows; median of {repeat} runs; server time via test client")
+    print(
+        f"{'':32}{'seconds':>9}{'× floor':>9}{'bytes':>12}   target: < {TARGET_SECONDS} s, < 1 MB"
+    )
+    for label, text in files.items():
+        content = text.encode()
+        floor_seconds, _ = _median_time(floor(content), repeat)
+
+        def upload(content: bytes = content) -> Any:
+            file = SimpleUploadedFile("bench.csv", content, content_type="text/csv")
+            return client.post(reverse("inventory:warehouse_upload"), {"file": file})
+
+        upload_seconds, response = _median_time(upload, repeat)
+        assert response.status_code == 302, response.content[:300]
+        detail = response["Location"]
+        measures: list[tuple[str, float, int]] = [(f"{label}: upload", upload_seconds, 0)]
+        last_page = -(-rows // 200)
+        for name, params in (
+            ("preview, page 1", {}),
+            ("preview, last page of rows", {"rows-page": str(last_page)}),
+            ("preview, last page of problems", {"problems-page": str(last_page)}),
+            ("problems CSV (every problem)", {"problems-format": "csv"}),
+        ):
+
+            def get(params: dict[str, str] = params, detail: str = detail) -> Any:
+                page = client.get(detail, params)
+                body = (
+                    b"".join(page.streaming_content) if page.streaming else page.content  # type: ignore[attr-defined]
+                )
+                assert page.status_code == 200
+                return body
+
+            seconds, body = _median_time(get, repeat)
+            measures.append((f"  {name}", seconds, len(body)))
+        print(f"{label}: floor (csv module + SELECT 1) {floor_seconds:.3f} s")
+        for name, seconds, size in measures:
+            is_page = "CSV" not in name and "upload" not in name
+            ok = seconds < TARGET_SECONDS and (not is_page or size < TARGET_BYTES)
+            failures += not ok
+            shown = f"{size:>12,}" if size else f"{'':>12}"
+            print(
+                f"{name:32}{seconds:>9.3f}{seconds / floor_seconds:>8.1f}×{shown}"
+                f"   {'ok' if ok else 'OVER TARGET'}"
+            )
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
