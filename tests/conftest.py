@@ -43,7 +43,7 @@ _HYPOTHESIS_COMMON: dict[str, Any] = {
 hypothesis_settings.register_profile(
     "suite", max_examples=40, derandomize=True, print_blob=True, **_HYPOTHESIS_COMMON
 )
-hypothesis_settings.register_profile("long", max_examples=2000, **_HYPOTHESIS_COMMON)
+hypothesis_settings.register_profile("long", max_examples=1000, **_HYPOTHESIS_COMMON)
 hypothesis_settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "suite"))
 
 
