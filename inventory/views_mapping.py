@@ -52,6 +52,8 @@ class ChooseForm(forms.Form):
         choices=[("", "As the name says"), *SKUMapping.Unit.choices],
         required=False,
         label="Counted in",
+        # Django's message repeats the value sent, control characters and all.
+        error_messages={"invalid_choice": "Choose bottle or case, or leave it to the name."},
     )
     bottles_per_unit = forms.IntegerField(
         min_value=1, max_value=1000, required=False, label="Bottles per case"

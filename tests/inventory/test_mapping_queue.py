@@ -168,6 +168,8 @@ def test_bad_input_is_explained_and_nothing_is_lost(
         ({"sku_code": "UF-DEM-NV-750\x00"}, "Null characters are not allowed."),
         ({"sku_code": "UF-DEM-NV-750", "item_qbo_id": "11\x7f"},
          "The item id contains a control character (U+007F); remove it"),
+        ({"sku_code": "UF-DEM-NV-750", "unit": "case\x1b"},
+         "Counted in: Choose bottle or case, or leave it to the name."),
     ],
 )  # fmt: skip
 def test_control_characters_are_refused_not_echoed(

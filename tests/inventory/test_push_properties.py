@@ -95,7 +95,10 @@ def draft_form_data(draw: st.DrawFn) -> dict[str, Any]:
 
 
 @contextmanager
-def rolled_back() -> Iterator[None]:
+def rolled_back(client: Client) -> Iterator[None]:
+    """Whatever the example writes is undone, and no message an earlier example left in
+    the client's cookie is read back, so each example starts from the same state."""
+    client.cookies.pop("messages", None)
     with transaction.atomic():
         yield
         transaction.set_rollback(True)
@@ -207,7 +210,7 @@ def test_any_draft_post_is_answered_below_500_and_a_refusal_starts_nothing(
 ) -> None:
     data = {name: world.resolve(value) for name, value in form.items()}
     note(f"POST {page} {data!r}")
-    with rolled_back():
+    with rolled_back(admin_client):
         before = state()
         response = admin_client.post(reverse(f"inventory:{page}"), data)
         assert response.status_code in (200, 302)
@@ -228,7 +231,6 @@ def test_any_draft_post_is_answered_below_500_and_a_refusal_starts_nothing(
             assert all(level == constants.ERROR for level, _ in said), said
             assert not [m for _, m in said if forbidden_character(m)], "echoes damaged input"
             assert state() == before
-    admin_client.cookies.pop("messages", None)
 
 
 @example(page="push_items_new", form={"partner": "cote-ouest", "conflict": "²"})
@@ -248,7 +250,7 @@ def test_any_draft_page_query_is_answered_below_500(
 def test_a_raw_undecodable_draft_body_is_answered_below_500(
     admin_client: Client, world: World, page: str, body: bytes
 ) -> None:
-    with rolled_back():
+    with rolled_back(admin_client):
         before = state()
         response = admin_client.post(
             reverse(f"inventory:{page}"), body, content_type="application/x-www-form-urlencoded"
@@ -256,7 +258,6 @@ def test_a_raw_undecodable_draft_body_is_answered_below_500(
         assert response.status_code in (200, 302)
         if response.status_code == 200:
             assert state() == before
-    admin_client.cookies.pop("messages", None)
 
 
 jobs = st.sampled_from([*JOBS, *JOBS, 0]).flatmap(
@@ -274,7 +275,7 @@ def test_any_decision_is_answered_below_500_and_a_refusal_changes_no_job(
 ) -> None:
     url = reverse(f"inventory:push_job_{decision}", args=[world.job_pk(target)])
     data = {name: world.resolve(value) for name, value in form.items()}
-    with rolled_back():
+    with rolled_back(admin_client):
         before = state()
         response = admin_client.post(url, data)
         assert response.status_code in (302, 404)
@@ -292,7 +293,6 @@ def test_any_decision_is_answered_below_500_and_a_refusal_changes_no_job(
             expected = {"approve": JobStatus.QUEUED, "discard": JobStatus.DISCARDED,
                         "retry": JobStatus.QUEUED}[decision]  # fmt: skip
             assert PushJob.objects.get(pk=world.job_pk(target)).status == expected
-    admin_client.cookies.pop("messages", None)
 
 
 @given(
