@@ -241,3 +241,25 @@ def test_a_catalog_that_imports_exports_to_a_file_that_reimports_unchanged(
     plan = catalog.catalog_import_plan(content=exported.content)
     assert [row.outcome for row in plan.rows] == [catalog.Outcome.UNCHANGED] * total
     assert catalog_table() == before
+
+
+@given(
+    form=st.dictionaries(
+        st.sampled_from(["digest", "confirm", "token"]),
+        st.one_of(cell_text, st.lists(cell_text, min_size=2, max_size=3), st.just("0" * 64)),
+        max_size=3,
+    )
+)
+def test_any_confirmation_but_the_previews_own_applies_nothing(
+    admin_client: Client, form: dict[str, Any]
+) -> None:
+    content = (HEADER + "UF-A-1,Brut,NV,750,12,yes\n").encode()
+    response = admin_client.post(IMPORT, {"file": SimpleUploadedFile("c.csv", content)})
+    url = response["Location"]
+    before = catalog_table()
+    answer = admin_client.post(url, form)
+    assert answer.status_code == 200
+    assert "nothing was changed" in answer.content.decode()
+    assert catalog_table() == before
+    upload = CatalogImport.objects.get(token=url.rstrip("/").rsplit("/", 1)[-1])
+    assert upload.status == CatalogImport.Status.PREVIEWED
