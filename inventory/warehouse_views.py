@@ -159,11 +159,11 @@ def upload_detail(request: AuthedRequest, pk: int) -> HttpResponseBase:
 
 @role_required(*ADMINS)
 @require_http_methods(["GET", "POST"])
-def upload_confirm(request: AuthedRequest, pk: int) -> HttpResponse:
+def upload_confirm(request: AuthedRequest, pk: int) -> HttpResponseBase:
     upload = get_upload_for_user(request, pk)
     if request.method == "GET":
         # A GET changes nothing: it shows the preview, whose button POSTs here.
-        return redirect("inventory:warehouse_upload_detail", pk=upload.pk)
+        return upload_detail(request, pk)
     form = ConfirmForm(request.POST)
     if not form.is_valid():
         messages.error(request, "This confirmation is not for the file that was previewed.")
