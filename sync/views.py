@@ -17,6 +17,7 @@ the signed-in user (through the OAuth state), never from anything in the request
 from __future__ import annotations
 
 import logging
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -44,6 +45,11 @@ from .oauth import StateError, state_consume, state_issue
 from .webhooks import WebhookPayloadError, parse, signature_valid, webhook_events_store
 
 logger = logging.getLogger(__name__)
+
+# A QuickBooks realm id is ASCII digits, stored in a column of 32. Not str.isdigit(): it
+# also accepts superscripts ("²") and other scripts' digits ("١٢٣"), which are no realm, and
+# a connection stored under one would never sync.
+_REALM_ID = re.compile(r"[0-9]{1,32}")
 
 
 def get_connection_for_user(
@@ -227,7 +233,7 @@ def callback(request: AuthedRequest) -> HttpResponse:
 
     code = request.GET.get("code", "")
     realm_id = request.GET.get("realmId", "")
-    if not code or not realm_id.isdigit() or len(realm_id) > 32:
+    if not code or not _REALM_ID.fullmatch(realm_id):
         logger.warning("QuickBooks callback for user %s lacks a code or realm id", user.pk)
         return render(request, "sync/callback_refused.html", status=400)
 
