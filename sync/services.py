@@ -165,6 +165,10 @@ REALM_TAKEN = (
     "That QuickBooks company is already connected to another partner in unefemme, so it "
     "was not connected. If it really is yours, contact Une Femme."
 )
+REALM_NOT_AUTHORIZED = (
+    "QuickBooks did not let this sign-in open the company it named, so nothing was "
+    "connected. Press Connect to QuickBooks again and choose your company there."
+)
 
 
 def connection_connect(
@@ -176,12 +180,29 @@ def connection_connect(
     partner's row for that realm comes back to life with new tokens, and the sync picks
     up from its cursors (or re-imports if they are too old).
     """
-    # The company's name is a nicety for the page; a failure here must not lose the
-    # connection (the import fetches it again), and the call stays outside the
-    # transaction.
+    # Reading the company's name is also the proof that these tokens open ``realm_id``:
+    # the realm id comes back from the browser, and a partner user could send their own
+    # valid code with another company's id, claiming a realm that is not theirs and
+    # locking its owner out. Intuit answers 401/403 then, and nothing is stored. Any other
+    # failure (throttling, an outage, Redis) must not lose a good connection: the name is
+    # a nicety that the import fetches again. The call stays outside the transaction.
     try:
         company_name = qbo.fetch_company_name(realm_id=realm_id, access_token=tokens.access_token)
-    except Exception as exc:  # QBOError, or Redis (the rate limiter) being down
+    except qbo.QBOError as exc:
+        if exc.status in (401, 403) or isinstance(exc, qbo.ReconnectRequired):
+            logger.warning(
+                "connect refused: tokens do not open realm %s (status=%s, intuit_tid=%s)",
+                realm_id, exc.status, exc.intuit_tid,
+            )  # fmt: skip
+            raise ValidationError(REALM_NOT_AUTHORIZED) from None
+        logger.warning(
+            "company name for realm %s not fetched: %s (intuit_tid=%s)",
+            realm_id,
+            type(exc).__name__,
+            exc.intuit_tid,
+        )
+        company_name = ""
+    except Exception as exc:  # Redis (the rate limiter) being down
         logger.warning(
             "company name for realm %s not fetched: %s (intuit_tid=%s)",
             realm_id,

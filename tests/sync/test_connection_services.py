@@ -79,6 +79,25 @@ def test_a_realm_live_for_another_partner_is_refused(
     assert not QBOConnection.objects.filter(partner=partner_b).exists()
 
 
+def test_tokens_for_one_company_cannot_claim_another(
+    sandbox_server: SandboxProcess, partner_a: Partner, alice: User, sent: list[tuple[Any, ...]]
+) -> None:
+    # The realm id comes back from the browser: a partner user's own valid code sent with
+    # another company's id would have stored that company as theirs (Intuit answers the
+    # CompanyInfo read with 403), locking its real owner out of connecting it.
+    own = sandbox_server.new_company(seed="empty")
+    someone_elses = sandbox_server.new_company(seed="empty")
+    with pytest.raises(ValidationError, match="did not let this sign-in open the company"):
+        services.connection_connect(
+            partner=partner_a,
+            realm_id=someone_elses,
+            tokens=minted_tokens(sandbox_server, own),
+            user=alice,
+        )
+    assert not QBOConnection.objects.exists()
+    assert sent == []
+
+
 def test_a_partner_with_a_live_company_cannot_attach_a_second_one(
     sandbox_server: SandboxProcess, partner_a: Partner, alice: User
 ) -> None:
