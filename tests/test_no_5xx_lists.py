@@ -3,8 +3,9 @@
 Every page of ours that answers GET without path parameters is found by walking the
 URLconf (tests/urlwalk.py). The ones that read the query string are named in READS_QUERY
 with the parameters they read, and get the full number of examples; the others, a new page
-included until it is named there, get a few examples with every known name. Each example is one query string, built from raw percent-encoded pieces so that it can carry
-what no form would send: NUL (%00), bytes that are not UTF-8 (%FF), truncated or
+included until it is named there, get a few examples with every known name. Each example is
+one query string, built from raw percent-encoded pieces so that it can carry what no form
+would send: NUL (%00), bytes that are not UTF-8 (%FF), truncated or
 malformed escapes, huge and non-finite numbers, unicode digits, repeated and unknown
 names. It is sent as plain GET and as htmx requests, by every role the page allows,
 in a database where partner A (alice) and partner B (bob) both have a row on every list
