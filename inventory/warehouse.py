@@ -55,7 +55,6 @@ from .warehouse_models import (
     WarehouseSource,
     WarehouseToken,
     WarehouseUpload,
-    WarehouseUploadProblem,
     WarehouseUploadRow,
 )
 
@@ -76,6 +75,9 @@ BOTTLES_RANGE = f"a whole number of bottles from 0 to {MAX_BOTTLES:,}"
 # Longer than any number worth reading: shown cut short in a message, never parsed.
 MAX_NUMBER_TEXT = 40
 CENT = Decimal("0.01")
+# More distinct SKU codes than this in one file, and reading the catalog is cheaper than
+# looking each code up.
+MANY_CODES = 2_000
 TOKEN_PREFIX = "ufwh_"
 TOKEN_PREFIX_SHOWN = 12  # "ufwh_" and 7 random characters: enough to tell tokens apart
 
@@ -136,25 +138,10 @@ class RowPlan:
     def error_text(self) -> str:
         return "; ".join(e.message for e in self.errors)
 
-    # What the preview shows of a row: what was read where it was read, else as written.
-
-    @property
-    def partner_text(self) -> str:
-        return self.partner.name if self.partner else _cell_text(self.raw.partner)
-
-    @property
-    def sku_text(self) -> str:
-        return self.sku.code if self.sku else _cell_text(self.raw.sku)
-
-    @property
-    def as_of_text(self) -> str:
-        return self.as_of.isoformat() if self.as_of else _cell_text(self.raw.as_of)
-
     @property
     def quantity_text(self) -> str:
-        if self.bottles is not None:
-            return f"{self.bottles:f}".removesuffix(".00")
-        if not _blank(self.raw.cases):
+        """The quantity as the file wrote it."""
+        if not _blank(self.raw.cases) and _blank(self.raw.bottles):
             return f"{_cell_text(self.raw.cases)} cases"
         return _cell_text(self.raw.bottles)
 
@@ -327,6 +314,7 @@ def _plan(
     # "Today" is the site's day (America/Los_Angeles by default), where the warehouse is.
     today = timezone.localdate()
     checks = _Checks(partners=partners, skus=skus, today=today)
+    partner_of, sku_of, as_of_of = _Memo(checks.partner), _Memo(checks.sku), _Memo(checks.as_of)
     plans: list[RowPlan] = []
     for raw in raw_rows:
         plan = RowPlan(raw=raw)
@@ -339,13 +327,13 @@ def _plan(
         if partner is not None:
             plan.partner = partner
         else:
-            plan.partner, message = checks.once("partner", checks.partner, raw.partner)
+            plan.partner, message = partner_of.read(raw.partner)
             if message:
                 errors.append(RowError(line, "partner", message))
-        plan.sku, message = checks.once("sku", checks.sku, raw.sku)
+        plan.sku, message = sku_of.read(raw.sku)
         if message:
             errors.append(RowError(line, "sku", message))
-        plan.as_of, message = checks.once("as_of", checks.as_of, raw.as_of)
+        plan.as_of, message = as_of_of.read(raw.as_of)
         if message:
             errors.append(RowError(line, "as_of", message))
         plan.bottles, quantity_errors = _bottles_for(raw, plan.sku)
@@ -369,26 +357,33 @@ def _plan(
     return Plan(rows=plans)
 
 
+Checked = tuple[Any, str | None]
+
+
+class _Memo(dict[str, Checked]):
+    """One field's check, remembered per distinct text: a file names few partners, SKUs
+    and days, and a dictionary hit costs a fraction of a check."""
+
+    def __init__(self, check: Callable[[Any], Checked]) -> None:
+        super().__init__()
+        self.check = check
+
+    def __missing__(self, text: str) -> Checked:
+        result = self[text] = self.check(text)
+        return result
+
+    def read(self, value: Any) -> Checked:
+        # JSON values (the API: few per request, and maybe unhashable) are checked as is.
+        return self[value] if type(value) is str else self.check(value)
+
+
 @dataclass
 class _Checks:
-    """The per-field checks of a row, remembered per distinct text within one plan."""
+    """The per-field checks of a row: (the value read, or None; why not, or None)."""
 
     partners: dict[str, Partner]
     skus: dict[str, CatalogSKU]
     today: date
-    seen: dict[tuple[str, str], tuple[Any, str | None]] = field(default_factory=dict)
-
-    def once(
-        self, name: str, check: Callable[[Any], tuple[Any, str | None]], value: Any
-    ) -> tuple[Any, str | None]:
-        """``check(value)``: (the value read, or None; why not, or None) for field ``name``."""
-        if not isinstance(value, str):  # JSON values: few per request, and maybe unhashable
-            result: tuple[Any, str | None] = check(value)
-            return result
-        remembered = self.seen.get((name, value))
-        if remembered is None:
-            remembered = self.seen[name, value] = check(value)
-        return remembered
 
     def partner(self, value: Any) -> tuple[Partner | None, str | None]:
         if _blank(value):
@@ -469,11 +464,15 @@ def _partners_by_slug(rows: Iterable[RawRow]) -> dict[str, Partner]:
 def _skus_by_code(rows: Iterable[RawRow]) -> dict[str, CatalogSKU]:
     # Codes are matched without regard to case: "uf-cal-nv-750" is UF-CAL-NV-750. Catalog
     # codes are upper-case (a check constraint holds them to SKU_CODE_PATTERN), so the
-    # upper-cased codes of the rows look them up exactly, without reading the whole catalog.
+    # upper-cased codes of the rows look them up exactly, without reading the whole catalog;
+    # a file naming more codes than a catalog holds (junk, as a rule) reads the catalog.
     codes = _lookup_texts(rows, "sku", lambda v: v.strip().upper())
     if not codes:
         return {}
-    return {s.code: s for s in CatalogSKU.objects.filter(code__in=_any_of(codes))}
+    skus = CatalogSKU.objects.all()
+    if len(codes) <= MANY_CODES:
+        skus = skus.filter(code__in=_any_of(codes))
+    return {s.code: s for s in skus}
 
 
 def _existing_snapshots(
@@ -613,7 +612,7 @@ def csv_rows(content: bytes) -> list[RawRow]:
             # A record ending more than one line after the last one held a line break.
             spans_lines = reader.line_num - line > 1
             line = reader.line_num
-            if not any(v.strip() for v in values):
+            if not "".join(values).strip():
                 continue  # blank lines (often at the end) are not rows
             if len(rows) >= MAX_CSV_ROWS:
                 raise ValidationError(
@@ -666,32 +665,25 @@ def _store_preview(upload: WarehouseUpload, plan: Plan) -> None:
     caller's transaction. The preview pages read these rows: planning a big file again on
     every view took 9-10 s for 20,000 rows."""
     WarehouseUploadRow.objects.filter(upload=upload).delete()
-    WarehouseUploadProblem.objects.filter(upload=upload).delete()
 
-    def texts(row: RowPlan, *values: str) -> Iterable[str]:
+    def texts(row: RowPlan) -> Iterable[str]:
+        raw = row.raw
+        values = (
+            _cell_text(raw.partner),
+            _cell_text(raw.sku),
+            _cell_text(raw.as_of),
+            row.quantity_text,
+            row.error_text,
+        )
         # Only a damaged row can hold what PostgreSQL cannot store (its values are in its
         # messages too); marking every row's text would cost a 50,000-row file 0.3 s.
-        return map(printable, values) if row.raw.damaged else values
+        return map(printable, values) if raw.damaged else values
 
     copy_rows(
         WarehouseUploadRow,
         ("upload", "line", "bottles", "previous", "outcome",
          "partner", "sku", "as_of", "quantity", "problems"),
-        (
-            (upload.pk, r.line, r.bottles, r.previous, r.outcome,
-             *texts(r, r.partner_text, r.sku_text, r.as_of_text, r.quantity_text, r.error_text))
-            for r in plan.rows
-        ),
-    )  # fmt: skip
-    copy_rows(
-        WarehouseUploadProblem,
-        ("upload", "line", "field", "value", "message"),
-        (
-            (upload.pk, r.line, field, *texts(r, _cell_text(r.raw.value(field)), e.message))
-            for r in plan.rows
-            for e in r.errors
-            for field in (e.field or "",)
-        ),
+        ((upload.pk, r.line, r.bottles, r.previous, r.outcome, *texts(r)) for r in plan.rows),
     )  # fmt: skip
     upload.plan_fingerprint = plan.fingerprint()
     upload.summary = plan.counts

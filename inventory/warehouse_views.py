@@ -30,7 +30,6 @@ from . import warehouse
 from .warehouse_models import (
     WarehouseToken,
     WarehouseUpload,
-    WarehouseUploadProblem,
     WarehouseUploadRow,
 )
 
@@ -95,25 +94,25 @@ def upload(request: AuthedRequest) -> HttpResponse:
 
 # A preview pages both lists, so a 50,000-row file is a page of 200 rows, not 12 MB of
 # HTML; every problem is in the CSV download (``?problems-format=csv``). Both read the rows
-# stored when the file was planned, never the file itself.
+# stored when the file was planned, never the file itself, and show the values as the file
+# wrote them.
 PREVIEW_PAGE = 200
+_AS_WRITTEN = [
+    Column("line", "Line", sort="line", kind="number"),
+    Column("partner", "Partner", sort="partner"),
+    Column("sku", "SKU", sort="sku"),
+    Column("as_of", "As of", sort="as_of"),
+    Column("quantity", "Quantity", sort="quantity"),
+]
 PROBLEMS = Table(
-    [
-        Column("line", "Line", sort="line", kind="number"),
-        Column("field", "Column", sort="field"),
-        Column("value", "Value", sort="value"),
-        Column("message", "Problem", sort="message"),
-    ],
+    [*_AS_WRITTEN, Column("problems", "Problems", sort="problems")],
     default_sort="line",
     per_page=PREVIEW_PAGE,
     prefix="problems-",
 )
 ROWS = Table(
     [
-        Column("line", "Line", sort="line", kind="number"),
-        Column("partner", "Partner", sort="partner"),
-        Column("sku", "SKU", sort="sku"),
-        Column("as_of", "As of", sort="as_of"),
+        *_AS_WRITTEN,
         Column("bottles", "Bottles", sort="bottles", kind="qty"),
         Column("outcome", "Result", sort="outcome"),
     ],
@@ -130,22 +129,27 @@ REGIONS = ("upload-problems", "upload-rows")
 @require_http_methods(["GET"])
 def upload_detail(request: AuthedRequest, pk: int) -> HttpResponseBase:
     upload = get_upload_for_user(request, pk)
-    if upload.status == WarehouseUpload.Status.PENDING and not upload.summary:
-        # Kept before previews were stored: plan it once, and every later view reads rows.
+    pending = upload.status == WarehouseUpload.Status.PENDING
+    rows = ROWS.bind(request, WarehouseUploadRow.objects.filter(upload=upload))
+    if pending and rows.count == 0:
+        # Every kept file has a row, so its preview is missing: kept before previews were
+        # stored, or emptied by a crash (the table is unlogged). Plan it once again.
         upload = warehouse.warehouse_upload_preview_refresh(upload_id=upload.pk)
-    problems = PROBLEMS.bind(request, WarehouseUploadProblem.objects.filter(upload=upload))
+        rows = ROWS.bind(request, WarehouseUploadRow.objects.filter(upload=upload))
+    problems = PROBLEMS.bind(
+        request, WarehouseUploadRow.objects.filter(upload=upload, outcome="error")
+    )
     if problems.is_csv:
         stem = upload.filename.rsplit(".", 1)[0] or "upload"
         return csv_response(problems, f"{stem}-problems.csv")
     counts = upload.summary
-    pending = upload.status == WarehouseUpload.Status.PENDING
     context = {
         "upload": upload,
         "counts": counts,
         "pending": pending,
         "has_errors": bool(counts.get("error")),
         "problems": problems,
-        "rows": ROWS.bind(request, WarehouseUploadRow.objects.filter(upload=upload)),
+        "rows": rows,
         # A file with any bad row is applied whole or not at all, so it offers no button;
         # the service refuses a forced confirmation all the same.
         "can_confirm": pending and not counts.get("error"),

@@ -51,14 +51,15 @@ def snapshot(partner: Partner, sku: CatalogSKU, bottles: str, as_of: str = D1) -
     )
 
 
-def problems_in(html: str) -> list[tuple[int, str, str]]:
-    """(line, value, problem) of each row of the preview's problems table."""
+def problems_in(html: str) -> list[tuple[int, list[str], str]]:
+    """(line, its values as the file wrote them, its problems) of each row of the preview's
+    table of rows with problems."""
     region = re.search(r'id="upload-problems"(.*?)</table>', html, re.S)
     assert region is not None, "no problems table"
-    cells = r"\s*".join([r'<td class="num">(\d+)</td>', *[r"<td>(.*?)</td>"] * 3])
+    cells = r"\s*".join([r'<td class="num">(\d+)</td>', *[r"<td>(.*?)</td>"] * 5])
     return [
-        (int(line), value, message)
-        for line, _, value, message in re.findall(r"<tr>\s*" + cells, region.group(1), re.S)
+        (int(found[0]), list(found[1:5]), found[5])
+        for found in re.findall(r"<tr>\s*" + cells, region.group(1), re.S)
     ]
 
 
@@ -117,9 +118,9 @@ def test_preview_reports_every_bad_row_with_its_line_and_saves_nothing(
     assert "Error, line 10:" in html and "Error, line 14:" in html
     # Above the rows, one table of every problem by line and why, and no way to confirm.
     listed = problems_in(html)
-    assert list(dict.fromkeys(line for line, _, _ in listed)) == list(expected)
-    # The value as written, beside the reason.
-    assert (4, "nobody", "Unknown partner “nobody”.") in listed
+    assert [line for line, _, _ in listed] == list(expected)
+    # The values as written, beside the reason.
+    assert (4, ["nobody", "UF-CAL-NV-750", D1, "1"], "Unknown partner “nobody”.") in listed
     assert "Nothing will be recorded until the file is corrected and uploaded again" in html
     assert "Confirm: apply" not in html
     assert reverse("inventory:warehouse_upload_confirm", args=[item.pk]) not in html
@@ -177,7 +178,11 @@ def test_a_row_gone_bad_since_a_clean_preview_refuses_the_whole_file(
     html = page.content.decode()
     assert "1 row of this file has an error (line 3), so nothing was recorded." in html
     assert problems_in(html) == [
-        (3, "UF-CAL-NV-375", "SKU UF-CAL-NV-375 is inactive in the catalog.")
+        (
+            3,
+            ["bubbles-brine", "UF-CAL-NV-375", D1, "7"],
+            "SKU UF-CAL-NV-375 is inactive in the catalog.",
+        )
     ]
     assert "Confirm: apply" not in html
     assert not WarehouseSnapshot.objects.exists()
@@ -477,7 +482,7 @@ def test_a_big_bad_file_pages_its_problems_and_offers_them_all_as_csv(
     listed = problems_in(html)
     assert [line for line, _, _ in listed] == list(range(2, 202))
     assert "Showing 1–200 of 450" in html
-    assert "Download all 450 problems (CSV, with line numbers)" in html
+    assert "Download all 450 rows with problems (CSV, with line numbers and reasons)" in html
     page3 = admin_client.get(detail, {"problems-page": "3"}).content.decode()
     assert [line for line, _, _ in problems_in(page3)] == list(range(402, 452))
     # The rows table pages the same way, on its own parameter.
@@ -487,10 +492,10 @@ def test_a_big_bad_file_pages_its_problems_and_offers_them_all_as_csv(
     assert export["Content-Type"].startswith("text/csv")
     assert "stock-problems.csv" in export["Content-Disposition"]
     lines = b"".join(export.streaming_content).decode("utf-8-sig").splitlines()
-    assert lines[0] == "Line,Column,Value,Problem"
+    assert lines[0] == "Line,Partner,SKU,As of,Quantity,Problems"
     assert len(lines) == 451
-    assert lines[1] == "2,sku,UF-NOPE-0,Unknown SKU “UF-NOPE-0” in the catalog."
-    assert lines[-1].startswith("451,sku,UF-NOPE-449,")
+    assert lines[1] == f"2,bubbles-brine,UF-NOPE-0,{D1},0,Unknown SKU “UF-NOPE-0” in the catalog."
+    assert lines[-1].startswith(f"451,bubbles-brine,UF-NOPE-449,{D1},449,")
 
 
 def test_a_page_link_of_either_table_swaps_only_that_table(
@@ -548,6 +553,6 @@ def test_a_line_break_inside_a_quoted_cell_is_that_lines_error(
     html = preview_of(admin_client, text)
     # The record ends on line 4, where the file's own line numbers put it.
     assert problems_in(html) == [
-        (4, "UF-CAL\ufffdNV-750", "sku contains a control character (U+000A); remove it and "
-         "send the value again.")
+        (4, ["bubbles-brine", "UF-CAL\ufffdNV-750", D1, "6"],
+         "sku contains a control character (U+000A); remove it and send the value again.")
     ]  # fmt: skip
