@@ -556,3 +556,16 @@ def test_a_line_break_inside_a_quoted_cell_is_that_lines_error(
         (4, ["bubbles-brine", "UF-CAL\ufffdNV-750", D1, "6"],
          "sku contains a control character (U+000A); remove it and send the value again.")
     ]  # fmt: skip
+
+
+def test_a_preview_emptied_by_a_crash_is_planned_again(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    # The preview table is unlogged: PostgreSQL empties it after a crash. The file is kept,
+    # so the page plans it again rather than showing an empty preview.
+    detail = upload(admin_client, bad_file(3))["Location"]
+    item = WarehouseUpload.objects.get()
+    WarehouseUploadRow.objects.filter(upload=item).delete()
+    html = admin_client.get(detail).content.decode()
+    assert [line for line, _, _ in problems_in(html)] == [2, 3, 4]
+    assert item.rows.count() == 3
