@@ -13,12 +13,14 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.cache import cache
+from django.db import transaction
 from django.test import Client
 from hypothesis import HealthCheck
 from hypothesis import settings as hypothesis_settings
@@ -91,6 +93,28 @@ def signed_in(user: User) -> Client:
     return client
 
 
+@contextmanager
+def rolled_back(client: Client) -> Iterator[None]:
+    """For one example of a property test: whatever it writes is undone, and no message an
+    earlier example left in the client's cookie is read back, so each example starts from
+    the same state."""
+    client.cookies.pop("messages", None)
+    with transaction.atomic():
+        yield
+        transaction.set_rollback(True)
+
+
+def stop_process_group(process: subprocess.Popen[bytes], *, grace: float = 20) -> None:
+    """SIGTERM to a process started with ``start_new_session=True`` and its children, and
+    SIGKILL if they are not gone within ``grace`` seconds."""
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 @pytest.fixture
 def cast(alice: User, bob: User, sam: User, ada: User) -> dict[str, User]:
     return {"alice": alice, "bob": bob, "sam": sam, "ada": ada}
@@ -137,12 +161,7 @@ def celery_worker_process(
             _wait_for_worker(app, process, hostname, log_path)
             yield process
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_process_group(process)
 
 
 def _wait_for_worker(

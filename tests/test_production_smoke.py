@@ -16,7 +16,6 @@ import json
 import os
 import re
 import secrets
-import signal
 import subprocess
 import sys
 import time
@@ -34,7 +33,7 @@ from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from accounts.models import User
 from accounts.roles import Role
 from devtools.embedded import free_port
-from tests.conftest import ARTIFACTS, REPO_ROOT, _worker_env
+from tests.conftest import ARTIFACTS, REPO_ROOT, _worker_env, stop_process_group
 from tests.factories import PASSWORD, PartnerFactory, UserFactory
 
 HOST = "127.0.0.1"
@@ -196,12 +195,7 @@ def gunicorn_server(transactional_db: None, tmp_path: Path) -> Iterator[Server]:
             _wait_until_it_answers(process, port, log_path)
             yield Server(port=port, env=env, log_path=log_path)
         finally:
-            os.killpg(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
+            stop_process_group(process)
 
 
 def _wait_until_it_answers(process: subprocess.Popen[bytes], port: int, log_path: Path) -> None:

@@ -12,13 +12,11 @@ open queue: an accepted decision in one example does not settle the conflict for
 from __future__ import annotations
 
 from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.messages import constants, get_messages
-from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 from hypothesis import event, example, given, note
@@ -32,7 +30,7 @@ from inventory.mapping_models import MappingConflict, MappingDecision, SKUMappin
 from inventory.models import QBOItem
 from sync.models import QBOConnection
 from tests.billing.factories import ConnectionFactory, ItemFactory
-from tests.conftest import signed_in
+from tests.conftest import rolled_back, signed_in
 
 Kind = MappingConflict.Kind
 ACTIONS = ("choose", "ignore", "unmap")
@@ -49,16 +47,6 @@ damaged_text = st.text(
     st.one_of(st.sampled_from("\x00\x01\x1f\x7f\x85\r\n²٣"), st.characters(codec="utf-8")),
     max_size=12,
 )
-
-
-@contextmanager
-def rolled_back(client: Client) -> Iterator[None]:
-    """Whatever the example writes is undone, and no message an earlier example left in
-    the client's cookie is read back, so each example starts from the same state."""
-    client.cookies.pop("messages", None)
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 def state() -> dict[str, list[dict[str, Any]]]:

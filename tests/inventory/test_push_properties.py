@@ -12,14 +12,11 @@ that is rolled back, so every one starts from the same jobs.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from django.contrib.messages import constants, get_messages
-from django.db import transaction
 from django.db.models import Model
 from django.test import Client
 from django.urls import reverse
@@ -37,7 +34,7 @@ from inventory.push_models import PushBatch, PushItem, PushJob
 from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
 from sync.models import QBOConnection
 from tests.billing.factories import ConnectionFactory, ItemFactory
-from tests.conftest import signed_in
+from tests.conftest import rolled_back, signed_in
 from tests.factories import PartnerFactory
 
 JobStatus = PushJob.Status
@@ -92,16 +89,6 @@ def draft_form_data(draw: st.DrawFn) -> dict[str, Any]:
         else:
             data[name] = value
     return data
-
-
-@contextmanager
-def rolled_back(client: Client) -> Iterator[None]:
-    """Whatever the example writes is undone, and no message an earlier example left in
-    the client's cookie is read back, so each example starts from the same state."""
-    client.cookies.pop("messages", None)
-    with transaction.atomic():
-        yield
-        transaction.set_rollback(True)
 
 
 def state() -> dict[str, list[dict[str, Any]]]:
