@@ -33,18 +33,22 @@ from __future__ import annotations
 
 import logging
 import random
+import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
+from django.contrib.messages import constants as message_levels
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
+from accounts.models import Partner
 from unefemme.celery import publish_quietly
 
 from . import conf, locks
@@ -54,10 +58,13 @@ from .errors import describe
 from .locks import LeaseLost, RealmLease
 from .mirror import Applied, mirror_apply, mirror_prune, updated_at
 from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun, WebhookEvent
+from .oauth import StateError, state_consume, state_issue
 from .tokens import ConnectionTokens
 
 if TYPE_CHECKING:
-    from accounts.models import Partner, User
+    from django.contrib.sessions.backends.base import SessionBase
+
+    from accounts.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -159,8 +166,9 @@ def _publish_quietly(connection_id: int, trigger: str) -> bool:
 # ---------------------------------------------------------------- connect / disconnect
 
 
-# Shown when a realm is live for another partner: by the callback (which refuses before
-# the code is exchanged) and by ``_connection_store`` (which also catches a race).
+# Shown when a realm is live for another partner (``_realm_taken``): by the callback,
+# which refuses before the code is exchanged, and by ``_connection_store``, which also
+# catches a connect of the same realm by another partner in between.
 REALM_TAKEN = (
     "That QuickBooks company is already connected to another partner in unefemme, so it "
     "was not connected. If it really is yours, contact Une Femme."
@@ -169,6 +177,136 @@ REALM_NOT_AUTHORIZED = (
     "QuickBooks did not let this sign-in open the company it named, so nothing was "
     "connected. Press Connect to QuickBooks again and choose your company there."
 )
+
+
+INTUIT_UNREACHABLE = (
+    "QuickBooks cannot be reached right now, so the connection could not start. "
+    "Please try again in a few minutes."
+)
+
+# A QuickBooks realm id is ASCII digits, stored in a column of 32. Not str.isdigit(): it
+# also accepts superscripts ("²") and other scripts' digits ("١٢٣"), which are no realm, and
+# a connection stored under one would never sync.
+_REALM_ID = re.compile(r"[0-9]{1,32}")
+
+# Why a callback could not be used at all, which ``callback_refused.html`` explains:
+# "state" is this browser's side of the flow (another session, already used, too old;
+# reliability.md 1), "incomplete" is what QuickBooks sent back (no code, or no realm id
+# that can name a company).
+CallbackProblem = Literal["state", "incomplete"]
+
+
+class ConnectRefused(ValidationError):
+    """Nothing was connected, and what to tell the person, in the terms a view renders.
+
+    With ``problem`` set, the callback itself was unusable: the answer is a 400 with
+    ``callback_refused.html`` explaining that problem, and no message. Otherwise the
+    person goes back to Connections and ``message`` is shown at ``level`` (a
+    ``django.contrib.messages`` level: cancelling at Intuit is news, not an error).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        problem: CallbackProblem | None = None,
+        level: int = message_levels.ERROR,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.problem: CallbackProblem | None = problem
+        self.level = level
+
+
+def connection_authorization_start(*, user: User, session: SessionBase) -> str:
+    """Where the Connect button sends ``user`` (a partner user): Intuit's consent page,
+    carrying a fresh state bound in ``session`` to the user and their partner.
+
+    The partner is taken from ``user`` alone, so nothing a browser posts can choose it.
+    Raises ``ConnectRefused`` when Intuit's discovery document (read once per process to
+    build the URL, qbo-api.md §10) cannot be fetched.
+    """
+    # Also allowed while the connection still looks healthy: someone who has just
+    # disconnected unefemme inside QuickBooks must be able to reconnect at once.
+    state = state_issue(session=session, user=user)
+    try:
+        return qbo.authorization_url(state=state)
+    except qbo.QBOError as exc:
+        logger.warning("QuickBooks authorize URL unavailable: intuit_tid=%s", exc.intuit_tid)
+        raise ConnectRefused(INTUIT_UNREACHABLE) from None
+
+
+# The debug error page and error reports must never show the authorization code or the
+# tokens it buys; this covers every frame called from here, the client's included.
+@sensitive_variables("code", "tokens")
+def connection_connect_from_callback(
+    *, user: User, session: SessionBase, params: Mapping[str, str]
+) -> QBOConnection:
+    """Finish Intuit's consent: ``params`` is the callback's query, ``code``, ``state``
+    and ``realmId``, or ``error=access_denied`` when the person pressed Cancel.
+
+    The state is consumed first, whatever follows, so a callback works once (sync/oauth.py).
+    Every refusal raises ``ConnectRefused``; those that can happen before the code is
+    exchanged do, so a code that was not going to be used stays unused and no tokens for
+    a refused company ever reach this database. Not one transaction: the exchange and
+    ``connection_connect``'s company read are calls to Intuit, kept outside any.
+    """
+    try:
+        issued = state_consume(session=session, state=params.get("state"), user=user)
+    except StateError as exc:
+        logger.warning("QuickBooks callback refused for user %s: %s", user.pk, exc.reason)
+        raise ConnectRefused(exc.reason, problem="state") from None
+
+    error = params.get("error")
+    if error:
+        if error == "access_denied":
+            raise ConnectRefused(
+                "You cancelled at QuickBooks, so nothing was connected. Press Connect to "
+                "QuickBooks when you are ready.",
+                level=message_levels.INFO,
+            )
+        logger.warning("QuickBooks callback for user %s returned error %.40r", user.pk, error)
+        raise ConnectRefused(
+            "QuickBooks did not complete the connection. Please try again; if it keeps "
+            "failing, tell Une Femme."
+        )
+
+    code = params.get("code", "")
+    realm_id = params.get("realmId", "")
+    if not code or not _REALM_ID.fullmatch(realm_id):
+        logger.warning("QuickBooks callback for user %s lacks a code or realm id", user.pk)
+        raise ConnectRefused("no code or realm id", problem="incomplete")
+
+    partner = Partner.objects.get(pk=issued.partner_id)
+    # Refused before the code is exchanged: a company that is another partner's stays
+    # theirs, and no tokens for it ever reach this database.
+    if _realm_taken(realm_id=realm_id, partner=partner):
+        logger.warning(
+            "QuickBooks realm %s refused for partner %s: live for another partner",
+            realm_id,
+            partner.pk,
+        )
+        raise ConnectRefused(REALM_TAKEN)
+
+    try:
+        tokens = qbo.exchange_code(code=code, realm_id=realm_id)
+        return connection_connect(partner=partner, realm_id=realm_id, tokens=tokens, user=user)
+    except qbo.QBOError as exc:
+        logger.warning(
+            "QuickBooks connect failed for partner %s realm %s: code=%s status=%s intuit_tid=%s",
+            partner.pk,
+            realm_id,
+            exc.code,
+            exc.status,
+            exc.intuit_tid,
+        )
+        raise ConnectRefused(
+            "QuickBooks did not accept the connection, so nothing was connected. Please "
+            "press Connect to QuickBooks again"
+            + (f" (reference for Une Femme: {exc.intuit_tid})." if exc.intuit_tid else ".")
+        ) from None
+    except ValidationError as exc:
+        raise ConnectRefused(" ".join(exc.messages)) from None
 
 
 def connection_connect(
@@ -215,13 +353,25 @@ def connection_connect(
     )
 
 
+def _realm_taken(*, realm_id: str, partner: Partner, lock: bool = False) -> bool:
+    """Whether ``realm_id`` is live for a partner other than ``partner``.
+
+    A company belongs to one partner at a time: letting a second partner connect it would
+    hand that partner the first one's books and, on their next connect, lock the first
+    out. With ``lock``, the rows read are locked until the transaction ends, so no
+    connect of the realm can slip in between this check and the write that follows it.
+    """
+    rows = QBOConnection.objects.select_for_update() if lock else QBOConnection.objects.all()
+    return rows.live().filter(realm_id=realm_id).exclude(partner=partner).exists()
+
+
 @transaction.atomic
 def _connection_store(
     *, partner: Partner, realm_id: str, tokens: qbo.TokenSet, user: User, company_name: str
 ) -> QBOConnection:
-    live = QBOConnection.objects.select_for_update().live()
-    if live.filter(realm_id=realm_id).exclude(partner=partner).exists():
+    if _realm_taken(realm_id=realm_id, partner=partner, lock=True):
         raise ValidationError(REALM_TAKEN)
+    live = QBOConnection.objects.select_for_update().live()
     other = live.filter(partner=partner).exclude(realm_id=realm_id).first()
     if other is not None:
         raise ValidationError(
