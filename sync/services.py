@@ -40,6 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from django.conf import settings
 from django.contrib.messages import constants as message_levels
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
@@ -60,6 +61,7 @@ from .mirror import Applied, mirror_apply, mirror_prune, updated_at
 from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun, WebhookEvent
 from .oauth import StateError, state_consume, state_issue
 from .tokens import ConnectionTokens
+from .webhooks import WebhookPayloadError, parse, signature_valid, webhook_events_store
 
 if TYPE_CHECKING:
     from django.contrib.sessions.backends.base import SessionBase
@@ -125,6 +127,25 @@ def connection_sync_now(*, connection: QBOConnection, trigger: str = "manual") -
     _enqueue_sync(connection.pk, trigger)
 
 
+def connection_sync_request(*, connection: QBOConnection) -> None:
+    """Someone pressed "Sync now": enqueue it, or say why this connection cannot sync.
+
+    ``connection_sync_now`` enqueues whatever it is given (a push calls it too, and the
+    sync task skips a connection that is not connected); refusing here is what lets the
+    person who pressed the button learn that nothing will run and what to do instead.
+    """
+    if connection.status != QBOConnection.Status.CONNECTED:
+        raise ValidationError(
+            "Only a connected QuickBooks company can be synced."
+            + (
+                " It needs to be reconnected first."
+                if connection.status == QBOConnection.Status.NEEDS_RECONNECT
+                else ""
+            )
+        )
+    connection_sync_now(connection=connection, trigger="manual")
+
+
 def webhook_events_received(*, realm_ids: set[str]) -> None:
     """Enqueue an immediate poll for each connected realm named by stored webhook events.
 
@@ -151,6 +172,46 @@ def webhook_events_received(*, realm_ids: set[str]) -> None:
                 ).update(status=WebhookEvent.Status.ENQUEUED)
 
         transaction.on_commit(enqueue)
+
+
+class WebhookSignatureError(Exception):
+    """A webhook delivery not signed with our verifier token: not from Intuit."""
+
+
+def webhook_delivery_receive(*, body: bytes, signature: str | None) -> None:
+    """Verify, parse and store one webhook delivery, then ask for polls of its realms.
+
+    Raises ``WebhookSignatureError`` (nothing is read) or ``WebhookPayloadError``
+    (nothing is stored). Intuit wants its answer within three seconds and retries
+    otherwise (qbo-api.md §12), so only what must happen before answering happens here.
+
+    Deliberately not one transaction: ``webhook_events_store`` commits the events on
+    their own, before anything is enqueued, because the rows are what survives a broker
+    that is down (reliability.md 13).
+    """
+    if not signature_valid(
+        body=body, signature=signature, verifier_token=settings.QBO_WEBHOOK_VERIFIER_TOKEN
+    ):
+        logger.warning("webhook refused: missing or wrong intuit-signature")
+        raise WebhookSignatureError
+    try:
+        events = parse(body)
+    except WebhookPayloadError as exc:
+        logger.warning("webhook refused: %s", exc)
+        raise
+
+    stored = webhook_events_store(events=events)
+    realm_ids = {event.realm_id for event in stored if not event.problem}
+    if realm_ids:
+        try:
+            webhook_events_received(realm_ids=realm_ids)
+        except Exception as exc:
+            # Intuit must still get its 200: the events are stored, and the scheduled
+            # poll covers their realms if the immediate one cannot be enqueued.
+            logger.warning(
+                "webhook events stored but the immediate poll was not enqueued (%s)",
+                type(exc).__name__,
+            )
 
 
 def _publish_quietly(connection_id: int, trigger: str) -> bool:

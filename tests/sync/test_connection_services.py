@@ -1,4 +1,5 @@
-"""connection_connect / connection_disconnect against qbo_sandbox's OAuth endpoints."""
+"""connection_connect / connection_disconnect against qbo_sandbox's OAuth endpoints, and the
+rule behind Sync now (connection_sync_request)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from sync import services
 from sync.clients import qbo
 from sync.models import QBOConnection, SyncRun
 from sync.tasks import connection_sync
+from tests.billing.factories import ConnectionFactory
 from tests.sync.books import Books, connection_for
 from tests.sync.test_import import minted_tokens
 
@@ -189,3 +191,33 @@ def test_disconnect_still_forgets_the_tokens_when_intuit_cannot_be_reached(
     made.refresh_from_db()
     assert made.status == QBOConnection.Status.DISCONNECTED and made.refresh_token is None
     assert not SyncRun.objects.filter(connection=made).exists()
+
+
+@pytest.mark.parametrize(
+    ("status", "said"),
+    [
+        (QBOConnection.Status.NEEDS_RECONNECT, "It needs to be reconnected first."),
+        (QBOConnection.Status.DISCONNECTED, "Only a connected QuickBooks company can be synced."),
+    ],
+)
+def test_a_sync_request_for_a_company_not_connected_is_refused_and_enqueues_nothing(
+    status: str,
+    said: str,
+    partner_a: Partner,
+    sent: list[tuple[Any, ...]],
+    django_capture_on_commit_callbacks: Any,
+) -> None:
+    made = ConnectionFactory(partner=partner_a, status=status)
+    with django_capture_on_commit_callbacks(execute=True), pytest.raises(ValidationError) as caught:
+        services.connection_sync_request(connection=made)
+    assert caught.value.messages[0].endswith(said)
+    assert sent == []
+
+
+def test_a_sync_request_for_a_connected_company_enqueues_a_manual_sync(
+    partner_a: Partner, sent: list[tuple[Any, ...]], django_capture_on_commit_callbacks: Any
+) -> None:
+    made = ConnectionFactory(partner=partner_a)
+    with django_capture_on_commit_callbacks(execute=True):
+        services.connection_sync_request(connection=made)
+    assert sent == [(made.pk, "manual")]
