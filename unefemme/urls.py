@@ -4,16 +4,13 @@ from allauth.account.decorators import secure_admin_login
 from django.contrib import admin
 from django.urls import include, path
 
-from accounts import views as accounts_views
-
 # The admin's own login form would bypass allauth's rate limits and two-factor; send it
 # through allauth's sign-in instead.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 admin.site.site_header = "unefemme administration"
 
 urlpatterns = [
-    path("", accounts_views.dashboard, name="dashboard"),
-    path("healthz", accounts_views.healthz, name="healthz"),
+    path("", include("dashboard.urls")),  # the dashboard at / and /healthz
     path("accounts/", include("allauth.urls")),
     path("partners/", include("accounts.urls")),
     path("sync/", include("sync.urls")),

@@ -17,15 +17,14 @@ from typing import TYPE_CHECKING
 from django.db.models import Count, DateField, DecimalField, F, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
+from accounts.models import Partner
 from billing.models import QBOInvoice, QBOPayment
-from inventory.discrepancies import discrepancies_out_of_tolerance
-from inventory.mapping import open_conflict_count
+from inventory.mapping.selectors import open_conflict_count
+from inventory.reports.selectors import discrepancies_out_of_tolerance
 from sync.models import QBOConnection, SyncRun
 
-from .models import Partner
-
 if TYPE_CHECKING:
-    from .models import User
+    from accounts.models import User
 
 ZERO = Decimal("0.00")
 MONEY = DecimalField(max_digits=18, decimal_places=2)
@@ -59,7 +58,7 @@ class Tiles:
     failing_syncs: int
     # None for anyone but admins: only they decide conflicts, so only they get the tile.
     conflicts_open: int | None
-    # Partner × SKU rows over or under tolerance (inventory.discrepancies); unlike the
+    # Partner × SKU rows over or under tolerance (inventory.reports.selectors); unlike the
     # other tiles it costs the page's two queries, not one aggregate.
     discrepancies_out_of_tolerance: int
 

@@ -15,17 +15,17 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import dashboard
-from accounts.dashboard import dashboard_tiles
 from accounts.models import Partner, User
 from billing.models import QBOInvoice, QBOPayment
 from common.templatetags.ui import format_money
+from dashboard import selectors
+from dashboard.selectors import dashboard_tiles
 from inventory.models import MappingConflict
 from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import ConnectionFactory, InvoiceFactory, PaymentFactory
 from tests.conftest import signed_in
 from tests.factories import PartnerFactory
-from tests.inventory.test_discrepancies_selectors import mapped, sku, snap
+from tests.inventory.reports.test_discrepancies_selectors import mapped, sku, snap
 
 URL = reverse("dashboard")
 TODAY = date(2025, 3, 15)
@@ -177,8 +177,8 @@ def test_sam_sees_every_partners_figures_on_the_page(
 
 def test_an_empty_mirror_shows_zeroes(alice: User) -> None:
     tiles = dashboard_tiles(user=alice, today=TODAY)
-    assert tiles.receivables == dashboard.Receivables(ZERO, 0, ZERO, 0)
-    assert tiles.unapplied == dashboard.UnappliedCash(ZERO, 0)
+    assert tiles.receivables == selectors.Receivables(ZERO, 0, ZERO, 0)
+    assert tiles.unapplied == selectors.UnappliedCash(ZERO, 0)
     assert "$0.00" in _tile(signed_in(alice).get(URL).content.decode(), "receivables")
 
 
@@ -221,9 +221,9 @@ def test_partners_connected_counts_live_connections(
     ConnectionFactory(partner=reconnected)
     PartnerFactory()  # never connected
 
-    assert dashboard.partners_connected(user=sam) == dashboard.PartnersConnected(3, 5)
-    assert dashboard.partners_connected(user=alice) == dashboard.PartnersConnected(1, 1)
-    assert dashboard.partners_connected(user=bob) == dashboard.PartnersConnected(0, 1)
+    assert selectors.partners_connected(user=sam) == selectors.PartnersConnected(3, 5)
+    assert selectors.partners_connected(user=alice) == selectors.PartnersConnected(1, 1)
+    assert selectors.partners_connected(user=bob) == selectors.PartnersConnected(0, 1)
     assert "3 <span" in _tile(signed_in(sam).get(URL).content.decode(), "partners")
     assert "is not connected yet" in _tile(signed_in(bob).get(URL).content.decode(), "partners")
 
@@ -279,9 +279,9 @@ def test_failing_syncs_are_reconnects_and_latest_failed_runs(
     # Connected and never synced yet: nothing has failed.
     ConnectionFactory(partner=PartnerFactory())
 
-    assert dashboard.failing_syncs(user=sam) == 2
-    assert dashboard.failing_syncs(user=alice) == 1
-    assert dashboard.failing_syncs(user=bob) == 0
+    assert selectors.failing_syncs(user=sam) == 2
+    assert selectors.failing_syncs(user=alice) == 1
+    assert selectors.failing_syncs(user=bob) == 0
     assert '<p class="tile-figure alert">2</p>' in _tile(
         signed_in(sam).get(URL).content.decode(), "failing-syncs"
     )
@@ -295,7 +295,7 @@ def test_only_admins_get_the_conflicts_tile(alice: User, sam: User, ada: User) -
     assert conflicts_link not in signed_in(alice).get(URL).content.decode()
     assert conflicts_link not in signed_in(sam).get(URL).content.decode()
     assert conflicts_link in signed_in(ada).get(URL).content.decode()
-    assert dashboard.conflicts_open(user=sam) is None
+    assert selectors.conflicts_open(user=sam) is None
 
 
 def test_conflicts_count_the_open_rows_of_the_queue(ada: User, partner_a: Partner) -> None:
@@ -305,7 +305,7 @@ def test_conflicts_count_the_open_rows_of_the_queue(ada: User, partner_a: Partne
             connection=connection, kind="unmatched", status=status, fingerprint=f"f{n}"
         )
 
-    assert dashboard.conflicts_open(user=ada) == 3
+    assert selectors.conflicts_open(user=ada) == 3
     assert '<p class="tile-figure">3</p>' in _tile(
         signed_in(ada).get(URL).content.decode(), "conflicts"
     )
