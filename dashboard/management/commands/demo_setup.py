@@ -1,7 +1,10 @@
-"""Create the local demo's partners and people when they are absent.
+"""Create the local demo's partners and people when they are absent, and load Une Femme's
+demo catalog.
 
 Idempotent: a second run changes nothing. It prints one ``login <role> <email> <password>``
-line per demo user; `make run` echoes them in its banner.
+line per demo user; `make run` echoes them in its banner (devtools/run.py calls it by
+name). It lives in the dashboard app because it writes both accounts' people and
+inventory's catalog, and accounts imports no other app of ours.
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from accounts.demo import DEMO_PARTNERS, DEMO_PASSWORD, DEMO_USERS
 from accounts.models import Partner, User
 from accounts.services import partner_create, user_create
-from inventory.catalog import catalog_demo_load
+from inventory.catalog.services import catalog_demo_load
 
 
 class Command(BaseCommand):
