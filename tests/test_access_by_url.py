@@ -52,7 +52,7 @@ PUBLIC_URL_NAMES = {
 
 # What our public views answer a signed-in person's GET: the same as anyone's, since they
 # read no session. /healthz is left out of the walk for signed-in people: it pings the
-# Celery workers for a second, and tests/test_celery_and_health.py covers it.
+# Celery workers for a second, and tests/dashboard/test_healthz.py covers it.
 PUBLIC_GET_ANSWERS = {"sync:webhooks": 405, "inventory:warehouse_api_snapshots": 405}
 
 # Our pages without parameters answer a GET from the roles they allow with 200, except:
@@ -152,6 +152,13 @@ def _assert_sent_to_sign_in(response: Any, context: str) -> None:
 def test_the_walk_finds_our_pages() -> None:
     names = {u.name for u in ALL_URLS}
     assert {"dashboard", "healthz", "billing:invoices", "inventory:conflicts"} <= names
+    # The pages that look across every app are the dashboard app's, and ours to check.
+    across = {u.name: u for u in ALL_URLS if u.name in ("dashboard", "healthz")}
+    assert {name: u.module for name, u in across.items()} == {
+        "dashboard": "dashboard.views",
+        "healthz": "dashboard.views",
+    }
+    assert all(u.is_ours for u in across.values())
 
 
 def test_every_url_belongs_to_a_family_this_module_checks() -> None:
@@ -377,7 +384,9 @@ UNSCOPED_EXPORTS = {"inventory:catalog_export": "Une Femme's own catalog, for st
 # Pages partner users open that list no partner's rows. The walk above still searches
 # them for the other partner's text.
 PAGES_WITHOUT_ROWS = {
-    "dashboard": "figures only; tests/test_dashboard.py proves they are the reader's own",
+    "dashboard": (
+        "figures only; tests/dashboard/test_dashboard_page.py proves they are the reader's own"
+    ),
     "sync:connect": "explains connecting the reader's own company",
     "sync:callback": "where Intuit returns the reader",
     "sync:disconnected": "where Intuit sends the reader after disconnecting",
