@@ -71,3 +71,10 @@ class PartnerScopedQuerySet(models.QuerySet[Any]):
         if user.role == Role.PARTNER and user.partner_id is not None:
             return self.filter(**{self.partner_lookup: user.partner_id})
         return self.none()
+
+
+class ConnectionScopedQuerySet(PartnerScopedQuerySet):
+    """Rows that belong to a partner through their QuickBooks connection: the mirror, the
+    sync runs, SKU mappings, push jobs."""
+
+    partner_lookup = "connection__partner"

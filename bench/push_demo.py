@@ -41,11 +41,11 @@ def run(sandbox: SandboxProcess, count: int) -> int:
 
     from accounts.models import User
     from accounts.roles import Role
-    from inventory import push
-    from inventory.mapping_models import SKUMapping
-    from inventory.models import CatalogSKU
-    from inventory.push_models import PushItem, PushJob
-    from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
+    from inventory.catalog.models import CatalogSKU
+    from inventory.mapping.models import SKUMapping
+    from inventory.push import services as push
+    from inventory.push.models import PushItem, PushJob
+    from inventory.warehouse.models import WarehouseSnapshot, WarehouseSource
     from sync import services
 
     connection, _ = connect_demo_company(sandbox)

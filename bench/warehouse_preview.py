@@ -67,7 +67,7 @@ def run(rows: int, repeat: int) -> int:
 
     from accounts.models import Partner, User
     from accounts.roles import Role
-    from inventory.models import CatalogSKU
+    from inventory.catalog.models import CatalogSKU
 
     Partner.objects.create(name="Bench Partner", slug="bench")
     skus = [

@@ -7,15 +7,14 @@ from decimal import Decimal
 
 from django.db import models
 
-from inventory.models import MirroredRecord
-from sync.models import QBOConnection
+from common.mirror import MirroredRecord
 
 # Money columns: 18 digits, 2 decimal places (QBO amounts are to the cent).
 
 
 class QBOCustomer(MirroredRecord):
     connection = models.ForeignKey(
-        QBOConnection, on_delete=models.CASCADE, related_name="customers"
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="customers"
     )
     display_name = models.CharField(max_length=255)
     company_name = models.CharField(max_length=255, blank=True)
@@ -35,7 +34,9 @@ class QBOCustomer(MirroredRecord):
 
 
 class QBOInvoice(MirroredRecord):
-    connection = models.ForeignKey(QBOConnection, on_delete=models.CASCADE, related_name="invoices")
+    connection = models.ForeignKey(
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="invoices"
+    )
     doc_number = models.CharField(max_length=32, blank=True)
     customer_qbo_id = models.CharField(max_length=32, blank=True)
     customer_name = models.CharField(max_length=255, blank=True)
@@ -88,7 +89,9 @@ class QBOInvoiceLine(models.Model):
 
 
 class QBOPayment(MirroredRecord):
-    connection = models.ForeignKey(QBOConnection, on_delete=models.CASCADE, related_name="payments")
+    connection = models.ForeignKey(
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="payments"
+    )
     customer_qbo_id = models.CharField(max_length=32, blank=True)
     customer_name = models.CharField(max_length=255, blank=True)
     txn_date = models.DateField(null=True, blank=True)

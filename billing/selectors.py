@@ -33,7 +33,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 
 from .models import QBOInvoice, QBOInvoiceLine, QBOPayment, QBOPaymentApplication
 

@@ -8,8 +8,8 @@ from celery import shared_task
 
 from sync import conf
 
-from . import push
-from .push_models import PushJob
+from .push import services as push
+from .push.models import PushJob
 
 
 # Limits below CELERY_VISIBILITY_TIMEOUT (3600 s). A job cut short by its limit stops with

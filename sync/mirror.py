@@ -29,7 +29,7 @@ from billing.models import (
     QBOPayment,
     QBOPaymentApplication,
 )
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 
 from .clients.qbo import json_number, parse_time
 

@@ -15,7 +15,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
-from accounts.access import PartnerScopedQuerySet
+from accounts.access import ConnectionScopedQuerySet, PartnerScopedQuerySet
 from accounts.models import Partner
 
 from .crypto import EncryptedTokenField
@@ -121,10 +121,6 @@ class SyncCursor(models.Model):
         return f"{self.entity} cursor of connection {self.connection_id}"
 
 
-class SyncRunQuerySet(PartnerScopedQuerySet):
-    partner_lookup = "connection__partner"
-
-
 class SyncRun(models.Model):
     """One import, poll or push, with what it did and what it cost in API requests."""
 
@@ -152,7 +148,7 @@ class SyncRun(models.Model):
     error = models.TextField(blank=True)
     intuit_tid = models.CharField(max_length=64, blank=True)
 
-    objects: ClassVar[SyncRunQuerySet] = SyncRunQuerySet.as_manager()  # type: ignore[assignment]
+    objects: ClassVar[ConnectionScopedQuerySet] = ConnectionScopedQuerySet.as_manager()  # type: ignore[assignment]
 
     class Meta:
         indexes = [models.Index(fields=["connection", "-started_at"])]

@@ -10,8 +10,9 @@ from django.core.cache import cache
 from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 
+from accounts.roles import Role
 from billing.models import QBOCustomer, QBOInvoice, QBOPayment
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 
 from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun
 from .services import LAST_TICK_KEY
@@ -54,6 +55,16 @@ def connection_list(*, user: User) -> QuerySet[QBOConnection]:
             SyncRun.objects.filter(connection=OuterRef("pk"), status=SyncRun.Status.RUNNING)
         ),
     ).order_by("status", "-connected_at")
+
+
+def connection_live_for_user(*, user: User) -> QBOConnection | None:
+    """The live (not disconnected) connection of ``user``'s partner, for a partner user;
+    None for Une Femme's people, who connect nothing. A partner has at most one
+    (``services._connection_store``), which Connect and Intuit's disconnect landing page
+    name so the person knows what reconnecting or connecting again will replace."""
+    if user.role != Role.PARTNER:
+        return None
+    return QBOConnection.objects.live().filter(partner_id=user.partner_id).first()
 
 
 # How many runs a connection card lists.

@@ -721,7 +721,7 @@ def _run_succeeded(context: _Context) -> None:
     # already committed: a failure here is logged and retried by the next sync, never
     # turned into a failed sync.
     try:
-        from inventory.mapping import mapping_refresh
+        from inventory.mapping.services import mapping_refresh
 
         mapping_refresh(connection_id=context.connection.pk)
     except Exception:

@@ -42,13 +42,13 @@ from django.utils import timezone
 
 from accounts.models import Partner, User
 from billing.models import QBOInvoice
-from inventory import mapping
-from inventory.catalog import catalog_import_upload
-from inventory.mapping_models import MappingConflict, SKUMapping
-from inventory.models import CatalogSKU, QBOItem
-from inventory.push_models import PushJob
-from inventory.warehouse import warehouse_token_issue, warehouse_upload_create
-from inventory.warehouse_models import WarehouseSnapshot, WarehouseSource
+from inventory.catalog.models import CatalogSKU
+from inventory.catalog.services import catalog_import_upload
+from inventory.mapping import services as mapping
+from inventory.mapping.models import MappingConflict, QBOItem, SKUMapping
+from inventory.push.models import PushJob
+from inventory.warehouse.models import WarehouseSnapshot, WarehouseSource
+from inventory.warehouse.services import warehouse_token_issue, warehouse_upload_create
 from sync.models import QBOConnection
 from tests.billing.factories import (
     ConnectionFactory,

@@ -39,11 +39,9 @@ from accounts.models import User
 from accounts.roles import Role
 from billing.selectors import AGING_BUCKETS
 from billing.views import OPEN_INVOICES, PAYMENTS
-from inventory.depletion import WINDOW_CHOICES
-from inventory.discrepancies import STATUSES
-from inventory.views_depletion import DEPLETION, REGION
-from inventory.views_discrepancies import DISCREPANCIES
-from inventory.views_push import JOBS
+from inventory.push.views import JOBS
+from inventory.reports.selectors import STATUSES, WINDOW_CHOICES
+from inventory.reports.views import DEPLETION, DISCREPANCIES, REGION
 from tests.access_objects import Side, World, world_build
 from tests.conftest import signed_in
 from tests.urlwalk import WalkedURL, walk

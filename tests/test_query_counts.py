@@ -26,18 +26,19 @@ from django.utils import timezone
 
 from accounts.models import Partner, User
 from accounts.roles import Role
-from inventory import mapping, warehouse
-from inventory.catalog import (
+from inventory.catalog.models import CatalogSKU
+from inventory.catalog.services import (
     COLUMNS,
     catalog_demo_load,
     catalog_import_apply,
     catalog_import_plan,
     catalog_import_upload,
 )
-from inventory.mapping_models import MappingConflict
-from inventory.models import CatalogSKU
-from inventory.push_models import PushBatch, PushItem, PushJob
-from inventory.warehouse_models import WarehouseSnapshot, WarehouseToken, WarehouseUpload
+from inventory.mapping import services as mapping
+from inventory.mapping.models import MappingConflict
+from inventory.push.models import PushBatch, PushItem, PushJob
+from inventory.warehouse import services as warehouse
+from inventory.warehouse.models import WarehouseSnapshot, WarehouseToken, WarehouseUpload
 from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import (
     ConnectionFactory,
@@ -49,9 +50,9 @@ from tests.billing.factories import (
 )
 from tests.conftest import signed_in
 from tests.factories import PartnerFactory, UserFactory, partner_user
-from tests.inventory.test_depletion_selectors import mapped_item, sell
-from tests.inventory.test_discrepancies_selectors import mapped, sku, snap
-from tests.inventory.warehouse_fixtures import catalog_fixture, days_ago  # noqa: F401
+from tests.inventory.reports.test_depletion_selectors import mapped_item, sell
+from tests.inventory.reports.test_discrepancies_selectors import mapped, sku, snap
+from tests.inventory.warehouse.fixtures import catalog_fixture, days_ago  # noqa: F401
 from tests.sync.test_connections_page import finished_run, importing, make_connection
 
 pytestmark = pytest.mark.django_db

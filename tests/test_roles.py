@@ -14,7 +14,7 @@ from django.urls import path
 from accounts.models import Partner, User
 from accounts.roles import Role
 from accounts.services import user_create
-from inventory.models import CatalogSKU
+from inventory.catalog.models import CatalogSKU
 from tests.conftest import signed_in
 
 

@@ -18,7 +18,7 @@ from billing.models import (
     QBOPayment,
     QBOPaymentApplication,
 )
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from sync.models import QBOConnection
 from tests.factories import PartnerFactory
 

@@ -36,10 +36,10 @@ from django.utils import timezone
 from accounts.demo import DEMO_PARTNERS
 from accounts.models import Partner, User
 from accounts.roles import Role
-from inventory import warehouse
-from inventory.catalog import catalog_demo_load
-from inventory.mapping_models import SKUMapping
-from inventory.models import CatalogSKU, QBOItem
+from inventory.catalog.models import CatalogSKU
+from inventory.catalog.services import catalog_demo_load
+from inventory.mapping.models import QBOItem, SKUMapping
+from inventory.warehouse import services as warehouse
 from sync import locks, services
 from sync.clients.qbo import TokenSet
 from sync.models import QBOConnection, SyncRun

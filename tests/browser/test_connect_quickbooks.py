@@ -28,7 +28,7 @@ from playwright.sync_api import Locator, Page, expect
 from accounts.demo import DEMO_PARTNERS
 from accounts.models import Partner, User
 from billing.models import QBOInvoice, QBOPayment
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from sync import locks
 from sync.models import QBOConnection, SyncRun, WebhookEvent
 from tests.browser.conftest import LiveApp, screenshot, sign_in, wait_for

@@ -34,7 +34,7 @@ from django.urls import reverse
 from playwright.sync_api import Page, expect
 
 from accounts.models import User
-from inventory.mapping_models import SKUMapping
+from inventory.mapping.models import SKUMapping
 from tests.browser.conftest import sign_in
 from tests.browser.demo_books import (
     Company,

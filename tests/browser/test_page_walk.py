@@ -34,8 +34,8 @@ from playwright.sync_api import Locator, Page, Response, expect
 from accounts.context_processors import NAVIGATION
 from accounts.models import User
 from accounts.roles import Role
-from inventory.catalog import DEMO_SKUS
-from inventory.mapping_models import MappingConflict, SKUMapping
+from inventory.catalog.services import DEMO_SKUS
+from inventory.mapping.models import MappingConflict, SKUMapping
 from tests.browser.conftest import screenshot, sign_in
 from tests.browser.demo_books import (
     UPLOAD_NAME,

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING
 import pytest
 from playwright.sync_api import Page, expect
 
-from inventory.mapping_models import SKUMapping
-from inventory.push_models import PushItem, PushJob
+from inventory.mapping.models import SKUMapping
+from inventory.push.models import PushItem, PushJob
 from tests.browser.conftest import screenshot, sign_in, wait_for
 from tests.browser.demo_books import dec
 from tests.factories import PASSWORD

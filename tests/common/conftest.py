@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from accounts.models import Partner
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from sync.models import QBOConnection
 
 

@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from accounts.models import Partner, User
 from common.tables import Column, Table, csv_cell, csv_response
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from sync.models import QBOConnection
 from tests.factories import PartnerFactory
 

@@ -17,7 +17,7 @@ from django.test import RequestFactory
 
 from accounts.models import User
 from common.tables import Column, Table
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from sync.models import QBOConnection
 from tests.conftest import signed_in
 

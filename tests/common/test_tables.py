@@ -15,7 +15,7 @@ from django.test import RequestFactory
 
 from accounts.models import Partner
 from common.tables import BoundTable, Column, Table, csv_response, resolve
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from tests.factories import PartnerFactory
 
 PARTNERS = Table(

@@ -10,7 +10,7 @@ from django.urls import include, path
 from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE
 from common.tables import Column, Table, csv_response
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 
 STOCK = Table(
     [

@@ -19,7 +19,7 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import QBOCustomer, QBOInvoice, QBOPayment
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from sync.clients.qbo import TokenSet
 from sync.crypto import Secret
 from sync.models import MIRRORED_ENTITIES, QBOConnection

@@ -12,7 +12,7 @@ from django.db import connection as db_connection
 from django.utils import timezone
 
 from accounts.models import Partner, User
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from sync import services
 from sync.clients import qbo
 from sync.models import QBOConnection, SyncRun

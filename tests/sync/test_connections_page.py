@@ -273,7 +273,7 @@ def test_recent_runs_show_kind_trigger_duration_requests_429s_and_result(
 @pytest.mark.django_db
 def test_mirrored_counts_come_from_the_mirror(sam: User, partner_a: Partner) -> None:
     from billing.models import QBOCustomer
-    from inventory.models import QBOItem
+    from inventory.mapping.models import QBOItem
 
     connection = make_connection(partner_a, "1001")
     imported(connection)

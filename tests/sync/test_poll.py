@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from accounts.models import Partner
 from billing.models import QBOCustomer, QBOInvoice, QBOPayment, QBOPaymentApplication
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 from sync import locks, services
 from sync.locks import LeaseLost
 from sync.models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun, WebhookEvent

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from inventory.catalog import DEMO_SKUS, catalog_demo_load
+from inventory.catalog.services import DEMO_SKUS, catalog_demo_load
 
 
 class Command(BaseCommand):

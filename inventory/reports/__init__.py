@@ -1,0 +1,1 @@
+"""The reports: stock discrepancies and depletion (days on hand). Reads only."""

@@ -1,0 +1,181 @@
+"""The two report pages: stock discrepancies and depletion. Reads only (the selectors are in
+``inventory.reports.selectors``); partner users see only their own partner's rows, exports
+included.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from django.http import HttpResponseBase
+from django.shortcuts import render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
+
+from accounts.access import AuthedRequest, role_required
+from accounts.roles import EVERYONE
+from common.charts import bar_chart
+from common.htmx import wants_fragment
+from common.tables import Column, Table, csv_response
+
+from . import selectors
+from .forms import DepletionFilterForm, DiscrepancyFilterForm
+from .selectors import (
+    DEFAULT_THRESHOLD,
+    DEFAULT_WINDOW,
+    DepletionRow,
+    depletion_report,
+)
+
+if TYPE_CHECKING:
+    pass
+
+
+# ------------------------------------------------------------------------------------------
+# The stock discrepancies page: per partner × SKU, the warehouse quantity against the
+# QuickBooks quantity, with its tolerance status and a trend. Reads only (the selectors are
+# in ``inventory.discrepancies``); partner users see only their own partner's rows, exports
+# included.
+
+
+DISCREPANCIES = Table(
+    [
+        Column("partner", "Partner", sort="partner_name", attr="partner_name"),
+        Column("sku", "SKU", sort="sku_code", attr="sku_code"),
+        Column("wine", "Wine", sort="wine"),
+        Column("warehouse_bottles", "Warehouse (bottles)", sort="warehouse_bottles", kind="qty"),
+        Column("qbo_bottles", "QuickBooks (bottles)", sort="qbo_bottles", kind="qty"),
+        Column("qbo_cases", "QuickBooks (cases)", sort="qbo_cases", kind="qty"),
+        Column("difference", "Difference (bottles)", sort="difference", kind="qty"),
+        Column("difference_ratio", "Difference %", sort="difference_ratio", kind="percent"),
+        Column("status", "Status", sort="status", attr="status_label"),
+        Column("warehouse_as_of", "Warehouse as of", sort="warehouse_as_of", kind="date"),
+        Column("last_synced_at", "Last synced", sort="last_synced_at", kind="datetime"),
+        # The export leaves the trend picture out: a picture is not data, and the quantities
+        # it draws are the warehouse feed's own export.
+        Column("trend", "Trend", attr="trend", export=False),
+    ],
+    default_sort="-difference",
+)
+
+
+@role_required(*EVERYONE)
+@require_GET
+def discrepancies(request: AuthedRequest) -> HttpResponseBase:
+    user = request.user
+    form = DiscrepancyFilterForm(request.GET, user=user)
+    form.is_valid()  # bad filters are shown and left out; the rest still apply
+    filters = form.filters()
+    rows = selectors.discrepancy_rows(user=user, **filters)
+    table = DISCREPANCIES.bind(request, rows)
+    if table.is_csv:
+        return csv_response(table, f"stock-discrepancies-{timezone.localdate():%Y-%m-%d}.csv")
+    selectors.attach_trends(table.rows)
+    template = "inventory/reports/discrepancies.html"
+    if wants_fragment(request):
+        template += "#discrepancy-table"
+    context = {
+        "form": form,
+        "table": table,
+        "filtered": any(value not in (None, "") for value in filters.values()),
+        "tolerance_share": selectors.TOLERANCE_SHARE,
+        "tolerance_bottles": selectors.TOLERANCE_BOTTLES,
+    }
+    return render(request, template, context)
+
+
+# ------------------------------------------------------------------------------------------
+# The Depletion page: what each partner sold on to retailers, per SKU, and how many days
+# its stock lasts at that pace. It reads the mirror only (``inventory.depletion``); partner
+# users see only their partner's rows, exports included.
+
+PAGE = "inventory/reports/depletion.html"
+FRAGMENT = "depletion-table"
+REGION = "depletion-table-region"
+
+
+def _weekly_text(row: DepletionRow) -> str:
+    # One CSV cell: "2025-W10 (partial): 12; 2025-W11: 30"; the weeks vary with the window
+    # and today, so they cannot be fixed columns.
+    # Plain digits, as the other numeric cells export (30, not 30.0000 or 3E+1).
+    return "; ".join(f"{week.label}: {bottles.normalize():f}" for week, bottles in row.weekly)
+
+
+DEPLETION = Table(
+    [
+        Column("partner", "Partner", sort="partner"),
+        Column("sku", "SKU", sort="sku", link=lambda r: r.chart_url),
+        Column("wine", "Wine", sort="wine"),
+        Column("sold", "Bottles sold", sort="sold", kind="qty"),
+        Column("daily", "Per day", sort="daily", kind="number"),
+        Column("on_hand", "On hand (bottles)", sort="on_hand", kind="qty"),
+        Column("days_on_hand", "Days on hand", sort="days_on_hand", kind="number"),
+        Column("low", "Warning", sort="low", csv=lambda r: "low" if r.low else ""),
+        Column("weekly", "Bottles per week", csv=_weekly_text),
+    ],
+    # Shortest-lasting stock first: what needs a reorder is at the top.
+    default_sort="days_on_hand",
+)
+
+
+def _chart_url(request: AuthedRequest, row: DepletionRow, *, sees_all: bool) -> str:
+    """This page narrowed to one row (its SKU, and its partner for staff), keeping the
+    window and threshold: the chart then shows that row's weeks."""
+    params = request.GET.copy()
+    for name in ("page", "format", "sort"):
+        params.pop(name, None)
+    params["sku"] = row.sku
+    if sees_all:
+        params["partner"] = str(row.partner_id)
+    return f"{request.path}?{params.urlencode()}"
+
+
+@role_required(*EVERYONE)
+@require_GET
+def depletion(request: AuthedRequest) -> HttpResponseBase:
+    user = request.user
+    data = request.GET.copy()
+    # A first visit shows the defaults in the form, not empty fields.
+    data.setdefault("window", str(DEFAULT_WINDOW))
+    data.setdefault("threshold", str(DEFAULT_THRESHOLD))
+    form = DepletionFilterForm(data, user=user)
+    form.is_valid()  # bad filters are shown and replaced by their defaults
+    filters = form.filters()
+    # "Today" is the user's today (UserTimezoneMiddleware activates their zone).
+    today = timezone.localdate()
+    report = depletion_report(user=user, today=today, **filters)
+    for row in report.rows:
+        row.chart_url = _chart_url(request, row, sees_all=user.sees_all_partners)
+    table = DEPLETION.bind(request, report.rows)
+    if table.is_csv:
+        return csv_response(table, f"depletion-{today:%Y-%m-%d}.csv")
+    one_row = report.rows[0] if len(report.rows) == 1 else None
+    chart_title = (
+        f"Bottles sold per week: {one_row.sku}, {one_row.partner}"
+        if one_row
+        else f"Bottles sold per week, all {len(report.rows)} rows shown"
+    )
+    context = {
+        "form": form,
+        "table": table,
+        "report": report,
+        "filters": filters,
+        "low_count": sum(1 for row in report.rows if row.low),
+        "chart": bar_chart(
+            [(week.label, bottles) for week, bottles in report.weekly_totals],
+            title=chart_title,
+        ),
+        "chart_title": chart_title,
+        "filtered": bool(filters["partner_id"] or filters["sku"]),
+        "row_template": f"{PAGE}#depletion-row",
+    }
+    template = PAGE
+    if wants_fragment(request):
+        # The table's own sort and page links target its region; the filter form targets
+        # the whole results (notices and chart change with the filters).
+        if request.htmx.target == REGION:
+            template += f"#{REGION}"
+            context["oob"] = True
+        else:
+            template += f"#{FRAGMENT}"
+    return render(request, template, context)
