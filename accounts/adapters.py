@@ -9,7 +9,7 @@ from allauth.core import context
 from allauth.mfa.models import Authenticator
 from django.http import HttpRequest
 
-from common.clientip import client_ip
+from .clientip import client_ip
 
 # How recent a sign-in must be to enrol a first authenticator without typing the password
 # again.

@@ -43,6 +43,7 @@ from decimal import Decimal, localcontext
 from functools import cached_property
 from typing import Any, Literal
 
+from django.core.paginator import Page, Paginator
 from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 from django.http import HttpRequest, QueryDict, StreamingHttpResponse
@@ -260,8 +261,8 @@ class BoundTable:
 
     Nothing touches the database until a page (``rows``, ``count``…) or the export
     (``all_rows()``) is asked for, so a CSV request never counts or pages. A page costs two
-    queries: the count and the page itself (plus whatever the rows' own attributes need;
-    use select_related in the selector).
+    queries (Django's Paginator): the count and the page itself, plus whatever the rows' own
+    attributes need (use select_related in the selector).
     """
 
     def __init__(
@@ -325,36 +326,37 @@ class BoundTable:
     # -- paging -------------------------------------------------------------------------
 
     @cached_property
+    def _page(self) -> Page[Any]:
+        """Django's paginator over the ordered rows. A number that is not one (garbage, "1.5")
+        or is below one shows the first page; one past the end (rows were deleted, or a
+        stale link) shows the last: a hand-edited URL never fails the page."""
+        raw = self.request.GET.get(self.table.page_param, "")
+        try:
+            number = max(int(raw), 1)
+        except ValueError:
+            number = 1
+        return Paginator(self._ordered, self.per_page).get_page(number)
+
+    @property
     def count(self) -> int:
-        ordered = self._ordered
-        return ordered.count() if isinstance(ordered, QuerySet) else len(ordered)
+        return int(self._page.paginator.count)
 
     @property
     def per_page(self) -> int:
         return self.table.per_page
 
-    @cached_property
+    @property
     def num_pages(self) -> int:
-        # An empty table still has one (empty) page, as Django's Paginator says.
-        return max(1, -(-self.count // self.per_page))
+        # An empty table still has one (empty) page.
+        return int(self._page.paginator.num_pages)
 
-    @cached_property
+    @property
     def page_number(self) -> int:
-        raw = self.request.GET.get(self.table.page_param, "")
-        try:
-            number = int(raw)
-        except ValueError:
-            return 1  # garbage, or no page at all
-        # Past the end (rows were deleted, or a stale link) shows the last page; below the
-        # start shows the first.
-        return min(max(number, 1), self.num_pages)
+        return int(self._page.number)
 
     @cached_property
     def rows(self) -> list[Any]:
-        start = (self.page_number - 1) * self.per_page
-        if self.count == 0:
-            return []
-        return list(self._ordered[start : start + self.per_page])
+        return list(self._page.object_list)
 
     @cached_property
     def body(self) -> list[BoundRow]:
@@ -377,19 +379,19 @@ class BoundTable:
     @property
     def start_index(self) -> int:
         """1-based number of the first row on this page (0 when there are no rows)."""
-        return 0 if self.count == 0 else (self.page_number - 1) * self.per_page + 1
+        return int(self._page.start_index())
 
     @property
     def end_index(self) -> int:
-        return 0 if self.count == 0 else self.start_index + len(self.rows) - 1
+        return int(self._page.end_index())
 
     @property
     def has_previous(self) -> bool:
-        return self.page_number > 1
+        return bool(self._page.has_previous())
 
     @property
     def has_next(self) -> bool:
-        return self.page_number < self.num_pages
+        return bool(self._page.has_next())
 
     @property
     def previous_url(self) -> str | None:
@@ -401,17 +403,16 @@ class BoundTable:
 
     @property
     def page_links(self) -> list[PageLink]:
-        """First, last, and two either side of the current page; gaps as ellipses."""
-        current, last = self.page_number, self.num_pages
-        wanted = sorted({1, last, *range(max(1, current - 2), min(last, current + 2) + 1)})
-        links: list[PageLink] = []
-        previous = 0
-        for number in wanted:
-            if number - previous > 1:
-                links.append(PageLink(number=None, url=None, current=False))
-            links.append(PageLink(number, self.page_url(number), number == current))
-            previous = number
-        return links
+        """The first and last pages and two either side of the current one; gaps as
+        ellipses (Django's elided page range)."""
+        current = self.page_number
+        paginator = self._page.paginator
+        return [
+            PageLink(number, self.page_url(number), number == current)
+            if isinstance(number, int)
+            else PageLink(number=None, url=None, current=False)  # the ellipsis
+            for number in paginator.get_elided_page_range(current, on_each_side=2, on_ends=1)
+        ]
 
     # -- URLs ---------------------------------------------------------------------------
 

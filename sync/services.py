@@ -50,7 +50,7 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Partner
-from unefemme.celery import publish_quietly
+from common.publish import publish_quietly
 
 from . import conf, locks
 from .clients import qbo

@@ -268,7 +268,7 @@ if not DEBUG:
 # sets them; otherwise anyone could claim to be https, or to come from any address.
 #
 # How many proxies of ours append to X-Forwarded-For. The client address is then the entry
-# that many places from the right (common.clientip); with 0 it is REMOTE_ADDR. Every
+# that many places from the right (accounts.clientip); with 0 it is REMOTE_ADDR. Every
 # per-IP limit (allauth's sign-in lockout among them) counts by that address, so behind a
 # proxy one person's failed sign-ins do not lock out everyone else.
 TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)

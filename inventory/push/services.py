@@ -44,6 +44,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from common.publish import publish_quietly
 from inventory.mapping import services as mapping
 from inventory.mapping.models import MappingConflict, QBOItem, SKUMapping
 from sync import conf, locks
@@ -51,7 +52,6 @@ from sync.clients import qbo
 from sync.models import QBOConnection
 from sync.services import connection_sync_now
 from sync.tokens import ConnectionTokens
-from unefemme.celery import publish_quietly
 
 from .models import PushBatch, PushItem, PushJob
 from .selectors import (

@@ -1,4 +1,4 @@
-"""common.clientip: the client address as the deployment's own proxies vouch for it."""
+"""accounts.clientip: the client address as the deployment's own proxies vouch for it."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from pytest_django.fixtures import Settings as SettingsWrapper
 
-from common.clientip import client_ip
+from accounts.clientip import client_ip
 
 
 def _ip(forwarded: str | None, remote: str = "10.0.0.1") -> str:
