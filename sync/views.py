@@ -16,12 +16,9 @@ the signed-in user (through the OAuth state), never from anything in the request
 
 from __future__ import annotations
 
-import logging
-import re
 from datetime import datetime, timedelta
 from typing import Any
 
-from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -29,27 +26,16 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.debug import sensitive_variables
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
 
 from accounts.access import AuthedRequest, role_required
-from accounts.models import Partner
 from accounts.roles import EVERYONE, Role
 from common.htmx import wants_fragment
 
 from . import selectors, services
-from .clients import qbo
 from .models import MIRRORED_ENTITIES, QBOConnection
-from .oauth import StateError, state_consume, state_issue
-from .webhooks import WebhookPayloadError, parse, signature_valid, webhook_events_store
-
-logger = logging.getLogger(__name__)
-
-# A QuickBooks realm id is ASCII digits, stored in a column of 32. Not str.isdigit(): it
-# also accepts superscripts ("²") and other scripts' digits ("١٢٣"), which are no realm, and
-# a connection stored under one would never sync.
-_REALM_ID = re.compile(r"[0-9]{1,32}")
+from .webhooks import WebhookPayloadError
 
 
 def get_connection_for_user(
@@ -181,99 +167,35 @@ def connect(request: AuthedRequest) -> HttpResponse:
     Nothing in the POST body is read: the partner is the signed-in user's, bound into
     the state, so tampered ``partner``/``realm_id`` fields change nothing.
     """
-    user = request.user
     if request.method == "POST":
-        # Also allowed while the connection still looks healthy: someone who has just
-        # disconnected unefemme inside QuickBooks must be able to reconnect at once.
-        state = state_issue(session=request.session, user=user)
         try:
-            # Reads Intuit's discovery document (once per process), so it can fail.
-            return redirect(qbo.authorization_url(state=state))
-        except qbo.QBOError as exc:
-            logger.warning("QuickBooks authorize URL unavailable: intuit_tid=%s", exc.intuit_tid)
-            messages.error(
-                request,
-                "QuickBooks cannot be reached right now, so the connection could not start. "
-                "Please try again in a few minutes.",
+            url = services.connection_authorization_start(
+                user=request.user, session=request.session
             )
+        except services.ConnectRefused as refusal:
+            messages.add_message(request, refusal.level, refusal.message)
             return redirect("sync:connections")
-    live = QBOConnection.objects.live().filter(partner_id=user.partner_id).first()
+        return redirect(url)
+    live = selectors.connection_live_for_user(user=request.user)
     return render(request, "sync/connect.html", {"live": live})
 
 
 @role_required(Role.PARTNER)
 @require_GET
-@sensitive_variables("code", "tokens")
 def callback(request: AuthedRequest) -> HttpResponse:
     """Intuit sends the browser back here with ``code``, ``state`` and ``realmId``, or
     with ``error=access_denied`` when the person pressed Cancel."""
-    user = request.user
     try:
-        issued = state_consume(session=request.session, state=request.GET.get("state"), user=user)
-    except StateError as exc:
-        logger.warning("QuickBooks callback refused for user %s: %s", user.pk, exc.reason)
-        return render(request, "sync/callback_refused.html", status=400)
-
-    error = request.GET.get("error")
-    if error:
-        if error == "access_denied":
-            messages.info(
-                request,
-                "You cancelled at QuickBooks, so nothing was connected. Press Connect to "
-                "QuickBooks when you are ready.",
+        connection = services.connection_connect_from_callback(
+            user=request.user, session=request.session, params=request.GET
+        )
+    except services.ConnectRefused as refusal:
+        if refusal.problem is not None:
+            return render(
+                request, "sync/callback_refused.html", {"problem": refusal.problem}, status=400
             )
-        else:
-            logger.warning("QuickBooks callback for user %s returned error %.40r", user.pk, error)
-            messages.error(
-                request,
-                "QuickBooks did not complete the connection. Please try again; if it keeps "
-                "failing, tell Une Femme.",
-            )
+        messages.add_message(request, refusal.level, refusal.message)
         return redirect("sync:connections")
-
-    code = request.GET.get("code", "")
-    realm_id = request.GET.get("realmId", "")
-    if not code or not _REALM_ID.fullmatch(realm_id):
-        logger.warning("QuickBooks callback for user %s lacks a code or realm id", user.pk)
-        return render(request, "sync/callback_refused.html", status=400)
-
-    partner = Partner.objects.get(pk=issued.partner_id)
-    # Refused before the code is exchanged: a company that is another partner's stays
-    # theirs, and no tokens for it ever reach this database.
-    if QBOConnection.objects.live().filter(realm_id=realm_id).exclude(partner=partner).exists():
-        logger.warning(
-            "QuickBooks realm %s refused for partner %s: live for another partner",
-            realm_id,
-            partner.pk,
-        )
-        messages.error(request, services.REALM_TAKEN)
-        return redirect("sync:connections")
-
-    try:
-        tokens = qbo.exchange_code(code=code, realm_id=realm_id)
-        connection = services.connection_connect(
-            partner=partner, realm_id=realm_id, tokens=tokens, user=user
-        )
-    except qbo.QBOError as exc:
-        logger.warning(
-            "QuickBooks connect failed for partner %s realm %s: code=%s status=%s intuit_tid=%s",
-            partner.pk,
-            realm_id,
-            exc.code,
-            exc.status,
-            exc.intuit_tid,
-        )
-        messages.error(
-            request,
-            "QuickBooks did not accept the connection, so nothing was connected. Please "
-            "press Connect to QuickBooks again"
-            + (f" (reference for Une Femme: {exc.intuit_tid})." if exc.intuit_tid else "."),
-        )
-        return redirect("sync:connections")
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("sync:connections")
-
     messages.success(
         request,
         f"Connected to {connection.company_name or 'your QuickBooks company'}. The first "
@@ -305,18 +227,11 @@ def disconnect(request: AuthedRequest, pk: int) -> HttpResponse:
 def sync_now(request: AuthedRequest, pk: int) -> HttpResponse:
     connection = get_connection_for_user(request, pk)
     if request.method == "POST":
-        if connection.status != QBOConnection.Status.CONNECTED:
-            messages.error(
-                request,
-                "Only a connected QuickBooks company can be synced."
-                + (
-                    " It needs to be reconnected first."
-                    if connection.status == QBOConnection.Status.NEEDS_RECONNECT
-                    else ""
-                ),
-            )
+        try:
+            services.connection_sync_request(connection=connection)
+        except ValidationError as exc:
+            messages.error(request, " ".join(exc.messages))
         else:
-            services.connection_sync_now(connection=connection, trigger="manual")
             _note_sync_requested(request, connection)
             messages.success(request, "A sync has been queued; it starts within moments.")
         return redirect("sync:connections")
@@ -332,10 +247,7 @@ def disconnected(request: AuthedRequest) -> HttpResponse:
     GET must be safe. The next API call for that company gets a 401 / invalid_grant,
     which marks the connection needs_reconnect and stops its syncs.
     """
-    user = request.user
-    live = None
-    if user.role == Role.PARTNER:
-        live = QBOConnection.objects.live().filter(partner_id=user.partner_id).first()
+    live = selectors.connection_live_for_user(user=request.user)
     return render(request, "sync/disconnected.html", {"live": live})
 
 
@@ -348,31 +260,12 @@ def webhooks(request: HttpRequest) -> HttpResponse:
     Intuit signs and POSTs with no session or CSRF token, hence the exemptions; the
     signature is the authentication.
     """
-    body = request.body
-    if not signature_valid(
-        body=body,
-        signature=request.headers.get("intuit-signature"),
-        verifier_token=settings.QBO_WEBHOOK_VERIFIER_TOKEN,
-    ):
-        logger.warning("webhook refused: missing or wrong intuit-signature")
-        return HttpResponse("Bad signature.\n", status=401, content_type="text/plain")
     try:
-        events = parse(body)
-    except WebhookPayloadError as exc:
-        logger.warning("webhook refused: %s", exc)
+        services.webhook_delivery_receive(
+            body=request.body, signature=request.headers.get("intuit-signature")
+        )
+    except services.WebhookSignatureError:
+        return HttpResponse("Bad signature.\n", status=401, content_type="text/plain")
+    except WebhookPayloadError:
         return HttpResponse("Unrecognised payload.\n", status=400, content_type="text/plain")
-
-    # Committed before anything is enqueued: the rows are what survives a dead broker.
-    stored = webhook_events_store(events=events)
-    realm_ids = {event.realm_id for event in stored if not event.problem}
-    if realm_ids:
-        try:
-            services.webhook_events_received(realm_ids=realm_ids)
-        except Exception as exc:
-            # Intuit must still get its 200: the events are stored, and the scheduled
-            # poll covers their realms if the immediate one cannot be enqueued.
-            logger.warning(
-                "webhook events stored but the immediate poll was not enqueued (%s)",
-                type(exc).__name__,
-            )
     return HttpResponse("OK\n", content_type="text/plain")
