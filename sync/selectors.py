@@ -12,7 +12,7 @@ from django.db.models.functions import Coalesce
 
 from accounts.roles import Role
 from billing.models import QBOCustomer, QBOInvoice, QBOPayment
-from inventory.models import QBOItem
+from inventory.mapping.models import QBOItem
 
 from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun
 from .services import LAST_TICK_KEY
