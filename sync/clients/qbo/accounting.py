@@ -1,0 +1,305 @@
+"""The Accounting API: ``QBOClient``, one realm for the length of one job."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any, TypeVar
+
+import requests
+from django.conf import settings
+from quickbooks import QuickBooks
+from quickbooks.exceptions import QuickbooksException
+
+from sync import conf
+from sync.ratelimit import LimiterTimeout
+
+from .errors import CDCTooOld, QBOError
+from .http import ApiSession
+from .query import EXTRA_FIELDS, QueryValue, identifier, including_inactive, statement
+from .records import BatchOperation, BatchOutcome, CDCBatch, Meter, QueryPage, TokenSource
+from .retry import Failure, backoff, sleep
+from .values import json_default, parse_time
+
+# The package's one logger, under the name it has always had.
+logger = logging.getLogger("sync.clients.qbo")
+
+T = TypeVar("T")
+
+MINOR_VERSION = 75
+# Intuit's ceilings: 1000 rows per query page, 1000 objects per entity in a CDC answer,
+# 30 items per batch, whose requestid may be at most 36 characters and each bId 10
+# (docs/qbo-api.md §2–§4, §6).
+PAGE_SIZE = 1000
+CDC_LIMIT = 1000
+BATCH_LIMIT = 30
+BATCH_REQUEST_ID_MAX = 36
+BATCH_ID_MAX = 10
+
+
+class QBOClient:
+    """The Accounting API for one realm, for the length of one job.
+
+    Every call: a token from ``tokens``, a rate-limiter slot, a timeout; retries with
+    backoff on 429 (at least ``Retry-After``), 5xx and connection errors; one token
+    refresh and retry on 401; no retry on any other fault.
+    """
+
+    def __init__(
+        self,
+        *,
+        realm_id: str,
+        tokens: TokenSource,
+        meter: Meter | None = None,
+        heartbeat: Callable[[], None] | None = None,
+    ) -> None:
+        self.realm_id = realm_id
+        self.tokens = tokens
+        self.meter = meter or Meter()
+        self.heartbeat = heartbeat
+        self._session = ApiSession(realm_id=realm_id, meter=self.meter, heartbeat=heartbeat)
+        qb = QuickBooks(company_id=realm_id, minorversion=MINOR_VERSION, use_decimal=True)
+        # Set on the instance: it is what python-quickbooks uses outside its own
+        # "sandbox" mode, for Intuit's hosts and qbo_sandbox's alike.
+        qb.api_url_v3 = settings.QBO_API_URL
+        qb.session = self._session
+        self._qb = qb
+
+    # ------------------------------------------------------------ operations
+
+    def count(self, entity: str) -> int:
+        """How many ``entity`` rows the realm has (inactive ones included)."""
+        text = statement(entity, where=including_inactive(entity), count=True)
+        result = self._call(f"count {entity}", lambda: self._qb.query(text))
+        return int((result.get("QueryResponse") or {}).get("totalCount", 0))
+
+    def query_page(self, entity: str, *, after_id: str, page_size: int = PAGE_SIZE) -> QueryPage:
+        """The next ``page_size`` rows by Id after ``after_id`` (inactive ones included).
+
+        Keyset paging (``Id > last``) rather than STARTPOSITION: a row deleted or added
+        while an import pages cannot shift later rows into or out of a page, and a
+        resumed import starts exactly after the last row it stored.
+        """
+        where = including_inactive(entity)
+        if after_id:
+            where.append(("Id", ">", after_id))
+        rows = self.find(entity, where=where, max_results=page_size)
+        return QueryPage(entity=entity, rows=rows, after_id=after_id, page_size=page_size)
+
+    def find(
+        self,
+        entity: str,
+        *,
+        where: Sequence[tuple[str, str, QueryValue]],
+        max_results: int = PAGE_SIZE,
+    ) -> list[dict[str, Any]]:
+        """Rows matching ``where`` (values are quoted by ``statement``), e.g. an item by name."""
+        text = statement(
+            entity,
+            where=where,
+            order_by="Id",
+            max_results=max_results,
+            extra_fields=EXTRA_FIELDS.get(entity, ()),
+        )
+        result = self._call(f"query {entity}", lambda: self._qb.query(text))
+        return list((result.get("QueryResponse") or {}).get(entity) or [])
+
+    def cdc(self, entities: Sequence[str], *, changed_since: datetime) -> CDCBatch:
+        """One CDC request for all ``entities`` changed at or after ``changed_since``."""
+        since = changed_since.astimezone(UTC).replace(microsecond=0)
+        names = ",".join(identifier(e) for e in entities)
+        try:
+            result = self._call(
+                "cdc", lambda: self._qb.change_data_capture(names, since.isoformat())
+            )
+        except QBOError as exc:
+            if exc.status == 400 and exc.code in ("6000", "2010"):
+                # The look-back fault (docs/qbo-api.md §3); our own 30-day guard normally
+                # prevents it, a skewed clock can still cause it.
+                raise CDCTooOld(
+                    exc.message, intuit_tid=exc.intuit_tid, code=exc.code, status=exc.status
+                ) from None
+            raise
+        changes: dict[str, list[dict[str, Any]]] = {name: [] for name in entities}
+        for block in result.get("CDCResponse") or []:
+            for response in block.get("QueryResponse") or []:
+                for name in entities:
+                    changes[name].extend(response.get(name) or [])
+        capped = frozenset(name for name, rows in changes.items() if len(rows) >= CDC_LIMIT)
+        return CDCBatch(
+            changed_since=since,
+            changes=changes,
+            capped=capped,
+            server_time=parse_time(result.get("time")),
+        )
+
+    def batch(
+        self, operations: Sequence[BatchOperation], *, request_id: str
+    ) -> dict[str, BatchOutcome]:
+        """Write up to 30 objects in one ``POST /batch?requestid=…``; outcomes by bId.
+
+        python-quickbooks' own ``batch_operation`` cannot carry a ``requestid``, so the body
+        is built here and sent through its ``make_request`` (same session, same seam).
+        The ``requestid`` is what makes a retry safe: QuickBooks answers a repeated id with
+        the stored answer of the first request instead of writing again (docs/qbo-api.md §6).
+        So the caller must store ``request_id`` BEFORE calling and send the same one, with
+        the same operations, when it retries; our own retries (429, 5xx, a lost
+        connection) resend it too. A fault on one item leaves the others written.
+        """
+        if not 0 < len(operations) <= BATCH_LIMIT:
+            raise ValueError(f"a batch holds 1 to {BATCH_LIMIT} operations, not {len(operations)}")
+        if not 0 < len(request_id) <= BATCH_REQUEST_ID_MAX:
+            raise ValueError(f"a batch requestid is 1 to {BATCH_REQUEST_ID_MAX} characters")
+        bids = [op.bid for op in operations]
+        if len(set(bids)) != len(bids) or any(not 0 < len(b) <= BATCH_ID_MAX for b in bids):
+            raise ValueError(f"bIds must be unique and 1 to {BATCH_ID_MAX} characters")
+        body = {
+            "BatchItemRequest": [
+                {"bId": op.bid, "operation": op.operation, identifier(op.entity): op.body}
+                for op in operations
+            ]
+        }
+        url = f"{self._qb.api_url}/company/{self.realm_id}/batch"
+        text = json.dumps(body, default=json_default)
+        result = self._call(
+            f"batch of {len(operations)}",
+            lambda: self._qb.make_request("POST", url, text, request_id=request_id),
+        )
+        by_entity = {op.bid: op.entity for op in operations}
+        outcomes: dict[str, BatchOutcome] = {}
+        for answer in result.get("BatchItemResponse") or []:
+            bid = str(answer.get("bId") or "")
+            if bid not in by_entity:
+                continue
+            fault = answer.get("Fault")
+            if isinstance(fault, dict):
+                errors = fault.get("Error") or [{}]
+                first = errors[0] if isinstance(errors, list) and errors else {}
+                outcomes[bid] = BatchOutcome(
+                    bid=bid,
+                    entity=None,
+                    fault_code=str(first.get("code") or "") or None,
+                    # A validation message names a field or a value (an item's name);
+                    # it holds no token and is what an admin needs to fix the item.
+                    fault_message=" ".join(
+                        str(part) for part in (first.get("Message"), first.get("Detail")) if part
+                    )[:500],
+                )
+            else:
+                written = answer.get(by_entity[bid])
+                outcomes[bid] = BatchOutcome(
+                    bid=bid, entity=dict(written) if isinstance(written, dict) else None
+                )
+        return outcomes
+
+    def company_name(self) -> str:
+        result = self._call(
+            "read CompanyInfo", lambda: self._qb.get_single_object("CompanyInfo", self.realm_id)
+        )
+        return str((result.get("CompanyInfo") or {}).get("CompanyName") or "")
+
+    # ------------------------------------------------------------ the loop
+
+    def _call(self, operation: str, send: Callable[[], T]) -> T:
+        started = time.monotonic()
+        deadline = started + conf.seconds("QBO_CALL_DEADLINE")
+        max_retries = conf.integer("QBO_MAX_RETRIES")
+        retries = 0
+        refreshed = False
+        while True:
+            token = self.tokens.access_token()
+            self._session.access_token = token
+            try:
+                return send()
+            except LimiterTimeout:
+                raise QBOError(
+                    f"{operation}: no rate-limit slot for realm {self.realm_id} in time",
+                    transient=True,
+                ) from None
+            except requests.RequestException as exc:
+                failure = Failure(f"{operation}: QuickBooks unreachable ({type(exc).__name__})")
+                retryable = True
+            except QuickbooksException:
+                answer = self._session.last
+                if answer is None:  # pragma: no cover - the library raised before sending
+                    raise QBOError(f"{operation}: python-quickbooks refused the call") from None
+                failure = Failure(
+                    f"{operation}: QuickBooks answered {answer.status}",
+                    status=answer.status,
+                    intuit_tid=answer.intuit_tid,
+                    code=answer.fault_code,
+                    retry_after=answer.retry_after,
+                )
+                if answer.status == 401 and not refreshed:
+                    # The token died early (revoked, or expired at Intuit before our clock
+                    # said so): refresh once, under the connection's lock, and try again.
+                    logger.warning(
+                        "QBO %s on realm %s: 401, refreshing the token (intuit_tid=%s)",
+                        operation,
+                        self.realm_id,
+                        answer.intuit_tid,
+                    )
+                    refreshed = True
+                    self.tokens.refresh_after_401(failed_token=token)
+                    continue
+                if answer.status == 429:
+                    self.meter.count_throttled()
+                retryable = answer.status == 429 or answer.status >= 500
+            if not retryable:
+                logger.warning(
+                    "QBO %s on realm %s failed: status=%s code=%s intuit_tid=%s",
+                    operation,
+                    self.realm_id,
+                    failure.status,
+                    failure.code,
+                    failure.intuit_tid,
+                )
+                raise failure.error(transient=False) from None
+            delay = backoff(retries)
+            if failure.retry_after is not None:
+                delay = max(delay, failure.retry_after)
+            retries += 1
+            if retries > max_retries or time.monotonic() + delay > deadline:
+                logger.warning(
+                    "QBO %s on realm %s gave up after %d attempts: status=%s code=%s intuit_tid=%s",
+                    operation,
+                    self.realm_id,
+                    retries,
+                    failure.status,
+                    failure.code,
+                    failure.intuit_tid,
+                )
+                raise failure.error(transient=True) from None
+            logger.warning(
+                "QBO %s on realm %s failed (%s): status=%s code=%s intuit_tid=%s; "
+                "retry %d in %.1fs",
+                operation,
+                self.realm_id,
+                failure.message,
+                failure.status,
+                failure.code,
+                failure.intuit_tid,
+                retries,
+                delay,
+            )
+            sleep(delay, self.heartbeat)
+
+
+class StaticToken:
+    """A token source for a token we were just given (the connect flow): no refresh."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def access_token(self) -> str:
+        return self._token
+
+    def refresh_after_401(self, *, failed_token: str) -> str:
+        raise QBOError("the new access token was refused", status=401)
+
+
+def fetch_company_name(*, realm_id: str, access_token: str) -> str:
+    return QBOClient(realm_id=realm_id, tokens=StaticToken(access_token)).company_name()

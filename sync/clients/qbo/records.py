@@ -1,0 +1,102 @@
+"""The typed records the package hands out and takes in: never a raw response."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class TokenSet:
+    access_token: str
+    refresh_token: str
+    access_expires_at: datetime
+    refresh_expires_at: datetime
+
+    def __repr__(self) -> str:
+        # Never print the tokens themselves (logs, tracebacks, the debug page).
+        return (
+            f"TokenSet(access_expires_at={self.access_expires_at.isoformat()}, "
+            f"refresh_expires_at={self.refresh_expires_at.isoformat()})"
+        )
+
+
+@dataclass(frozen=True)
+class QueryPage:
+    """One page of ``SELECT * FROM entity WHERE Id > after ORDERBY Id``."""
+
+    entity: str
+    rows: list[dict[str, Any]]
+    after_id: str
+    page_size: int
+
+    @property
+    def last_id(self) -> str:
+        return str(self.rows[-1]["Id"]) if self.rows else self.after_id
+
+    @property
+    def is_last(self) -> bool:
+        return len(self.rows) < self.page_size
+
+
+@dataclass(frozen=True)
+class CDCBatch:
+    """One CDC answer: changed objects (tombstones included) per entity."""
+
+    changed_since: datetime
+    changes: dict[str, list[dict[str, Any]]]
+    # Entities whose answer hit Intuit's 1000-object cap: more changes may exist.
+    capped: frozenset[str]
+    server_time: datetime | None
+
+
+@dataclass
+class Meter:
+    """What a run cost: Accounting API requests sent (retries included) and 429s met."""
+
+    requests: int = 0
+    throttled: int = 0
+    last_intuit_tid: str | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def count_request(self) -> None:
+        with self._lock:
+            self.requests += 1
+
+    def count_throttled(self) -> None:
+        with self._lock:
+            self.throttled += 1
+
+
+@dataclass(frozen=True)
+class BatchOperation:
+    """One item of a batch write: ``operation`` (create/update) on one ``entity`` body."""
+
+    bid: str
+    entity: str
+    body: dict[str, Any]
+    operation: str = "create"
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    """What QuickBooks answered for one batch item: the object written, or its fault."""
+
+    bid: str
+    entity: dict[str, Any] | None
+    fault_code: str | None = None
+    fault_message: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.entity is not None
+
+
+class TokenSource(Protocol):
+    """Where a client gets its bearer token (sync/tokens.py for a stored connection)."""
+
+    def access_token(self) -> str: ...
+
+    def refresh_after_401(self, *, failed_token: str) -> str: ...
