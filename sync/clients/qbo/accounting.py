@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import logging
-import time
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -17,15 +15,13 @@ from quickbooks.exceptions import QuickbooksException
 from sync import conf
 from sync.ratelimit import LimiterTimeout
 
+from . import retry
 from .errors import CDCTooOld, QBOError
 from .http import ApiSession
 from .query import EXTRA_FIELDS, QueryValue, identifier, including_inactive, statement
 from .records import BatchOperation, BatchOutcome, CDCBatch, Meter, QueryPage, TokenSource
-from .retry import Failure, backoff, sleep
+from .retry import Failure, by_status, no_answer
 from .values import json_default, parse_time
-
-# The package's one logger, under the name it has always had.
-logger = logging.getLogger("sync.clients.qbo")
 
 T = TypeVar("T")
 
@@ -201,15 +197,13 @@ class QBOClient:
         )
         return str((result.get("CompanyInfo") or {}).get("CompanyName") or "")
 
-    # ------------------------------------------------------------ the loop
+    # ------------------------------------------------------------ one call
 
     def _call(self, operation: str, send: Callable[[], T]) -> T:
-        started = time.monotonic()
-        deadline = started + conf.seconds("QBO_CALL_DEADLINE")
-        max_retries = conf.integer("QBO_MAX_RETRIES")
-        retries = 0
-        refreshed = False
-        while True:
+        token = ""
+
+        def attempt() -> T:
+            nonlocal token
             token = self.tokens.access_token()
             self._session.access_token = token
             try:
@@ -220,72 +214,37 @@ class QBOClient:
                     transient=True,
                 ) from None
             except requests.RequestException as exc:
-                failure = Failure(f"{operation}: QuickBooks unreachable ({type(exc).__name__})")
-                retryable = True
+                # Sending again is safe: a read changes nothing, and QuickBooks answers a
+                # batch's repeated requestid with its first answer instead of writing again.
+                raise no_answer(operation, exc, peer="QuickBooks", resend=True) from None
             except QuickbooksException:
-                answer = self._session.last
-                if answer is None:  # pragma: no cover - the library raised before sending
-                    raise QBOError(f"{operation}: python-quickbooks refused the call") from None
-                failure = Failure(
-                    f"{operation}: QuickBooks answered {answer.status}",
-                    status=answer.status,
-                    intuit_tid=answer.intuit_tid,
-                    code=answer.fault_code,
-                    retry_after=answer.retry_after,
-                )
-                if answer.status == 401 and not refreshed:
-                    # The token died early (revoked, or expired at Intuit before our clock
-                    # said so): refresh once, under the connection's lock, and try again.
-                    logger.warning(
-                        "QBO %s on realm %s: 401, refreshing the token (intuit_tid=%s)",
-                        operation,
-                        self.realm_id,
-                        answer.intuit_tid,
-                    )
-                    refreshed = True
-                    self.tokens.refresh_after_401(failed_token=token)
-                    continue
-                if answer.status == 429:
-                    self.meter.count_throttled()
-                retryable = answer.status == 429 or answer.status >= 500
-            if not retryable:
-                logger.warning(
-                    "QBO %s on realm %s failed: status=%s code=%s intuit_tid=%s",
-                    operation,
-                    self.realm_id,
-                    failure.status,
-                    failure.code,
-                    failure.intuit_tid,
-                )
-                raise failure.error(transient=False) from None
-            delay = backoff(retries)
-            if failure.retry_after is not None:
-                delay = max(delay, failure.retry_after)
-            retries += 1
-            if retries > max_retries or time.monotonic() + delay > deadline:
-                logger.warning(
-                    "QBO %s on realm %s gave up after %d attempts: status=%s code=%s intuit_tid=%s",
-                    operation,
-                    self.realm_id,
-                    retries,
-                    failure.status,
-                    failure.code,
-                    failure.intuit_tid,
-                )
-                raise failure.error(transient=True) from None
-            logger.warning(
-                "QBO %s on realm %s failed (%s): status=%s code=%s intuit_tid=%s; "
-                "retry %d in %.1fs",
-                operation,
-                self.realm_id,
-                failure.message,
-                failure.status,
-                failure.code,
-                failure.intuit_tid,
-                retries,
-                delay,
-            )
-            sleep(delay, self.heartbeat)
+                raise self._fault(operation) from None
+
+        def refresh() -> None:
+            self.tokens.refresh_after_401(failed_token=token)
+
+        return retry.call(
+            f"{operation} on realm {self.realm_id}",
+            attempt,
+            deadline=conf.seconds("QBO_CALL_DEADLINE"),
+            heartbeat=self.heartbeat,
+            refresh=refresh,
+        )
+
+    def _fault(self, operation: str) -> Failure:
+        answer = self._session.last
+        if answer is None:  # pragma: no cover - the library raised before sending
+            raise QBOError(f"{operation}: python-quickbooks refused the call") from None
+        if answer.status == 429:
+            self.meter.count_throttled()
+        return Failure(
+            f"{operation}: QuickBooks answered {answer.status}",
+            by_status(answer.status),
+            status=answer.status,
+            intuit_tid=answer.intuit_tid,
+            code=answer.fault_code,
+            retry_after=answer.retry_after,
+        )
 
 
 class StaticToken:
