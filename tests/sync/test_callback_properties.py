@@ -1,6 +1,6 @@
 """GET /sync/qbo/callback/ and /sync/qbo/disconnected/ under arbitrary parameters (issue 9).
 
-The callback's promises (sync/views.py, sync/oauth.py): a ``state`` this session was not
+The callback's promises (sync/services.py, sync/oauth.py): a ``state`` this session was not
 issued is refused with 400 and the "cannot be completed" page; with a state it was
 issued, Intuit's ``error`` is a redirect to Connections with a message, a missing code or
 a realm id that is not digits is a 400, a realm live for another partner is a redirect with
@@ -31,7 +31,14 @@ from sync import oauth
 from sync.models import QBOConnection
 from tests.billing.factories import ConnectionFactory
 from tests.conftest import signed_in
-from tests.sync.test_connect_flow import REDIRECT_URI, consent, exchange_ourselves, press_connect
+from tests.sync.test_connect_flow import (
+    REDIRECT_URI,
+    SAYS_INCOMPLETE,
+    SAYS_STATE,
+    consent,
+    exchange_ourselves,
+    press_connect,
+)
 from tests.sync.test_webhooks_properties import changed_tables, writes_by_table
 from tests.test_no_5xx_lists import (
     NASTY,
@@ -157,6 +164,8 @@ def check_refusal(response: Any, before: list[dict[str, Any]], tables: dict[str,
     assert status in (302, 400), status
     if status == 400:
         assert b"This QuickBooks connection cannot be completed" in response.content
+        # It blames exactly one thing: this browser's state, or what QuickBooks sent back.
+        assert (SAYS_STATE in response.content) != (SAYS_INCOMPLETE in response.content)
     else:
         assert response["Location"] == CONNECTIONS
         said = messages_of(response)
@@ -182,6 +191,9 @@ def test_a_callback_without_a_state_from_this_session_is_refused_whatever_it_car
     check_refusal(response, before, tables)
     if "state" not in query:
         assert response.status_code == 400
+    if response.status_code == 400:
+        # No state of this session's was sent, so nothing else can be to blame.
+        assert SAYS_STATE in response.content
 
 
 @given(data=st.data())
@@ -242,6 +254,7 @@ def test_a_realm_id_that_is_not_ascii_digits_is_refused_before_the_code_is_used(
     response = client.get(CALLBACK, {**query, "realmId": realm_id})
     assert response.status_code == 400
     assert b"This QuickBooks connection cannot be completed" in response.content
+    assert SAYS_INCOMPLETE in response.content and SAYS_STATE not in response.content
     assert not QBOConnection.objects.exists()
     callback = f"{CALLBACK}?{urlencode(query)}"
     assert exchange_ourselves(sandbox_server, callback) == 200  # the code was never used

@@ -178,6 +178,12 @@ def test_cancel_at_intuit_comes_back_with_a_clear_message_and_nothing_stored(
 # --- the state rules -------------------------------------------------------------------------
 
 
+# What callback_refused.html says for each kind of 400: this browser's state, or what
+# QuickBooks sent back.
+SAYS_STATE = b"was not for this browser session, was already used, or is more than ten"
+SAYS_INCOMPLETE = b"The link back from QuickBooks was incomplete"
+
+
 def _refused(response: Any) -> None:
     assert response.status_code == 400
     assert b"cannot be completed" in response.content
@@ -294,6 +300,38 @@ def test_a_callback_naming_no_realm_is_refused(alice: User, realm: str) -> None:
     query = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
     del query["realmId"]
     _refused(client.get(reverse("sync:callback"), query))
+
+
+@pytest.mark.django_db
+def test_a_refused_state_is_explained_as_another_session_a_reuse_or_too_old(
+    alice: User, realm: str
+) -> None:
+    client = signed_in(alice)
+    callback = consent(press_connect(client), realm)
+    assert client.get(callback).status_code == 302
+    replay = client.get(callback)  # its state is used up
+    assert replay.status_code == 400
+    assert SAYS_STATE in replay.content
+    assert SAYS_INCOMPLETE not in replay.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("missing", ["code", "realmId"])
+def test_a_callback_lacking_a_code_or_realm_is_explained_as_an_incomplete_link_back(
+    missing: str, alice: User, realm: str, sandbox: SandboxProcess
+) -> None:
+    # The state was this session's, fresh and unused: blaming the session, a reuse or the
+    # time taken would send the person looking for the wrong problem.
+    client = signed_in(alice)
+    callback = consent(press_connect(client), realm)
+    query = {k: v[0] for k, v in parse_qs(urlsplit(callback).query).items()}
+    del query[missing]
+    response = client.get(reverse("sync:callback"), query)
+    _refused(response)
+    assert SAYS_INCOMPLETE in response.content
+    assert SAYS_STATE not in response.content
+    if missing == "realmId":
+        assert exchange_ourselves(sandbox, callback) == 200  # the code was never used
 
 
 # --- who may connect -------------------------------------------------------------------------
