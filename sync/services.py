@@ -183,11 +183,12 @@ def webhook_delivery_receive(*, body: bytes, signature: str | None) -> None:
 
     Raises ``WebhookSignatureError`` (nothing is read) or ``WebhookPayloadError``
     (nothing is stored). Intuit wants its answer within three seconds and retries
-    otherwise (qbo-api.md §12), so only what must happen before answering happens here.
+    otherwise (docs/qbo-api.md §12), so only what must happen before answering happens
+    here.
 
     Deliberately not one transaction: ``webhook_events_store`` commits the events on
     their own, before anything is enqueued, because the rows are what survives a broker
-    that is down (reliability.md 13).
+    that is down (docs/reliability.md 13).
     """
     if not signature_valid(
         body=body, signature=signature, verifier_token=settings.QBO_WEBHOOK_VERIFIER_TOKEN
@@ -238,8 +239,6 @@ REALM_NOT_AUTHORIZED = (
     "QuickBooks did not let this sign-in open the company it named, so nothing was "
     "connected. Press Connect to QuickBooks again and choose your company there."
 )
-
-
 INTUIT_UNREACHABLE = (
     "QuickBooks cannot be reached right now, so the connection could not start. "
     "Please try again in a few minutes."
@@ -252,7 +251,7 @@ _REALM_ID = re.compile(r"[0-9]{1,32}")
 
 # Why a callback could not be used at all, which ``callback_refused.html`` explains:
 # "state" is this browser's side of the flow (another session, already used, too old;
-# reliability.md 1), "incomplete" is what QuickBooks sent back (no code, or no realm id
+# docs/reliability.md 1), "incomplete" is what QuickBooks sent back (no code, or no realm id
 # that can name a company).
 CallbackProblem = Literal["state", "incomplete"]
 
@@ -285,7 +284,7 @@ def connection_authorization_start(*, user: User, session: SessionBase) -> str:
 
     The partner is taken from ``user`` alone, so nothing a browser posts can choose it.
     Raises ``ConnectRefused`` when Intuit's discovery document (read once per process to
-    build the URL, qbo-api.md §10) cannot be fetched.
+    build the URL, docs/qbo-api.md §10) cannot be fetched.
     """
     # Also allowed while the connection still looks healthy: someone who has just
     # disconnected unefemme inside QuickBooks must be able to reconnect at once.
