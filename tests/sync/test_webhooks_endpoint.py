@@ -287,6 +287,13 @@ def test_a_change_in_the_sandbox_arrives_as_a_stored_event(
     while not WebhookEvent.objects.filter(realm_id=realm_id).exists():
         assert time.monotonic() < deadline, "no webhook arrived"
         time.sleep(0.1)
+    # The row is committed first and its status settled by a later statement of the same
+    # request (sync.services.webhook_delivery_receive): a look in between sees RECEIVED.
+    while WebhookEvent.objects.filter(
+        realm_id=realm_id, status=WebhookEvent.Status.RECEIVED
+    ).exists():
+        assert time.monotonic() < deadline, "the webhook's event was never settled"
+        time.sleep(0.1)
     event = WebhookEvent.objects.get(realm_id=realm_id)
     assert (event.entity, event.entity_id, event.operation) == ("Customer", customer_id, "Create")
     # Nobody connected this realm in unefemme, so nothing is polled.
