@@ -35,12 +35,12 @@ def main() -> int:
 
 
 def run(sandbox: SandboxProcess, scale: float) -> int:
+    from common import mirror
     from sync import services
-    from sync.models import MIRRORED_ENTITIES
 
     connection, company = connect_demo_company(sandbox, scale=scale)
     realm = connection.realm_id
-    counts = {entity: int(company["counts"].get(entity, 0)) for entity in MIRRORED_ENTITIES}
+    counts = {entity: int(company["counts"].get(entity, 0)) for entity in mirror.entities()}
 
     started = time.monotonic()
     run = services.connection_sync(connection_id=connection.pk, trigger="bench")
@@ -52,7 +52,7 @@ def run(sandbox: SandboxProcess, scale: float) -> int:
     minimum = len(counts) + sum(pages.values())
     rows = sum(counts.values())
     print(f"demo company {company['name']} (realm {realm}, scale {scale:g})")
-    for entity in MIRRORED_ENTITIES:
+    for entity in mirror.entities():
         print(f"  {entity:<9} {counts[entity]:>7} rows  {pages[entity]:>3} page(s)")
     print(f"import {run.status}: {run.api_requests} API requests "
           f"(sandbox counted {sent}); minimum possible {minimum} "

@@ -33,7 +33,7 @@ from django.db.models import (
 from django.db.models.functions import Coalesce, Greatest
 from django.http import Http404
 
-from inventory.mapping.models import QBOItem
+from common import mirror
 
 from .models import QBOInvoice, QBOInvoiceLine, QBOPayment, QBOPaymentApplication
 
@@ -200,7 +200,9 @@ def invoice_lines(*, invoice: QBOInvoice) -> InvoiceLines:
     one makes the invoice read as if billed twice. QuickBooks appends one to every
     invoice; should an invoice carry several, the last is the subtotal of them all.
     """
-    item_name = QBOItem.objects.filter(
+    # Items are inventory's rows; the registry hands over their model without an import.
+    items = mirror.model_for("Item")._default_manager
+    item_name = items.filter(
         connection_id=invoice.connection_id, qbo_id=OuterRef("item_qbo_id")
     ).values("name")[:1]
     # One query for both: the subtotal is split off here rather than read separately.

@@ -6,3 +6,21 @@ from django.apps import AppConfig
 class InventoryConfig(AppConfig):
     name = "inventory"
     verbose_name = "Inventory"
+
+    def ready(self) -> None:
+        # inventory owns the items of the mirror, and matches them to the catalog once a
+        # sync has committed; sync finds both through common.mirror, without importing
+        # inventory.
+        from common import mirror
+
+        from .mapping import services as mapping
+        from .mapping.mirror import ITEM
+
+        mirror.register(ITEM)
+        mirror.register_after_sync(
+            mirror.AfterSync(
+                "SKU mapping",
+                # Looked up at each call, so the service can be replaced in a test.
+                lambda connection_id: mapping.mapping_refresh(connection_id=connection_id),
+            )
+        )

@@ -1,8 +1,9 @@
 """A partner's QuickBooks Online connection and the bookkeeping of keeping its mirror.
 
-The mirrored rows themselves live with their domain: items in ``inventory``, customers,
-invoices and payments in ``billing``; all are keyed by (connection, QBO id) because QBO ids
-collide across companies.
+The mirrored rows themselves live with the apps that own them: items in ``inventory``,
+customers, invoices and payments in ``billing``, all keyed by (connection, QBO id) because
+QBO ids collide across companies. sync reaches them through the registry in
+``common.mirror`` (docs/architecture.md, "The mirror: who owns which rows").
 """
 
 from __future__ import annotations
@@ -19,11 +20,6 @@ from accounts.access import ConnectionScopedQuerySet, PartnerScopedQuerySet
 from accounts.models import Partner
 
 from .crypto import EncryptedTokenField
-
-# The entities we mirror, in the order an import or a CDC batch applies them: customers
-# and items before the invoices that refer to them, invoices before the payments that pay
-# them.
-MIRRORED_ENTITIES = ("Customer", "Item", "Invoice", "Payment")
 
 
 class ConnectionQuerySet(PartnerScopedQuerySet):

@@ -11,10 +11,9 @@ from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, Qu
 from django.db.models.functions import Coalesce
 
 from accounts.roles import Role
-from billing.models import QBOCustomer, QBOInvoice, QBOPayment
-from inventory.mapping.models import QBOItem
+from common import mirror
 
-from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun
+from .models import QBOConnection, SyncCursor, SyncRun
 from .services import LAST_TICK_KEY
 
 if TYPE_CHECKING:
@@ -42,15 +41,15 @@ def _count_of(model: Any) -> Coalesce:
 def connection_list(*, user: User) -> QuerySet[QBOConnection]:
     """The connections ``user`` may see, newest first, with what the page shows.
 
-    Annotations: ``item_count``, ``customer_count``, ``invoice_count``, ``payment_count``
+    Annotations: one ``<entity>_count`` per mirrored entity (``item_count``…)
     (rows in the mirror) and ``sync_running`` (a run is in progress).
     """
     connections: QuerySet[QBOConnection] = QBOConnection.objects.visible_to(user)
+    # The mirrored entities' models come from the registry: sync imports no app that
+    # owns mirror rows.
+    counts = {spec.count_name: _count_of(spec.model) for spec in mirror.specs()}
     return connections.annotate(
-        item_count=_count_of(QBOItem),
-        customer_count=_count_of(QBOCustomer),
-        invoice_count=_count_of(QBOInvoice),
-        payment_count=_count_of(QBOPayment),
+        **counts,
         sync_running=Exists(
             SyncRun.objects.filter(connection=OuterRef("pk"), status=SyncRun.Status.RUNNING)
         ),
@@ -130,7 +129,7 @@ def _progress(
     entities: list[dict[str, Any]] = []
     imported = 0
     totals: list[int | None] = []
-    for entity in MIRRORED_ENTITIES:
+    for entity in mirror.entities():
         cursor = cursors.get(entity)
         total = cursor.total_count if cursor else None
         count = cursor.imported_count if cursor else 0

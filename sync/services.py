@@ -50,6 +50,8 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Partner
+from common import mirror
+from common.mirror import Applied, mirror_apply, mirror_prune, updated_at
 from common.publish import publish_quietly
 
 from . import conf, locks
@@ -57,8 +59,7 @@ from .clients import qbo
 from .crypto import Secret
 from .errors import describe
 from .locks import LeaseLost, RealmLease
-from .mirror import Applied, mirror_apply, mirror_prune, updated_at
-from .models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun, WebhookEvent
+from .models import QBOConnection, SyncCursor, SyncRun, WebhookEvent
 from .oauth import StateError, state_consume, state_issue
 from .tokens import ConnectionTokens
 from .webhooks import WebhookPayloadError, parse, signature_valid, webhook_events_store
@@ -623,12 +624,12 @@ def _sync_once(connection_id: int, lease: RealmLease, trigger: str) -> SyncRun |
 
 def _cursors(connection: QBOConnection) -> dict[str, SyncCursor]:
     existing = {c.entity: c for c in connection.cursors.all()}
-    for entity in MIRRORED_ENTITIES:
+    for entity in mirror.entities():
         if entity not in existing:
             existing[entity], _ = SyncCursor.objects.get_or_create(
                 connection=connection, entity=entity
             )
-    return {entity: existing[entity] for entity in MIRRORED_ENTITIES}
+    return {entity: existing[entity] for entity in mirror.entities()}
 
 
 def _cursors_reset(lease: RealmLease, connection: QBOConnection, entities: list[str]) -> None:
@@ -716,15 +717,16 @@ def _run_succeeded(context: _Context) -> None:
         context.meter.requests,
         context.meter.throttled,
     )
-    # Match the items just synced to the catalog (inventory/mapping.py). The mirror is
-    # already committed: a failure here is logged and retried by the next sync, never
-    # turned into a failed sync.
-    try:
-        from inventory.mapping.services import mapping_refresh
-
-        mapping_refresh(connection_id=context.connection.pk)
-    except Exception:
-        logger.exception("SKU mapping after sync of realm %s failed", context.connection.realm_id)
+    # Each app's work on what was just synced (inventory matches the items to the catalog;
+    # common.mirror's registry). The mirror is already committed: a failure here is logged
+    # and retried by the next sync, never turned into a failed sync.
+    for hook in mirror.after_sync_hooks():
+        try:
+            hook.run(context.connection.pk)
+        except Exception:
+            logger.exception(
+                "%s after sync of realm %s failed", hook.name, context.connection.realm_id
+            )
 
 
 def _run_failed(context: _Context, exc: Exception) -> None:
@@ -834,11 +836,11 @@ def _poll(context: _Context) -> None:
     started = timezone.now()
     for _ in range(100):  # a safety bound; each round moves the window forward
         try:
-            batch = context.client.cdc(list(MIRRORED_ENTITIES), changed_since=since)
+            batch = context.client.cdc(list(mirror.entities()), changed_since=since)
         except qbo.CDCTooOld:
             # Our own guard keeps watermarks inside 30 days; a clock disagreeing with
             # Intuit's by more than the margin lands here instead.
-            _cursors_reset(context.lease, connection, list(MIRRORED_ENTITIES))
+            _cursors_reset(context.lease, connection, list(mirror.entities()))
             raise _Reimport("QuickBooks refused the change window as too old.") from None
         if batch.capped:
             cut = _cap_cut(batch)
@@ -856,7 +858,7 @@ def _poll(context: _Context) -> None:
         with transaction.atomic():
             context.lease.check_fence()
             wrote = False
-            for entity in MIRRORED_ENTITIES:
+            for entity in mirror.entities():
                 applied = mirror_apply(
                     connection_id=connection.pk, entity=entity, objects=batch.changes[entity]
                 )

@@ -31,10 +31,11 @@ from django_htmx.http import HttpResponseStopPolling
 
 from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE, Role
+from common import mirror
 from common.htmx import wants_fragment
 
 from . import selectors, services
-from .models import MIRRORED_ENTITIES, QBOConnection
+from .models import QBOConnection
 from .webhooks import WebhookPayloadError
 
 
@@ -60,15 +61,6 @@ def get_connection_for_user(
     return connection
 
 
-# Rows of the "mirrored records" table: label, connection_list annotation.
-MIRROR_COUNTS = (
-    ("Customers", "customer_count"),
-    ("Items", "item_count"),
-    ("Invoices", "invoice_count"),
-    ("Payments", "payment_count"),
-)
-
-
 def _card(request: AuthedRequest, connection: Any) -> dict[str, Any]:
     """What the ``connection`` fragment needs about one connection, for this user."""
     user = request.user
@@ -78,14 +70,15 @@ def _card(request: AuthedRequest, connection: Any) -> dict[str, Any]:
     connected = status == QBOConnection.Status.CONNECTED
     # Only an unfinished import or a running sync has progress to show.
     busy = connection.sync_running or selectors.entities_imported(connection) < len(
-        MIRRORED_ENTITIES
+        mirror.entities()
     )
     progress = selectors.card_progress(connection) if connected and busy else {}
     return {
         "connection": connection,
         "progress": progress,
         "polling": bool(progress.get("running")) or _awaiting_requested_sync(request, connection),
-        "counts": [(label, getattr(connection, name)) for label, name in MIRROR_COUNTS],
+        # The "mirrored records" table: one row per mirrored entity, in import order.
+        "counts": [(s.label, getattr(connection, s.count_name)) for s in mirror.specs()],
         "runs": connection.recent_runs,
         "interval": _minutes(connection.sync_interval),
         "audience": "partner" if user.role == Role.PARTNER else "staff",

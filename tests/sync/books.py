@@ -19,10 +19,11 @@ from django.db.models import Sum
 from django.utils import timezone
 
 from billing.models import QBOCustomer, QBOInvoice, QBOPayment
+from common import mirror
 from inventory.mapping.models import QBOItem
 from sync.clients.qbo import TokenSet
 from sync.crypto import Secret
-from sync.models import MIRRORED_ENTITIES, QBOConnection
+from sync.models import QBOConnection
 
 if TYPE_CHECKING:
     from accounts.models import Partner
@@ -117,7 +118,7 @@ def _sum(rows: list[dict[str, Any]], key: str) -> Decimal:
 
 
 def upstream(books: Books) -> Figures:
-    rows = {entity: books.all(entity) for entity in MIRRORED_ENTITIES}
+    rows = {entity: books.all(entity) for entity in mirror.entities()}
     return Figures(
         versions={
             entity: {str(r["Id"]): str(r["SyncToken"]) for r in entity_rows}

@@ -13,7 +13,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Partner, User
-from sync.models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun
+from common import mirror
+from sync.models import QBOConnection, SyncCursor, SyncRun
 from tests.conftest import signed_in
 from tests.factories import PartnerFactory
 from tests.qbo_sandbox.support import parse_forms
@@ -39,7 +40,7 @@ def make_connection(partner: Partner, realm_id: str, **fields: Any) -> QBOConnec
 
 def imported(connection: QBOConnection, counts: dict[str, int] | None = None) -> None:
     """Cursors of a finished import."""
-    for entity in MIRRORED_ENTITIES:
+    for entity in mirror.entities():
         n = (counts or {}).get(entity, 3)
         SyncCursor.objects.create(
             connection=connection, entity=entity, import_done=True, imported_count=n,
@@ -426,7 +427,7 @@ def test_after_sync_now_the_card_polls_until_a_run_started_after_it_has_finished
 
     monkeypatch.setattr(connection_sync, "apply_async", lambda *args, **kwargs: None)
     made = QBOConnection.objects.create(partner=partner_a, realm_id="4620000000000888")
-    for entity in MIRRORED_ENTITIES:  # imported long ago: only the requested sync is pending
+    for entity in mirror.entities():  # imported long ago: only the requested sync is pending
         SyncCursor.objects.create(connection=made, entity=entity, import_done=True)
     client = signed_in(alice)
     client.post(reverse("sync:sync_now", args=[made.pk]))

@@ -13,9 +13,10 @@ from django.utils import timezone
 
 from accounts.models import Partner, User
 from billing.models import QBOInvoice, QBOInvoiceLine, QBOPaymentApplication
+from common import mirror
 from sync import selectors, services
 from sync.clients.qbo import TokenSet
-from sync.models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun
+from sync.models import QBOConnection, SyncCursor, SyncRun
 from sync.tasks import connection_sync
 from tests.sync.books import MODELS, Books, connection_for, mirrored, upstream
 from tests.sync.conftest import start_worker
@@ -40,7 +41,7 @@ def wait_for(condition: Callable[[], Any], timeout: float = 90.0, every: float =
 
 def import_done(connection: QBOConnection) -> bool:
     cursors = SyncCursor.objects.filter(connection=connection)
-    return cursors.count() == len(MIRRORED_ENTITIES) and all(c.import_done for c in cursors)
+    return cursors.count() == len(mirror.entities()) and all(c.import_done for c in cursors)
 
 
 def minimum_requests(figures: dict[str, int]) -> int:
@@ -94,7 +95,7 @@ def test_connecting_imports_the_demo_company_into_an_exact_mirror(
     progress = selectors.connection_progress(connection=connection)
     assert progress["percent"] == 100 and progress["running"] is False
     assert [e["imported"] for e in progress["entities"]] == [
-        expected.counts[e] for e in MIRRORED_ENTITIES
+        expected.counts[e] for e in mirror.entities()
     ]
     # Invoice lines and payment applications are whole too.
     invoices = {row["Id"]: row for row in books.all("Invoice")}
@@ -189,7 +190,7 @@ def test_a_worker_killed_mid_import_resumes_without_rereading_or_duplicating(
     # Nothing stored before the kill was read again: the resumed run asked only for what
     # was missing (a COUNT for entities not yet counted, and the remaining pages).
     remaining = 0
-    for entity in MIRRORED_ENTITIES:
+    for entity in mirror.entities():
         cursor = stopped[entity]
         if cursor.import_done:
             continue
@@ -199,7 +200,7 @@ def test_a_worker_killed_mid_import_resumes_without_rereading_or_duplicating(
         )
     assert finished.api_requests == remaining
     assert sum(c["upserted"] for c in finished.counts.values()) == sum(
-        expected.counts[e] - stopped[e].imported_count for e in MIRRORED_ENTITIES
+        expected.counts[e] - stopped[e].imported_count for e in mirror.entities()
     )
 
 

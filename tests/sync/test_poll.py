@@ -13,10 +13,11 @@ from django.utils import timezone
 
 from accounts.models import Partner
 from billing.models import QBOCustomer, QBOInvoice, QBOPayment, QBOPaymentApplication
+from common import mirror
 from inventory.mapping.models import QBOItem
 from sync import locks, services
 from sync.locks import LeaseLost
-from sync.models import MIRRORED_ENTITIES, QBOConnection, SyncCursor, SyncRun, WebhookEvent
+from sync.models import QBOConnection, SyncCursor, SyncRun, WebhookEvent
 from tests.sync.books import Books, connection_for, mirrored, upstream
 from tests.sync.test_import import wait_for
 
@@ -382,5 +383,5 @@ def test_a_holder_that_outlived_its_lease_cannot_write(
         stale.release()  # a no-op: the lock is not its own any more
     assert locks.realm_lock_held(realm_id=realm) is False
     assert {c.entity for c in SyncCursor.objects.filter(connection=connection)} == set(
-        MIRRORED_ENTITIES
+        mirror.entities()
     )

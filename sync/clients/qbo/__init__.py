@@ -17,11 +17,15 @@ package's interface, and the submodules are its parts, each with one role:
   kept of an answer, and the discovery document, fetched once per process.
 - ``retry``: backoff and the retry loop, for the Accounting API and OAuth alike.
 - ``accounting``: ``QBOClient``, the Accounting API for one realm.
-- ``values``: QBO's numbers and timestamps (``json_number``, ``parse_time``).
 - ``oauth``: the consent URL, the code exchange, token refresh and revocation.
+
+QBO's numbers and timestamps (``json_number``, ``parse_time``) are read the same way by the
+mirror, so they live in ``common.qbo_json`` and are re-exported here.
 """
 
 from __future__ import annotations
+
+from common.qbo_json import json_number, parse_time
 
 from .accounting import (
     BATCH_ID_MAX,
@@ -47,7 +51,6 @@ from .records import (
     TokenSet,
     TokenSource,
 )
-from .values import json_number, parse_time
 
 __all__ = [
     "ACCOUNTING_SCOPE",

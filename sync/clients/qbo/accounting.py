@@ -12,6 +12,7 @@ from django.conf import settings
 from quickbooks import QuickBooks
 from quickbooks.exceptions import QuickbooksException
 
+from common.qbo_json import json_default, parse_time
 from sync import conf
 from sync.ratelimit import LimiterTimeout
 
@@ -21,7 +22,6 @@ from .http import ApiSession
 from .query import EXTRA_FIELDS, QueryValue, identifier, including_inactive, statement
 from .records import BatchOperation, BatchOutcome, CDCBatch, Meter, QueryPage, TokenSource
 from .retry import Failure, by_status, no_answer
-from .values import json_default, parse_time
 
 T = TypeVar("T")
 

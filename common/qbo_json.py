@@ -1,4 +1,5 @@
-"""Values in QBO's JSON: numbers as Decimal, timestamps with or without a zone."""
+"""Values in QuickBooks' JSON: numbers as Decimal, timestamps with or without a zone. Shared by
+the client (sync.clients.qbo) and the mirror (common.mirror)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 
 from accounts.models import Partner
 from billing.models import QBOCustomer
-from sync.mirror import mirror_apply
+from common.mirror import mirror_apply
 from sync.models import QBOConnection
 
 pytestmark = pytest.mark.django_db

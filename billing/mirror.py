@@ -1,0 +1,105 @@
+"""How QuickBooks' customers, invoices and payments fill billing's mirror (common.mirror
+says how a mirrored entity is declared and applied). Registered in ``BillingConfig.ready``."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from django.db import models
+
+from common.mirror import JSON, MirrorSpec, date_of, is_voided, money, qty, ref, text
+
+from .models import QBOCustomer, QBOInvoice, QBOInvoiceLine, QBOPayment, QBOPaymentApplication
+
+
+def _customer(obj: JSON) -> JSON:
+    return {
+        "display_name": text(obj.get("DisplayName") or obj.get("FullyQualifiedName"), 255),
+        "company_name": text(obj.get("CompanyName"), 255),
+        "email": text((obj.get("PrimaryEmailAddr") or {}).get("Address"), 255),
+        "active": obj.get("Active") is not False,
+        "balance": money(obj.get("Balance")),
+    }
+
+
+def _invoice(obj: JSON) -> JSON:
+    customer_id, customer_name = ref(obj, "CustomerRef")
+    return {
+        "doc_number": text(obj.get("DocNumber"), 32),
+        "customer_qbo_id": customer_id,
+        "customer_name": customer_name,
+        "txn_date": date_of(obj.get("TxnDate")),
+        "due_date": date_of(obj.get("DueDate")),
+        "total_amt": money(obj.get("TotalAmt")),
+        "balance": money(obj.get("Balance")),
+        "currency": text(ref(obj, "CurrencyRef")[0] or "USD", 3),
+        "voided": is_voided(obj),
+    }
+
+
+def _invoice_lines(parent: Any, obj: JSON) -> list[models.Model]:
+    lines: list[models.Model] = []
+    for position, line in enumerate(obj.get("Line") or []):
+        detail_type = text(line.get("DetailType"), 40)
+        detail = line.get(detail_type) if isinstance(line.get(detail_type), dict) else {}
+        lines.append(
+            QBOInvoiceLine(
+                invoice=parent,
+                line_id=text(line.get("Id"), 32),
+                position=position,
+                detail_type=detail_type,
+                item_qbo_id=ref(detail, "ItemRef")[0],
+                description=text(line.get("Description"), 4000),
+                qty=qty(detail.get("Qty")),
+                unit_price=qty(detail.get("UnitPrice")),
+                amount=money(line.get("Amount")),
+            )
+        )
+    return lines
+
+
+def _payment(obj: JSON) -> JSON:
+    customer_id, customer_name = ref(obj, "CustomerRef")
+    return {
+        "customer_qbo_id": customer_id,
+        "customer_name": customer_name,
+        "txn_date": date_of(obj.get("TxnDate")),
+        "total_amt": money(obj.get("TotalAmt")),
+        "unapplied_amt": money(obj.get("UnappliedAmt")),
+        "payment_method": ref(obj, "PaymentMethodRef")[1][:100],
+        "reference": text(obj.get("PaymentRefNum"), 100),
+        "currency": text(ref(obj, "CurrencyRef")[0] or "USD", 3),
+        "voided": is_voided(obj),
+    }
+
+
+def _payment_applications(parent: Any, obj: JSON) -> list[models.Model]:
+    applications: list[models.Model] = []
+    for line in obj.get("Line") or []:
+        links = [link for link in line.get("LinkedTxn") or [] if link.get("TxnId")]
+        for index, link in enumerate(links):
+            # A payment line carries one amount; QBO links it to one transaction. Should a
+            # line ever link several, the amount is recorded once (on the first link) so
+            # that sums of applications never exceed the payment.
+            applications.append(
+                QBOPaymentApplication(
+                    payment=parent,
+                    txn_type=text(link.get("TxnType") or "Invoice", 32),
+                    txn_qbo_id=text(link.get("TxnId"), 32),
+                    amount=money(line.get("Amount")) if index == 0 else Decimal("0.00"),
+                )
+            )
+    return applications
+
+
+CUSTOMER = MirrorSpec("Customer", "Customers", QBOCustomer, _customer, order=10)
+INVOICE = MirrorSpec(
+    "Invoice", "Invoices", QBOInvoice, _invoice, order=30, children=_invoice_lines,
+    child_model=QBOInvoiceLine, child_parent="invoice",
+)  # fmt: skip
+PAYMENT = MirrorSpec(
+    "Payment", "Payments", QBOPayment, _payment, order=40, children=_payment_applications,
+    child_model=QBOPaymentApplication, child_parent="payment",
+)  # fmt: skip
+SPECS = (CUSTOMER, INVOICE, PAYMENT)
