@@ -2,7 +2,7 @@
 
     uv run python bench/sandbox_scale.py [--scale 265]
 
-Target (issue 3): 100,000 invoices in one realm generate in under a minute. Prints the seed
+Target: 100,000 invoices in one realm generate in under a minute. Prints the seed
 time, the invoice count of one realm, and the latency of every 1000-row page of
 `SELECT * FROM Invoice ORDERBY Id` over HTTP (median, p95, max).
 """

@@ -8,7 +8,7 @@ test client (so the figure is server time: view, planning, SQL and template, wit
 network): the upload POST, the preview's first and last pages, and the CSV of every
 problem. Each is also printed as a ratio to the floor measured in the same run, side by
 side: reading the same bytes with the csv module and one round trip to PostgreSQL, which no
-upload can beat. The targets (issue 9): every request under 2 s of server time, every
+upload can beat. The targets: every request under 2 s of server time, every
 page under 1 MB of HTML.
 """
 

@@ -1,4 +1,4 @@
-"""`POST /batch`: up to 30 operations, each in its own savepoint (qbo-api.md §4)."""
+"""`POST /batch`: up to 30 operations, each in its own savepoint (docs/qbo-api.md §4)."""
 
 from __future__ import annotations
 

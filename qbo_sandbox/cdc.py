@@ -1,4 +1,4 @@
-"""Change data capture: `GET /cdc?entities=Item,Invoice&changedSince=...` (qbo-api.md §3)."""
+"""Change data capture: `GET /cdc?entities=Item,Invoice&changedSince=...` (docs/qbo-api.md §3)."""
 
 from __future__ import annotations
 

@@ -210,7 +210,8 @@ def system_fault(detail: str) -> Fault:
 
 
 def gateway_fault(status: int, code: str, name: str, detail: str, fault_type: str) -> JSON:
-    """The API gateway's lower-case fault (401, 403) with `time` in epoch ms (qbo-api.md §7)."""
+    """The API gateway's lower-case fault (401, 403) with `time` in epoch ms
+    (docs/qbo-api.md §7)."""
     message = f"message={name}; errorCode={int(code):06d}; statusCode={status}"
     return {
         "fault": {

@@ -20,7 +20,7 @@ class ApiOptions:
     # Sku is only returned when a query names it (`SELECT *, Sku`), as python-quickbooks
     # 0.9.12 (PR #379) works around; reads, writes and CDC always include it.
     sku_in_select_star: bool = False
-    # Intuit's batch ceiling is 30 items today; older material says 10 or 50 (qbo-api.md §4).
+    # Intuit's batch ceiling is 30 items today; older material says 10 or 50 (docs/qbo-api.md §4).
     batch_max_items: int = 30
 
 

@@ -4,12 +4,12 @@ This module is pure (no I/O, no storage): the server parses a statement, may pre
 with the public `Query.conditions`, and hands the candidates to `execute`, which applies
 every condition again, so pre-filtering is only ever an optimisation.
 
-Behaviour chosen where real QBO is not documented (see /work/shared/docs/qbo-api.md §2):
+Behaviour chosen where real QBO is not documented (see docs/qbo-api.md §2):
 
 - A field list (`SELECT Id, Name`, `SELECT *, Sku`) is validated and recorded in
   `Query.fields`, but whole objects come back, because QBO does not support projections.
 - Entity names are matched case-insensitively and reported in their canonical spelling.
-  qbo-api.md calls them case-sensitive, but QBO's own query explorer sends
+  docs/qbo-api.md calls them case-sensitive, but QBO's own query explorer sends
   `select * from customer` (quickbooks-ruby #54) and `SELECT * FROM ITEM` works
   (quickbooks-ruby #309) [unconfirmed].
 - Null is written `' '`. It becomes `None` in `Condition.value`; `Field = ' '` matches
@@ -730,7 +730,7 @@ def execute(
     """Filter, count or sort and page `objects` (all of the query's entity) for `query`."""
     predicates = [_compile(query.entity, condition) for condition in query.conditions]
     # Name-list entities hide inactive rows unless the query itself asks about Active,
-    # e.g. `Active = false` or `Active IN (true, false)` (qbo-api.md §2, "Inactive rows").
+    # e.g. `Active = false` or `Active IN (true, false)` (docs/qbo-api.md §2, "Inactive rows").
     if hides_inactive and all(condition.field != "Active" for condition in query.conditions):
         predicates.append(_is_active)
 
@@ -765,7 +765,7 @@ def to_response(query: Query, result: QueryResult) -> dict[str, Any]:
     """The value of "QueryResponse" as QBO shapes it.
 
     An empty page is `{}`, with no entity key and no paging numbers: that is the body
-    qbo-api.md reports seeing, and python-quickbooks only looks for the entity key, so it
+    docs/qbo-api.md reports seeing, and python-quickbooks only looks for the entity key, so it
     reads `{}` as an empty list either way [exact body unconfirmed].
     """
     if query.count:

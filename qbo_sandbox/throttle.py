@@ -1,4 +1,4 @@
-"""Intuit's per-realm request limits (qbo-api.md §5) and the 429 bodies that go with them.
+"""Intuit's per-realm request limits (docs/qbo-api.md §5) and the 429 bodies that go with them.
 
 The server wraps each API request in `Throttle.admit(...)`. When a limit is hit,
 `Throttled` is raised before the request runs and the server answers HTTP 429 with
@@ -168,7 +168,7 @@ def _drop_expired(log: dict[_K, deque[float]], horizon: float) -> None:
 
 
 def throttle_fault_xml() -> bytes:
-    """The 429 body real QBO has sent, as XML even when JSON was requested (qbo-api.md §5)."""
+    """The 429 body real QBO has sent, as XML even when JSON was requested (docs/qbo-api.md §5)."""
     # Intuit stamps <IntuitResponse> with Pacific time and its offset, as in every
     # captured copy of this body (e.g. 2017-07-30T22:45:22.933-07:00).
     stamp = datetime.now(_INTUIT_TZ).isoformat(timespec="milliseconds")
@@ -186,7 +186,8 @@ def throttle_fault_xml() -> bytes:
 
 
 def throttle_fault_json() -> dict[str, Any]:
-    """The gateway's lower-case JSON fault with `time` in epoch milliseconds (qbo-api.md §7)."""
+    """The gateway's lower-case JSON fault with `time` in epoch milliseconds
+    (docs/qbo-api.md §7)."""
     return {
         "fault": {
             "error": [

@@ -1,4 +1,4 @@
-"""Webhook notifications for committed changes, in Intuit's two formats (qbo-api.md §12).
+"""Webhook notifications for committed changes, in Intuit's two formats (docs/qbo-api.md §12).
 
 The server calls `WebhookDispatcher.publish` after each commit. Delivery runs on
 background threads: events are gathered for a short window, rendered, signed with

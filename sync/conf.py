@@ -24,7 +24,7 @@ DEFAULTS: dict[str, Any] = {
     "QBO_BACKOFF_BASE": 1.0,
     "QBO_BACKOFF_CAP": 60.0,
     "QBO_CALL_DEADLINE": 300.0,
-    # --- Intuit's per-realm limits (qbo-api.md §5), configured a little under the
+    # --- Intuit's per-realm limits (docs/qbo-api.md §5), configured a little under the
     # published ceilings; see sync/ratelimit.py for why.
     "QBO_RATE_WINDOW": 60.0,  # seconds; a test may shrink it with qbo_sandbox --time-scale
     "QBO_RATE_PER_WINDOW": 480,  # Intuit: 500 requests/min per realm
@@ -39,7 +39,7 @@ DEFAULTS: dict[str, Any] = {
     # --- Sync runs.
     # Lease of the per-realm sync lock; the holder renews it before every request.
     "SYNC_LOCK_TTL": 120.0,
-    # A push job's lease (inventory/push.py): renewed before every batch and while waiting
+    # A push job's lease (inventory/push/services.py): renewed before every batch and while waiting
     # out throttles, so it lapses this long after its worker died.
     "PUSH_LOCK_TTL": 120.0,
     # CDC windows start this far before the previous poll began: clock skew and changes

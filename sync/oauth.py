@@ -1,6 +1,6 @@
 """The OAuth ``state`` of the QuickBooks connect flow: issued, bound, used once.
 
-intuit-oauth never checks ``state`` (qbo-api.md §10), so this module is the flow's only
+intuit-oauth never checks ``state`` (docs/qbo-api.md §10), so this module is the flow's only
 CSRF defence. A state is a random value kept in the signed-in user's server-side session
 together with the user and partner it was issued for and when. The callback consumes it:
 

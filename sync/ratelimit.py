@@ -1,6 +1,6 @@
 """Intuit's per-realm limits, enforced before a request leaves, for every worker at once.
 
-Intuit counts per realm (qbo-api.md §5): 500 requests a minute, 10 at a time (now worded
+Intuit counts per realm (docs/qbo-api.md §5): 500 requests a minute, 10 at a time (now worded
 "10 a second") per realm and app, 40 batch requests a minute per realm and app and 120 per
 realm. Workers on any number of machines sync the same realms, so the counts live in Redis
 and one Lua script checks and records all of them atomically.

@@ -1,6 +1,6 @@
 """Writes of the sync app: connections, the initial import, CDC polls, scheduling.
 
-How a realm's mirror is kept (qbo-api.md §2-3, reliability.md "CDC cursor"):
+How a realm's mirror is kept (docs/qbo-api.md §2-3, docs/reliability.md "CDC cursor"):
 
 - **Import.** Every mirrored entity is read in pages of 1000 by Id (keyset paging, see
   ``QBOClient.query_page``). Each page is upserted and the entity's cursor

@@ -1,7 +1,7 @@
 """Access tokens for a stored connection: use, refresh once, persist the rotation.
 
 Intuit's access token lasts an hour and a refresh may rotate the refresh token, after
-which the old one answers invalid_grant (qbo-api.md §10). Many workers use one connection
+which the old one answers invalid_grant (docs/qbo-api.md §10). Many workers use one connection
 at once, so a refresh happens under ``SELECT ... FOR UPDATE`` on the connection row, and
 whoever gets the lock second re-reads the row first: if a fresh token is already there,
 it uses that one instead of refreshing again. Twenty workers meeting an expired token make

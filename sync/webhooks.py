@@ -1,11 +1,11 @@
 """Intuit webhooks: signature check, the two payload shapes, durable storage.
 
-Intuit wants a 200 within three seconds and retries otherwise (qbo-api.md §12), so the
+Intuit wants a 200 within three seconds and retries otherwise (docs/qbo-api.md §12), so the
 endpoint does only what must happen before answering: verify, parse, store. The poll a
 notification asks for is enqueued afterwards by ``sync.services.webhook_events_received``;
 the stored row is what survives a broker that is down.
 
-Shapes (qbo-api.md §12):
+Shapes (docs/qbo-api.md §12):
 - CloudEvents: a JSON array of events, each with its own ``id``; realms may mix.
 - legacy: ``{"eventNotifications": [{"realmId", "dataChangeEvent": {"entities": [...]}}]}``,
   whose events carry no id, so one is derived from what identifies the change.

@@ -1,4 +1,4 @@
-"""No query string reaches a 5xx on a list page (issue 9), and none widens a partner's scope.
+"""No query string reaches a 5xx on a list page, and none widens a partner's scope.
 
 Every page of ours that answers GET without path parameters is found by walking the
 URLconf (tests/urlwalk.py). The ones that read the query string are named in READS_QUERY

@@ -7,7 +7,7 @@ is measured while its body streams, since that is when it reads its rows.
 
 Pages whose cost is already tested next to their other tests are not repeated here: the
 invoices, payments and invoice pages (tests/billing), discrepancies and depletion
-(tests/inventory), the dashboard's htmx tiles (tests/test_dashboard.py) and the
+(tests/inventory), the dashboard's htmx tiles (tests/dashboard/) and the
 Connections page (tests/sync/test_connections_page.py).
 """
 

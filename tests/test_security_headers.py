@@ -1,4 +1,4 @@
-"""What every response promises a browser (reliability.md 33): HSTS, no-store behind sign-in,
+"""What every response promises a browser (docs/reliability.md 33): HSTS, no-store behind sign-in,
 cookie flags, a Content-Security-Policy, and no TRACE."""
 
 from __future__ import annotations

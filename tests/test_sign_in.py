@@ -130,7 +130,7 @@ def test_the_sign_in_page_says_when_two_factor_is_off(client: Client, settings: 
     assert b"Two-factor sign-in is off here" not in client.get(reverse("account_login")).content
 
 
-# --- Per-IP limits behind proxies (issue 9) ------------------------------------------------
+# --- Per-IP limits behind proxies ------------------------------------------------------------
 
 PROXY = "10.9.9.9"  # every request reaches the app from the proxy's address
 

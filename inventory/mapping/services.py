@@ -1,5 +1,5 @@
 """SKU mapping: matching partners' QuickBooks items to Une Femme's catalog, and the
-decisions admins take on what the matching will not decide alone (issue 5).
+decisions admins take on what the matching will not decide alone.
 
 How ``mapping_refresh`` (run after every successful sync) decides, per connection:
 

@@ -1,4 +1,4 @@
-"""Pushes into a partner's QuickBooks (issue 5): warehouse quantities written as
+"""Pushes into a partner's QuickBooks: warehouse quantities written as
 InventoryAdjustments, and catalog SKUs created as items.
 
 - ``PushJob``: one admin's request for one connection, of one kind. It is a *draft*

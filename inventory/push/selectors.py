@@ -1,4 +1,4 @@
-"""Reads of the pushes into QuickBooks (issue 5): what the drafting forms offer, and a
+"""Reads of the pushes into QuickBooks: what the drafting forms offer, and a
 job's progress. The writes are in ``inventory.push``."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Writes into a partner's QuickBooks (issue 5): warehouse quantities as
+"""Writes into a partner's QuickBooks: warehouse quantities as
 InventoryAdjustments, catalog SKUs as items. Web requests only plan and approve; a Celery
 job (``push_job_run``) does the writing.
 
@@ -14,7 +14,7 @@ How a retry never writes twice:
 2. A job that stops after that point (worker killed, QuickBooks unreachable, the task's
    time limit) resends the unanswered batch with the same ``requestid`` and the same
    bodies; QuickBooks answers a repeated id with its stored answer instead of writing
-   again (qbo-api.md §6), and the answer is recorded item by item.
+   again (docs/qbo-api.md §6), and the answer is recorded item by item.
 3. An admin's "Retry failed items" only re-runs items QuickBooks *refused*, which wrote
    nothing; they get a new batch and a new ``requestid`` (the old one would replay the
    refusal). Before each new batch the job re-reads QuickBooks: a stock adjustment is

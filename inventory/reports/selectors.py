@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 
 # ------------------------------------------------------------------------------------------
-# Stock discrepancies (issue 5): what a partner's QuickBooks says it holds of each SKU
+# Stock discrepancies: what a partner's QuickBooks says it holds of each SKU
 # against what Une Femme's warehouse records say it should hold. Reads only.
 #
 # One row per partner × SKU that has a warehouse snapshot:

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
 # ------------------------------------------------------------------------------------------
 # The stock discrepancies page: per partner × SKU, the warehouse quantity against the
 # QuickBooks quantity, with its tolerance status and a trend. Reads only (the selectors are
-# in ``inventory.discrepancies``); partner users see only their own partner's rows, exports
+# in ``inventory.reports.selectors``); partner users see only their own partner's rows, exports
 # included.
 
 
@@ -86,7 +86,7 @@ def discrepancies(request: AuthedRequest) -> HttpResponseBase:
 
 # ------------------------------------------------------------------------------------------
 # The Depletion page: what each partner sold on to retailers, per SKU, and how many days
-# its stock lasts at that pace. It reads the mirror only (``inventory.depletion``); partner
+# its stock lasts at that pace. It reads the mirror only (``inventory.reports.selectors``); partner
 # users see only their partner's rows, exports included.
 
 PAGE = "inventory/reports/depletion.html"

@@ -1,4 +1,4 @@
-"""Une Femme's warehouse records of what each partner holds (issue 5, the warehouse feed).
+"""Une Femme's warehouse records of what each partner holds (the warehouse feed).
 
 A snapshot says "on ``as_of``, partner P held N bottles of SKU S" according to Une Femme's
 warehouse. It arrives by CSV upload (an admin) or by the warehouse system's JSON push

@@ -1,4 +1,5 @@
-"""Connecting QuickBooks, end to end in real Chromium (issue 4's first "done when").
+"""Connecting QuickBooks, end to end in real Chromium: a partner user's first
+connection, from the Connect button to the finished import.
 
 A partner user signs in, opens Connections, presses Connect to QuickBooks, picks their
 company on QuickBooks' (qbo_sandbox's) consent page and comes back to watch the import
@@ -143,7 +144,7 @@ def connect_quickbooks(page: Page, app: LiveApp, company: str, *, shots: str = "
 
 
 def issue_figures(expected: Figures) -> dict[str, Any]:
-    """The figures the issue names: rows per entity and three sums to the cent."""
+    """The figures the check is about: rows per entity and three sums to the cent."""
     return {
         "counts": expected.counts,
         "invoice TotalAmt": expected.invoice_total,

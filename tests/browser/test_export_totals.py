@@ -1,4 +1,4 @@
-"""The CSV exports add up to QuickBooks' own figures (issue's "done when": export totals).
+"""The CSV exports add up to QuickBooks' own figures (the export totals check).
 
 qbo_sandbox's three demo companies are imported by the real worker (demo_books). A staff
 member, then each partner user, signs in in Chromium and downloads the exports the pages

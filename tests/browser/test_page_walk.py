@@ -1,4 +1,4 @@
-"""Every page, as each role sees it, in real Chromium (issue's "done when": the page walk).
+"""Every page, as each role sees it, in real Chromium: the page walk.
 
 Staff, an admin and a partner user each sign in through the real form and follow their
 navigation, link by link, against qbo_sandbox's three demo companies as the real import

@@ -1,5 +1,5 @@
 """Applying QuickBooks objects to the mirror: a version older than the stored one never
-overwrites it, whatever order the changes arrive in (reliability.md #15)."""
+overwrites it, whatever order the changes arrive in (docs/reliability.md #15)."""
 
 from __future__ import annotations
 

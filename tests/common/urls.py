@@ -1,5 +1,5 @@
-"""A stand-in list page built the way issue 5's pages are, so the toolkit is tested through
-the real middleware (sign-in, htmx, the user's timezone) rather than only in isolation."""
+"""A stand-in list page built the way the inventory and billing pages are, so the toolkit is tested
+through the real middleware (sign-in, htmx, the user's timezone) rather than only in isolation."""
 
 from __future__ import annotations
 

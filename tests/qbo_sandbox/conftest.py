@@ -35,7 +35,7 @@ from .support import (
 if TYPE_CHECKING:
     from qbo_sandbox.testing import SandboxProcess
 
-# python-quickbooks' OAuth2Session refuses plain http unless told otherwise (qbo-api.md §11).
+# python-quickbooks' OAuth2Session refuses plain http unless told otherwise (docs/qbo-api.md §11).
 os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
 
 

@@ -117,7 +117,7 @@ class RealmApi:
 
 
 def decimal_json(response: requests.Response) -> Any:
-    """Parse a JSON body with money as Decimal, as the app does (qbo-api.md §10)."""
+    """Parse a JSON body with money as Decimal, as the app does (docs/qbo-api.md §10)."""
     return json.loads(response.text, parse_float=Decimal)
 
 
@@ -125,7 +125,7 @@ def fault_codes(response: requests.Response) -> list[str]:
     """Error codes of a fault body in any of Intuit's three shapes.
 
     QBO answers with `Fault`/`Error` (API faults), lower-case `fault`/`error` (gateway faults,
-    python-quickbooks #250) or, for throttling, historically XML (qbo-api.md §5).
+    python-quickbooks #250) or, for throttling, historically XML (docs/qbo-api.md §5).
     """
     text = response.text
     if text.lstrip().startswith("<"):
@@ -137,7 +137,8 @@ def fault_codes(response: requests.Response) -> list[str]:
 
 
 def assert_validation_fault(response: requests.Response, code: str) -> dict[str, Any]:
-    """Assert the documented ValidationFault shape (qbo-api.md §7) and return its first error."""
+    """Assert the documented ValidationFault shape (docs/qbo-api.md §7) and return its first
+    error."""
     assert response.status_code == 400, f"{response.status_code} {response.text}"
     assert response.headers.get("intuit_tid"), "every response carries intuit_tid"
     body = response.json()
@@ -291,7 +292,7 @@ def make_qb(
     auth_client: AuthClient,
     realm_id: str,
 ) -> QuickBooks:
-    """A stock python-quickbooks client pointed at the sandbox (qbo-api.md §11)."""
+    """A stock python-quickbooks client pointed at the sandbox (docs/qbo-api.md §11)."""
     qb = QuickBooks(
         auth_client=auth_client,
         refresh_token=auth_client.refresh_token,

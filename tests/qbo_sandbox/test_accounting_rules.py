@@ -126,7 +126,7 @@ def test_invoice_lines_lower_qty_on_hand_and_undoing_the_invoice_restores_it(
     )
     assert qty_on_hand(api, callie["Id"]) == 41
 
-    # That undoing the sale puts the stock back is unconfirmed (qbo-api.md §14), but it is what
+    # That undoing the sale puts the stock back is unconfirmed (docs/qbo-api.md §14), but it is what
     # QBO's inventory valuation implies: a deleted or voided invoice no longer sells anything.
     api.request(
         "POST",

@@ -1,4 +1,4 @@
-"""The batch endpoint through `quickbooks.batch` and raw POSTs (qbo-api.md §4)."""
+"""The batch endpoint through `quickbooks.batch` and raw POSTs (docs/qbo-api.md §4)."""
 
 from __future__ import annotations
 

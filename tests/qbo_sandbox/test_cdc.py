@@ -115,7 +115,8 @@ def test_changed_since_older_than_30_days_is_a_fault(api: RealmApi) -> None:
     old = (datetime.now(UTC) - timedelta(days=31)).strftime("%Y-%m-%dT%H:%M:%S")
     response = cdc(api, "Item", old)
 
-    # Status and code are unconfirmed (qbo-api.md §3); a ValidationFault is the documented guess.
+    # Status and code are unconfirmed (docs/qbo-api.md §3); a ValidationFault is the documented
+    # guess.
     assert response.status_code == 400, response.text
     body = response.json()
     assert body["Fault"]["type"] == "ValidationFault"

@@ -176,7 +176,7 @@ def test_delete_removes_an_invoice_for_good(
 
     result = invoice.delete(qb=qb)
 
-    # The delete response's shape is unconfirmed (qbo-api.md §6); the documented guess is a
+    # The delete response's shape is unconfirmed (docs/qbo-api.md §6); the documented guess is a
     # stub of the entity with status "Deleted", the same stub CDC reports.
     assert result["Invoice"]["status"] == "Deleted"
     assert result["Invoice"]["Id"] == created["Id"]

@@ -115,7 +115,7 @@ def test_select_star_returns_every_active_item(catalog: Catalog) -> None:
 
 
 def test_item_all_asks_for_sku_and_gets_it(catalog: Catalog) -> None:
-    # Sku is not returned by default (qbo-api.md §8), which is why pyqb 0.9.12 asks for it.
+    # Sku is not returned by default (docs/qbo-api.md §8), which is why pyqb 0.9.12 asks for it.
     plain = catalog.api.rows("SELECT * FROM Item", "Item")
     assert [row["Name"] for row in plain if "Sku" in row] == []
 
@@ -251,7 +251,7 @@ def test_maxresults_defaults_to_100_and_is_capped_at_1000(big_realm: BigRealm) -
     assert default_page["maxResults"] == 100
 
     assert len(big_realm.api.query("SELECT * FROM Item MAXRESULTS 1000")["Item"]) == 1000
-    # Whether QBO refuses MAXRESULTS above 1000 or caps it is unconfirmed (qbo-api.md §2); the
+    # Whether QBO refuses MAXRESULTS above 1000 or caps it is unconfirmed (docs/qbo-api.md §2); the
     # developer forums report silently receiving 1000 rows, so that is what we expect.
     capped = big_realm.api.query("SELECT * FROM Item MAXRESULTS 1500")
     assert len(capped["Item"]) == 1000
@@ -276,7 +276,7 @@ def test_paging_past_1000_rows_sees_every_row_once(big_realm: BigRealm) -> None:
 
 
 def test_an_escaped_apostrophe_finds_the_item(catalog: Catalog) -> None:
-    # python-quickbooks escapes the quote as \' (qbo-api.md §2).
+    # python-quickbooks escapes the quote as \' (docs/qbo-api.md §2).
     found = Item.filter(Name=YQUEM, qb=catalog.qb)
     assert [(item.Id, item.Name) for item in found] == [(catalog.item_ids[YQUEM], YQUEM)]
 

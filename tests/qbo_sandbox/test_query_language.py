@@ -150,7 +150,7 @@ def test_pyqb_invoices_by_customer_ref() -> None:
 @pytest.mark.parametrize(
     "statement",
     [
-        # Verbatim from qbo-api.md §2, "Statements pyqb sends".
+        # Verbatim from docs/qbo-api.md §2, "Statements pyqb sends".
         "SELECT *, Sku FROM Item MAXRESULTS 100",
         "SELECT * FROM Item WHERE Name = 'O\\'Brien' AND Active = True",
         "SELECT * FROM Item ORDERBY Id STARTPOSITION 1 MAXRESULTS 1000",

@@ -1,4 +1,4 @@
-"""`?requestid=`: Intuit's idempotency key for writes (qbo-api.md §6)."""
+"""`?requestid=`: Intuit's idempotency key for writes (docs/qbo-api.md §6)."""
 
 from __future__ import annotations
 

@@ -1,7 +1,8 @@
 """Smoke tests of the sandbox server: the stock clients, end to end, over HTTP only.
 
 The thorough contract suite lives beside this file; these tests walk the paths the
-issue's "done when" names, against a demo-seeded server started by the public launcher.
+simulator's contract names (docs/qbo-api.md §14), against a demo-seeded server started by
+the public launcher.
 """
 
 from __future__ import annotations
@@ -44,7 +45,7 @@ TIMEOUT = 30
 def demo() -> Iterator[SandboxProcess]:
     from qbo_sandbox.testing import start_sandbox
 
-    # python-quickbooks refuses plain http without this (qbo-api.md §11).
+    # python-quickbooks refuses plain http without this (docs/qbo-api.md §11).
     os.environ["OAUTHLIB_INSECURE_TRANSPORT"] = "1"
     process = start_sandbox("--seed", "demo", "--scale", "0.25", "--redirect-uri", REDIRECT_URI)
     yield process

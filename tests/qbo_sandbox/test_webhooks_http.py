@@ -1,4 +1,4 @@
-"""Webhooks as a receiver sees them: shape, signature, retries (qbo-api.md §12)."""
+"""Webhooks as a receiver sees them: shape, signature, retries (docs/qbo-api.md §12)."""
 
 from __future__ import annotations
 

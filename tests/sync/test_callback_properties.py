@@ -1,4 +1,4 @@
-"""GET /sync/qbo/callback/ and /sync/qbo/disconnected/ under arbitrary parameters (issue 9).
+"""GET /sync/qbo/callback/ and /sync/qbo/disconnected/ under arbitrary parameters.
 
 The callback's promises (sync/services.py, sync/oauth.py): a ``state`` this session was not
 issued is refused with 400 and the "cannot be completed" page; with a state it was

@@ -1,4 +1,4 @@
-"""sync/clients/qbo.py against qbo_sandbox over HTTP: query text, faults, retries, timeouts.
+"""sync/clients/qbo/ against qbo_sandbox over HTTP: query text, faults, retries, timeouts.
 
 The one fake here is ``silent_server``: a socket that accepts and never answers, which
 the sandbox cannot be made to do forever.

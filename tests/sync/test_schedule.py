@@ -119,7 +119,7 @@ def test_a_sync_enqueued_in_a_rolled_back_transaction_never_runs(
     django_capture_on_commit_callbacks: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # reliability.md #26: enqueueing happens on commit, so a rollback takes it back too.
+    # docs/reliability.md #26: enqueueing happens on commit, so a rollback takes it back too.
     made = connection(partner_a, "4620000000000666", next_sync_at=None)
     sent: list[tuple[Any, ...]] = []
     monkeypatch.setattr(

@@ -1,4 +1,4 @@
-"""POST /sync/qbo/webhooks/ under arbitrary bodies (issue 9: no input reaches a 5xx).
+"""POST /sync/qbo/webhooks/ under arbitrary bodies (no input reaches a 5xx).
 
 The endpoint's promises (sync/webhooks.py, sync/views.py):
 

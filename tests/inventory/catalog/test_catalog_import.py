@@ -344,7 +344,7 @@ def test_nine_litre_cases() -> None:
     assert sku.case_in_nine_litre_cases == Decimal("0.5000")
 
 
-# Issue 9: no input reaches a 5xx. Each of these was a 500 before.
+# No input reaches a 5xx. Each of these was a 500 before.
 
 
 def test_a_superscript_digit_in_format_ml_is_a_row_error(admin_client: Client) -> None:

@@ -1,4 +1,4 @@
-"""Property-based tests of the catalog CSV import (issue 9: no input reaches a 5xx).
+"""Property-based tests of the catalog CSV import (no input reaches a 5xx).
 
 Every example goes through the real pages as an admin: upload, preview, then confirm (or,
 for a file with errors, a forced confirmation with the plan's own digest). Whatever the

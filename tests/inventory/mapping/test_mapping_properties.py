@@ -1,4 +1,4 @@
-"""Property-based tests of the mapping-conflict decisions (issue 9: no input reaches a 5xx).
+"""Property-based tests of the mapping-conflict decisions (no input reaches a 5xx).
 
 Arbitrary form data goes to choose, ignore and unmap, for real conflicts of every kind
 (of either partner) and for ids that are no conflict at all. Whatever is sent, the answer

@@ -581,7 +581,7 @@ def test_beat_resumes_a_job_nobody_is_running(
 def test_a_worker_child_killed_mid_batch_leaves_each_item_created_once(
     sandbox_faults: SandboxProcess, partner_a: Partner, ada: User
 ) -> None:
-    """reliability.md 19: kill -9 of the pool child while a batch is in flight. Celery
+    """docs/reliability.md 19: kill -9 of the pool child while a batch is in flight. Celery
     hands the task back (acks_late, task_reject_on_worker_lost); the new run waits for the
     dead child's lease to lapse (PUSH_LOCK_TTL, 6 s in tests/sync/worker_settings.py),
     resends the unanswered batch under its requestid and carries on."""

@@ -85,7 +85,7 @@ def test_a_second_draft_of_the_same_kind_waits_for_the_first(ada: User, partner_
     assert PushJob.objects.count() == 2
 
 
-# Issue 9: no input reaches a 5xx, and a refusal says why.
+# No input reaches a 5xx, and a refusal says why.
 
 
 def test_a_conflict_id_that_is_not_a_number_is_refused_not_a_500(

@@ -1,4 +1,4 @@
-"""Property-based tests of the push forms (issue 9: no input reaches a 5xx).
+"""Property-based tests of the push forms (no input reaches a 5xx).
 
 Arbitrary form data goes to the two drafting pages (warehouse quantities, catalog items)
 and to approve, discard and retry, for jobs in every state and for ids that are no job.

@@ -1,5 +1,5 @@
-"""inventory.depletion: bottles sold per partner × SKU from invoice lines, per ISO week,
-daily depletion, days on hand and the low-stock warning."""
+"""Depletion (inventory.reports.selectors): bottles sold per partner × SKU from invoice lines,
+per ISO week, daily depletion, days on hand and the low-stock warning."""
 
 from __future__ import annotations
 

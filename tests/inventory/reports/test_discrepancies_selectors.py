@@ -1,4 +1,4 @@
-"""The stock-discrepancy selectors (inventory.discrepancies): conversion through the
+"""The stock-discrepancy selectors (inventory.reports.selectors): conversion through the
 mapping, tolerance, unmapped SKUs, latest snapshot, trends, the dashboard count.
 
 The builders at the top (catalog SKUs, warehouse snapshots, mapped QuickBooks items, each

@@ -308,7 +308,7 @@ def test_get_is_not_allowed(secret_a: str) -> None:
     assert response.status_code == 405
 
 
-# --- Hostile input (issue 9) -----------------------------------------------------------
+# --- Hostile input -----------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -374,7 +374,7 @@ def test_the_upload_page_renders_for_admins(admin_client: Client) -> None:
     assert b'<label for="id_file">CSV file</label>' in response.content
 
 
-# --- Hostile and huge input (issue 9) ----------------------------------------------------
+# --- Hostile and huge input ----------------------------------------------------------------
 
 
 def preview_of(client: Client, text: str) -> str:
@@ -409,7 +409,7 @@ def test_an_out_of_range_quantity_is_a_line_error_not_a_500(
     cells: str,
     message: str,
 ) -> None:
-    # The line the issue quotes answered 500 (decimal.InvalidOperation while rounding).
+    # This very line once answered 500 (decimal.InvalidOperation while rounding).
     html = preview_of(
         admin_client, f"partner,sku,as_of,bottles,cases\nbubbles-brine,UF-CAL-NV-750,{D1},{cells}\n"
     )
