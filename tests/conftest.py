@@ -12,6 +12,7 @@ import socket
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -135,20 +136,24 @@ def _worker_env(database_name: str) -> dict[str, str]:
 ARTIFACTS = REPO_ROOT / "test-artifacts"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def celery_worker_process(
     django_db_setup: Any, django_db_blocker: Any
 ) -> Iterator[subprocess.Popen[bytes]]:
     """A real `celery worker` process on the embedded Redis and the test database.
 
-    Its log goes to test-artifacts/ so a CI failure can be read afterwards.
+    Module-scoped: every worker of the run consumes the same queue, so a worker left
+    running after its tests would take tasks meant for another package's worker (the sync
+    tests point theirs at their own qbo_sandbox) and fail them. Its log goes to
+    test-artifacts/ so a CI failure can be read afterwards.
     """
     from unefemme.celery import app
 
     env = _worker_env(settings.DATABASES["default"]["NAME"])
     hostname = f"pytest-{os.getpid()}@{socket.gethostname()}"
     ARTIFACTS.mkdir(exist_ok=True)
-    log_path = ARTIFACTS / f"celery-worker-{os.getpid()}.log"
+    # One log per worker started (one per module that asks for one).
+    log_path = ARTIFACTS / f"celery-worker-{os.getpid()}-{uuid.uuid4().hex[:6]}.log"
     command = [sys.executable, "-m", "celery", "-A", "unefemme", "worker", "--loglevel", "INFO",
                "--concurrency", "1", "--hostname", hostname, "--without-gossip",
                "--without-mingle"]  # fmt: skip
