@@ -141,6 +141,9 @@ class SyncRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)
     api_requests = models.PositiveIntegerField(default=0)
     throttled = models.PositiveIntegerField(default=0)
+    # Of the run's duration, the seconds it spent waiting for QuickBooks' answers (the
+    # rest was ours): what tells a slow QuickBooks from a slow unefemme.
+    qbo_wait_seconds = models.FloatField(default=0.0)
     error = models.TextField(blank=True)
     intuit_tid = models.CharField(max_length=64, blank=True)
 
