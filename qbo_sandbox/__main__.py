@@ -70,6 +70,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="60 makes an Intuit minute last a real second (throttle windows, webhook "
         "retries, token lifetimes; not the 30-day CDC look-back)",
     )
+    serve.add_argument(
+        "--rotate-every-refresh",
+        action="store_true",
+        help="replace the refresh token on every refresh (default: as Intuit, the same "
+        "value comes back during its first 24 hours, then a new one)",
+    )
     serve.add_argument("--limit-per-minute", type=int, default=500, help="0 disables")
     serve.add_argument("--limit-concurrent", type=int, default=10, help="0 disables")
     serve.add_argument("--limit-batch-per-minute-app", type=int, default=40, help="0 disables")

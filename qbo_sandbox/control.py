@@ -39,8 +39,21 @@ def _route(app: SandboxApp, req: Request, parts: list[str], body: dict[str, Any]
         return json_response(200, status(app), stamp=False)
     if parts == ["config"]:
         if req.method == "POST":
-            return json_response(200, app.configure(body), stamp=False)
-        return json_response(200, asdict(app.config), stamp=False)
+            return json_response(200, configure(app, body), stamp=False)
+        return json_response(200, config(app), stamp=False)
+    if parts == ["clock"] and req.method == "POST":
+        seconds = body.get("advance_seconds")
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            raise ValueError("advance_seconds must be a number of Intuit seconds, 0 or more")
+        offset_ms = app.clock.advance(seconds)
+        return json_response(
+            200,
+            {
+                "offset_seconds": offset_ms / 1000 * app.clock.time_scale,
+                "now_ms": app.clock.now_ms(),
+            },
+            stamp=False,
+        )
     if parts == ["companies"] and req.method == "POST":
         kind = body.get("seed", "empty")
         if kind not in ("demo", "empty"):
@@ -71,6 +84,29 @@ def _route(app: SandboxApp, req: Request, parts: list[str], body: dict[str, Any]
             app.oauth.revoke_realm(realm_id)
             return json_response(200, {"realm_id": realm_id, "revoked": True}, stamp=False)
     return _error(404, f"no control endpoint {req.method} /_sandbox/{'/'.join(parts)}")
+
+
+# Switches that live on the OAuth settings (oauth.py) rather than on app.Config, read and
+# set through the same /_sandbox/config so that tests have one place to flip behaviour.
+OAUTH_SWITCHES = ("rotate_every_refresh",)
+
+
+def config(app: SandboxApp) -> dict[str, Any]:
+    settings = app.oauth.settings
+    return {**asdict(app.config), **{key: getattr(settings, key) for key in OAUTH_SWITCHES}}
+
+
+def configure(app: SandboxApp, changes: dict[str, Any]) -> dict[str, Any]:
+    """Apply every change or none: the OAuth switches are checked before Config's, and
+    set only once Config has accepted the rest."""
+    oauth_changes = {key: changes[key] for key in OAUTH_SWITCHES if key in changes}
+    for key, value in oauth_changes.items():
+        if not isinstance(value, bool):
+            raise ValueError(f"{key} must be true or false")
+    app.configure({key: value for key, value in changes.items() if key not in oauth_changes})
+    for key, value in oauth_changes.items():
+        setattr(app.oauth.settings, key, value)
+    return config(app)
 
 
 def status(app: SandboxApp) -> dict[str, Any]:

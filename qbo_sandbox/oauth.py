@@ -3,6 +3,15 @@
 Codes and tokens live in the state file (store.py), grouped by grant: one app's
 connection to one company. Revoking any token, disconnecting the company, or reusing
 an authorization code kills every token of the grant.
+
+Refresh tokens (docs/qbo-api.md §10): for the first 24 hours of its life a refresh
+token, used, comes back unchanged with a fresh access token; used after that, it is
+replaced by a new value and answers `invalid_grant` from then on. With
+`rotate_every_refresh` (`--rotate-every-refresh`) every refresh replaces it, the
+strictest reading, for testing that a client stores every token it is given.
+
+Every time here comes from the sandbox clock (clock.py), so a test can move a token
+past its 24 hours, or past its expiry, without waiting.
 """
 
 from __future__ import annotations
@@ -18,7 +27,7 @@ from typing import Any
 from urllib.parse import urlencode, urlsplit
 
 from qbo_sandbox.clock import Clock
-from qbo_sandbox.common import gateway_fault, now_ms
+from qbo_sandbox.common import gateway_fault
 from qbo_sandbox.store import Store, Tx
 from qbo_sandbox.web import Request, Response, dump_json, html_response, redirect
 
@@ -28,6 +37,8 @@ REFRESH_TOKEN_SECONDS = 8_726_400
 HARD_EXPIRY_SECONDS = 157_680_000  # five years
 # Intuit's codes live 5 to 10 minutes; the sandbox grants the upper end.
 CODE_SECONDS = 600
+# How long Intuit keeps handing back the same refresh token value (docs/qbo-api.md §10).
+SAME_REFRESH_TOKEN_SECONDS = 86_400
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 KNOWN_SCOPES = frozenset(
     {
@@ -47,6 +58,9 @@ DEFAULT_SCOPE = f"{ACCOUNTING_SCOPE} openid profile email"
 class OAuthSettings:
     clients: dict[str, str]  # client id -> secret, in the order given on the command line
     redirect_uris: list[str] = field(default_factory=list)
+    # Replace the refresh token on every refresh instead of after its first 24 hours.
+    # Settable at run time through /_sandbox/config (control.py).
+    rotate_every_refresh: bool = False
 
     def redirect_allowed(self, uri: str) -> bool:
         if self.redirect_uris:
@@ -200,7 +214,7 @@ class OAuth:
             # A replayed code is treated as stolen: everything it bought dies with it.
             self._revoke_grants(tx, "grant_id = ?", (grant_id,))
             return json_error(400, "invalid_grant")
-        if revoked or expires_ms < now_ms() or form.get("redirect_uri") != redirect_uri:
+        if revoked or expires_ms < self.clock.now_ms() or form.get("redirect_uri") != redirect_uri:
             return json_error(400, "invalid_grant")
         tx.execute("UPDATE oauth_code SET used = 1 WHERE code = ?", (form["code"],))
         return self._token_response(self.issue(tx, grant_id, include_hard))
@@ -212,41 +226,57 @@ class OAuth:
             " WHERE t.token = ? AND t.kind = 'refresh'",
             (token,),
         ).fetchone()
-        if row is None or row[3] != client_id or row[2] or row[4] or row[1] < now_ms():
+        now = self.clock.now_ms()
+        if row is None or row[3] != client_id or row[2] or row[4] or row[1] < now:
             return json_error(400, "invalid_grant", "Incorrect or invalid refresh token")
-        # Every refresh rotates the refresh token; the old one answers invalid_grant.
+        grant_id, expires_ms = row[0], row[1]
+        # A value's expiry is fixed when it is issued (it is per value, never extended),
+        # so it also tells when the value was issued.
+        issued_ms = expires_ms - self._lifetime_ms(REFRESH_TOKEN_SECONDS)
+        young = now < issued_ms + self._lifetime_ms(SAME_REFRESH_TOKEN_SECONDS)
+        if young and not self.settings.rotate_every_refresh:
+            return self._token_response(self.issue(tx, grant_id, include_hard, keep=token))
+        # Replaced: from now on the old value answers invalid_grant.
         tx.execute("UPDATE oauth_token SET revoked = 1 WHERE token = ?", (token,))
-        return self._token_response(self.issue(tx, row[0], include_hard))
+        return self._token_response(self.issue(tx, grant_id, include_hard))
 
-    def issue(self, tx: Tx, grant_id: str, include_hard: bool = False) -> dict[str, Any]:
+    def issue(
+        self, tx: Tx, grant_id: str, include_hard: bool = False, keep: str | None = None
+    ) -> dict[str, Any]:
+        """A new access token, with a new refresh token or, given `keep`, the same one."""
+        now = self.clock.now_ms()
         access = "eyJ" + secrets.token_urlsafe(96)
-        refresh = "AB11" + secrets.token_urlsafe(36)
         tx.execute(
-            "INSERT INTO oauth_token (token, kind, grant_id, expires_ms) VALUES (?, ?, ?, ?),"
-            " (?, ?, ?, ?)",
-            (
-                access,
-                "access",
-                grant_id,
-                self._expiry(ACCESS_TOKEN_SECONDS),
-                refresh,
-                "refresh",
-                grant_id,
-                self._expiry(REFRESH_TOKEN_SECONDS),
-            ),
+            "INSERT INTO oauth_token (token, kind, grant_id, expires_ms) VALUES (?, ?, ?, ?)",
+            (access, "access", grant_id, self._expiry(ACCESS_TOKEN_SECONDS)),
         )
+        if keep is None:
+            refresh = "AB11" + secrets.token_urlsafe(36)
+            tx.execute(
+                "INSERT INTO oauth_token (token, kind, grant_id, expires_ms) VALUES (?, ?, ?, ?)",
+                (refresh, "refresh", grant_id, self._expiry(REFRESH_TOKEN_SECONDS)),
+            )
+            refresh_expires_in = REFRESH_TOKEN_SECONDS
+        else:
+            # The same value keeps its own expiry, so what is left of it is reported
+            # (docs/qbo-api.md §10; an assumption, see qbo_sandbox/README.md).
+            refresh = keep
+            expires_ms = tx.execute(
+                "SELECT expires_ms FROM oauth_token WHERE token = ?", (keep,)
+            ).fetchone()[0]
+            refresh_expires_in = max(1, int((expires_ms - now) / 1000 * self.clock.time_scale))
         body: dict[str, Any] = {
             "token_type": "bearer",
             "access_token": access,
             "refresh_token": refresh,
             "expires_in": ACCESS_TOKEN_SECONDS,
-            "x_refresh_token_expires_in": REFRESH_TOKEN_SECONDS,
+            "x_refresh_token_expires_in": refresh_expires_in,
         }
         if include_hard:
             created = tx.execute(
                 "SELECT created_ms FROM oauth_grant WHERE grant_id = ?", (grant_id,)
             ).fetchone()[0]
-            elapsed = (now_ms() - created) / 1000 * self.clock.time_scale
+            elapsed = (now - created) / 1000 * self.clock.time_scale
             body["x_refresh_token_hard_expires_in"] = max(1, int(HARD_EXPIRY_SECONDS - elapsed))
         return body
 
@@ -264,12 +294,15 @@ class OAuth:
         tx.execute(
             "INSERT INTO oauth_grant (grant_id, client_id, realm_id, scope, created_ms)"
             " VALUES (?, ?, ?, ?, ?)",
-            (grant_id, client_id, realm_id, scope, now_ms()),
+            (grant_id, client_id, realm_id, scope, self.clock.now_ms()),
         )
         return grant_id
 
+    def _lifetime_ms(self, intuit_seconds: float) -> int:
+        return int(self.clock.scaled(intuit_seconds) * 1000)
+
     def _expiry(self, intuit_seconds: float) -> int:
-        return now_ms() + int(self.clock.scaled(intuit_seconds) * 1000)
+        return self.clock.now_ms() + self._lifetime_ms(intuit_seconds)
 
     # ------------------------------------------------------------ revoke, userinfo
 
@@ -337,7 +370,7 @@ class OAuth:
                 "SELECT g.client_id, g.realm_id, g.scope FROM oauth_token t"
                 " JOIN oauth_grant g USING (grant_id) WHERE t.token = ? AND t.kind = 'access'"
                 " AND t.revoked = 0 AND g.revoked = 0 AND t.expires_ms > ?",
-                (header[7:].strip(), now_ms()),
+                (header[7:].strip(), self.clock.now_ms()),
             ).fetchone()
         return None if row is None else (str(row[0]), str(row[1]), str(row[2]))
 

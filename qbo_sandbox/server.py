@@ -91,7 +91,15 @@ def serve(args: argparse.Namespace) -> int:
     clock = Clock(args.time_scale)
     store = Store(args.state)
     companies = seed_store(store, args.seed, args.seed_number, args.scale)
-    oauth = OAuth(store, clock, OAuthSettings(_clients(args), list(args.redirect_uri or [])))
+    oauth = OAuth(
+        store,
+        clock,
+        OAuthSettings(
+            _clients(args),
+            list(args.redirect_uri or []),
+            rotate_every_refresh=args.rotate_every_refresh,
+        ),
+    )
     dispatcher = None
     if args.webhook_url:
         dispatcher = WebhookDispatcher(

@@ -31,6 +31,7 @@ SERVE_OPTIONS = [
     "--webhook-verifier",
     "--webhook-format",
     "--time-scale",
+    "--rotate-every-refresh",
     "--limit-per-minute",
     "--limit-concurrent",
     "--limit-batch-per-minute-app",

@@ -225,30 +225,6 @@ def test_a_reused_code_is_invalid_grant_and_kills_the_tokens_it_bought(
     assert_invalid_grant(refreshed.value)
 
 
-def test_refresh_rotates_the_refresh_token_and_retires_the_old_one(
-    sandbox: SandboxProcess, auth_client: AuthClient, realm: str
-) -> None:
-    authorize(auth_client, realm)
-    old_refresh = auth_client.refresh_token
-    old_access = auth_client.access_token
-
-    auth_client.refresh()
-
-    new_refresh = auth_client.refresh_token
-    assert new_refresh != old_refresh
-    assert auth_client.access_token != old_access
-    assert auth_client.expires_in == 3600
-    assert company_info_status(sandbox, realm, auth_client.access_token) == 200
-
-    with pytest.raises(AuthClientError) as stale:
-        auth_client.refresh(refresh_token=old_refresh)
-    assert_invalid_grant(stale.value)
-
-    auth_client.refresh(refresh_token=new_refresh)
-    assert auth_client.refresh_token not in (old_refresh, new_refresh)
-    assert company_info_status(sandbox, realm, auth_client.access_token) == 200
-
-
 def test_refresh_reports_the_hard_expiry_only_when_asked(
     sandbox: SandboxProcess, auth_client: AuthClient, realm: str
 ) -> None:

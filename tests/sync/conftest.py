@@ -40,9 +40,14 @@ WORKER_SETTINGS = "tests.sync.worker_settings"
 def sandbox_server() -> Iterator[SandboxProcess]:
     from qbo_sandbox.testing import start_sandbox
 
+    # Strict rotation: every refresh hands out a new refresh token and kills the old one.
+    # Intuit only does that after a token's first 24 hours (docs/qbo-api.md §10), which no
+    # test lives through; strict mode makes every refresh in this package prove that
+    # unefemme stores the token it is given.
     process = start_sandbox(
         "--seed",
         "empty",
+        "--rotate-every-refresh",
         "--client-id",
         settings.QBO_CLIENT_ID,
         "--client-secret",
@@ -50,6 +55,16 @@ def sandbox_server() -> Iterator[SandboxProcess]:
     )
     yield process
     process.stop()
+
+
+@pytest.fixture
+def strict_rotation(sandbox_server: SandboxProcess) -> Iterator[SandboxProcess]:
+    """Strict rotation for this test whatever mode ``sandbox_server`` was started in, for a
+    test whose point only holds when the refresh token changes on every refresh."""
+    before = sandbox_server.control("GET", "/_sandbox/config")["rotate_every_refresh"]
+    sandbox_server.control("POST", "/_sandbox/config", {"rotate_every_refresh": True})
+    yield sandbox_server
+    sandbox_server.control("POST", "/_sandbox/config", {"rotate_every_refresh": before})
 
 
 def sandbox_settings(process: SandboxProcess) -> dict[str, str]:

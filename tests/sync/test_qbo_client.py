@@ -302,6 +302,7 @@ def test_a_bad_authorization_code_is_an_oauth_callback_error_with_its_tid(
     assert raised.value.intuit_tid
 
 
+@pytest.mark.usefixtures("strict_rotation")
 def test_a_refresh_rotates_the_refresh_token(sandbox_server: SandboxProcess) -> None:
     realm = sandbox_server.new_company(seed="empty")
     minted = sandbox_server.mint_tokens(realm)

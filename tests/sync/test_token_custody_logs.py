@@ -74,6 +74,7 @@ def assert_not_logged(caplog: pytest.LogCaptureFixture, seen: Seen) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.usefixtures("strict_rotation")
 def test_connect_refresh_and_failures_log_no_token(
     alice: User, sandbox_server: SandboxProcess, caplog: pytest.LogCaptureFixture
 ) -> None:

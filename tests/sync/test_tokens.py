@@ -30,6 +30,7 @@ def refreshes(sandbox: SandboxProcess) -> int:
     return int(stats(sandbox)["token_requests"]["refresh_token"])
 
 
+@pytest.mark.usefixtures("strict_rotation")
 def test_twenty_tasks_meeting_an_expired_token_make_one_refresh(
     sandbox_server: SandboxProcess, partner_a: Partner
 ) -> None:
