@@ -21,6 +21,7 @@ import binascii
 import hashlib
 import json
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from html import escape
 from typing import Any
@@ -39,6 +40,9 @@ HARD_EXPIRY_SECONDS = 157_680_000  # five years
 CODE_SECONDS = 600
 # How long Intuit keeps handing back the same refresh token value (docs/qbo-api.md §10).
 SAME_REFRESH_TOKEN_SECONDS = 86_400
+# Intuit's discovery document advertises both ways of authenticating the app; OAuth
+# libraries (requests-oauthlib among them) send client_id and client_secret in the form.
+CLIENT_AUTH_METHODS = ("client_secret_post", "client_secret_basic")
 ACCOUNTING_SCOPE = "com.intuit.quickbooks.accounting"
 KNOWN_SCOPES = frozenset(
     {
@@ -92,7 +96,7 @@ class OAuth:
     # ------------------------------------------------------------ discovery
 
     @staticmethod
-    def discovery(base_url: str) -> dict[str, str]:
+    def discovery(base_url: str) -> dict[str, Any]:
         return {
             "issuer": f"{base_url}/op/v1",
             "authorization_endpoint": f"{base_url}/connect/oauth2",
@@ -100,6 +104,7 @@ class OAuth:
             "revocation_endpoint": f"{base_url}/v2/oauth2/tokens/revoke",
             "jwks_uri": f"{base_url}/op/v1/jwks",
             "userinfo_endpoint": f"{base_url}/v1/openid_connect/userinfo",
+            "token_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
         }
 
     # ------------------------------------------------------------ consent
@@ -171,10 +176,10 @@ class OAuth:
 
     def token(self, req: Request) -> tuple[Response, str | None]:
         """The token endpoint; also returns the grant type, for statistics."""
-        client_id = self._client(req)
+        form = req.form()
+        client_id = self._client(req, form)
         if client_id is None:
             return json_error(401, "invalid_client"), None
-        form = req.form()
         grant_type = form.get("grant_type")
         include_hard = req.headers.get("x-include-refresh-token-hard-expires-in") == "true"
         with self.store.transaction() as tx:
@@ -186,16 +191,40 @@ class OAuth:
                 return json_error(400, "unsupported_grant_type"), None
         return response, grant_type
 
-    def _client(self, req: Request) -> str | None:
+    def _client(self, req: Request, params: Mapping[str, Any]) -> str | None:
+        """The app a request authenticates as, or None (answered 401 invalid_client).
+
+        The app may authenticate with HTTP Basic (client_secret_basic), with client_id and
+        client_secret among the parameters (client_secret_post), or with both, as long as
+        both name the same app and every secret sent is that app's.
+        """
+        claims: list[tuple[str, str | None]] = []
         header = req.headers.get("authorization", "")
-        if not header.lower().startswith("basic "):
+        if header:
+            if not header.lower().startswith("basic "):
+                return None
+            try:
+                decoded = base64.b64decode(header[6:]).decode("utf-8")
+            except (binascii.Error, UnicodeDecodeError):
+                return None
+            basic_id, colon, basic_secret = decoded.partition(":")
+            if not colon:
+                return None
+            claims.append((basic_id, basic_secret))
+        posted_id, posted_secret = params.get("client_id"), params.get("client_secret")
+        if posted_id is not None or posted_secret is not None:
+            if not isinstance(posted_id, str) or not isinstance(posted_secret, str | None):
+                return None
+            claims.append((posted_id, posted_secret))
+        if not claims or len({client_id for client_id, _ in claims}) != 1:
+            # No credentials at all, or a header and a form that name two different apps.
             return None
-        try:
-            client_id, _, secret = base64.b64decode(header[6:]).decode("utf-8").partition(":")
-        except (binascii.Error, UnicodeDecodeError):
-            return None
+        client_id = claims[0][0]
+        secrets_sent = [secret for _, secret in claims if secret is not None]
         expected = self.settings.clients.get(client_id)
-        if expected is None or not secrets.compare_digest(expected, secret):
+        if expected is None or not secrets_sent:
+            return None
+        if not all(secrets.compare_digest(expected, secret) for secret in secrets_sent):
             return None
         return client_id
 
@@ -307,12 +336,23 @@ class OAuth:
     # ------------------------------------------------------------ revoke, userinfo
 
     def revoke(self, req: Request) -> Response:
-        if self._client(req) is None:
-            return json_error(401, "invalid_client")
+        # Intuit documents a JSON body ({"token": ...}); RFC 7009 clients send a form. The
+        # body is read first because a client_secret_post app authenticates inside it.
         try:
-            token = json.loads(req.body or b"{}").get("token", "")
-        except (ValueError, AttributeError):
+            parsed = json.loads(req.body or b"{}")
+        except ValueError:
+            parsed = None
+        params: dict[str, Any] | None = parsed if isinstance(parsed, dict) else None
+        form_type = "application/x-www-form-urlencoded"
+        if params is None and req.headers.get("content-type", "").startswith(form_type):
+            params = dict(req.form())
+        if self._client(req, params or {}) is None:
+            return json_error(401, "invalid_client")
+        if params is None:
             return json_error(400, "invalid_request")
+        token = params.get("token")
+        if not isinstance(token, str):
+            token = ""
         with self.store.transaction() as tx:
             # Revoking either token of a connection disconnects the app from the company.
             self._revoke_grants(
