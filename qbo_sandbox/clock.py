@@ -4,12 +4,12 @@
 delay) X times shorter, so a demo or a test can live through "six hours" of
 retries in seconds.
 
-`advance` moves the clock's wall time forward without waiting, so a test can live
-through a day of a token's life (docs/qbo-api.md §10: the same refresh token comes
-back for about 24 hours). Only what `now_ms` dates follows it: OAuth codes and tokens
-(oauth.py). Entity timestamps, the CDC look-back and the throttle windows keep real
-time, so moving the clock never ages a company's books. The offset lives in memory
-only; a restarted server starts again from real time.
+`advance_wall_time` moves the clock's wall time forward without waiting, so a test
+can live through a day of a token's life (docs/qbo-api.md §10: the same refresh token
+comes back for about 24 hours). Only what `now_ms` dates follows it: OAuth codes and
+tokens (oauth.py). Entity timestamps, the CDC look-back and the throttle windows keep
+real time, so moving the clock never ages a company's books. The offset lives in
+memory only; a restarted server starts again from real time.
 """
 
 from __future__ import annotations
@@ -38,10 +38,10 @@ class Clock:
         time.sleep(self.scaled(intuit_seconds))
 
     def now_ms(self) -> int:
-        """Wall time in epoch milliseconds, plus however far `advance` has moved it."""
+        """Wall time in epoch milliseconds, plus however far `advance_wall_time` has moved it."""
         return time.time_ns() // 1_000_000 + self._offset_ms
 
-    def advance(self, intuit_seconds: float) -> int:
+    def advance_wall_time(self, intuit_seconds: float) -> int:
         """Move wall time forward by an Intuit duration; returns the new offset in ms."""
         if intuit_seconds < 0:
             raise ValueError("the clock only moves forward")

@@ -45,7 +45,7 @@ def _route(app: SandboxApp, req: Request, parts: list[str], body: dict[str, Any]
         seconds = body.get("advance_seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
             raise ValueError("advance_seconds must be a number of Intuit seconds, 0 or more")
-        offset_ms = app.clock.advance(seconds)
+        offset_ms = app.clock.advance_wall_time(seconds)
         return json_response(
             200,
             {

@@ -11,7 +11,7 @@ import pytest
 import requests
 from intuitlib.client import AuthClient
 from intuitlib.enums import Scopes
-from requests_oauthlib import OAuth2Session
+from requests_oauthlib import OAuth2Session  # type: ignore[import-untyped]  # no type info
 
 from .support import CLIENT_ID, CLIENT_SECRET, HTTP_TIMEOUT, REDIRECT_URI, make_auth_client
 from .test_oauth import authorize, click, company_info_status, consent_page
