@@ -1,5 +1,6 @@
-"""What the benchmarks share: a throw-away qbo_sandbox, PostgreSQL and Redis, and a demo
-company connected to a partner the way the OAuth callback would leave it.
+"""What the benchmarks share: a throw-away qbo_sandbox, PostgreSQL and Redis, a demo
+company connected to a partner the way the OAuth callback would leave it, and the table
+every benchmark prints its headline figures in (``Result``, ``print_table``).
 
 Nothing under var/ or in DATABASE_URL / REDIS_URL is touched: like the test suite, the
 benchmarks run on servers started for the run (unefemme.settings_test starts them when
@@ -9,10 +10,13 @@ those are unset).
 from __future__ import annotations
 
 import os
+import statistics
 import sys
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from qbo_sandbox.testing import SandboxProcess
@@ -23,9 +27,10 @@ if str(REPO_ROOT) not in sys.path:
     sys.path.insert(0, str(REPO_ROOT))
 
 CLIENT_ID, CLIENT_SECRET = "bench-client-id", "bench-client-secret"
+T = TypeVar("T")
 
 
-def with_sandbox(limit_per_minute: int, body: Callable[[SandboxProcess], int]) -> int:
+def with_sandbox(limit_per_minute: int, body: Callable[[SandboxProcess], T]) -> T:
     """Run ``body`` against a fresh sandbox (empty; ``body`` adds companies), with Django
     configured for it; the sandbox stops afterwards whatever happens."""
     from qbo_sandbox.testing import start_sandbox
@@ -93,3 +98,106 @@ def connect_demo_company(
         **tokens,
     )
     return connection, company
+
+
+# ---------------------------------------------------------------- figures and the table
+
+
+@dataclass(frozen=True)
+class Result:
+    """One line of the table: a headline figure measured in this run, its target, and the
+    absolute figures behind it (machines here are noisy: only the ratios, measured side
+    by side in one run, are compared with targets; absolute times are for the record)."""
+
+    figure: str
+    value: float | None  # None: not measured this run (``record`` says why)
+    unit: str  # "×", "rows/s", "s", "MB", "requests"
+    target: str = ""  # "" when the figure is for the record only
+    ok: bool | None = None
+    record: str = ""
+
+    @classmethod
+    def check(
+        cls,
+        figure: str,
+        value: float,
+        unit: str,
+        *,
+        at_most: float | None = None,
+        at_least: float | None = None,
+        record: str = "",
+    ) -> Result:
+        """A figure with a target: at most / at least a bound (neither: record only)."""
+        if at_most is not None:
+            return cls(figure, value, unit, f"≤ {_number(at_most, unit)}", value <= at_most, record)
+        if at_least is not None:
+            return cls(
+                figure, value, unit, f"≥ {_number(at_least, unit)}", value >= at_least, record
+            )
+        return cls(figure, value, unit, "", None, record)
+
+    @property
+    def measured(self) -> str:
+        return "—" if self.value is None else _number(self.value, self.unit)
+
+    @property
+    def verdict(self) -> str:
+        if self.value is None:
+            return "not measured"
+        if self.ok is None:
+            return "record"
+        return "ok" if self.ok else "MISSED"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "figure": self.figure,
+            "value": self.value,
+            "unit": self.unit,
+            "measured": self.measured,
+            "target": self.target,
+            "verdict": self.verdict,
+            "record": self.record,
+        }
+
+
+def _number(value: float, unit: str) -> str:
+    if unit == "×":
+        return f"{value:,.2f}×"
+    if unit in ("s", "MB"):
+        return f"{value:,.1f} {unit}" if abs(value) >= 10 else f"{value:,.2f} {unit}"
+    return f"{value:,.0f} {unit}"
+
+
+def print_table(results: list[Result], *, title: str = "") -> None:
+    """The results as one aligned text table; the record column is last as it is long."""
+    header = ("figure", "measured", "target", "verdict", "for the record")
+    rows = [(r.figure, r.measured, r.target or "—", r.verdict, r.record) for r in results]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(4)]
+    if title:
+        print(f"\n{title}")
+    for row in [header, *rows]:
+        cells = [row[0].ljust(widths[0]), row[1].rjust(widths[1])]
+        cells += [row[2].ljust(widths[2]), row[3].ljust(widths[3]), row[4]]
+        print("  ".join(cells).rstrip())
+
+
+def median_seconds(action: Callable[[], Any], repeat: int) -> tuple[float, Any]:
+    """The median wall time of ``repeat`` runs of ``action``, and its last result."""
+    times, result = [], None
+    for _ in range(repeat):
+        started = time.perf_counter()
+        result = action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result
+
+
+def sandbox_configure(sandbox: SandboxProcess, **changes: Any) -> None:
+    """Change the running sandbox's knobs, e.g. ``limit_per_minute=0`` lifts Intuit's
+    500 requests a minute per realm (0 disables it) and ``limit_per_minute=500`` restores it."""
+    sandbox.control("POST", "/_sandbox/config", changes)
+
+
+def sandbox_stats(sandbox: SandboxProcess, realm_id: str) -> tuple[int, int]:
+    """(requests, 429s) the sandbox has answered for ``realm_id`` so far."""
+    stats = sandbox.control("GET", "/_sandbox/status")["stats"]
+    return int(stats["requests"].get(realm_id, 0)), int(stats["throttled"].get(realm_id, 0))

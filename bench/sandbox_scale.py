@@ -17,9 +17,25 @@ from pathlib import Path
 
 import requests
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import Result, print_table  # noqa: E402
 
 from qbo_sandbox.testing import start_sandbox  # noqa: E402
+
+# The target above, as a pace any scale can be held to.
+TARGET_INVOICES_PER_SECOND = 100_000 / 60
+
+
+def seed_result(invoices: int, seconds: float) -> Result:
+    """The sandbox's seeding pace against its target (bench/run_all.py times the creation
+    of its big company with it)."""
+    return Result.check(
+        "Sandbox seeding, invoices/s",
+        invoices / seconds,
+        "invoices/s",
+        at_least=TARGET_INVOICES_PER_SECOND,
+        record=f"{invoices:,} invoices (with their company) in {seconds:.1f} s",
+    )
 
 
 def main() -> None:
@@ -61,6 +77,9 @@ def main() -> None:
             f"p95 {latencies[int(len(latencies) * 0.95) - 1] * 1000:.0f} ms, "
             f"max {latencies[-1] * 1000:.0f} ms"
         )
+        status = sandbox.control("GET", "/_sandbox/status")
+        invoices = sum(int(c["counts"].get("Invoice", 0)) for c in status["companies"])
+        print_table([seed_result(invoices, seeded)])
     finally:
         sandbox.stop()
 
