@@ -1,0 +1,343 @@
+"""What the main pages and the CSV exports cost on a big company, against their own SQL.
+
+    uv run python bench/pages.py [--scale 20] [--repeat 5]
+
+Starts its own qbo_sandbox, PostgreSQL and Redis (throw-away; nothing under var/ or in
+DATABASE_URL is touched), imports a demo company of ``--scale`` (and one a hundredth its
+size, for a small export), gives its partner warehouse counts, then, signed in as staff
+through Django's test client (server time: view, SQL and template, no network):
+
+- each main list page: its server time (median of ``--repeat``) over its main SQL, the
+  slowest of its queries re-executed alone through a cursor with the same SQL and
+  parameters (median of ``--repeat``). Target: at most 3×, the page's own work on top of
+  the one query it cannot avoid.
+- the open-invoices and payments CSV exports, read to the end: rows/s, export time over the
+  main SQL (target for open invoices: at most 2×), and the peak memory an export adds,
+  measured in a fresh process at about a thousand rows and at the full size (target: flat,
+  within 20 MB, because the export streams).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _harness import (  # noqa: E402
+    Result,
+    median_seconds,
+    print_table,
+    with_sandbox,
+)
+
+if TYPE_CHECKING:
+    from django.test import Client
+
+    from accounts.models import Partner
+    from qbo_sandbox.testing import SandboxProcess
+
+STAFF_EMAIL = "bench-staff@example.com"
+ADMIN_EMAIL = "bench-pages-admin@example.com"
+# (label, URL name, who looks): the main list pages of the navigation. The conflicts
+# queue is for admins only; staff see every other page with every partner's rows.
+PAGES = [
+    ("Dashboard", "dashboard", STAFF_EMAIL),
+    ("Open invoices", "billing:invoices", STAFF_EMAIL),
+    ("Payments", "billing:payments", STAFF_EMAIL),
+    ("Discrepancies", "inventory:discrepancies", STAFF_EMAIL),
+    ("Depletion", "inventory:depletion", STAFF_EMAIL),
+    ("Catalog (SKUs and their items)", "inventory:catalog", STAFF_EMAIL),
+    ("Mapping conflicts", "inventory:conflicts", ADMIN_EMAIL),
+    ("Connections", "sync:connections", STAFF_EMAIL),
+]
+# (label, URL name, target for export time ÷ main SQL; None: for the record only)
+EXPORTS = [
+    ("Open-invoices CSV", "billing:invoices", 2.0),
+    ("Payments CSV", "billing:payments", None),
+]
+MEMORY_TARGET_MB = 20.0
+
+
+# ---------------------------------------------------------------- the data
+
+
+def prepare_catalog() -> None:
+    """Une Femme's demo SKUs, before any import: the sync's matching then maps the demo
+    companies' items to them, which is what the discrepancy and depletion pages read."""
+    from inventory.catalog.services import catalog_demo_load
+
+    catalog_demo_load()
+
+
+def prepare_people_and_counts(partner: Partner) -> None:
+    """The signed-in people, and two weeks of warehouse counts of every SKU for
+    ``partner`` (the discrepancies page compares them with QuickBooks' quantities)."""
+    from django.utils import timezone
+
+    from accounts.models import Partner, User
+    from accounts.roles import Role
+    from inventory.catalog.models import CatalogSKU
+    from inventory.warehouse.models import WarehouseSnapshot, WarehouseSource
+
+    User.objects.create_user(email=STAFF_EMAIL, role=Role.STAFF)
+    User.objects.create_user(email=ADMIN_EMAIL, role=Role.ADMIN)
+    # A partner without a company: an export filtered to it has no rows (warm-up).
+    Partner.objects.get_or_create(slug="bench-empty", defaults={"name": "Bench (no company)"})
+    today = timezone.localdate()
+    WarehouseSnapshot.objects.bulk_create(
+        WarehouseSnapshot(
+            partner=partner,
+            sku=sku,
+            as_of=today - timedelta(days=day),
+            bottles=120 + 12 * (n % 5) - day,
+            source=WarehouseSource.CSV,
+        )
+        for n, sku in enumerate(CatalogSKU.objects.order_by("code"))
+        for day in range(14)
+    )
+
+
+# ---------------------------------------------------------------- the main SQL
+
+
+@dataclass(frozen=True)
+class Query:
+    sql: str
+    params: Any
+    seconds: float
+
+
+class QueryLog:
+    """A database execute wrapper keeping every statement with its parameters (Django's
+    CaptureQueriesContext keeps only the SQL with the parameters filled in)."""
+
+    def __init__(self) -> None:
+        self.queries: list[Query] = []
+
+    def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            if not many:
+                self.queries.append(Query(sql, params, time.perf_counter() - started))
+
+
+def main_sql(queries: list[Query], repeat: int) -> tuple[float, int]:
+    """The median time of the slowest of ``queries``, each re-executed alone through a
+    plain cursor, rows fetched; and how many distinct reads there were.
+
+    Every distinct read is re-executed once rather than trusting the times logged: an
+    export reads through a server-side cursor, whose execute returns before the rows are
+    fetched, so only a re-execution with every row fetched shows its real cost.
+    """
+    from django.db import connection
+
+    reads: dict[str, Query] = {}
+    for query in queries:
+        if query.sql.split(None, 1)[0].upper() in ("SELECT", "WITH"):
+            reads.setdefault(query.sql, query)
+
+    def execute(query: Query) -> None:
+        with connection.cursor() as cursor:
+            cursor.execute(query.sql, query.params)
+            cursor.fetchall()
+
+    def timed(query: Query) -> float:
+        started = time.perf_counter()
+        execute(query)
+        return time.perf_counter() - started
+
+    if not reads:
+        return 0.0, 0
+    slowest = max(reads.values(), key=timed)
+    seconds, _ = median_seconds(lambda: execute(slowest), repeat)
+    return seconds, len(reads)
+
+
+def _client(email: str) -> Client:
+    from django.test import Client
+
+    from accounts.models import User
+
+    client = Client()
+    client.force_login(User.objects.get(email=email))
+    return client
+
+
+def _read(client: Client, url: str) -> bytes:
+    response = client.get(url)
+    assert response.status_code == 200, (url, response.status_code)
+    if response.streaming:
+        return b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    return bytes(response.content)
+
+
+def _logged(client: Client, url: str) -> list[Query]:
+    from django.db import connection
+
+    log = QueryLog()
+    with connection.execute_wrapper(log):
+        _read(client, url)
+    return log.queries
+
+
+# ---------------------------------------------------------------- pages
+
+
+def page_results(repeat: int) -> list[Result]:
+    """Figure 4: each main page's server time over its main SQL."""
+    from django.urls import reverse
+
+    results = []
+    for label, name, email in PAGES:
+        client, url = _client(email), reverse(name)
+        _read(client, url)  # warm-up: templates compiled, connection open
+        seconds, body = median_seconds(partial(_read, client, url), repeat)
+        queries = _logged(client, url)
+        sql, reads = main_sql(queries, repeat)
+        results.append(
+            Result.check(
+                f"Page server time ÷ main SQL: {label}",
+                seconds / sql if sql else 0.0,
+                "×",
+                at_most=3.0,
+                record=f"{seconds * 1000:,.0f} ms vs {sql * 1000:,.1f} ms (slowest of "
+                f"{reads} reads, {len(queries)} queries); {len(body) / 1024:,.0f} KiB",
+            )
+        )
+    return results
+
+
+# ---------------------------------------------------------------- exports
+
+
+def export_results(small_partner: Partner, repeat: int) -> list[Result]:
+    """Figure 5: the CSV exports, timed in this process, their memory in fresh ones."""
+    from django.urls import reverse
+
+    from accounts.models import Partner
+
+    client = _client(STAFF_EMAIL)
+    empty = Partner.objects.get(slug="bench-empty")
+    results = []
+    for label, name, target in EXPORTS:
+        url = f"{reverse(name)}?format=csv"
+        _read(client, f"{url}&partner={empty.pk}")  # warm-up
+        seconds, body = median_seconds(partial(_read, client, url), repeat)
+        rows = body.count(b"\n") - 1
+        sql, reads = main_sql(_logged(client, url), repeat)
+        small = _peak_memory(f"{url}&partner={small_partner.pk}", warm_up=empty.pk)
+        full = _peak_memory(url, warm_up=empty.pk)
+        results += [
+            Result.check(
+                f"{label} rows/s",
+                rows / seconds,
+                "rows/s",
+                record=f"{rows:,} rows in {seconds:.2f} s; {len(body) / 2**20:,.1f} MiB",
+            ),
+            Result.check(
+                f"{label}: export time ÷ main SQL",
+                seconds / sql if sql else 0.0,
+                "×",
+                at_most=target,
+                record=f"{seconds:.2f} s vs {sql:.3f} s (slowest of {reads} reads)",
+            ),
+            Result.check(
+                f"{label}: peak memory growth, full − ~1k rows",
+                full["growth_mb"] - small["growth_mb"],
+                "MB",
+                at_most=MEMORY_TARGET_MB,
+                record=f"{small['rows']:,} rows +{small['growth_mb']:.1f} MB, "
+                f"{full['rows']:,} rows +{full['growth_mb']:.1f} MB (peak RSS over RSS "
+                "just before)",
+            ),
+        ]
+    return results
+
+
+def _peak_memory(url: str, *, warm_up: int) -> dict[str, Any]:
+    """Run one export in a fresh process (same database, via the environment) and return
+    its row count and how far its peak RSS rose above the RSS it had just before."""
+    # The child reads DATABASE_URL / REDIS_URL / DJANGO_SETTINGS_MODULE from the
+    # environment this process set up, so it talks to the same throw-away servers.
+    done = subprocess.run(
+        [sys.executable, __file__, "--export-child", url, "--warm-up", str(warm_up)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=os.environ.copy(),
+        timeout=600,
+    )
+    figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _export_child(url: str, warm_up: int) -> None:
+    """The child's side of ``_peak_memory``: prints one JSON line."""
+    import django
+
+    django.setup()
+    client = _client(STAFF_EMAIL)
+    # The same code path with no rows first: what is imported and cached on a first
+    # request is not what an export of many rows costs.
+    _read(client, f"{url.split('&partner=')[0]}&partner={warm_up}")
+    # Linux keeps the process's peak RSS (VmHWM); writing 5 to clear_refs resets it to the
+    # current RSS, so the peak read afterwards is the export's own, not start-up's.
+    Path("/proc/self/clear_refs").write_text("5")
+    before = _status_kib("VmRSS")
+    response = client.get(url)
+    rows = -1
+    for chunk in response.streaming_content:  # type: ignore[attr-defined]
+        rows += chunk.count(b"\n")
+    growth = max(0, _status_kib("VmHWM") - before) / 1024
+    print(json.dumps({"rows": rows, "growth_mb": growth}))
+
+
+def _status_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status, in KiB."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise LookupError(field)
+
+
+# ---------------------------------------------------------------- standalone
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--scale", type=float, default=20.0, help="the big company's scale")
+    parser.add_argument("--repeat", type=int, default=5, help="runs of each; the median counts")
+    parser.add_argument("--export-child", help=argparse.SUPPRESS)
+    parser.add_argument("--warm-up", type=int, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.export_child:
+        _export_child(args.export_child, args.warm_up)
+        return 0
+    return with_sandbox(0, lambda sandbox: run(sandbox, args.scale, args.repeat))
+
+
+def run(sandbox: SandboxProcess, scale: float, repeat: int) -> int:
+    from import_demo import connect_and_import
+
+    prepare_catalog()
+    big = connect_and_import(sandbox, scale)
+    small = connect_and_import(sandbox, scale / 100)
+    prepare_people_and_counts(big.connection.partner)
+    results = page_results(repeat) + export_results(small.connection.partner, repeat)
+    print_table(results, title=f"pages and exports on a company of scale {scale:g}")
+    return 0 if all(r.ok is not False for r in results) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
