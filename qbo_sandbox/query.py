@@ -14,7 +14,12 @@ Behaviour chosen where real QBO is not documented (see docs/qbo-api.md §2):
   (quickbooks-ruby #309) [unconfirmed].
 - Null is written `' '`. It becomes `None` in `Condition.value`; `Field = ' '` matches
   objects where the property is absent or empty (QBO omits properties without a value),
-  and `None` may also appear among `IN` values. Other operators refuse it (4001).
+  `Field != ' '` those where it has a value, and `None` may also appear among `IN`
+  values. Other operators refuse it (4001).
+- `!=` is accepted although Intuit's grammar does not list it: clients written against
+  QBO send it (`FullyQualifiedName != '...'`). It follows the same type rules as `=`, and
+  like every comparison it never matches an object that lacks the property (as SQL's
+  NULL would not) [unconfirmed].
 - In a quoted string `\\'` is a quote and `\\\\` a backslash; any other backslash is kept
   as written [unconfirmed]. python-quickbooks escapes only the quote (`utils.py`), so a
   name like `C:\\wines` still round-trips; a name ending in a backslash cannot be
@@ -169,7 +174,7 @@ class QueryError(Exception):
 @dataclass(frozen=True)
 class Condition:
     field: str  # canonical spelling from QUERYABLE: "MetaData.LastUpdatedTime", "CustomerRef"
-    op: str  # "=", "<", ">", "<=", ">=", "IN" or "LIKE"
+    op: str  # "=", "!=", "<", ">", "<=", ">=", "IN" or "LIKE"
     # As written, unescaped: str when quoted or a bare word, Decimal when a number, bool for
     # true/false, None for the null ' ', and a tuple of those for IN. Typing against the
     # property happens in execute(); parse_datetime() reads a MetaData time the same way.
@@ -337,6 +342,7 @@ def _reader(entity: str, field: str) -> Callable[[Mapping[str, Any]], Any]:
 
 _COMPARISONS: dict[str, Callable[[Any, Any], bool]] = {
     "=": operator.eq,
+    "!=": operator.ne,
     "<": operator.lt,
     ">": operator.gt,
     "<=": operator.le,
@@ -376,12 +382,13 @@ def _compile(entity: str, condition: Condition) -> Predicate:
         return is_in
 
     if condition.value is None:
-        if condition.op != "=":
-            raise _invalid(f"null can only be compared with '=' or IN ('{condition.field}')")
+        if condition.op not in ("=", "!="):
+            raise _invalid(f"null can only be compared with '=', '!=' or IN ('{condition.field}')")
+        wanted = condition.op == "="
 
         def is_null(obj: Mapping[str, Any]) -> bool:
             raw = get(obj)
-            return raw is None or raw == ""
+            return (raw is None or raw == "") is wanted
 
         return is_null
 
@@ -416,7 +423,7 @@ _TOKEN = re.compile(
     | (?P<string>'(?:[^'\\]|\\.)*')
     | (?P<number>-?\d+(?:\.\d+)?)
     | (?P<word>[^\W\d]\w*(?:\.[^\W\d]\w*)*)
-    | (?P<op><=|>=|<|>|=)
+    | (?P<op>!=|<=|>=|<|>|=)
     | (?P<punct>[(),*])
     """,
     re.VERBOSE | re.DOTALL,
@@ -644,7 +651,7 @@ class _Parser:
                 values.append(self.value())
             self.punct(")")
             return field, "IN", tuple(values)
-        raise self.unexpected('"="', '"<"', '">"', '"<="', '">="', '"in"', '"like"')
+        raise self.unexpected('"="', '"!="', '"<"', '">"', '"<="', '">="', '"in"', '"like"')
 
     def value(self) -> Any:
         token = self.token

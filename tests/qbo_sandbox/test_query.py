@@ -183,6 +183,59 @@ def test_where_on_items(catalog: Catalog, where: str, expected: set[str]) -> Non
     assert sorted(names(rows)) == sorted(expected)
 
 
+@pytest.mark.parametrize(
+    ("where", "expected_dates"),
+    [
+        ("TotalAmt != '100.00'", ["2025-01-10", "2025-01-30", "2025-02-10"]),
+        ("TotalAmt != 100 AND TotalAmt != 150.0", ["2025-01-10", "2025-02-10"]),
+        ("TxnDate != '2025-01-10' AND TotalAmt < '200'", ["2025-01-20", "2025-01-30"]),
+    ],
+)
+def test_not_equal_on_amounts_and_dates(
+    catalog: Catalog, where: str, expected_dates: list[str]
+) -> None:
+    rows = catalog.api.rows(f"SELECT * FROM Invoice WHERE {where} ORDERBY TxnDate", "Invoice")
+    assert [row["TxnDate"] for row in rows] == expected_dates
+
+
+def test_not_equal_through_python_quickbooks(catalog: Catalog) -> None:
+    # The statements clients written against QBO send, through pyqb's raw where clauses.
+    others = Item.where("FullyQualifiedName != 'Alpha Brut NV'", qb=catalog.qb)
+    assert sorted(item.Name for item in others) == sorted(set(ACTIVE_ITEMS) - {"Alpha Brut NV"})
+    escaped = Item.where(r"Name != 'Château d\'Yquem 2015' AND Type != 'Inventory'", qb=catalog.qb)
+    assert sorted(item.Name for item in escaped) == sorted(
+        name for name, (kind, _) in ACTIVE_ITEMS.items() if kind != "Inventory" and name != YQUEM
+    )
+    assert Item.count("Sku != 'CAT-001'", qb=catalog.qb) == 3  # only items that have a Sku
+    assert Item.count("Active != true", qb=catalog.qb) == 1  # constrains Active: the retired one
+    retired = Item.where("Active != true", qb=catalog.qb)
+    assert [item.Name for item in retired] == [INACTIVE_ITEM]
+
+
+def test_not_equal_in_a_get_query_and_a_count(catalog: Catalog) -> None:
+    statement = "select * from Item where Name != 'Alpha Brut NV' and Id != '0' orderby Id"
+    got = catalog.api.ok("GET", "query", params={"query": statement})["QueryResponse"]
+    posted = catalog.api.query(statement)
+    assert names(got["Item"]) == names(posted["Item"])
+    assert len(got["Item"]) == len(ACTIVE_ITEMS) - 1
+    counted = catalog.api.query("SELECT COUNT(*) FROM Item WHERE Name != 'Alpha Brut NV'")
+    assert counted == {"totalCount": len(ACTIVE_ITEMS) - 1}
+
+
+def test_not_equal_pages_and_counts_past_1000_rows(big_realm: BigRealm) -> None:
+    where = "WHERE Name != 'Bulk Wine 0000' AND Id != '0'"
+    total = big_realm.api.query(f"SELECT COUNT(*) FROM Item {where}")["totalCount"]
+    assert total == big_realm.item_count - 1
+    seen: list[str] = []
+    for start in (1, 1001):
+        page = big_realm.api.rows(
+            f"SELECT * FROM Item {where} ORDERBY Id STARTPOSITION {start} MAXRESULTS 1000", "Item"
+        )
+        seen += [row["Id"] for row in page]
+    assert len(seen) == len(set(seen)) == total
+    assert [int(i) for i in seen] == sorted(int(i) for i in seen)
+
+
 def test_pyqb_choose_sends_lowercase_in_over_ids(catalog: Catalog) -> None:
     wanted = [catalog.item_ids["Alpha Brut NV"], catalog.item_ids["Echo Rosé Magnum"]]
     chosen = Item.choose(wanted, qb=catalog.qb)

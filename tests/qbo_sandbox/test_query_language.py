@@ -275,7 +275,7 @@ def test_syntax_errors_are_4000_naming_token_and_position(statement: str, encoun
 @pytest.mark.parametrize(
     ("statement", "detail"),
     [
-        ("SELECT * FROM Item WHERE Name != 'a'", 'column 31.  Encountered: "!" (33)'),
+        ("SELECT * FROM Item WHERE Name ! 'a'", 'column 31.  Encountered: "!" (33)'),
         ("SELECT * FROM Item WHERE Name = 'abc", 'column 37.  Encountered: <EOF> after : "\'abc"'),
         # A trailing backslash escapes the closing quote, as on QBO (quickbooks-ruby #345).
         ("SELECT * FROM Item WHERE Name = 'abc\\'", "Encountered: <EOF>"),
@@ -305,7 +305,10 @@ def test_lexical_errors_are_4000(statement: str, detail: str) -> None:
         ("SELECT * FROM Item WHERE Active = 1", "value '1' is not valid for property 'Active'"),
         ("SELECT * FROM Invoice WHERE TxnDate > 'yesterday'", "value 'yesterday' is not valid"),
         ("SELECT * FROM Item WHERE UnitPrice LIKE '1%'", "operator LIKE is not supported"),
-        ("SELECT * FROM Item WHERE Sku > ' '", "null can only be compared with '=' or IN"),
+        ("SELECT * FROM Item WHERE Sku > ' '", "null can only be compared with '=', '!=' or IN"),
+        ("SELECT * FROM Item WHERE UnitPrice != 'cheap'", "value 'cheap' is not valid"),
+        ("SELECT * FROM Item WHERE Active != 1", "value '1' is not valid for property 'Active'"),
+        ("SELECT * FROM Item WHERE Foo != 1", "property 'Foo' is not queryable"),
     ],
 )
 def test_validation_errors_are_4001(statement: str, detail: str) -> None:
@@ -465,6 +468,62 @@ def test_null_is_a_single_space() -> None:
 
 def test_missing_properties_never_match_a_comparison() -> None:
     assert ids("SELECT * FROM Invoice WHERE Balance < 1000", INVOICES) == ["101", "102", "103"]
+
+
+# --- Not equal ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("statement", "expected"),
+    [
+        # Strings, case-insensitively; a bare word is a string too.
+        ("SELECT * FROM Item WHERE Name != 'CRÉMANT: BRUT'", ["2", "3", "9", "10", "11"]),
+        ("SELECT * FROM Item WHERE Type != inventory", ["9", "10"]),
+        ("SELECT * FROM Item WHERE Name !='Brut Nature'", ["1", "2", "3", "10", "11"]),
+        # Ids and references numerically, whether quoted or not.
+        ("SELECT * FROM Item WHERE Id != '09'", ["1", "2", "3", "10", "11"]),
+        ("SELECT * FROM Invoice WHERE CustomerRef != 20", ["102", "103"]),
+        # Amounts as decimals: 120.5 is '120.50'.
+        ("SELECT * FROM Invoice WHERE Balance != '120.50'", ["102", "103"]),
+        ("SELECT * FROM Invoice WHERE TotalAmt != 0.30", ["101", "102"]),
+        # Dates as dates, date-times as instants (101 is 17:00:00Z).
+        ("SELECT * FROM Invoice WHERE TxnDate != '2025-01-15'", ["102", "103", "104"]),
+        (
+            "SELECT * FROM Invoice WHERE MetaData.LastUpdatedTime != '2025-05-01T19:00:00+02:00'",
+            ["102", "103"],
+        ),
+        # Booleans in any spelling.
+        ("SELECT * FROM Item WHERE Active != TRUE", ["11"]),
+        ("SELECT * FROM Item WHERE Active != 'false'", ["1", "2", "3", "9", "10"]),
+        # Null: != ' ' is "has a value".
+        ("SELECT * FROM Item WHERE Sku != ' '", ["1", "2", "3", "11"]),
+        ("SELECT * FROM Invoice WHERE CustomerRef != ' '", ["101", "102", "103"]),
+        # Like every comparison, it never matches an object without the property.
+        ("SELECT * FROM Item WHERE Sku != 'UF-CR-750'", ["2", "3", "11"]),
+        # Combined with AND, and with the other operators.
+        (
+            "SELECT * FROM Item WHERE Type = 'Inventory' AND Name != 'Old Rosé' "
+            "AND UnitPrice != 24 AND Sku LIKE 'UF%'",
+            ["2"],
+        ),
+        ("SELECT * FROM Item WHERE Id != '1' AND Id != '2' AND Id IN ('1', '2', '3')", ["3"]),
+    ],
+)
+def test_not_equal(statement: str, expected: list[str]) -> None:
+    objects = INVOICES if "FROM Invoice" in statement else ITEMS
+    assert ids(statement, objects) == expected
+
+
+def test_not_equal_is_the_public_operator_and_counts() -> None:
+    query = parse("SELECT COUNT(*) FROM Item WHERE Name != 'Tasting fee' AND Active != false")
+    assert [(c.field, c.op, c.value) for c in query.conditions] == [
+        ("Name", "!=", "Tasting fee"),
+        ("Active", "!=", False),
+    ]
+    assert count("SELECT COUNT(*) FROM Item WHERE Name != 'Tasting fee'") == 5
+    # `Active != true` constrains Active, so the inactive row is found where it is hidden
+    # by default.
+    assert count("SELECT COUNT(*) FROM Item WHERE Active != true", hides_inactive=True) == 1
 
 
 def test_booleans_accept_any_case_and_quotes() -> None:
