@@ -8,6 +8,7 @@ caller only after COMMIT.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Sequence
 from typing import Any
@@ -134,7 +135,10 @@ def _dispatch(bk: Books, options: ApiOptions, rest: Sequence[str], req: Request)
     if len(rest) == 1 and req.method == "POST":
         return json_response(200, write(bk, entity, req.query, _body(req)))
     if len(rest) == 2 and req.method == "GET":
-        return json_response(200, {entity: books.read(bk, entity, rest[1])})
+        found = books.read(bk, entity, rest[1])
+        if entity == "Invoice":
+            found = _with_invoice_link(bk, found, req)
+        return json_response(200, {entity: found})
     if entity == "Invoice" and len(rest) == 3:
         if rest[2] == "send" and req.method == "POST":
             return json_response(200, {entity: _send_invoice(bk, rest[1], req.query.get("sendTo"))})
@@ -153,6 +157,20 @@ def _singleton(bk: Books, entity: str, rest: Sequence[str], req: Request) -> Res
     if req.method == "POST" and len(rest) == 1:
         return json_response(200, {entity: books.update(bk, entity, _body(req))})
     raise unsupported_operation(f"{req.method} /{'/'.join(rest)}")
+
+
+def _with_invoice_link(bk: Books, invoice: JSON, req: Request) -> JSON:
+    """The invoice, carrying InvoiceLink when (and only when) `include=invoiceLink` asks.
+
+    Intuit adds the customer-facing link to a read on request. The sandbox's is the same
+    for the same invoice every time, and names neither the company nor the invoice.
+    """
+    shown = {key: value for key, value in invoice.items() if key != "InvoiceLink"}
+    asked = {part.strip().lower() for part in req.query.get("include", "").split(",")}
+    if "invoicelink" in asked:
+        digest = hashlib.sha256(f"{bk.realm_id}:{invoice['Id']}".encode()).hexdigest()
+        shown["InvoiceLink"] = f"https://connect.intuit.com/t/scs-v1-{digest}?locale=en_US"
+    return shown
 
 
 def _send_invoice(bk: Books, invoice_id: str, send_to: str | None) -> JSON:

@@ -317,8 +317,168 @@ def _company_info(books: Books, data: JSON, old: JSON | None) -> JSON:
 
 
 def _preferences(books: Books, data: JSON, old: JSON | None) -> JSON:
-    # Preferences are sections of switches; an update replaces the sections it sends.
-    return {**(old or {}), **data} if old else data
+    # Preferences are sections of switches; an update replaces the sections it sends, and
+    # whatever standard key a replaced section leaves out takes its standard value.
+    return full_preferences(books, {**(old or {}), **data} if old else data)
+
+
+def standard_preferences(company_name: str) -> JSON:
+    """Every block of Intuit's Preferences, with values that describe what this sandbox does.
+
+    The standard shape (pyqb's objects/preferences.py follows it): a company that tracks
+    inventory quantities (QuantityOnHand), auto-numbers its sales forms, has no sales tax,
+    classes, locations, multi-currency, time tracking or automatic payment application,
+    and reports on the accrual basis. A company's stored Preferences override any of it.
+    """
+
+    def custom_fields(prefix: str) -> list[JSON]:
+        return [
+            {
+                "CustomField": [
+                    {"Name": f"{prefix}{number}", "Type": "BooleanType", "BooleanValue": False}
+                    for number in (1, 2, 3)
+                ]
+            }
+        ]
+
+    def message(subject: str, text: str) -> JSON:
+        return {"Subject": f"{subject} from {company_name}", "Message": text}
+
+    return {
+        "AccountingInfoPrefs": {
+            "FirstMonthOfFiscalYear": "January",
+            "UseAccountNumbers": False,
+            "TaxYearMonth": "January",
+            "ClassTrackingPerTxn": False,
+            "ClassTrackingPerTxnLine": False,
+            "TrackDepartments": False,
+            "DepartmentTerminology": "Location",
+            "CustomerTerminology": "Customers",
+            "TaxForm": "6",
+        },
+        "ProductAndServicesPrefs": {
+            "ForSales": True,
+            "ForPurchase": True,
+            "QuantityWithPriceAndRate": True,
+            "QuantityOnHand": True,
+            "RevenueRecognitionEnabled": False,
+            "RevenueRecognitionFrequency": "Monthly",
+        },
+        "SalesFormsPrefs": {
+            "CustomField": custom_fields("SalesFormsPrefs.UseSalesCustom"),
+            "CustomTxnNumbers": False,
+            "AllowDiscount": True,
+            "AllowDeposit": False,
+            "AllowEstimates": False,
+            "AllowServiceDate": False,
+            "AllowShipping": False,
+            "AutoApplyCredit": False,
+            "AutoApplyPayments": False,
+            "DefaultCustomerMessage": "Thank you for your business.",
+            "EmailCopyToCompany": False,
+            "ETransactionAttachPDF": False,
+            "ETransactionEnabledStatus": "NotApplicable",
+            "ETransactionPaymentEnabled": False,
+            "IPNSupportEnabled": False,
+            "UsingPriceLevels": False,
+            "UsingProgressInvoicing": False,
+            "EstimateMessage": "Please review the estimate below. We look forward to working "
+            "with you.",
+        },
+        "EmailMessagesPrefs": {
+            "InvoiceMessage": message(
+                "Invoice", "Your invoice is attached. We appreciate your business."
+            ),
+            "EstimateMessage": message(
+                "Estimate", "Please review the estimate below. We look forward to working with you."
+            ),
+            "SalesReceiptMessage": message(
+                "Sales Receipt", "Your sales receipt is attached. We appreciate your business."
+            ),
+            "StatementMessage": message(
+                "Statement",
+                "Your statement is attached. Please remit payment at your earliest convenience.",
+            ),
+        },
+        "VendorAndPurchasesPrefs": {
+            "POCustomField": custom_fields("PurchasePrefs.UsePurchaseCustom"),
+            "TrackingByCustomer": False,
+            "BillableExpenseTracking": False,
+            "TPAREnabled": False,
+        },
+        "TimeTrackingPrefs": {
+            "UseServices": False,
+            "BillCustomers": False,
+            "ShowBillRateToAll": False,
+            "WorkWeekStartDate": "Monday",
+            "MarkTimeEntriesBillable": False,
+        },
+        "TaxPrefs": {"UsingSalesTax": False, "PartnerTaxEnabled": False},
+        "CurrencyPrefs": {"MultiCurrencyEnabled": False, "HomeCurrency": {"value": "USD"}},
+        "ReportPrefs": {"ReportBasis": "Accrual", "CalcAgingReportFromTxnDate": False},
+        "OtherPrefs": {
+            "NameValue": [
+                {"Name": name, "Value": value}
+                for name, value in (
+                    ("SalesFormsPrefs.DefaultCustomerMessage", "Thank you for your business."),
+                    ("DTXCopyMemo", "false"),
+                    ("Vendor1099Enabled", "false"),
+                    ("TimeTrackingFeatureEnabled", "false"),
+                    ("ProjectsEnabled", "false"),
+                    ("DateFormat", "Month Date Year separated by a slash"),
+                    ("DateFormatMnemonic", "MMDDYYYY"),
+                    ("NumberFormat", "US Number Format"),
+                    ("NumberFormatMnemonic", "US_NB"),
+                    ("WarnDuplicateCheckNumber", "true"),
+                    ("WarnDuplicateBillNumber", "false"),
+                    ("WarnDuplicateJournalNumber", "false"),
+                    ("SignoutInactiveMinutes", "60"),
+                )
+            ]
+        },
+    }
+
+
+def full_preferences(books: Books, stored: JSON) -> JSON:
+    """Preferences as given, with every standard block and key they lack added.
+
+    Applied when Preferences are written (the seed, every update), so every way of reading
+    them (read, query, CDC, batch) answers the full shape. What is given always wins;
+    OtherPrefs' NameValue pairs are merged by Name. A state file seeded before a block
+    existed gains it at the company's next Preferences update.
+    """
+    company = books.get("CompanyInfo", 1) or {}
+    defaults = standard_preferences(str(company.get("CompanyName") or "the company"))
+    merged: JSON = _fill(defaults, stored)
+    other, sales_forms = merged.get("OtherPrefs"), merged.get("SalesFormsPrefs")
+    pairs = other.get("NameValue") if isinstance(other, dict) else None
+    if not isinstance(other, dict) or not isinstance(pairs, list):
+        return merged  # a client stored something of its own there; it is returned as is
+    if pairs is not defaults["OtherPrefs"]["NameValue"]:
+        named = {pair.get("Name") for pair in pairs if isinstance(pair, dict)}
+        missing = [p for p in defaults["OtherPrefs"]["NameValue"] if p["Name"] not in named]
+        other["NameValue"] = pairs = [*pairs, *missing]
+    # QBO shows the default customer message in both places; a stored pair is the one set.
+    stored_forms = stored.get("SalesFormsPrefs")
+    if isinstance(sales_forms, dict) and "DefaultCustomerMessage" not in (stored_forms or {}):
+        for pair in pairs:
+            if (
+                isinstance(pair, dict)
+                and pair.get("Name") == "SalesFormsPrefs.DefaultCustomerMessage"
+            ):
+                sales_forms["DefaultCustomerMessage"] = pair.get("Value")
+                break
+    return merged
+
+
+def _fill(defaults: Any, stored: Any) -> Any:
+    """`stored`, with whatever dict keys it lacks taken from `defaults`, at every depth."""
+    if isinstance(defaults, dict) and isinstance(stored, dict):
+        return {
+            **{key: value for key, value in defaults.items() if key not in stored},
+            **{key: _fill(defaults.get(key), value) for key, value in stored.items()},
+        }
+    return stored
 
 
 _NAME_FIELDS = (

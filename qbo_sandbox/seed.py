@@ -26,7 +26,7 @@ from qbo_sandbox.accounting import (
 )
 from qbo_sandbox.books import SPECS, Books
 from qbo_sandbox.common import COMPANY_TZ, JSON, company_today, money, now_ms, num, qbo_time
-from qbo_sandbox.entities import USD
+from qbo_sandbox.entities import USD, full_preferences
 from qbo_sandbox.seed_data import (
     CHART_OF_ACCOUNTS,
     CITIES,
@@ -229,6 +229,8 @@ class _Seeder:
                 ]
             },
         }
+        # Every other standard block and key, as QBO answers them (entities.py).
+        preferences = full_preferences(self.books, preferences)
         self.books.save("Preferences", preferences, None, "Create")
 
     # ------------------------------------------------------------ the demo
