@@ -10,6 +10,7 @@ import pytest
 import requests
 from quickbooks import QuickBooks
 from quickbooks.cdc import change_data_capture
+from quickbooks.exceptions import ValidationException
 from quickbooks.objects.billpayment import BillPayment
 from quickbooks.objects.creditmemo import CreditMemo
 from quickbooks.objects.customer import Customer
@@ -216,6 +217,14 @@ def test_entity_names_match_whatever_their_case_and_come_back_in_intuits_spellin
 def test_a_name_cdc_does_not_cover_is_fault_2010(api: RealmApi, entities: str) -> None:
     error = assert_validation_fault(cdc(api, entities, recent()), "2010")
     assert error["element"] == "entities"
+
+
+def test_python_quickbooks_gets_a_validation_fault_for_a_name_that_is_no_entity(
+    qb: QuickBooks,
+) -> None:
+    with pytest.raises(ValidationException) as raised:
+        qb.change_data_capture("Invoice,Nonsense", recent())
+    assert raised.value.error_code == 2010
 
 
 def test_a_batch_cdc_query_takes_the_same_names(api: RealmApi, accounts: Accounts) -> None:
