@@ -20,15 +20,16 @@ from qbo_sandbox.cdc import run_cdc
 from qbo_sandbox.common import (
     JSON,
     Fault,
+    body_time,
     business_error,
     object_not_found,
     qbo_time,
     unsupported_operation,
 )
-from qbo_sandbox.operations import ApiOptions, run_query, write
+from qbo_sandbox.operations import ApiOptions, run_query, run_query_text, write
 from qbo_sandbox.pdf import invoice_pdf
 from qbo_sandbox.store import Event, Store
-from qbo_sandbox.web import Request, Response, json_response
+from qbo_sandbox.web import Request, Response, json_response, text_json_response
 
 ENTITY_PATHS = {name.lower(): name for name in SPECS}
 # Real QBO entities this sandbox does not model; they answer "Unsupported Operation".
@@ -117,6 +118,11 @@ def _dispatch(bk: Books, options: ApiOptions, rest: Sequence[str], req: Request)
     head = rest[0].lower()
     if head == "query" and len(rest) == 1:
         statement = req.query.get("query") if req.method == "GET" else req.text()
+        spliced = run_query_text(bk, options, statement or "")
+        if spliced is not None:
+            return text_json_response(
+                200, f'{{"QueryResponse":{spliced},"time":{json.dumps(body_time())}}}'
+            )
         return json_response(200, {"QueryResponse": run_query(bk, options, statement or "")})
     if head == "cdc" and len(rest) == 1 and req.method == "GET":
         return json_response(

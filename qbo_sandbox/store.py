@@ -256,6 +256,26 @@ class Tx:
         )
         return [_load(r[0]) for r in rows]
 
+    def select_texts(
+        self,
+        realm_id: str,
+        entity: str,
+        where: Sequence[str] = (),
+        params: Sequence[Any] = (),
+        *,
+        order: str = "id",
+        limit: int = -1,
+        offset: int = 0,
+    ) -> list[str]:
+        """``select``, as the stored JSON texts (what a response body is spliced from)."""
+        clauses = " ".join(f"AND {w}" for w in where)
+        rows = self.conn.execute(
+            f"SELECT data FROM entity WHERE realm_id = ? AND entity = ? AND deleted = 0 {clauses}"
+            f" ORDER BY {order} LIMIT ? OFFSET ?",
+            (realm_id, entity, *params, limit, offset),
+        )
+        return [str(r[0]) for r in rows]
+
     def count(
         self, realm_id: str, entity: str, where: Sequence[str] = (), params: Sequence[Any] = ()
     ) -> int:

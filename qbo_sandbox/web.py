@@ -70,6 +70,11 @@ def json_response(status: int, payload: JSON, *, stamp: bool = True) -> Response
     return Response(status, dump_json(payload), "application/json;charset=UTF-8")
 
 
+def text_json_response(status: int, body: str) -> Response:
+    """A JSON body already encoded (a query page spliced from stored objects)."""
+    return Response(status, body.encode("utf-8"), "application/json;charset=UTF-8")
+
+
 def html_response(status: int, markup: str) -> Response:
     return Response(status, markup.encode("utf-8"), "text/html; charset=utf-8")
 
