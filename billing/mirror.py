@@ -4,9 +4,6 @@ says how a mirrored entity is declared and applied). Registered in ``BillingConf
 from __future__ import annotations
 
 from decimal import Decimal
-from typing import Any
-
-from django.db import models
 
 from common.mirror import JSON, MirrorSpec, date_of, is_voided, money, qty, ref, text
 
@@ -38,23 +35,22 @@ def _invoice(obj: JSON) -> JSON:
     }
 
 
-def _invoice_lines(parent: Any, obj: JSON) -> list[models.Model]:
-    lines: list[models.Model] = []
+def _invoice_lines(obj: JSON) -> list[JSON]:
+    lines: list[JSON] = []
     for position, line in enumerate(obj.get("Line") or []):
         detail_type = text(line.get("DetailType"), 40)
         detail = line.get(detail_type) if isinstance(line.get(detail_type), dict) else {}
         lines.append(
-            QBOInvoiceLine(
-                invoice=parent,
-                line_id=text(line.get("Id"), 32),
-                position=position,
-                detail_type=detail_type,
-                item_qbo_id=ref(detail, "ItemRef")[0],
-                description=text(line.get("Description"), 4000),
-                qty=qty(detail.get("Qty")),
-                unit_price=qty(detail.get("UnitPrice")),
-                amount=money(line.get("Amount")),
-            )
+            {
+                "line_id": text(line.get("Id"), 32),
+                "position": position,
+                "detail_type": detail_type,
+                "item_qbo_id": ref(detail, "ItemRef")[0],
+                "description": text(line.get("Description"), 4000),
+                "qty": qty(detail.get("Qty")),
+                "unit_price": qty(detail.get("UnitPrice")),
+                "amount": money(line.get("Amount")),
+            }
         )
     return lines
 
@@ -74,8 +70,8 @@ def _payment(obj: JSON) -> JSON:
     }
 
 
-def _payment_applications(parent: Any, obj: JSON) -> list[models.Model]:
-    applications: list[models.Model] = []
+def _payment_applications(obj: JSON) -> list[JSON]:
+    applications: list[JSON] = []
     for line in obj.get("Line") or []:
         links = [link for link in line.get("LinkedTxn") or [] if link.get("TxnId")]
         for index, link in enumerate(links):
@@ -83,12 +79,11 @@ def _payment_applications(parent: Any, obj: JSON) -> list[models.Model]:
             # line ever link several, the amount is recorded once (on the first link) so
             # that sums of applications never exceed the payment.
             applications.append(
-                QBOPaymentApplication(
-                    payment=parent,
-                    txn_type=text(link.get("TxnType") or "Invoice", 32),
-                    txn_qbo_id=text(link.get("TxnId"), 32),
-                    amount=money(line.get("Amount")) if index == 0 else Decimal("0.00"),
-                )
+                {
+                    "txn_type": text(link.get("TxnType") or "Invoice", 32),
+                    "txn_qbo_id": text(link.get("TxnId"), 32),
+                    "amount": money(line.get("Amount")) if index == 0 else Decimal("0.00"),
+                }
             )
     return applications
 

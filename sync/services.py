@@ -35,11 +35,14 @@ import logging
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+from django import db
 from django.conf import settings
 from django.contrib.messages import constants as message_levels
 from django.core.cache import cache
@@ -51,7 +54,15 @@ from django.views.decorators.debug import sensitive_variables
 
 from accounts.models import Partner
 from common import mirror
-from common.mirror import Applied, mirror_apply, mirror_prune, updated_at
+from common.mirror import (
+    Applied,
+    Prepared,
+    mirror_apply,
+    mirror_prepare,
+    mirror_prune,
+    mirror_write,
+    updated_at,
+)
 from common.publish import publish_quietly
 
 from . import conf, locks
@@ -542,7 +553,17 @@ class _Context:
     meter: qbo.Meter
     client: qbo.QBOClient = field(init=False)
     counts: dict[str, Applied] = field(default_factory=dict)
+    # Seconds this run's own thread spent waiting for QuickBooks (SyncRun.qbo_wait_seconds).
+    waited: float = 0.0
     _renewed_at: float = 0.0
+
+    @contextmanager
+    def waiting(self) -> Iterator[None]:
+        started = time.monotonic()
+        try:
+            yield
+        finally:
+            self.waited += time.monotonic() - started
 
     def heartbeat(self) -> None:
         # Renew the lease a few times per TTL, not on every request.
@@ -558,6 +579,7 @@ class _Context:
         SyncRun.objects.filter(pk=self.run.pk).update(
             api_requests=self.meter.requests,
             throttled=self.meter.throttled,
+            qbo_wait_seconds=self.waited,
             counts={e: a.as_dict() for e, a in self.counts.items()},
         )
 
@@ -699,6 +721,7 @@ def _run_ended(context: _Context, status: str, error: str = "", tid: str | None 
     context.run.finished_at = timezone.now()
     context.run.api_requests = context.meter.requests
     context.run.throttled = context.meter.throttled
+    context.run.qbo_wait_seconds = context.waited
     context.run.error = error
     context.run.intuit_tid = tid or context.meter.last_intuit_tid or ""
     context.run.counts = {e: a.as_dict() for e, a in context.counts.items()}
@@ -754,7 +777,8 @@ def _run_failed(context: _Context, exc: Exception) -> None:
 def _import(context: _Context) -> None:
     connection = context.connection
     if not connection.company_name:
-        name = context.client.company_name()
+        with context.waiting():
+            name = context.client.company_name()
         if name:
             QBOConnection.objects.filter(pk=connection.pk).update(company_name=name)
     started = timezone.now()
@@ -774,56 +798,145 @@ def _import_entity(context: _Context, cursor: SyncCursor) -> None:
     entity = cursor.entity
     connection_id = context.connection.pk
     if cursor.total_count is None:
-        total = context.client.count(entity)
+        with context.waiting():
+            total = context.client.count(entity)
         with transaction.atomic():
             context.lease.check_fence()
             cursor.total_count = total
             cursor.save(update_fields=["total_count", "updated_at"])
-    while True:
-        if cursor.total_count == 0 or (
-            cursor.import_after_id and cursor.imported_count >= (cursor.total_count or 0)
-        ):
-            # Everything counted at the start is stored. Anything created since has a
-            # higher Id and a LastUpdatedTime after the watermark: the first poll gets it.
-            page = None
-        else:
-            page = context.client.query_page(entity, after_id=cursor.import_after_id)
-        with transaction.atomic():
-            context.lease.check_fence()
-            if page is not None:
-                applied = mirror_apply(
-                    connection_id=connection_id, entity=entity, objects=page.rows
-                )
-                if cursor.reconcile:
-                    applied.deleted += mirror_prune(
-                        connection_id=connection_id,
-                        entity=entity,
-                        after_id=page.after_id,
-                        last_id=None if page.is_last else page.last_id,
-                        keep={str(row["Id"]) for row in page.rows},
-                    )
-                context.count(entity, applied)
-                cursor.import_after_id = page.last_id
-                cursor.imported_count += len(page.rows)
-                finished = page.is_last
-            else:
-                if cursor.reconcile:
-                    removed = mirror_prune(
-                        connection_id=connection_id,
-                        entity=entity,
-                        after_id=cursor.import_after_id,
-                        last_id=None,
-                        keep=set(),
-                    )
-                    context.count(entity, Applied(deleted=removed))
-                finished = True
+
+    def wanted(after_id: str, imported: int) -> bool:
+        # Everything counted at the start is stored once this many rows are: anything
+        # created since has a higher Id and a LastUpdatedTime after the watermark, and the
+        # first poll gets it.
+        return not (cursor.total_count == 0 or (after_id and imported >= (cursor.total_count or 0)))
+
+    # While a page is written, the next one is already on its way: QuickBooks' answer time
+    # and ours overlap instead of adding up (docs/architecture.md, "The write path"). The
+    # limiter still governs every request, and the prefetched page is only ever written
+    # after the one before it, in its own transaction, so a crash anywhere leaves the
+    # cursor at the last page stored, exactly as without prefetching.
+    with _Prefetcher(context, entity) as prefetch:
+        if wanted(cursor.import_after_id, cursor.imported_count):
+            prefetch.ask(cursor.import_after_id)
+        while True:
+            page, prepared = prefetch.take()
+            if (
+                page is not None
+                and not page.is_last
+                and wanted(page.last_id, cursor.imported_count + len(page.rows))
+            ):
+                prefetch.ask(page.last_id)
+            with _mirror_write(context):
+                if page is not None:
+                    assert prepared is not None
+                    applied = mirror_write(prepared)
+                    if cursor.reconcile:
+                        applied.deleted += mirror_prune(
+                            connection_id=connection_id,
+                            entity=entity,
+                            after_id=page.after_id,
+                            last_id=None if page.is_last else page.last_id,
+                            keep={str(row["Id"]) for row in page.rows},
+                        )
+                    context.count(entity, applied)
+                    cursor.import_after_id = page.last_id
+                    cursor.imported_count += len(page.rows)
+                    # Not the last page but nothing more asked for: the next round takes
+                    # no page and only prunes the tail, as a resumed import would.
+                    finished = page.is_last
+                else:
+                    if cursor.reconcile:
+                        removed = mirror_prune(
+                            connection_id=connection_id,
+                            entity=entity,
+                            after_id=cursor.import_after_id,
+                            last_id=None,
+                            keep=set(),
+                        )
+                        context.count(entity, Applied(deleted=removed))
+                    finished = True
+                if finished:
+                    cursor.import_done = True
+                    cursor.reconcile = False
+                cursor.save()
+            context.save_progress()
             if finished:
-                cursor.import_done = True
-                cursor.reconcile = False
-            cursor.save()
-        context.save_progress()
-        if finished:
-            return
+                return
+
+
+@contextmanager
+def _mirror_write(context: _Context) -> Iterator[None]:
+    """The transaction of one import page or one CDC answer: the rows and the cursor that
+    covers them, under the lease's fence.
+
+    Committed without waiting for the WAL flush (``synchronous_commit`` off, for this
+    transaction only). A crash can then lose the last few of these commits, never half of
+    one: the rows and their cursor go together, so the lost pages or changes are simply
+    read again, and the import does not wait ~20 ms per page for a disk flush it does not
+    need (docs/architecture.md, "The write path").
+    """
+    with transaction.atomic():
+        with db.connection.cursor() as cursor:
+            cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        context.lease.check_fence()
+        yield
+
+
+class _Prefetcher:
+    """At most one query page in flight on a second thread, for ``_import_entity``.
+
+    The thread makes the whole client call (limiter slot, retries, a token refresh), then
+    turns the page into rows (``mirror_prepare``: no database), and closes its own
+    database connection when it ends; an exception it meets is raised where the page is
+    taken. Leaving the block waits for a page still in flight, so nothing of the client
+    outlives the import.
+    """
+
+    def __init__(self, context: _Context, entity: str) -> None:
+        self.context = context
+        self.entity = entity
+        self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qbo-prefetch")
+        self._future: Future[tuple[qbo.QueryPage, Prepared, tuple[float, float]]] | None = None
+
+    def __enter__(self) -> _Prefetcher:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def ask(self, after_id: str) -> None:
+        self._future = self._pool.submit(self._fetch, after_id)
+
+    def take(self) -> tuple[qbo.QueryPage, Prepared] | tuple[None, None]:
+        """The page asked for last and its rows, or Nones when none was asked for since
+        the last take."""
+        future, self._future = self._future, None
+        if future is None:
+            return None, None
+        blocked = time.monotonic()
+        page, prepared, preparing = future.result()
+        # Waiting for the thread is waiting for QuickBooks, except while it was decoding
+        # the answer and preparing the rows: that part is ours (SyncRun.qbo_wait_seconds).
+        now = time.monotonic()
+        ours = max(0.0, min(now, preparing[1]) - max(blocked, preparing[0]))
+        self.context.waited += max(0.0, now - blocked - ours)
+        return page, prepared
+
+    def _fetch(self, after_id: str) -> tuple[qbo.QueryPage, Prepared, tuple[float, float]]:
+        try:
+            page = self.context.client.query_page(self.entity, after_id=after_id)
+            # Ours from the moment the answer arrived: decoding it, then preparing rows.
+            started = page.answered_at or time.monotonic()
+            prepared = mirror_prepare(
+                connection_id=self.context.connection.pk,
+                entity=self.entity,
+                objects=page.rows,
+                texts=page.texts or None,
+            )
+            return page, prepared, (started, time.monotonic())
+        finally:
+            db.connections.close_all()
 
 
 # ---------------------------------------------------------------- poll
@@ -836,7 +949,8 @@ def _poll(context: _Context) -> None:
     started = timezone.now()
     for _ in range(100):  # a safety bound; each round moves the window forward
         try:
-            batch = context.client.cdc(list(mirror.entities()), changed_since=since)
+            with context.waiting():
+                batch = context.client.cdc(list(mirror.entities()), changed_since=since)
         except qbo.CDCTooOld:
             # Our own guard keeps watermarks inside 30 days; a clock disagreeing with
             # Intuit's by more than the margin lands here instead.
@@ -855,12 +969,14 @@ def _poll(context: _Context) -> None:
         else:
             reference = min(started, batch.server_time or started)
             watermark = max(since, reference - conf.duration("SYNC_CDC_OVERLAP"))
-        with transaction.atomic():
-            context.lease.check_fence()
+        with _mirror_write(context):
             wrote = False
             for entity in mirror.entities():
                 applied = mirror_apply(
-                    connection_id=connection.pk, entity=entity, objects=batch.changes[entity]
+                    connection_id=connection.pk,
+                    entity=entity,
+                    objects=batch.changes[entity],
+                    texts=batch.texts.get(entity),
                 )
                 context.count(entity, applied)
                 wrote |= applied.wrote

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from types import GenericAlias
 from typing import Any, TypeVar
 
+import msgspec
 import requests
 from django.conf import settings
 from quickbooks import QuickBooks
@@ -83,7 +85,15 @@ class QBOClient:
         if after_id:
             where.append(("Id", ">", after_id))
         rows = self.find(entity, where=where, max_results=page_size)
-        return QueryPage(entity=entity, rows=rows, after_id=after_id, page_size=page_size)
+        texts = as_sent(self._session.last_content, entity)
+        return QueryPage(
+            entity=entity,
+            rows=rows,
+            after_id=after_id,
+            page_size=page_size,
+            texts=texts if len(texts) == len(rows) else [],
+            answered_at=self._session.answered_at,
+        )
 
     def find(
         self,
@@ -125,11 +135,15 @@ class QBOClient:
                 for name in entities:
                     changes[name].extend(response.get(name) or [])
         capped = frozenset(name for name, rows in changes.items() if len(rows) >= CDC_LIMIT)
+        texts = changes_as_sent(self._session.last_content, entities)
         return CDCBatch(
             changed_since=since,
             changes=changes,
             capped=capped,
             server_time=parse_time(result.get("time")),
+            texts={
+                name: texts[name] for name in entities if len(texts[name]) == len(changes[name])
+            },
         )
 
     def batch(
@@ -245,6 +259,51 @@ class QBOClient:
             code=answer.fault_code,
             retry_after=answer.retry_after,
         )
+
+
+_PAGE_SHAPES: dict[str, Any] = {}
+
+
+def as_sent(content: bytes, entity: str) -> list[str]:
+    """Each object of a query answer's ``QueryResponse.<entity>`` list, as the JSON text
+    QuickBooks sent: msgspec.Raw keeps slices of the body instead of decoding them."""
+    shape = _PAGE_SHAPES.get(entity)
+    if shape is None:
+        answer = msgspec.defstruct("Answer", [(entity, list[msgspec.Raw], [])])
+        shape = _PAGE_SHAPES[entity] = msgspec.json.Decoder(
+            msgspec.defstruct("Page", [("QueryResponse", answer, msgspec.field())])
+        )
+    try:
+        page = shape.decode(content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return []
+    return [bytes(raw).decode() for raw in getattr(page.QueryResponse, entity)]
+
+
+_CDC_SHAPES: dict[tuple[str, ...], Any] = {}
+
+
+def changes_as_sent(content: bytes, entities: Sequence[str]) -> dict[str, list[str]]:
+    """``as_sent`` for a CDC answer: each entity's changes as the JSON texts sent, in the
+    order ``cdc`` reads them (empty lists when the answer cannot be split)."""
+    names = tuple(entities)
+    shape = _CDC_SHAPES.get(names)
+    if shape is None:
+        answer = msgspec.defstruct("Answer", [(n, list[msgspec.Raw], []) for n in names])
+        block = msgspec.defstruct("Block", [("QueryResponse", GenericAlias(list, answer), [])])
+        shape = _CDC_SHAPES[names] = msgspec.json.Decoder(
+            msgspec.defstruct("CDC", [("CDCResponse", GenericAlias(list, block), [])])
+        )
+    found: dict[str, list[str]] = {name: [] for name in names}
+    try:
+        decoded = shape.decode(content)
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return found
+    for block in decoded.CDCResponse:
+        for response in block.QueryResponse:
+            for name in names:
+                found[name].extend(bytes(raw).decode() for raw in getattr(response, name))
+    return found
 
 
 class StaticToken:

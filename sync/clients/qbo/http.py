@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import re
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -116,17 +117,25 @@ class ApiSession(requests.Session):
         self.limiter = RealmLimiter(realm_id)
         self.access_token = ""  # read by python-quickbooks for its Authorization header
         self.last: Answer | None = None
+        # The last answer's body, for a caller that wants the objects as they were sent
+        # (QBOClient.query_page); python-quickbooks decodes it too.
+        self.last_content = b""
+        # When the last answer arrived (time.monotonic): what follows is our own work.
+        self.answered_at = 0.0
 
     def request(
         self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
     ) -> requests.Response:
         kwargs.setdefault("timeout", timeout())
         self.last = None
+        self.last_content = b""
         batch = str(url).split("?", 1)[0].endswith("/batch")
         with self.limiter.slot(batch=batch, heartbeat=self.heartbeat):
             self.meter.count_request()
             response = super().request(method, url, *args, **kwargs)
         self.last = answer(response)
+        self.last_content = response.content
+        self.answered_at = time.monotonic()
         if self.last.intuit_tid:
             self.meter.last_intuit_tid = self.last.intuit_tid
         return response

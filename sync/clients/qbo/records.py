@@ -31,6 +31,11 @@ class QueryPage:
     rows: list[dict[str, Any]]
     after_id: str
     page_size: int
+    # Each row's JSON exactly as QuickBooks sent it, parallel to ``rows`` (empty when the
+    # answer could not be split): what the mirror stores as ``raw``.
+    texts: list[str] = field(default_factory=list)
+    # When QuickBooks' answer arrived (time.monotonic); decoding it is our own time.
+    answered_at: float = 0.0
 
     @property
     def last_id(self) -> str:
@@ -50,6 +55,9 @@ class CDCBatch:
     # Entities whose answer hit Intuit's 1000-object cap: more changes may exist.
     capped: frozenset[str]
     server_time: datetime | None
+    # Each change's JSON exactly as QuickBooks sent it, parallel to ``changes`` (an entity
+    # is missing when its answer could not be split): what the mirror stores as ``raw``.
+    texts: dict[str, list[str]] = field(default_factory=dict)
 
 
 @dataclass
