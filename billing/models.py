@@ -10,11 +10,17 @@ from django.db import models
 from common.mirror import MirroredRecord
 
 # Money columns: 18 digits, 2 decimal places (QBO amounts are to the cent).
+#
+# A mirrored row's foreign key to its connection has no index of its own: the unique
+# (connection, qbo_id) index already serves every lookup by connection, and a second index
+# would be one more write per row of every import page (docs/architecture.md, "The write
+# path"). The same holds for an invoice line's key to its invoice, covered by (invoice,
+# position).
 
 
 class QBOCustomer(MirroredRecord):
     connection = models.ForeignKey(
-        "sync.QBOConnection", on_delete=models.CASCADE, related_name="customers"
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="customers", db_index=False
     )
     display_name = models.CharField(max_length=255)
     company_name = models.CharField(max_length=255, blank=True)
@@ -35,7 +41,7 @@ class QBOCustomer(MirroredRecord):
 
 class QBOInvoice(MirroredRecord):
     connection = models.ForeignKey(
-        "sync.QBOConnection", on_delete=models.CASCADE, related_name="invoices"
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="invoices", db_index=False
     )
     doc_number = models.CharField(max_length=32, blank=True)
     customer_qbo_id = models.CharField(max_length=32, blank=True)
@@ -68,7 +74,9 @@ class QBOInvoiceLine(models.Model):
     # subtotal, and nothing that counts what was sold may add it in.
     SUBTOTAL = "SubTotalLineDetail"
 
-    invoice = models.ForeignKey(QBOInvoice, on_delete=models.CASCADE, related_name="lines")
+    invoice = models.ForeignKey(
+        QBOInvoice, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
     line_id = models.CharField(max_length=32, blank=True)
     position = models.PositiveIntegerField()
     detail_type = models.CharField(max_length=40)
@@ -90,7 +98,7 @@ class QBOInvoiceLine(models.Model):
 
 class QBOPayment(MirroredRecord):
     connection = models.ForeignKey(
-        "sync.QBOConnection", on_delete=models.CASCADE, related_name="payments"
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="payments", db_index=False
     )
     customer_qbo_id = models.CharField(max_length=32, blank=True)
     customer_name = models.CharField(max_length=255, blank=True)

@@ -31,8 +31,9 @@ class QBOItem(MirroredRecord):
     """A partner's QuickBooks item, as last seen. Typed columns for what pages filter and
     sum on; the whole QBO object in ``raw``."""
 
+    # No index of its own: (connection, qbo_id) serves lookups by connection (billing/models.py).
     connection = models.ForeignKey(
-        "sync.QBOConnection", on_delete=models.CASCADE, related_name="items"
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="items", db_index=False
     )
     name = models.CharField(max_length=255)
     fully_qualified_name = models.CharField(max_length=1024, blank=True)
