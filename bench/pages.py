@@ -113,7 +113,6 @@ def prepare_people_and_counts(partner: Partner) -> None:
 class Query:
     sql: str
     params: Any
-    seconds: float
 
 
 class QueryLog:
@@ -124,21 +123,18 @@ class QueryLog:
         self.queries: list[Query] = []
 
     def __call__(self, execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
-        started = time.perf_counter()
-        try:
-            return execute(sql, params, many, context)
-        finally:
-            if not many:
-                self.queries.append(Query(sql, params, time.perf_counter() - started))
+        if not many:
+            self.queries.append(Query(sql, params))
+        return execute(sql, params, many, context)
 
 
 def main_sql(queries: list[Query], repeat: int) -> tuple[float, int]:
     """The median time of the slowest of ``queries``, each re-executed alone through a
     plain cursor, rows fetched; and how many distinct reads there were.
 
-    Every distinct read is re-executed once rather than trusting the times logged: an
-    export reads through a server-side cursor, whose execute returns before the rows are
-    fetched, so only a re-execution with every row fetched shows its real cost.
+    Each distinct read is re-executed rather than timed where it ran: an export reads
+    through a server-side cursor, whose execute returns before the rows are fetched, so
+    only a re-execution with every row fetched shows its real cost.
     """
     from django.db import connection
 
@@ -233,7 +229,8 @@ def export_results(small_partner: Partner, repeat: int) -> list[Result]:
     results = []
     for label, name, target in EXPORTS:
         url = f"{reverse(name)}?format=csv"
-        _read(client, f"{url}&partner={empty.pk}")  # warm-up
+        warm_up = f"{url}&partner={empty.pk}"  # the same code path with no rows
+        _read(client, warm_up)
         # An export is a handful of statements: logging them costs nothing measurable, so
         # the timed runs are the logged ones (a big export is slow enough to run once less).
         log = QueryLog()
@@ -241,8 +238,8 @@ def export_results(small_partner: Partner, repeat: int) -> list[Result]:
             seconds, body = median_seconds(partial(_read, client, url), repeat)
         rows = body.count(b"\n") - 1
         sql, reads = main_sql(log.queries, repeat)
-        small = _peak_memory(f"{url}&partner={small_partner.pk}", warm_up=empty.pk)
-        full = _peak_memory(url, warm_up=empty.pk)
+        small = _peak_memory(f"{url}&partner={small_partner.pk}", warm_up)
+        full = _peak_memory(url, warm_up)
         results += [
             Result.check(
                 f"{label} rows/s",
@@ -270,13 +267,13 @@ def export_results(small_partner: Partner, repeat: int) -> list[Result]:
     return results
 
 
-def _peak_memory(url: str, *, warm_up: int) -> dict[str, Any]:
+def _peak_memory(url: str, warm_up: str) -> dict[str, Any]:
     """Run one export in a fresh process (same database, via the environment) and return
     its row count and how far its peak RSS rose above the RSS it had just before."""
     # The child reads DATABASE_URL / REDIS_URL / DJANGO_SETTINGS_MODULE from the
     # environment this process set up, so it talks to the same throw-away servers.
     done = subprocess.run(
-        [sys.executable, __file__, "--export-child", url, "--warm-up", str(warm_up)],
+        [sys.executable, __file__, "--export-child", url, "--warm-up", warm_up],
         capture_output=True,
         text=True,
         check=True,
@@ -287,7 +284,7 @@ def _peak_memory(url: str, *, warm_up: int) -> dict[str, Any]:
     return figures
 
 
-def _export_child(url: str, warm_up: int) -> None:
+def _export_child(url: str, warm_up: str) -> None:
     """The child's side of ``_peak_memory``: prints one JSON line."""
     import django
 
@@ -295,7 +292,7 @@ def _export_child(url: str, warm_up: int) -> None:
     client = _client(STAFF_EMAIL)
     # The same code path with no rows first: what is imported and cached on a first
     # request is not what an export of many rows costs.
-    _read(client, f"{url.split('&partner=')[0]}&partner={warm_up}")
+    _read(client, warm_up)
     # Linux keeps the process's peak RSS (VmHWM); writing 5 to clear_refs resets it to the
     # current RSS, so the peak read afterwards is the export's own, not start-up's.
     Path("/proc/self/clear_refs").write_text("5")
@@ -324,7 +321,7 @@ def main() -> int:
     parser.add_argument("--scale", type=float, default=20.0, help="the big company's scale")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each; the median counts")
     parser.add_argument("--export-child", help=argparse.SUPPRESS)
-    parser.add_argument("--warm-up", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--warm-up", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.export_child:
         _export_child(args.export_child, args.warm_up)

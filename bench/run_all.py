@@ -24,7 +24,7 @@ What runs, in this order (the table is printed in the order of the figures):
 The default scale, 50 (about 20,000 invoices and 15,000 payments per big company, a fifth
 of the targets' size), keeps the whole run near four minutes on 2 shared cores, well inside
 ten even with the machine busy or the import at its old pace; ``--scale 265`` is the
-100,000-invoice company of the performance targets (about twelve minutes).
+100,000-invoice company of the performance targets (about ten minutes).
 """
 
 from __future__ import annotations
