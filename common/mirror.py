@@ -11,6 +11,8 @@ those apps never import sync. docs/architecture.md shows the flow.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
@@ -239,16 +241,16 @@ def mirror_apply(
 @dataclass(frozen=True)
 class Prepared:
     """QuickBooks objects turned into the rows ``mirror_write`` stores, already in COPY's
-    text format: the live objects' rows (columns in ``_table`` order), each one's lines
-    (every column but the parent's key, which the write puts in front), the Ids of
-    tombstones."""
+    text format: the live objects' rows (columns in ``_table`` order); each one's lines as
+    tuples (every column but the parent's key, known only once the parent is written);
+    the Ids of tombstones."""
 
     entity: str
     connection_id: int
     deleted_ids: list[str]
     live: int
     rows: str
-    children: dict[str, list[str]]  # by qbo_id
+    children: dict[str, list[tuple[Any, ...]]]  # by qbo_id
 
 
 def mirror_prepare(
@@ -270,7 +272,7 @@ def mirror_prepare(
     table = _table(spec.model)
     deleted_ids: list[str] = []
     rows: list[str] = []
-    children: dict[str, list[str]] = {}
+    children: dict[str, list[tuple[Any, ...]]] = {}
     child_columns = _child_table(spec).columns if spec.children is not None else ()
     for key, obj in latest.items():
         if obj.get("status") == "Deleted":
@@ -286,8 +288,7 @@ def mirror_prepare(
         rows.append(copy_line([row[column] for column in table.columns]))
         if spec.children is not None:
             children[key] = [
-                copy_line([child[column] for column in child_columns])
-                for child in spec.children(obj)
+                tuple([child[column] for column in child_columns]) for child in spec.children(obj)
             ]
     return Prepared(entity, connection_id, deleted_ids, len(rows), "".join(rows), children)
 
@@ -331,14 +332,18 @@ def mirror_write(prepared: Prepared) -> Applied:
                         ),
                         [replaced],
                     )
+            # The lines are many small rows: Python's csv module (C) formats them faster
+            # than copy_line can, and they are only formatted here, once their parents'
+            # keys are known.
+            lines = io.StringIO()
+            csv.writer(lines, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
+                (pk, *line) for pk, qbo_id, _ in written for line in prepared.children[qbo_id]
+            )
             _copy(
                 children.name,
                 [parent, *children.columns],
-                "".join(
-                    f"{pk}\t{line}"
-                    for pk, qbo_id, _ in written
-                    for line in prepared.children[qbo_id]
-                ),
+                lines.getvalue(),
+                csv_nulls=children.nullable,
             )
     return result
 
@@ -347,6 +352,7 @@ def mirror_write(prepared: Prepared) -> Applied:
 class _Table:
     name: str
     columns: tuple[str, ...]  # every concrete column but the primary key, model order
+    nullable: tuple[str, ...]  # those of them that may be NULL
 
 
 _TABLES: dict[tuple[type[models.Model], tuple[str, ...]], _Table] = {}
@@ -355,17 +361,27 @@ _TABLES: dict[tuple[type[models.Model], tuple[str, ...]], _Table] = {}
 def _table(model: type[models.Model], exclude: tuple[str, ...] = ()) -> _Table:
     found = _TABLES.get((model, exclude))
     if found is None:
-        columns = tuple(
-            str(field.column)
+        fields = [
+            field
             for field in model._meta.concrete_fields
             if not field.primary_key and field.column not in exclude
+        ]
+        found = _TABLES[(model, exclude)] = _Table(
+            model._meta.db_table,
+            tuple(str(field.column) for field in fields),
+            tuple(str(field.column) for field in fields if field.null),
         )
-        found = _TABLES[(model, exclude)] = _Table(model._meta.db_table, columns)
     return found
 
 
 def _child_table(spec: MirrorSpec) -> _Table:
     assert spec.child_model is not None, spec.entity
+    # Lines go in as CSV, where NULL and an empty string are told apart by column (see
+    # mirror_write): a nullable text column would lose its empty strings.
+    assert not any(
+        field.null and isinstance(field, models.CharField | models.TextField)
+        for field in spec.child_model._meta.concrete_fields
+    ), f"{spec.child_model.__name__}: a nullable text column cannot be mirrored as a line"
     return _table(spec.child_model, exclude=(f"{spec.child_parent}_id",))
 
 
@@ -373,10 +389,21 @@ def _encoded(obj: JSON) -> str:
     return json.dumps(obj, default=json_default, ensure_ascii=False, separators=(",", ":"))
 
 
-def _copy(table: str, columns: Sequence[str], text: str) -> None:
+def _copy(
+    table: str, columns: Sequence[str], text: str, csv_nulls: Sequence[str] | None = None
+) -> None:
+    """COPY ``text`` into ``table``: COPY's text format, or CSV when ``csv_nulls`` is given
+    (the columns where CSV's quoted empty value, the csv module's None, means NULL)."""
     statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
         sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
     )
+    if csv_nulls is not None:
+        options = sql.SQL(" WITH (FORMAT csv{})").format(
+            sql.SQL(", FORCE_NULL ({})").format(sql.SQL(", ").join(map(sql.Identifier, csv_nulls)))
+            if csv_nulls
+            else sql.SQL("")
+        )
+        statement = sql.Composed([statement, options])
     with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
         copy.write(text.encode())
 
