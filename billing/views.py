@@ -63,7 +63,7 @@ OPEN_INVOICES = Table(
         Column("days_overdue", "Days overdue", sort="days_overdue", kind="number"),
         # Buckets sort by age (their keys would sort "90+" before "current").
         Column("aging_bucket", "Aging", sort="days_overdue",
-               csv=lambda i: selectors.BUCKET_LABELS[i.aging_bucket]),
+               csv=lambda row: selectors.BUCKET_LABELS[row["aging_bucket"]]),
     ],
     default_sort="-days_overdue",
 )  # fmt: skip
@@ -78,11 +78,14 @@ def invoices(request: AuthedRequest) -> HttpResponseBase:
     # "Today" is the user's today (UserTimezoneMiddleware activates their zone): an
     # invoice due today is not overdue in Los Angeles while it already is in Paris.
     today = timezone.localdate()
-    rows = selectors.open_invoice_list(user=user, today=today, **form.filters())
-    table = OPEN_INVOICES.bind(request, rows, hide=_hidden_columns(request))
-    if table.is_csv:
+    if OPEN_INVOICES.wants_csv(request):
+        export = selectors.open_invoice_export(user=user, today=today, **form.filters())
+        table = OPEN_INVOICES.bind(request, export, hide=_hidden_columns(request))
         return csv_response(table, f"open-invoices-{today:%Y-%m-%d}.csv")
+    rows = selectors.open_invoice_list(user=user, today=today, **form.filters())
     totals = selectors.aging_totals(rows)
+    # The totals counted the rows already; the table's pages use that count.
+    table = OPEN_INVOICES.bind(request, rows, hide=_hidden_columns(request), count=totals["count"])
     context = {
         "form": form,
         "table": table,
@@ -120,14 +123,6 @@ def invoice_detail(request: AuthedRequest, pk: int) -> HttpResponse:
     return render(request, "billing/invoice.html", context)
 
 
-def _paid_invoices(payment: Any) -> str:
-    """The invoices a payment paid, for the export: "INV-1001 50.00; INV-1002 20.00"."""
-    return "; ".join(
-        f"{a.invoice_doc_number or a.txn_type + ' ' + a.txn_qbo_id} {a.amount}"
-        for a in payment.applications.all()
-    )
-
-
 PAYMENTS = Table(
     [
         Column("txn_date", "Date", sort="txn_date", kind="date"),
@@ -136,14 +131,16 @@ PAYMENTS = Table(
         Column("customer", "Customer", sort="customer_name", attr="customer_name"),
         Column("payment_method", "Method", sort="payment_method"),
         Column("reference", "Reference", sort="reference"),
-        Column("invoices", "Invoices paid", attr="applications", csv=_paid_invoices),
+        # The export's text is the selector's (selectors.payment_export).
+        Column("invoices", "Invoices paid", attr="applications",
+               csv=lambda row: row["invoices_paid"]),
         Column("received", "Received", sort="total_amt", kind="money", attr="total_amt",
                currency=lambda p: p.currency),
         Column("applied", "Applied", sort="applied_amt", kind="money", attr="applied_amt",
                currency=lambda p: p.currency),
         Column("unapplied", "Unapplied", sort="unapplied_amt", kind="money",
                attr="unapplied_amt", currency=lambda p: p.currency),
-        Column("voided", "Voided", csv=lambda p: "yes" if p.voided else ""),
+        Column("voided", "Voided", csv=lambda row: "yes" if row["voided"] else ""),
     ],
     default_sort="-txn_date",
 )  # fmt: skip
@@ -155,14 +152,18 @@ def payments(request: AuthedRequest) -> HttpResponseBase:
     user = request.user
     form = PaymentFilterForm(request.GET, user=user)
     form.is_valid()  # bad filters are shown and left out; the rest still apply
-    rows = selectors.payment_list(user=user, **form.filters())
-    table = PAYMENTS.bind(request, rows, hide=_hidden_columns(request))
-    if table.is_csv:
+    if PAYMENTS.wants_csv(request):
+        export = selectors.payment_export(user=user, **form.filters())
+        table = PAYMENTS.bind(request, export, hide=_hidden_columns(request))
         return csv_response(table, f"payments-{timezone.localdate():%Y-%m-%d}.csv")
+    rows = selectors.payment_list(user=user, **form.filters())
+    totals = selectors.payment_totals(rows)
+    # The totals counted the rows already (voided ones too); the table's pages use that.
+    table = PAYMENTS.bind(request, rows, hide=_hidden_columns(request), count=int(totals["listed"]))
     context = {
         "form": form,
         "table": table,
-        "totals": selectors.payment_totals(rows),
+        "totals": totals,
         "filtered": _filtered(form.filters()),
         "show_partner": user.sees_all_partners,
     }
