@@ -17,6 +17,7 @@ from common import mirror
 from common.mirror import mirror_apply
 from sync import services
 from sync.clients import qbo
+from sync.clients.qbo.query import including_inactive
 from sync.models import QBOConnection, SyncRun
 from sync.tokens import ConnectionTokens
 from tests.common.orm_mirror import orm_mirror_apply
@@ -88,13 +89,15 @@ def test_an_import_leaves_exactly_what_the_old_write_path_left(
     for entity in mirror.entities():
         after = ""
         while True:
-            page = client.query_page(entity, after_id=after)
+            # The old path's reading too: python-quickbooks' query, every number a Decimal.
+            where = including_inactive(entity) + ([("Id", ">", after)] if after else [])
+            rows = client.find(entity, where=where, max_results=1000)
             with transaction.atomic():
-                orm_mirror_apply(connection_id=connection.pk, entity=entity, objects=page.rows)
+                orm_mirror_apply(connection_id=connection.pk, entity=entity, objects=rows)
             pages += 1
-            after = page.last_id
-            if page.is_last:
+            if len(rows) < 1000:
                 break
+            after = str(rows[-1]["Id"])
     by_orm = snapshot(connection.pk)
 
     assert pages > len(mirror.entities())  # some entity really had several pages
@@ -175,7 +178,7 @@ def test_raw_is_each_object_exactly_as_quickbooks_sent_it_in_pages_and_in_cdc(
     page = client.query_page("Invoice", after_id="")
     assert len(page.texts) == len(page.rows) > 0
     for text, row in zip(page.texts, page.rows, strict=True):
-        assert json.loads(text, parse_float=Decimal) == row
+        assert json.loads(text) == row  # page objects come with numbers as floats
 
     batch = client.cdc(list(mirror.entities()), changed_since=timezone.now() - timedelta(days=1))
     assert batch.texts.keys() == batch.changes.keys()
@@ -196,7 +199,7 @@ def test_an_answer_that_cannot_be_split_gives_no_texts_and_no_error(content: byt
 # Any text PostgreSQL can store (no NUL, no lone surrogate), quotes, commas, tabs, newlines
 # and backslashes included: COPY's text and CSV formats must carry it unchanged.
 storable = st.lists(
-    st.text(st.characters(exclude_categories=("Cs",), exclude_characters="\x00"), max_size=5)
+    st.text(st.characters(exclude_categories=["Cs"], exclude_characters="\x00"), max_size=5)
     | st.sampled_from(['"', ",", "\t", "\n", "\r", "\\", "\\N", "'", "", '""']),
     max_size=6,
 ).map("".join)

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
+from decimal import Decimal
 from types import GenericAlias
 from typing import Any, TypeVar
 
@@ -84,8 +86,16 @@ class QBOClient:
         where = including_inactive(entity)
         if after_id:
             where.append(("Id", ">", after_id))
-        rows = self.find(entity, where=where, max_results=page_size)
-        texts = as_sent(self._session.last_content, entity)
+        text = statement(
+            entity,
+            where=where,
+            order_by="Id",
+            max_results=page_size,
+            extra_fields=EXTRA_FIELDS.get(entity, ()),
+        )
+        content = self._call(f"query {entity}", lambda: self._query_body(text))
+        rows = page_objects(content, entity)
+        texts = as_sent(content, entity)
         return QueryPage(
             entity=entity,
             rows=rows,
@@ -211,6 +221,28 @@ class QBOClient:
         )
         return str((result.get("CompanyInfo") or {}).get("CompanyName") or "")
 
+    def _query_body(self, text: str) -> bytes:
+        """A query's answer, undecoded: python-quickbooks' ``query`` request, sent through
+        the same session (limiter, meter, timeouts), without its decoding of every number
+        as a Decimal, which an import page does not need (``page_objects``)."""
+        url = f"{self._qb.api_url}/company/{self.realm_id}/query"
+        response = self._session.request(
+            "POST",
+            url,
+            params={"minorversion": MINOR_VERSION},
+            data=text.encode(),
+            headers={
+                "Content-Type": "application/text",
+                "Accept": "application/json",
+                "User-Agent": "python-quickbooks V3 library",
+                "Authorization": f"Bearer {self._session.access_token}",
+            },
+        )
+        if response.status_code != 200 or b'"Fault"' in response.content[:200]:
+            # _fault reads what the session kept of the answer, as for the library's calls.
+            raise QuickbooksException("QuickBooks answered a fault", response.status_code)
+        return response.content
+
     # ------------------------------------------------------------ one call
 
     def _call(self, operation: str, send: Callable[[], T]) -> T:
@@ -262,6 +294,30 @@ class QBOClient:
 
 
 _PAGE_SHAPES: dict[str, Any] = {}
+# A number with more significant digits than a float carries exactly (15), or something
+# that may be one: 16 digits in a row, a decimal point allowed between them.
+_LONG_NUMBER = re.compile(rb"\d(?:\.?\d){15}")
+
+
+def page_objects(content: bytes, entity: str) -> list[dict[str, Any]]:
+    """The objects of a query answer, decoded.
+
+    msgspec decodes a page in half the time of ``json.loads(parse_float=Decimal)``, with
+    numbers as floats. The mirror turns the numbers it keeps into Decimals through their
+    shortest repr, which gives back the digits QuickBooks sent whenever they are at most 15
+    significant digits, as QuickBooks' amounts and quantities are. An answer holding
+    anything that may be longer is decoded the exact way instead.
+    """
+    try:
+        if _LONG_NUMBER.search(content):
+            decoded = json.loads(content, parse_float=Decimal)
+        else:
+            decoded = msgspec.json.decode(content)
+    except (ValueError, msgspec.DecodeError):
+        raise QBOError("QuickBooks sent a query answer that is not JSON") from None
+    answer = decoded.get("QueryResponse") if isinstance(decoded, dict) else None
+    rows = answer.get(entity) if isinstance(answer, dict) else None
+    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
 
 
 def as_sent(content: bytes, entity: str) -> list[str]:
