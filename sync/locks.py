@@ -122,6 +122,18 @@ class RealmLease(Lease):
         between this check and COMMIT no newer holder can have started.
         """
         with db_connection.cursor() as cursor:
+            # A holder frozen inside this transaction (a paused VM, a stopped process) would
+            # keep its locks, and with them a successor waiting, for as long as it stays
+            # frozen. The database ends such a transaction once it has been idle, or one
+            # statement has run, for as long as the lease lasts: by the time the lease
+            # lapses, its locks are gone too (and the holder learns on waking that it may
+            # not write: see sync.services._run).
+            timeout = str(self.ttl_ms)
+            cursor.execute(
+                "SELECT set_config('idle_in_transaction_session_timeout', %s, true),"
+                " set_config('statement_timeout', %s, true)",
+                [timeout, timeout],
+            )
             cursor.execute(
                 "SELECT sync_fence FROM sync_qboconnection WHERE id = %s FOR SHARE",
                 [self.connection_id],
@@ -131,6 +143,15 @@ class RealmLease(Lease):
             raise LeaseLost(
                 f"realm {self.realm_id}: fence {self.fence} superseded by {row and row[0]}"
             )
+
+    def superseded(self) -> bool:
+        """Whether a newer holder has taken the realm's fence (read outside any lock)."""
+        fence = (
+            QBOConnection.objects.filter(pk=self.connection_id)
+            .values_list("sync_fence", flat=True)
+            .first()
+        )
+        return fence != self.fence
 
 
 def realm_lock_acquire(*, realm_id: str, connection_id: int) -> RealmLease | None:

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Literal
 
+import psycopg
 from django import db
 from django.conf import settings
 from django.contrib.messages import constants as message_levels
@@ -703,13 +704,38 @@ def _run(
     except _Reimport as exc:
         _run_ended(context, SyncRun.Status.SKIPPED, f"{exc} A full re-import follows.")
     except Exception as exc:
-        _run_failed(context, exc)
-        if not isinstance(exc, qbo.QBOError | LeaseLost):
+        failure = _lost_while_stopped(lease, exc) if isinstance(exc, DB_ERRORS) else exc
+        _run_failed(context, failure)
+        if not isinstance(failure, qbo.QBOError | LeaseLost):
             raise
     else:
         _run_succeeded(context)
     run.refresh_from_db()
     return run
+
+
+# What the database answers a sync whose transaction it ended: Django's errors, and
+# psycopg's own from a COPY (sent on the raw cursor).
+DB_ERRORS = (db.DatabaseError, psycopg.Error)
+
+
+def _lost_while_stopped(lease: RealmLease, exc: Exception) -> Exception:
+    """``LeaseLost`` instead of ``exc`` when the database ended this sync's transaction
+    because the worker stood still inside it past its lease (``RealmLease.check_fence``)
+    and a newer holder has the realm now: nothing was written, and that is the whole
+    story. Any other database error stays what it is."""
+    if not db.connection.is_usable():
+        db.connection.close()  # the session was ended; the next query opens a new one
+    try:
+        superseded = lease.superseded()
+    except DB_ERRORS:
+        return exc
+    if not superseded:
+        return exc
+    return LeaseLost(
+        f"realm {lease.realm_id}: the sync stood still past its lease and a newer one took "
+        f"the realm; the database ended its transaction ({type(exc).__name__})"
+    )
 
 
 class _Reimport(Exception):
