@@ -1,13 +1,16 @@
-"""Transactions (Invoice, Payment, Bill, InventoryAdjustment) and their accounting rules.
+"""Transactions (Invoice, Payment, InventoryAdjustment) and the rules all transactions share.
 
-The computations are pure functions of the documents (`invoice_totals`, `applications`,
+The computations are pure functions of the documents (`sales_lines`, `applications`,
 `stock_effect`...), shared by the HTTP handlers and by the bulk seed, so seeded data
 obeys exactly the rules that API writes do. Side effects on other objects are
-registered on `Books` and settled once per operation.
+registered on `Books` and settled once per operation. The other sales forms live in
+sales.py, purchases (Bill, PurchaseOrder, VendorCredit, BillPayment) in purchases.py;
+both use the helpers here, underscored ones included.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -231,20 +234,31 @@ def _price_line(line: JSON, detail: JSON, books: Books, items: dict[str, JSON] |
     return amount
 
 
+# How each transaction moves QtyOnHand: the line detail that carries items, its sign and
+# its quantity key. Sales lower stock and purchases raise it (docs/qbo-api.md §8); a credit
+# memo or refund receipt takes returned bottles back in, a vendor credit sends them back.
+STOCK_LINES: dict[str, tuple[str, int, str]] = {
+    "Invoice": ("SalesItemLineDetail", -1, "Qty"),
+    "SalesReceipt": ("SalesItemLineDetail", -1, "Qty"),
+    "CreditMemo": ("SalesItemLineDetail", 1, "Qty"),
+    "RefundReceipt": ("SalesItemLineDetail", 1, "Qty"),
+    "Bill": ("ItemBasedExpenseLineDetail", 1, "Qty"),
+    "VendorCredit": ("ItemBasedExpenseLineDetail", -1, "Qty"),
+    "InventoryAdjustment": ("ItemAdjustmentLineDetail", 1, "QtyDiff"),
+}
+
+
 def stock_effect(obj: JSON | None, entity: str) -> dict[int, Decimal]:
-    """How a transaction moves QtyOnHand, per item id: sales lower it, purchases raise it."""
+    """How a transaction moves QtyOnHand, per item id (STOCK_LINES)."""
     effect: dict[int, Decimal] = {}
-    if obj is None:
+    rule = STOCK_LINES.get(entity)
+    if obj is None or rule is None:
         return effect
+    detail_type, sign, qty_key = rule
     for line in obj.get("Line", []):
-        if entity == "Invoice" and line.get("DetailType") == "SalesItemLineDetail":
-            detail, sign, qty_key = line.get("SalesItemLineDetail", {}), -1, "Qty"
-        elif entity == "Bill" and line.get("DetailType") == "ItemBasedExpenseLineDetail":
-            detail, sign, qty_key = line.get("ItemBasedExpenseLineDetail", {}), 1, "Qty"
-        elif entity == "InventoryAdjustment":
-            detail, sign, qty_key = line.get("ItemAdjustmentLineDetail", {}), 1, "QtyDiff"
-        else:
+        if line.get("DetailType") != detail_type:
             continue
+        detail = line.get(detail_type, {})
         item_id = parse_id((detail.get("ItemRef") or {}).get("value"))
         if item_id is None or detail.get(qty_key) is None:
             continue
@@ -284,14 +298,7 @@ def _invoice(books: Books, data: JSON, old: JSON | None) -> JSON:
         data["SalesTermRef"] = customer["SalesTermRef"]
     _set_ref(books, data, "SalesTermRef", "Term")
     data["DueDate"] = _due_date(books, data, txn_date, data.get("SalesTermRef"))
-    doc_number = data.get("DocNumber")
-    if doc_number is None:
-        # An update without DocNumber keeps the number; a create gets the next one.
-        data["DocNumber"] = old["DocNumber"] if old else next_doc_number(books, "Invoice")
-    elif len(str(doc_number)) > 21:
-        raise business_error("DocNumber is longer than 21 characters")
-    else:
-        data["DocNumber"] = str(doc_number)
+    assign_doc_number(books, "Invoice", data, old)
     applied = _amount(old, "TotalAmt") - _amount(old, "Balance")
     if total < applied:
         # Lowering an invoice below what has been paid on it [unconfirmed].
@@ -319,6 +326,18 @@ def finish_invoice(data: JSON, total: Decimal, applied: Decimal, customer: JSON)
     return data
 
 
+def assign_doc_number(books: Books, entity: str, data: JSON, old: JSON | None) -> None:
+    """DocNumber of a form the company numbers: an update without one keeps its number, a
+    create gets the next one (docs/qbo-api.md §9)."""
+    doc_number = data.get("DocNumber")
+    if doc_number is None:
+        data["DocNumber"] = old["DocNumber"] if old else next_doc_number(books, entity)
+    elif len(str(doc_number)) > 21:
+        raise business_error("DocNumber is longer than 21 characters")
+    else:
+        data["DocNumber"] = str(doc_number)
+
+
 def next_doc_number(books: Books, entity: str) -> str:
     while True:
         number = str(books.tx.next_id(books.realm_id, f"DocNumber:{entity}") + 1000)
@@ -338,19 +357,35 @@ def _invoice_effects(books: Books, old: JSON | None, new: JSON | None) -> None:
 
 
 def _unlink_payment(books: Books, payment_id: str, invoice: JSON) -> None:
-    """An invoice deleted or voided under a payment: that part of the payment becomes credit."""
+    """An invoice deleted or voided under a payment: that part of the payment becomes credit.
+
+    Credit memos the payment used stay applied only as far as the invoices left on it
+    absorb them; the rest goes back to the credit memos, so the payment never applies more
+    credit than invoices [unconfirmed: what QBO does with them is undocumented].
+    """
     payment = books.get("Payment", payment_id)
     if payment is None:
         return
-    lines = [
+    kept = [
         line
         for line in payment.get("Line", [])
         if not any(link.get("TxnId") == invoice["Id"] for link in line.get("LinkedTxn", []))
     ]
-    unapplied = _amount(payment, "TotalAmt") - sum(
-        (dec(line.get("Amount", 0), "Amount") for line in lines), ZERO
-    )
+    debit = sum(applications({"Line": kept}, "Invoice").values(), ZERO)
+    room = debit
+    lines = []
+    for line in kept:
+        if _line_type(line) == "CreditMemo":
+            amount = min(dec(line.get("Amount", 0), "Amount"), room)
+            room -= amount
+            if not amount:
+                continue
+            line = {**line, "Amount": num(amount)}
+        lines.append(line)
+    credit = debit - room
+    unapplied = _amount(payment, "TotalAmt") - debit + credit
     updated = {**payment, "Line": lines, "UnappliedAmt": num(unapplied)}
+    _settle_documents(books, PAYMENT, payment, updated, payment_id, credits_only=True)
     books.add_party_balance(
         _party(payment, "Customer", "CustomerRef"), _amount(payment, "UnappliedAmt") - unapplied
     )
@@ -358,17 +393,26 @@ def _unlink_payment(books: Books, payment_id: str, invoice: JSON) -> None:
 
 
 def void_invoice(books: Books | None, old: JSON) -> JSON:
+    new = zeroed(old)
+    new.update(HomeBalance=0, LinkedTxn=[])
+    return new
+
+
+def zeroed(old: JSON) -> JSON:
+    """A void: every line amount and quantity, TotalAmt and Balance 0, "Voided" noted."""
     new = dict(old)
     lines = []
     for line in old.get("Line", []):
         line = dict(line)
         if "Amount" in line:
             line["Amount"] = 0
-        if line.get("DetailType") == "SalesItemLineDetail":
-            line["SalesItemLineDetail"] = {**line["SalesItemLineDetail"], "Qty": 0}
+        detail_type = line.get("DetailType")
+        if detail_type in ("SalesItemLineDetail", "ItemBasedExpenseLineDetail"):
+            line[detail_type] = {**line.get(detail_type, {}), "Qty": 0}
         lines.append(line)
-    new.update(Line=lines, TotalAmt=0, Balance=0, HomeBalance=0, LinkedTxn=[])
-    new["PrivateNote"] = _voided_note(old)
+    new.update(Line=lines, TotalAmt=0, PrivateNote=_voided_note(old))
+    if "Balance" in old:
+        new["Balance"] = 0
     return new
 
 
@@ -377,18 +421,92 @@ def _voided_note(old: JSON) -> str:
     return f"Voided - {note}" if note and not str(note).startswith("Voided") else "Voided"
 
 
-# ---------------------------------------------------------------- Payment
+# ---------------------------------------------------------------- Payment, and BillPayment's rules
 
 
-def applications(obj: JSON | None) -> dict[str, Decimal]:
-    """Amount applied per invoice id by a payment's `Line[].LinkedTxn`."""
+@dataclass(frozen=True)
+class Settlement:
+    """What a payment settles through `Line[].LinkedTxn` (docs/qbo-api.md §9).
+
+    A Payment pays a customer's invoices with money and with the credit of credit memos; a
+    BillPayment pays a vendor's bills with money and with vendor credits. Paying lowers
+    each document's Balance; using a credit lowers what is left of it.
+    """
+
+    payment: str
+    party: str  # whose Balance moves
+    party_key: str
+    debit: str  # the documents paid
+    credit: str  # the credits used
+    credit_key: str  # what is left of a credit
+
+
+PAYMENT = Settlement(
+    "Payment", "Customer", "CustomerRef", "Invoice", "CreditMemo", "RemainingCredit"
+)
+BILL_PAYMENT = Settlement("BillPayment", "Vendor", "VendorRef", "Bill", "VendorCredit", "Balance")
+
+
+def _line_type(line: JSON) -> str | None:
+    links = line.get("LinkedTxn") or []
+    return str(links[0].get("TxnType")) if links else None
+
+
+def applications(obj: JSON | None, txn_type: str = "Invoice") -> dict[str, Decimal]:
+    """Amount applied per document id of `txn_type` by a payment's `Line[].LinkedTxn`."""
     applied: dict[str, Decimal] = {}
     for line in (obj or {}).get("Line", []):
         for link in line.get("LinkedTxn", []):
-            if link.get("TxnType") == "Invoice":
+            if link.get("TxnType") == txn_type:
                 key = str(link["TxnId"])
                 applied[key] = applied.get(key, ZERO) + dec(line.get("Amount", 0), "Amount")
     return applied
+
+
+def settlement_lines(
+    books: Books, data: JSON, rule: Settlement
+) -> tuple[list[JSON], Decimal, Decimal]:
+    """A payment's lines, validated: (lines, amount applied to documents, credit used)."""
+    party = data[rule.party_key]["value"]
+    lines = []
+    debit = credit = ZERO
+    for line in _lines(data, required=False):
+        check_fields(_PAYMENT_LINE_FIELDS, line, "Line")
+        links = line.get("LinkedTxn") or []
+        if not isinstance(links, list) or len(links) != 1:
+            raise business_error(f"Each {rule.payment} line must link exactly one transaction")
+        link = links[0]
+        check_fields(_LINKED_TXN_FIELDS, link, "LinkedTxn")
+        kind = link.get("TxnType")
+        if kind not in (rule.debit, rule.credit):
+            raise business_error(
+                f"Applying a {rule.payment} to a {kind} is not supported by this sandbox"
+            )
+        target = books.get(str(kind), link.get("TxnId"))
+        if target is None:
+            raise invalid_reference("Line.LinkedTxn.TxnId", str(kind), link.get("TxnId"))
+        if target[rule.party_key]["value"] != party:
+            raise business_error(
+                f"{kind} {target['Id']} belongs to another {rule.party.lower()} than this "
+                f"{rule.payment}"
+            )
+        amount = money(dec(line.get("Amount", 0), "Line.Amount"))
+        if amount < 0:
+            raise business_error("A payment line cannot have a negative Amount")
+        if kind == rule.debit:
+            debit += amount
+        else:
+            credit += amount
+        lines.append(
+            {"Amount": num(amount), "LinkedTxn": [{"TxnId": target["Id"], "TxnType": kind}]}
+        )
+    if credit > debit:
+        # A credit only pays documents; it cannot become money [unconfirmed].
+        raise business_error(
+            f"The credit applied ({credit}) is more than the {rule.debit.lower()}s it pays "
+            f"({debit})"
+        )
+    return lines, debit, credit
 
 
 def _payment(books: Books, data: JSON, old: JSON | None) -> JSON:
@@ -398,37 +516,15 @@ def _payment(books: Books, data: JSON, old: JSON | None) -> JSON:
     total = money(dec(data["TotalAmt"], "TotalAmt"))
     if total < 0:
         raise business_error("TotalAmt cannot be negative")
-    lines = []
-    applied = ZERO
-    for line in _lines(data, required=False):
-        check_fields(_PAYMENT_LINE_FIELDS, line, "Line")
-        links = line.get("LinkedTxn") or []
-        if not isinstance(links, list) or len(links) != 1:
-            raise business_error("Each payment line must link exactly one transaction")
-        link = links[0]
-        check_fields(_LINKED_TXN_FIELDS, link, "LinkedTxn")
-        if link.get("TxnType") != "Invoice":
-            raise business_error(
-                f"Applying a payment to a {link.get('TxnType')} is not supported by this sandbox"
-            )
-        invoice = books.get("Invoice", link.get("TxnId"))
-        if invoice is None:
-            raise invalid_reference("Line.LinkedTxn.TxnId", "Invoice", link.get("TxnId"))
-        if invoice["CustomerRef"]["value"] != data["CustomerRef"]["value"]:
-            raise business_error(
-                f"Invoice {invoice['Id']} belongs to another customer than this payment"
-            )
-        amount = money(dec(line.get("Amount", 0), "Line.Amount"))
-        applied += amount
-        lines.append(
-            {"Amount": num(amount), "LinkedTxn": [{"TxnId": invoice["Id"], "TxnType": "Invoice"}]}
-        )
-    if applied > total:
+    lines, debit, credit = settlement_lines(books, data, PAYMENT)
+    if debit - credit > total:
         raise business_error(
-            f"The amount applied to invoices ({applied}) is more than the payment ({total})"
+            f"The amount applied to invoices ({debit - credit}) is more than the payment ({total})"
         )
     data["TotalAmt"] = num(total)
-    data["UnappliedAmt"] = num(total - applied)
+    # What the payment brought beyond what it paid stays the customer's credit; the
+    # credit memos it used pay invoices without money (docs/qbo-api.md §9).
+    data["UnappliedAmt"] = num(total - debit + credit)
     data["Line"] = lines
     data["TxnDate"] = _txn_date(data, books).isoformat()
     data["CurrencyRef"] = USD
@@ -443,106 +539,89 @@ def _payment(books: Books, data: JSON, old: JSON | None) -> JSON:
 
 
 def _payment_effects(books: Books, old: JSON | None, new: JSON | None) -> None:
-    before = applications(old)
-    after = applications(new)
-    payment_id = (new or old or {}).get("Id")
-    for invoice_id in sorted(set(before) | set(after)):
-        delta = after.get(invoice_id, ZERO) - before.get(invoice_id, ZERO)
-        linked = after.get(invoice_id, ZERO) > 0
-        _apply_to_invoice(books, invoice_id, str(payment_id), delta, linked)
-    books.add_party_balance(_party(old, "Customer", "CustomerRef"), _amount(old, "UnappliedAmt"))
-    books.add_party_balance(_party(new, "Customer", "CustomerRef"), -_amount(new, "UnappliedAmt"))
+    settle_effects(books, PAYMENT, old, new, "Payment")
 
 
-def _apply_to_invoice(
-    books: Books, invoice_id: str, payment_id: str, delta: Decimal, linked: bool
+def settle_effects(
+    books: Books, rule: Settlement, old: JSON | None, new: JSON | None, link_type: str
 ) -> None:
-    invoice = books.get("Invoice", invoice_id)
-    if invoice is None:
+    """Apply the difference between two versions of a payment to what it settles."""
+    payment_id = str((new or old or {}).get("Id"))
+    _settle_documents(books, rule, old, new, payment_id, link_type=link_type)
+    party = rule.party, rule.party_key
+    books.add_party_balance(_party(old, *party), _amount(old, "UnappliedAmt"))
+    books.add_party_balance(_party(new, *party), -_amount(new, "UnappliedAmt"))
+
+
+def _settle_documents(
+    books: Books,
+    rule: Settlement,
+    old: JSON | None,
+    new: JSON | None,
+    payment_id: str,
+    *,
+    link_type: str | None = None,
+    credits_only: bool = False,
+) -> None:
+    kinds = [(rule.credit, rule.credit_key, 1)]
+    if not credits_only:
+        kinds.insert(0, (rule.debit, "Balance", -1))
+    for kind, key, sign in kinds:
+        before = applications(old, kind)
+        after = applications(new, kind)
+        for doc_id in sorted(set(before) | set(after)):
+            delta = after.get(doc_id, ZERO) - before.get(doc_id, ZERO)
+            linked = after.get(doc_id, ZERO) > 0
+            doc_type = link_type or rule.payment
+            _apply_to(books, rule, kind, key, doc_id, payment_id, doc_type, delta, linked, sign)
+
+
+def _apply_to(
+    books: Books,
+    rule: Settlement,
+    kind: str,
+    key: str,
+    doc_id: str,
+    payment_id: str,
+    link_type: str,
+    delta: Decimal,
+    linked: bool,
+    sign: int,
+) -> None:
+    """Apply `delta` more (or less) of a payment to one document or credit."""
+    doc = books.get(kind, doc_id)
+    if doc is None:
         if delta > 0:
-            raise invalid_reference("Line.LinkedTxn.TxnId", "Invoice", invoice_id)
-        return  # The invoice was deleted; its part of the payment is already credit.
-    balance = _amount(invoice, "Balance") - delta
-    if balance < 0:
-        # Applying more than an invoice's balance: QBO answers with a 6000-series
-        # business validation error [unconfirmed].
+            raise invalid_reference("Line.LinkedTxn.TxnId", kind, doc_id)
+        return  # The document was deleted; its part of the payment is already credit.
+    left = _amount(doc, key) - delta
+    if left < 0:
+        # Applying more than is open: QBO answers with a 6000-series business validation
+        # error [unconfirmed].
         raise business_error(
-            f"The payment amount applied to invoice {invoice['DocNumber']} exceeds its "
-            f"open balance of {_amount(invoice, 'Balance')}"
+            f"The amount applied to {kind} {doc.get('DocNumber') or doc['Id']} exceeds what "
+            f"is open on it ({_amount(doc, key)})"
         )
-    links = [link for link in invoice.get("LinkedTxn", []) if link.get("TxnId") != payment_id]
+    links = [link for link in doc.get("LinkedTxn", []) if link.get("TxnId") != payment_id]
     if linked:
-        links.append({"TxnId": payment_id, "TxnType": "Payment"})
-    if not delta and links == invoice.get("LinkedTxn", []):
+        links.append({"TxnId": payment_id, "TxnType": link_type})
+    if not delta and links == doc.get("LinkedTxn", []):
         return
-    updated = {**invoice, "Balance": num(balance), "HomeBalance": num(balance), "LinkedTxn": links}
-    books.add_party_balance(_party(invoice, "Customer", "CustomerRef"), -delta)
-    books.save("Invoice", updated, invoice, "Update")
+    updated = {**doc, key: num(left), "LinkedTxn": links}
+    for mirror in ("Balance", "HomeBalance"):
+        if mirror != key and mirror in doc:
+            updated[mirror] = num(left)
+    books.add_party_balance(_party(doc, rule.party, rule.party_key), sign * delta)
+    books.save(kind, updated, doc, "Update")
 
 
 def _void_payment(books: Books, old: JSON) -> JSON:
     new = dict(old)
     new["Line"] = [{**line, "Amount": 0} for line in old.get("Line", [])]
-    new.update(TotalAmt=0, UnappliedAmt=0, PrivateNote=_voided_note(old))
+    new.update(TotalAmt=0, PrivateNote=_voided_note(old))
+    if "UnappliedAmt" in old:
+        new["UnappliedAmt"] = 0
     return new
-
-
-# ---------------------------------------------------------------- Bill
-
-
-def _bill(books: Books, data: JSON, old: JSON | None) -> JSON:
-    _set_ref(books, data, "VendorRef", "Vendor", required=True)
-    total = ZERO
-    lines = []
-    allowed = ("AccountBasedExpenseLineDetail", "ItemBasedExpenseLineDetail")
-    for number, line in enumerate(_lines(data), start=1):
-        check_fields(_LINE_FIELDS, line, "Line")
-        detail_type = _detail_type(line, allowed)
-        detail = dict(line.get(detail_type) or {})
-        if detail_type == "AccountBasedExpenseLineDetail":
-            detail["AccountRef"] = books.ref(
-                detail.get("AccountRef"), "Account", "AccountRef", required=True
-            )
-        else:
-            detail["ItemRef"] = books.ref(detail.get("ItemRef"), "Item", "ItemRef", required=True)
-            for key in ("Qty", "UnitPrice"):
-                if key in detail:
-                    detail[key] = num(dec(detail[key], key))
-        if line.get("Amount") is None:
-            raise required_missing("Line.Amount")
-        amount = money(dec(line["Amount"], "Line.Amount"))
-        total += amount
-        lines.append(
-            {
-                **{k: v for k, v in line.items() if k not in ("Id", "LineNum")},
-                "Id": str(number),
-                "LineNum": number,
-                "Amount": num(amount),
-                "DetailType": detail_type,
-                detail_type: detail,
-            }
-        )
-    paid = _amount(old, "TotalAmt") - _amount(old, "Balance")
-    data["Line"] = lines
-    data["TotalAmt"] = num(total)
-    data["Balance"] = num(total - paid)
-    txn_date = _txn_date(data, books)
-    data["TxnDate"] = txn_date.isoformat()
-    _set_ref(books, data, "SalesTermRef", "Term")
-    data["DueDate"] = _due_date(books, data, txn_date, data.get("SalesTermRef"))
-    if data.get("APAccountRef") is None:
-        payable = _account_by_subtype(books, "AccountsPayable")
-        if payable is not None:
-            data["APAccountRef"] = payable
-    _set_ref(books, data, "APAccountRef", "Account")
-    data["CurrencyRef"] = USD
-    return data
-
-
-def _bill_effects(books: Books, old: JSON | None, new: JSON | None) -> None:
-    _register_stock(books, "Bill", old, new)
-    books.add_party_balance(_party(old, "Vendor", "VendorRef"), -_amount(old, "Balance"))
-    books.add_party_balance(_party(new, "Vendor", "VendorRef"), _amount(new, "Balance"))
 
 
 # ---------------------------------------------------------------- InventoryAdjustment
@@ -665,28 +744,6 @@ register(
 )
 register(
     Spec(
-        name="Bill",
-        kind="txn",
-        sequence="Txn",
-        fields=_fields(
-            *_TXN_COMMON,
-            "VendorRef",
-            "VendorAddr",
-            "APAccountRef",
-            "SalesTermRef",
-            "DueDate",
-            "Balance",
-            "HomeBalance",
-            "AttachableRef",
-            "IncludeInAnnualTPAR",
-        ),  # fmt: skip
-        read_only=frozenset({"TotalAmt", "Balance", "HomeBalance", "CurrencyRef"}),
-        normalize=_bill,
-        effects=_bill_effects,
-    )
-)
-register(
-    Spec(
         name="InventoryAdjustment",
         kind="txn",
         sequence="Txn",
@@ -701,6 +758,8 @@ register(
         ),  # fmt: skip
         read_only=frozenset(),
         normalize=_inventory_adjustment,
+        doc_number=lambda obj: obj.get("DocNumber"),
+        unique_doc_number=False,
         effects=_adjustment_effects,
         sparse_only_update=True,
     )

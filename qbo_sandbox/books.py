@@ -48,11 +48,15 @@ class Spec:
     read_only: frozenset[str]  # computed properties: input ignored, kept across full updates
     normalize: Callable[[Books, JSON, JSON | None], JSON]
     name_key: Callable[[JSON], str | None] = lambda obj: None
+    # DocNumber as indexed for queries; unique per entity when `unique_doc_number`.
     doc_number: Callable[[JSON], str | None] = lambda obj: None
+    unique_doc_number: bool = True
     effects: Callable[[Books, JSON | None, JSON | None], None] = lambda books, old, new: None
     void: Callable[[Books, JSON], JSON] | None = None
     sparse_only_update: bool = False
     hides_inactive: bool = False
+    # False for the lists QBO serves read-only (TaxCode, TaxRate: Intuit's TaxService makes them).
+    writable: bool = True
 
 
 SPECS: dict[str, Spec] = {}
@@ -190,7 +194,7 @@ class Books:
                     f"The name supplied already exists. : Id={found[1]}",
                 )
         doc_number = spec.doc_number(obj)
-        if doc_number is not None:
+        if doc_number is not None and spec.unique_doc_number:
             other = self.tx.find_doc_number(self.realm_id, spec.name, doc_number)
             if other is not None and other != int(obj["Id"]):
                 raise Fault(
@@ -285,7 +289,7 @@ def _load_for_write(books: Books, spec: Spec, body: JSON) -> JSON:
 
 def create(books: Books, entity: str, body: Any) -> JSON:
     spec = SPECS[entity]
-    if spec.kind == "singleton":
+    if spec.kind == "singleton" or not spec.writable:
         raise unsupported_operation(f"Create for {entity}")
     data = prepare(spec, body)
     new = spec.normalize(books, data, None)
@@ -299,6 +303,8 @@ def create(books: Books, entity: str, body: Any) -> JSON:
 
 def update(books: Books, entity: str, body: Any) -> JSON:
     spec = SPECS[entity]
+    if not spec.writable:
+        raise unsupported_operation(f"Update for {entity}")
     if not isinstance(body, dict):
         raise invalid_value(entity, body)
     sparse = body.get("sparse") in (True, "true", "True")

@@ -7,9 +7,12 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-# The two rule modules register their entity specs in books.SPECS when imported.
+# The rule modules register their entity specs in books.SPECS when imported.
 import qbo_sandbox.accounting  # noqa: F401
 import qbo_sandbox.entities  # noqa: F401
+import qbo_sandbox.lists  # noqa: F401
+import qbo_sandbox.purchases  # noqa: F401
+import qbo_sandbox.sales  # noqa: F401
 from qbo_sandbox import books, query
 from qbo_sandbox.books import SPECS, Books
 from qbo_sandbox.common import JSON, Fault, unsupported_operation

@@ -73,6 +73,26 @@ _PARTY = {
     "Active": Kind.BOOL,
 }
 
+# What the other sales forms and purchases share (qbo_sandbox/sales.py, purchases.py).
+_SALE = {
+    "DocNumber": Kind.TEXT,
+    "TxnDate": Kind.DATE,
+    "CustomerRef": Kind.REF,
+    "TotalAmt": Kind.NUMBER,
+}
+_PURCHASE = {
+    "DocNumber": Kind.TEXT,
+    "TxnDate": Kind.DATE,
+    "VendorRef": Kind.REF,
+    "TotalAmt": Kind.NUMBER,
+}
+_SEGMENT = {
+    "Name": Kind.TEXT,
+    "Active": Kind.BOOL,
+    "FullyQualifiedName": Kind.TEXT,
+    "ParentRef": Kind.REF,
+}
+
 # The properties each entity accepts in WHERE, ORDER BY and the field list; anything else
 # is refused with 4001, as QBO answers 400 for a property it cannot filter on. Add an
 # entity or a property here and the parser, evaluator and tests pick it up.
@@ -144,6 +164,62 @@ QUERYABLE: dict[str, dict[str, Kind]] = {
         "DocNumber": Kind.TEXT,
         "TxnDate": Kind.DATE,
         "AdjustAccountRef": Kind.REF,
+    },
+    "SalesReceipt": {
+        **_COMMON,
+        **_SALE,
+        "DepositToAccountRef": Kind.REF,
+        "PaymentMethodRef": Kind.REF,
+        "PaymentRefNum": Kind.TEXT,
+    },
+    "CreditMemo": {**_COMMON, **_SALE, "RemainingCredit": Kind.NUMBER, "Balance": Kind.NUMBER},
+    "RefundReceipt": {
+        **_COMMON,
+        **_SALE,
+        "DepositToAccountRef": Kind.REF,
+        "PaymentMethodRef": Kind.REF,
+    },
+    "Estimate": {
+        **_COMMON,
+        **_SALE,
+        "TxnStatus": Kind.TEXT,
+        "DueDate": Kind.DATE,
+        "ExpirationDate": Kind.DATE,
+    },
+    "PurchaseOrder": {
+        **_COMMON,
+        **_PURCHASE,
+        "POStatus": Kind.TEXT,
+        "DueDate": Kind.DATE,
+        "APAccountRef": Kind.REF,
+    },
+    "VendorCredit": {**_COMMON, **_PURCHASE, "Balance": Kind.NUMBER},
+    "BillPayment": {**_COMMON, **_PURCHASE, "PayType": Kind.TEXT},
+    "TaxCode": {
+        **_COMMON,
+        "Name": Kind.TEXT,
+        "Description": Kind.TEXT,
+        "Active": Kind.BOOL,
+        "Taxable": Kind.BOOL,
+        "TaxGroup": Kind.BOOL,
+    },
+    "TaxRate": {
+        **_COMMON,
+        "Name": Kind.TEXT,
+        "Description": Kind.TEXT,
+        "Active": Kind.BOOL,
+        "RateValue": Kind.NUMBER,
+    },
+    "Class": {**_COMMON, **_SEGMENT},
+    "Department": {**_COMMON, **_SEGMENT},
+    "Employee": {
+        **_COMMON,
+        "DisplayName": Kind.TEXT,
+        "GivenName": Kind.TEXT,
+        "FamilyName": Kind.TEXT,
+        "PrimaryEmailAddr": Kind.EMAIL,
+        "Active": Kind.BOOL,
+        "EmployeeNumber": Kind.TEXT,
     },
     "CompanyInfo": {
         **_COMMON,
