@@ -1,11 +1,14 @@
 """Seeds: `empty` (accounts, payment methods, terms, preferences) and `demo` (three wine
 distributors with six months of history), deterministic from the seed number.
 
-Name lists (accounts, items, customers) go through the normal create path. The
-transactions, which `--scale` multiplies (scale 250 is about 100,000 invoices per
-company), are planned in memory, priced and balanced with the same rule functions the
-API uses (`accounting.sales_lines`, `finish_invoice`, `applications`, `stock_effect`,
-`void_invoice`), and written with one executemany.
+Name lists (accounts, items, customers, classes, employees) go through the normal create
+path. The transactions, which `--scale` multiplies (scale 250 is about 100,000 invoices
+per company), are planned in memory, priced and balanced with the same rule functions the
+API uses (`accounting.sales_lines`, `finish_invoice`, `stock_effect`, `void_invoice`,
+`zeroed`, `sales.finish_sale`), and written with one executemany. Beside the invoices and
+payments: cash sales to on-premise accounts (about one sale in eight), a few credit memos
+and a refund a month, estimates, purchase orders to Une Femme billed on receipt, breakage
+credits, and the bill payments that settle the bills.
 """
 
 from __future__ import annotations
@@ -15,33 +18,44 @@ import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
+from typing import Any
 
 from qbo_sandbox import books as verbs
 from qbo_sandbox.accounting import (
-    applications,
     finish_invoice,
     sales_lines,
     stock_effect,
     void_invoice,
+    zeroed,
 )
 from qbo_sandbox.books import SPECS, Books
 from qbo_sandbox.common import COMPANY_TZ, JSON, company_today, money, now_ms, num, qbo_time
 from qbo_sandbox.entities import USD, full_preferences
+from qbo_sandbox.purchases import PAY_TYPES
+from qbo_sandbox.sales import finish_sale
 from qbo_sandbox.seed_data import (
     CHART_OF_ACCOUNTS,
     CITIES,
+    CLASSES,
     COMPANY_CITIES,
     COMPANY_NAMES,
     CREMANTS,
     CUSTOMER_FIRST,
     CUSTOMER_KIND,
+    DEPARTMENTS,
+    EMPLOYEES,
     FAMILY_NAMES,
     GIVEN_NAMES,
     NOTABLE_CUSTOMERS,
+    ON_PREMISE_KINDS,
     OTHER_WINES,
     PAYMENT_METHODS,
     RETIRED_WINES,
+    RETURN_REASONS,
     STREETS,
+    SUB_CLASSES,
+    TAX_CODES,
+    TAX_RATES,
     TERMS,
     UNE_FEMME,
     VENDORS,
@@ -52,6 +66,8 @@ from qbo_sandbox.store import Row, Store, Tx
 REALM_BASE = 9130_3500_0000_0000
 HISTORY_DAYS = 182
 INVOICES_PER_COMPANY = 400
+# The forms the company numbers itself (DocNumber from 1001, a sequence per form).
+_NUMBERED = ("Invoice", "SalesReceipt", "CreditMemo", "RefundReceipt", "Estimate", "PurchaseOrder")
 
 
 def seed_store(store: Store, kind: str, seed_number: int, scale: float) -> list[tuple[str, str]]:
@@ -75,8 +91,12 @@ def create_company(
     slot = (number - 1) % len(COMPANY_NAMES)
     name = name or COMPANY_NAMES[slot]
     rng = random.Random(f"qbo_sandbox:{seed_number}:{number}")
+    # The documents added after the first demo (cash sales, returns, purchasing) draw
+    # from their own stream, so the invoices, payments and stock that unefemme's tests
+    # read come out exactly as they did before them.
+    more = random.Random(f"qbo_sandbox:{seed_number}:{number}:more")
     tx.add_company(realm_id, name, now_ms())
-    seeder = _Seeder(tx, realm_id, name, rng, scale, COMPANY_CITIES[slot])
+    seeder = _Seeder(tx, realm_id, name, rng, more, scale, COMPANY_CITIES[slot])
     seeder.basics()
     if kind == "demo":
         # The demo allocates millions of small dicts at large scales and frees none of
@@ -110,7 +130,9 @@ class _Plan:
     id: int = 0
     updated_ms: int = 0
     fate: str = "live"  # "live", "void" or "deleted"
-    links: list[tuple[_Plan, Decimal]] = field(default_factory=list)  # payments: invoices
+    # What a document settles or receives: a payment's invoices, a bill payment's bills
+    # and vendor credits, the purchase order a bill receives.
+    links: list[tuple[_Plan, Decimal]] = field(default_factory=list)
 
 
 class _Seeder:
@@ -120,6 +142,7 @@ class _Seeder:
         realm_id: str,
         name: str,
         rng: random.Random,
+        more: random.Random,
         scale: float,
         address: tuple[str, str, str, str],
     ) -> None:
@@ -127,6 +150,7 @@ class _Seeder:
         self.realm_id = realm_id
         self.name = name
         self.rng = rng
+        self.more = more
         self.scale = scale
         self.address = address
         self.today = company_today()
@@ -243,7 +267,12 @@ class _Seeder:
         plans += self._payments([p for p in plans if p.fate == "live"], customers)
         plans += self._stock_receipts(items)
         plans += self._bills(vendors[1])
-        self._write(plans, items, customers)
+        self._lists()
+        plans += self._cash_sales(items, customers)
+        plans += self._returns(items, customers)
+        plans += self._estimates(items, customers)
+        plans += self._purchasing(items, vendors[0], [p for p in plans if p.entity == "Bill"])
+        self._write(plans, items, customers, vendors)
 
     def _inventory_body(self, name: str, price: str, sku: str | None, description: str) -> JSON:
         body: JSON = {
@@ -385,13 +414,14 @@ class _Seeder:
 
     # ------------------------------------------------------------ transactions
 
-    def _moment(self, day: date) -> int:
+    def _moment(self, day: date, rng: random.Random | None = None) -> int:
         """A business-hours time on `day`, never in the future."""
+        rng = rng or self.rng
         midnight = self._midnights.get(day)
         if midnight is None:
             midnight = self._midnights[day] = _ms(day, 0)
-        ms = midnight + 1000 * (8 * 3600 + int(self.rng.random() * 10 * 3600))
-        return min(ms, self.now - 60_000 - int(self.rng.random() * 540_000))
+        ms = midnight + 1000 * (8 * 3600 + int(rng.random() * 10 * 3600))
+        return min(ms, self.now - 60_000 - int(rng.random() * 540_000))
 
     def _invoices(self, items: list[JSON], customers: list[JSON]) -> list[_Plan]:
         rng = self.rng
@@ -603,9 +633,354 @@ class _Seeder:
             plans.append(_Plan("Bill", self._moment(day), doc))
         return plans
 
+    # ------------------------------------------------------------ beyond invoices
+
+    def _lists(self) -> None:
+        """Classes (channels), departments (locations), staff and the sales-tax lists."""
+        classes = {name: self.create("Class", {"Name": name}) for name in CLASSES}
+        for parent, name in SUB_CLASSES:
+            self.create("Class", {"Name": name, "ParentRef": _ref(classes[parent])})
+        for name in DEPARTMENTS:
+            self.create("Department", {"Name": name})
+        slug = "".join(c for c in self.name.lower() if c.isascii() and c.isalnum())[:24]
+        for number, (given, family) in enumerate(EMPLOYEES, start=1):
+            email = f"{given[0].lower()}.{family.lower()}@{slug}.example.com"
+            body = {
+                "GivenName": given,
+                "FamilyName": family,
+                "EmployeeNumber": f"E-{number:03d}",
+                "PrimaryEmailAddr": {"Address": email.encode("ascii", "ignore").decode()},
+                "HiredDate": (self.start - timedelta(days=200 * number)).isoformat(),
+            }
+            self.create("Employee", body)
+        # Tax codes and rates are read-only through the API: the seed stores them itself.
+        effective = qbo_time(_ms(self.start - timedelta(days=400), 0))
+        rates = {}
+        for name, value in TAX_RATES:
+            rate = {
+                "Id": str(self.tx.next_id(self.realm_id, "TaxRate")),
+                "Name": name,
+                "Description": name,
+                "Active": True,
+                "RateValue": num(Decimal(value)),
+                # Agency 1 is the state's tax agency (TaxAgency is not served).
+                "AgencyRef": {"value": "1"},
+                "SpecialTaxType": "NONE",
+                "DisplayType": "ReadOnly",
+                "EffectiveTaxRate": [
+                    {"RateValue": num(Decimal(value)), "EffectiveDate": effective}
+                ],
+            }
+            rates[name] = self.books.save("TaxRate", rate, None, "Create")
+        for name, description, parts in TAX_CODES:
+            code = {
+                "Id": str(self.tx.next_id(self.realm_id, "TaxCode")),
+                "Name": name,
+                "Description": description,
+                "Active": True,
+                "Hidden": False,
+                "Taxable": True,
+                "TaxGroup": True,
+                "SalesTaxRateList": {
+                    "TaxRateDetail": [
+                        {
+                            "TaxRateRef": {"value": rates[part]["Id"], "name": part},
+                            "TaxTypeApplicable": "TaxOnAmount",
+                            "TaxOrder": 0,
+                        }
+                        for part in parts
+                    ]
+                },
+                "PurchaseTaxRateList": {"TaxRateDetail": []},
+            }
+            self.books.save("TaxCode", code, None, "Create")
+
+    def _count(self, low: int, high: int, least: int = 1) -> int:
+        return max(least, round(self.more.randint(low, high) * self.scale))
+
+    def _days(self, count: int) -> list[date]:
+        return sorted(
+            self.start + timedelta(days=int(self.more.random() * (HISTORY_DAYS + 1)))
+            for _ in range(count)
+        )
+
+    def _sale_line(self, item: JSON, qty: int, description: str | None = None) -> JSON:
+        line: JSON = {
+            "DetailType": "SalesItemLineDetail",
+            "SalesItemLineDetail": {
+                "ItemRef": {"value": item["Id"]},
+                "Qty": qty,
+                "UnitPrice": item["UnitPrice"],
+            },
+        }
+        if description:
+            line["Description"] = description
+        return line
+
+    def _bottles(self, item: JSON) -> int:
+        rng = self.more
+        return 1 + int(rng.random() * 3) if "Case of" in item["Name"] else rng.choice((2, 3, 6, 12))
+
+    def _cash_sales(self, items: list[JSON], customers: list[JSON]) -> list[_Plan]:
+        """Cash on delivery to on-premise accounts: about one sale in eight."""
+        rng = self.more
+        active = [c for c in customers if c.get("Active") is not False]
+        on_premise = [c for c in active if any(k in c["DisplayName"] for k in ON_PREMISE_KINDS)]
+        wines = [i for i in items if i["Type"] == "Inventory"]
+        catalog = {item["Id"]: item for item in items}
+        methods = {method["Name"]: method for method in self.methods}
+        undeposited = _ref(self.accounts["Undeposited Funds"])
+        plans = []
+        for number, day in enumerate(self._days(self._count(45, 55))):
+            customer = rng.choice(on_premise or active)
+            picked = rng.sample(wines, 1 + int(rng.random() * 2))
+            lines = [self._sale_line(item, self._bottles(item)) for item in picked]
+            priced, total = sales_lines(self.books, lines, catalog)
+            method = methods[rng.choice(("Cash", "Check", "Check", "Visa", "MasterCard"))]
+            doc: JSON = {
+                "CustomerRef": _ref(customer),
+                "Line": priced,
+                "TxnDate": day.isoformat(),
+                "DocNumber": str(1001 + number),
+                "PaymentMethodRef": _ref(method),
+                "DepositToAccountRef": undeposited,
+                "PrivateNote": "Cash on delivery",
+                "ApplyTaxAfterDiscount": False,
+            }
+            if method["Name"] == "Check":
+                doc["PaymentRefNum"] = str(rng.randint(1000, 99999))
+            plan = _Plan("SalesReceipt", self._moment(day, rng), finish_sale(
+                "SalesReceipt", doc, total, customer
+            ))  # fmt: skip
+            if rng.random() < 0.015:
+                plan.fate = "void"
+            plans.append(plan)
+        if plans and all(plan.fate == "live" for plan in plans):
+            plans[len(plans) // 3].fate = "void"  # a small scale still shows one
+        return plans
+
+    def _returns(self, items: list[JSON], customers: list[JSON]) -> list[_Plan]:
+        """A few credit memos a month (returned bottles, waived delivery fees) and a refund."""
+        rng = self.more
+        active = [c for c in customers if c.get("Active") is not False]
+        on_premise = [c for c in active if any(k in c["DisplayName"] for k in ON_PREMISE_KINDS)]
+        wines = [i for i in items if i["Type"] == "Inventory"]
+        delivery = next(i for i in items if i["Name"] == "Delivery fee")
+        catalog = {item["Id"]: item for item in items}
+        checking = _ref(self.accounts["Checking"])
+        plans = []
+        for number, day in enumerate(self._days(self._count(16, 20, least=2))):
+            customer = rng.choice(active)
+            reason = rng.choice(RETURN_REASONS)
+            if rng.random() < 0.8:
+                wine = rng.choice(wines)
+                line = self._sale_line(wine, rng.choice((1, 1, 2, 3, 6)), reason)
+            else:
+                reason = "Delivery fee waived"
+                line = self._sale_line(delivery, 1, reason)
+            priced, total = sales_lines(self.books, [line], catalog)
+            doc: JSON = {
+                "CustomerRef": _ref(customer),
+                "Line": priced,
+                "TxnDate": day.isoformat(),
+                "DocNumber": str(1001 + number),
+                "PrivateNote": reason,
+                "CustomerMemo": {"value": reason},
+                "ApplyTaxAfterDiscount": False,
+            }
+            plan = _Plan("CreditMemo", self._moment(day, rng), finish_sale(
+                "CreditMemo", doc, total, customer
+            ))  # fmt: skip
+            plans.append(plan)
+        for number, day in enumerate(self._days(self._count(5, 7))):
+            customer = rng.choice(on_premise or active)
+            wine = rng.choice(wines)
+            reason = rng.choice(RETURN_REASONS)
+            line = self._sale_line(wine, rng.choice((1, 2, 3)), reason)
+            priced, total = sales_lines(self.books, [line], catalog)
+            method = self.methods[rng.choice((0, 1))]  # cash or check
+            doc = {
+                "CustomerRef": _ref(customer),
+                "Line": priced,
+                "TxnDate": day.isoformat(),
+                "DocNumber": str(1001 + number),
+                "DepositToAccountRef": checking,
+                "PaymentMethodRef": _ref(method),
+                "PrivateNote": f"Refund: {reason}",
+                "ApplyTaxAfterDiscount": False,
+            }
+            plan = _Plan("RefundReceipt", self._moment(day, rng), finish_sale(
+                "RefundReceipt", doc, total, customer
+            ))  # fmt: skip
+            plans.append(plan)
+        return plans
+
+    def _estimates(self, items: list[JSON], customers: list[JSON]) -> list[_Plan]:
+        """Quotes for events and opening orders, a couple a month."""
+        rng = self.more
+        active = [c for c in customers if c.get("Active") is not False]
+        cases = [i for i in items if "Case of" in i["Name"] and i.get("Active") is not False]
+        catalog = {item["Id"]: item for item in items}
+        plans = []
+        for number, day in enumerate(self._days(self._count(10, 14))):
+            customer = rng.choice(active)
+            picked = rng.sample(cases, min(len(cases), 1 + int(rng.random() * 3)))
+            lines = [self._sale_line(item, rng.choice((2, 3, 5, 10))) for item in picked]
+            priced, total = sales_lines(self.books, lines, catalog)
+            doc: JSON = {
+                "CustomerRef": _ref(customer),
+                "Line": priced,
+                "TxnDate": day.isoformat(),
+                "DocNumber": str(1001 + number),
+                "ExpirationDate": (day + timedelta(days=30)).isoformat(),
+                "ApplyTaxAfterDiscount": False,
+            }
+            if (self.today - day).days > 30:
+                doc["TxnStatus"] = rng.choice(("Accepted", "Accepted", "Closed", "Rejected"))
+                if doc["TxnStatus"] == "Accepted":
+                    doc["AcceptedDate"] = (day + timedelta(days=rng.randint(1, 10))).isoformat()
+            plan = _Plan("Estimate", self._moment(day, rng), finish_sale(
+                "Estimate", doc, total, customer
+            ))  # fmt: skip
+            plans.append(plan)
+        return plans
+
+    def _purchasing(self, items: list[JSON], une_femme: JSON, bills: list[_Plan]) -> list[_Plan]:
+        """Purchase orders to Une Femme, billed on receipt; breakage credits; bill payments.
+
+        An order arrives five to twelve days after it is placed and is billed then (the
+        bill receives it and closes it); the latest order is still on its way. Bills are
+        paid by check 20 to 40 days after their date, using any breakage credit Une Femme
+        has granted since.
+        """
+        rng = self.more
+        wines = [
+            i for i in items
+            if i["Name"].startswith("Une Femme") and i["Type"] == "Inventory"
+            and i.get("Active") is not False
+        ]  # fmt: skip
+        vendor = _ref(une_femme)
+        payable = _ref(self.accounts["Accounts Payable (A/P)"])
+        net30 = _ref(self.terms["Net 30"])
+        plans: list[_Plan] = []
+        days = self._days(self._count(11, 13, least=3))
+        days[-1] = self.today - timedelta(days=rng.randint(0, 3))  # still on order
+        for number, day in enumerate(days):
+            picked = rng.sample(wines, min(len(wines), 2 + int(rng.random() * 4)))
+            lines = []
+            for n, item in enumerate(picked, start=1):
+                cases = rng.choice((5, 10, 10, 20))
+                qty = cases if "Case of" in item["Name"] else cases * 12
+                lines.append(self._purchase_line(n, item, qty))
+            total = sum((Decimal(str(line["Amount"])) for line in lines), Decimal(0))
+            doc: JSON = {
+                "VendorRef": vendor,
+                "Line": lines,
+                "TxnDate": day.isoformat(),
+                "DocNumber": str(1001 + number),
+                "TotalAmt": num(total),
+                "POStatus": "Open",
+                "LinkedTxn": [],
+                "APAccountRef": payable,
+                "POEmail": {"Address": "orders@unefemmewines.example.com"},
+                "EmailStatus": "EmailSent",
+                "CurrencyRef": USD,
+            }
+            order = _Plan("PurchaseOrder", self._moment(day, rng), doc)
+            plans.append(order)
+            arrival = day + timedelta(days=rng.randint(5, 12))
+            if arrival >= self.today:
+                continue
+            bill = {
+                "VendorRef": vendor,
+                "Line": [dict(line) for line in lines],
+                "TxnDate": arrival.isoformat(),
+                "DueDate": (arrival + timedelta(days=30)).isoformat(),
+                "SalesTermRef": net30,
+                "DocNumber": f"UFW-{arrival:%y%m}-{number + 1:04d}",
+                "APAccountRef": payable,
+                "TotalAmt": num(total),
+                "Balance": num(total),
+                "CurrencyRef": USD,
+            }
+            ms = max(self._moment(arrival, rng), order.ms + 60_000)
+            bills.append(_Plan("Bill", ms, bill, links=[(order, Decimal(0))]))
+            plans.append(bills[-1])
+        credits = []
+        for day in self._days(self._count(2, 4)):
+            item = rng.choice(wines)
+            qty = rng.randint(1, 6) if "Case of" not in item["Name"] else 1
+            doc = {
+                "VendorRef": vendor,
+                "Line": [self._purchase_line(1, item, qty)],
+                "TxnDate": day.isoformat(),
+                "PrivateNote": "Breakage credit",
+                "APAccountRef": payable,
+                "CurrencyRef": USD,
+            }
+            doc["TotalAmt"] = doc["Balance"] = doc["Line"][0]["Amount"]
+            credits.append(_Plan("VendorCredit", self._moment(day, rng), doc))
+        plans += credits
+        plans += self._bill_payments(bills, credits)
+        return plans
+
+    def _purchase_line(self, number: int, item: JSON, qty: int) -> JSON:
+        cost = Decimal(str(item["PurchaseCost"]))
+        return {
+            "Id": str(number),
+            "LineNum": number,
+            "Amount": num(money(cost * qty)),
+            "DetailType": "ItemBasedExpenseLineDetail",
+            "ItemBasedExpenseLineDetail": {
+                "ItemRef": _ref(item),
+                "Qty": qty,
+                "UnitPrice": num(cost),
+            },
+        }
+
+    def _bill_payments(self, bills: list[_Plan], credits: list[_Plan]) -> list[_Plan]:
+        rng = self.more
+        checking = _ref(self.accounts["Checking"])
+        payable = _ref(self.accounts["Accounts Payable (A/P)"])
+        open_credits = sorted(credits, key=lambda p: p.ms)
+        plans: list[_Plan] = []
+        for bill in sorted(bills, key=lambda p: p.ms):
+            pay_day = date.fromisoformat(bill.doc["TxnDate"]) + timedelta(days=rng.randint(20, 40))
+            if pay_day >= self.today:
+                continue
+            ms = max(self._moment(pay_day, rng), bill.ms + 60_000)
+            amount = Decimal(str(bill.doc["TotalAmt"]))
+            links = [(bill, amount)]
+            vendor = bill.doc["VendorRef"]["value"]
+            for credit in open_credits:
+                credit_amount = Decimal(str(credit.doc["TotalAmt"]))
+                if (
+                    credit.doc["VendorRef"]["value"] == vendor
+                    and credit.ms < ms
+                    and credit_amount <= amount
+                ):
+                    links.append((credit, credit_amount))
+                    open_credits.remove(credit)
+                    break
+            total = amount - sum((a for p, a in links[1:]), Decimal(0))
+            doc: JSON = {
+                "VendorRef": bill.doc["VendorRef"],
+                "PayType": "Check",
+                "CheckPayment": {"BankAccountRef": checking, "PrintStatus": "PrintComplete"},
+                "TotalAmt": num(total),
+                "TxnDate": datetime.fromtimestamp(ms / 1000, COMPANY_TZ).date().isoformat(),
+                "DocNumber": str(4001 + len(plans)),
+                "APAccountRef": payable,
+                "CurrencyRef": USD,
+            }
+            plans.append(_Plan("BillPayment", ms, doc, links=links))
+        return plans
+
     # ------------------------------------------------------------ writing
 
-    def _write(self, plans: list[_Plan], items: list[JSON], customers: list[JSON]) -> None:
+    def _write(
+        self, plans: list[_Plan], items: list[JSON], customers: list[JSON], vendors: list[JSON]
+    ) -> None:
         rng = self.rng
         plans.sort(key=lambda p: p.ms)
         first = self.tx.next_id(self.realm_id, "Txn", len(plans))
@@ -613,38 +988,49 @@ class _Seeder:
             plan.id = first + offset
             plan.doc["Id"] = str(plan.id)
             plan.updated_ms = plan.ms
-        invoice_count = sum(1 for p in plans if p.entity == "Invoice")
-        self.tx.next_id(self.realm_id, "DocNumber:Invoice", invoice_count)
-        # Payments: lines, and each paid invoice's Balance, LinkedTxn and version.
-        paid: dict[str, list[_Plan]] = {}
+        for entity in _NUMBERED:
+            count = sum(1 for p in plans if p.entity == entity)
+            if count:
+                self.tx.next_id(self.realm_id, f"DocNumber:{entity}", count)
+        # Payments and bill payments: lines, and what each paid document (and used credit)
+        # gets from them: Balance, LinkedTxn, version.
+        settled_by: dict[str, list[_Plan]] = {}
+        settled: dict[str, Decimal] = {}
         for plan in plans:
-            if plan.entity == "Payment":
+            if plan.entity in ("Payment", "BillPayment"):
                 plan.doc["Line"] = [
                     {
                         "Amount": num(amount),
-                        "LinkedTxn": [{"TxnId": invoice.doc["Id"], "TxnType": "Invoice"}],
+                        "LinkedTxn": [{"TxnId": target.doc["Id"], "TxnType": target.entity}],
                     }
-                    for invoice, amount in plan.links
+                    for target, amount in plan.links
                 ]
-                for invoice, _ in plan.links:
-                    paid.setdefault(invoice.doc["Id"], []).append(plan)
-        by_invoice: dict[str, Decimal] = {}
+                for target, amount in plan.links:
+                    settled_by.setdefault(target.doc["Id"], []).append(plan)
+                    settled[target.doc["Id"]] = settled.get(target.doc["Id"], Decimal(0)) + amount
+        # Bills and the purchase orders they receive.
+        received_by: dict[str, _Plan] = {}
         for plan in plans:
-            if plan.entity == "Payment":
-                for invoice_id, amount in applications(plan.doc).items():
-                    by_invoice[invoice_id] = by_invoice.get(invoice_id, Decimal(0)) + amount
+            if plan.entity == "Bill":
+                orders = [order for order, _ in plan.links]
+                plan.doc["LinkedTxn"] = [
+                    {"TxnId": order.doc["Id"], "TxnType": "PurchaseOrder"} for order in orders
+                ]
+                for order in orders:
+                    received_by[order.doc["Id"]] = plan
         party: dict[str, tuple[Decimal, int, int]] = {}  # customer -> (balance, writes, last ms)
+        vendor_party: dict[str, tuple[Decimal, int, int]] = {}
 
-        def touch(customer_id: str, delta: Decimal, ms: int) -> None:
-            balance, writes, last = party.get(customer_id, (Decimal(0), 0, 0))
-            party[customer_id] = (balance + delta, writes + 1, max(last, ms))
+        def touch(customer_id: str, delta: Decimal, ms: int, book: dict[str, Any] = party) -> None:
+            balance, writes, last = book.get(customer_id, (Decimal(0), 0, 0))
+            book[customer_id] = (balance + delta, writes + 1, max(last, ms))
 
         rows = []
         for plan in plans:
             doc = plan.doc
             if plan.entity == "Invoice":
-                payments = paid.get(doc["Id"], [])
-                applied = by_invoice.get(doc["Id"], Decimal(0))
+                payments = settled_by.get(doc["Id"], [])
+                applied = settled.get(doc["Id"], Decimal(0))
                 doc["Balance"] = num(Decimal(str(doc["TotalAmt"])) - applied)
                 doc["HomeBalance"] = doc["Balance"]
                 doc["LinkedTxn"] = [{"TxnId": p.doc["Id"], "TxnType": "Payment"} for p in payments]
@@ -663,6 +1049,34 @@ class _Seeder:
             elif plan.entity == "Payment":
                 touch(doc["CustomerRef"]["value"], -Decimal(str(doc["TotalAmt"])), plan.ms)
                 self._stamp(doc, plan, 0)
+            elif plan.entity == "CreditMemo":
+                touch(doc["CustomerRef"]["value"], -Decimal(str(doc["RemainingCredit"])), plan.ms)
+                self._stamp(doc, plan, 0)
+            elif plan.entity in ("Bill", "VendorCredit"):
+                payments = settled_by.get(doc["Id"], [])
+                left = Decimal(str(doc["TotalAmt"])) - settled.get(doc["Id"], Decimal(0))
+                doc["Balance"] = num(left)
+                link = PAY_TYPES["Check"][2]
+                doc["LinkedTxn"] = doc.get("LinkedTxn", []) + [
+                    {"TxnId": p.doc["Id"], "TxnType": link} for p in payments
+                ]
+                plan.updated_ms = max([plan.ms, *(p.ms for p in payments)])
+                sign = 1 if plan.entity == "Bill" else -1
+                touch(doc["VendorRef"]["value"], sign * left, plan.updated_ms, vendor_party)
+                self._stamp(doc, plan, len(payments))
+            elif plan.entity == "PurchaseOrder" and doc["Id"] in received_by:
+                bill = received_by[doc["Id"]]
+                doc.update(
+                    POStatus="Closed", LinkedTxn=[{"TxnId": bill.doc["Id"], "TxnType": "Bill"}]
+                )
+                plan.updated_ms = bill.ms
+                self._stamp(doc, plan, 1)
+            elif plan.entity == "SalesReceipt" and plan.fate == "void":
+                plan.updated_ms = min(
+                    self.now - 1000, plan.ms + self.more.randint(3600_000, 86_400_000)
+                )
+                doc = plan.doc = zeroed(doc)
+                self._stamp(doc, plan, 1)
             else:
                 self._stamp(doc, plan, 0)
             if plan.fate == "deleted":
@@ -688,13 +1102,14 @@ class _Seeder:
                         plan.entity,
                         plan.id,
                         doc,
-                        doc_number=doc.get("DocNumber") if plan.entity == "Invoice" else None,
+                        doc_number=SPECS[plan.entity].doc_number(doc),
                         updated_ms=plan.updated_ms,
                     )
                 )
         self.tx.put_many(self.realm_id, rows)
         self._finish_items(items, [p for p in plans if p.fate != "deleted"])
-        self._finish_customers(customers, party)
+        self._finish_names("Customer", customers, party)
+        self._finish_names("Vendor", vendors, vendor_party)
 
     def _stamp(self, doc: JSON, plan: _Plan, versions: int) -> None:
         doc["domain"] = "QBO"
@@ -706,22 +1121,26 @@ class _Seeder:
         }
 
     def _finish_items(self, items: list[JSON], plans: list[_Plan]) -> None:
-        """Each inventory item ends with a plausible stock; its version counts its movements."""
+        """Each inventory item ends with a plausible stock; its version counts its movements.
+
+        Items the first demo's documents (invoices, stock receipts) moved draw their stock
+        from the first stream, as they always have; the others from the second.
+        """
         moves: dict[str, tuple[int, int]] = {}  # item id -> (writes, last ms)
+        first_demo: set[str] = set()
         for plan in plans:
             for item_id in stock_effect(plan.doc, plan.entity):
                 writes, last = moves.get(str(item_id), (0, 0))
                 moves[str(item_id)] = (writes + 1, max(last, plan.ms))
+                if plan.entity in ("Invoice", "InventoryAdjustment"):
+                    first_demo.add(str(item_id))
         rows = []
         for item in items:
             if item["Id"] not in moves or not item.get("TrackQtyOnHand"):
                 continue
             writes, last = moves[item["Id"]]
-            stock = (
-                self.rng.choice((0, 3, 7))
-                if self.rng.random() < 0.08
-                else self.rng.randint(12, 480)
-            )
+            rng = self.rng if item["Id"] in first_demo else self.more
+            stock = rng.choice((0, 3, 7)) if rng.random() < 0.08 else rng.randint(12, 480)
             item.update(QtyOnHand=stock, SyncToken=str(writes))
             item["MetaData"] = {**item["MetaData"], "LastUpdatedTime": qbo_time(last)}
             rows.append(
@@ -735,25 +1154,26 @@ class _Seeder:
             )
         self.tx.put_many(self.realm_id, rows)
 
-    def _finish_customers(
-        self, customers: list[JSON], party: dict[str, tuple[Decimal, int, int]]
+    def _finish_names(
+        self, entity: str, names: list[JSON], party: dict[str, tuple[Decimal, int, int]]
     ) -> None:
+        """Customers' and vendors' Balance (and version) after every document of theirs."""
         rows = []
-        for customer in customers:
-            if customer["Id"] not in party:
+        for name in names:
+            if name["Id"] not in party:
                 continue
-            balance, writes, last = party[customer["Id"]]
-            customer.update(
-                Balance=num(balance), BalanceWithJobs=num(balance), SyncToken=str(writes)
-            )
-            customer["MetaData"] = {**customer["MetaData"], "LastUpdatedTime": qbo_time(last)}
+            balance, writes, last = party[name["Id"]]
+            name.update(Balance=num(balance), SyncToken=str(writes))
+            if entity == "Customer":
+                name["BalanceWithJobs"] = num(balance)
+            name["MetaData"] = {**name["MetaData"], "LastUpdatedTime": qbo_time(last)}
             rows.append(
                 Row(
-                    "Customer",
-                    int(customer["Id"]),
-                    customer,
-                    active=customer.get("Active") is not False,
-                    name_key=SPECS["Customer"].name_key(customer),
+                    entity,
+                    int(name["Id"]),
+                    name,
+                    active=name.get("Active") is not False,
+                    name_key=SPECS[entity].name_key(name),
                     updated_ms=last,
                 )
             )

@@ -180,3 +180,36 @@ CITIES = (
     ("Tacoma", "WA", "984"),
 )
 STREETS = ("Main", "Oak", "Pine", "Alder", "Division", "Burnside", "Mission", "Pike")
+
+# Channels a distributor reports by (QBO classes) and where its stock sits (QBO's
+# departments, which it calls locations): lists only, the seeded transactions name none.
+CLASSES = ("On-premise", "Off-premise", "Events & tastings")
+SUB_CLASSES = (("Off-premise", "Grocery"), ("On-premise", "Hotels"))
+DEPARTMENTS = ("Main warehouse", "Cold room", "Will-call counter")
+# Sales reps and the warehouse staff of every demo distributor.
+EMPLOYEES = (("Marguerite", "Dubois"), ("Kwame", "Okafor"), ("Aiko", "Yamamoto"),
+             ("Tomás", "García"))  # fmt: skip
+# (name, rate %, agency) of the sales taxes the distributors' retail customers collect;
+# wholesale sales are for resale, so no seeded transaction is taxed (TaxPrefs.UsingSalesTax
+# is off) and these are only the company's tax lists.
+TAX_RATES = (
+    ("California State", "7.25"),
+    ("Alameda County", "3.00"),
+    ("Washington State", "6.50"),
+    ("King County", "3.85"),
+)
+TAX_CODES = (
+    ("Oakland", "California State + Alameda County", ("California State", "Alameda County")),
+    ("Seattle", "Washington State + King County", ("Washington State", "King County")),
+)
+# Why a customer is given a credit memo or a refund.
+RETURN_REASONS = (
+    "Corked bottles returned",
+    "Breakage on delivery",
+    "Mis-pick: wrong vintage delivered",
+    "Damaged labels returned",
+)
+# Who buys cash on delivery: on-premise accounts (restaurants and bars).
+ON_PREMISE_KINDS = (
+    "Bistro", "Wine Bar", "Trattoria", "Brasserie", "Tavern", "Oyster Bar", "Kitchen",
+)  # fmt: skip
