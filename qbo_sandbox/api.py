@@ -28,6 +28,7 @@ from qbo_sandbox.common import (
 )
 from qbo_sandbox.operations import ApiOptions, run_query, run_query_text, write
 from qbo_sandbox.pdf import invoice_pdf
+from qbo_sandbox.reports import run_report
 from qbo_sandbox.store import Event, Store
 from qbo_sandbox.web import Request, Response, json_response, text_json_response
 
@@ -47,7 +48,6 @@ _NOT_MODELLED = frozenset(
         "exchangerate",
         "companycurrency",
         "customertype",
-        "reports",
     ]
 )
 _MAX_REQUEST_ID = 50
@@ -118,6 +118,9 @@ def _dispatch(bk: Books, options: ApiOptions, rest: Sequence[str], req: Request)
         )
     if head == "batch" and len(rest) == 1 and req.method == "POST":
         return json_response(200, run_batch(bk, options, _body(req)))
+    if head == "reports" and len(rest) == 2 and req.method == "GET":
+        # A report is its own top-level body: Header, Columns, Rows (no `time` member).
+        return json_response(200, run_report(bk, rest[1], req.query), stamp=False)
     if head in ("companyinfo", "preferences"):
         return _singleton(bk, ENTITY_PATHS[head], rest, req)
     entity = ENTITY_PATHS.get(head)
