@@ -141,13 +141,22 @@ class Activity:
         self.rng = rng
 
     def step(self) -> str:
+        # Roughly a distributor's day: invoices and payments most, cash sales, stock in,
+        # now and then a return, a quote, an order to a supplier, its receipt, a bill paid.
         operations = (
-            (45, self.invoice),
-            (25, self.payment),
-            (15, self.stock_receipt),
-            (5, self.rename_item),
-            (5, self.void_invoice),
-            (5, self.delete_invoice),
+            (38, self.invoice),
+            (20, self.payment),
+            (10, self.stock_receipt),
+            (7, self.cash_sale),
+            (3, self.credit_memo),
+            (1, self.refund),
+            (2, self.estimate),
+            (3, self.purchase_order),
+            (3, self.receive_purchase_order),
+            (3, self.pay_bill),
+            (4, self.rename_item),
+            (3, self.void_invoice),
+            (3, self.delete_invoice),
         )
         pick = self.rng.uniform(0, sum(weight for weight, _ in operations))
         for weight, operation in operations:
@@ -161,16 +170,12 @@ class Activity:
             "SELECT * FROM Item WHERE Type = 'Inventory' MAXRESULTS 1000", "Item"
         )
 
-    def _recent_invoices(self) -> list[JSON]:
-        return self.client.rows("SELECT * FROM Invoice ORDERBY Id DESC MAXRESULTS 60", "Invoice")
+    def _customers(self) -> list[JSON]:
+        return self.client.rows("SELECT * FROM Customer MAXRESULTS 1000", "Customer")
 
-    def invoice(self) -> str:
-        customers = self.client.rows("SELECT * FROM Customer MAXRESULTS 1000", "Customer")
-        wines = self._wines()
-        if not customers or not wines:
-            return "skipped an invoice (no customers or items)"
+    def _sale_lines(self, wines: list[JSON], most: int) -> list[JSON]:
         lines = []
-        for item in self.rng.sample(wines, min(len(wines), self.rng.randint(1, 3))):
+        for item in self.rng.sample(wines, min(len(wines), self.rng.randint(1, most))):
             qty = self.rng.choice((1, 2, 3, 6, 12))
             price = float(item.get("UnitPrice", 0))
             lines.append(
@@ -184,11 +189,129 @@ class Activity:
                     },
                 }
             )
-        customer = self.rng.choice(customers)
-        created = self.client.call(
-            "POST", "invoice", {"CustomerRef": {"value": customer["Id"]}, "Line": lines}
-        )["Invoice"]
+        return lines
+
+    def _accounts(self, account_type: str) -> list[JSON]:
+        return self.client.rows(
+            f"SELECT * FROM Account WHERE AccountType = '{account_type}'", "Account"
+        )
+
+    def _recent_invoices(self) -> list[JSON]:
+        return self.client.rows("SELECT * FROM Invoice ORDERBY Id DESC MAXRESULTS 60", "Invoice")
+
+    def invoice(self) -> str:
+        created = self._sale("Invoice", 3)
+        if created is None:
+            return "skipped an invoice (no customers or items)"
         return f"created Invoice {created['Id']} #{created['DocNumber']} for {created['TotalAmt']}"
+
+    def _sale(self, entity: str, most: int, **extra: Any) -> JSON | None:
+        customers, wines = self._customers(), self._wines()
+        if not customers or not wines:
+            return None
+        body = {
+            "CustomerRef": {"value": self.rng.choice(customers)["Id"]},
+            "Line": self._sale_lines(wines, most),
+            **extra,
+        }
+        created: JSON = self.client.call("POST", entity.lower(), body)[entity]
+        return created
+
+    def cash_sale(self) -> str:
+        created = self._sale("SalesReceipt", 2, PrivateNote="Cash on delivery")
+        if created is None:
+            return "skipped a cash sale (no customers or items)"
+        return f"created SalesReceipt {created['Id']} for {created['TotalAmt']}"
+
+    def credit_memo(self) -> str:
+        created = self._sale("CreditMemo", 1, PrivateNote="Bottles returned")
+        if created is None:
+            return "skipped a credit memo (no customers or items)"
+        return f"created CreditMemo {created['Id']}, a credit of {created['TotalAmt']}"
+
+    def refund(self) -> str:
+        banks = self._accounts("Bank")
+        if not banks:
+            return "skipped a refund (no bank account)"
+        created = self._sale(
+            "RefundReceipt", 1, DepositToAccountRef={"value": banks[0]["Id"]}, PrivateNote="Refund"
+        )
+        if created is None:
+            return "skipped a refund (no customers or items)"
+        return f"created RefundReceipt {created['Id']} of {created['TotalAmt']}"
+
+    def estimate(self) -> str:
+        created = self._sale("Estimate", 3)
+        if created is None:
+            return "skipped an estimate (no customers or items)"
+        return f"created Estimate {created['Id']} for {created['TotalAmt']}"
+
+    def _supplier(self) -> JSON | None:
+        vendors = self.client.rows("SELECT * FROM Vendor MAXRESULTS 1000", "Vendor")
+        for vendor in vendors:
+            if "Une Femme" in str(vendor.get("DisplayName")):
+                return vendor
+        return vendors[0] if vendors else None
+
+    def purchase_order(self) -> str:
+        vendor, wines = self._supplier(), self._wines()
+        if vendor is None or not wines:
+            return "skipped a purchase order (no vendor or items)"
+        lines = []
+        for item in self.rng.sample(wines, min(len(wines), self.rng.randint(1, 4))):
+            qty = 12 * self.rng.choice((1, 2, 5))
+            cost = float(item.get("PurchaseCost") or item.get("UnitPrice") or 0)
+            lines.append(
+                {
+                    "Amount": round(qty * cost, 2),
+                    "DetailType": "ItemBasedExpenseLineDetail",
+                    "ItemBasedExpenseLineDetail": {
+                        "ItemRef": {"value": item["Id"]},
+                        "Qty": qty,
+                        "UnitPrice": cost,
+                    },
+                }
+            )
+        body = {"VendorRef": {"value": vendor["Id"]}, "Line": lines}
+        created = self.client.call("POST", "purchaseorder", body)["PurchaseOrder"]
+        return f"ordered PurchaseOrder {created['Id']} #{created['DocNumber']}"
+
+    def receive_purchase_order(self) -> str:
+        orders = self.client.rows(
+            "SELECT * FROM PurchaseOrder WHERE POStatus = 'Open' MAXRESULTS 20", "PurchaseOrder"
+        )
+        if not orders:
+            return "skipped a receipt (no open purchase order)"
+        order = self.rng.choice(orders)
+        lines = [
+            {key: line[key] for key in ("Amount", "DetailType", line["DetailType"])}
+            for line in order["Line"]
+        ]
+        body = {
+            "VendorRef": {"value": order["VendorRef"]["value"]},
+            "Line": lines,
+            "LinkedTxn": [{"TxnId": order["Id"], "TxnType": "PurchaseOrder"}],
+        }
+        created = self.client.call("POST", "bill", body)["Bill"]
+        return f"received PurchaseOrder {order['Id']} on Bill {created['Id']}"
+
+    def pay_bill(self) -> str:
+        bills = self.client.rows("SELECT * FROM Bill WHERE Balance > '0' MAXRESULTS 20", "Bill")
+        banks = self._accounts("Bank")
+        if not bills or not banks:
+            return "skipped a bill payment (no open bill or bank account)"
+        bill = self.rng.choice(bills)
+        body = {
+            "VendorRef": {"value": bill["VendorRef"]["value"]},
+            "PayType": "Check",
+            "CheckPayment": {"BankAccountRef": {"value": banks[0]["Id"]}},
+            "TotalAmt": bill["Balance"],
+            "Line": [
+                {"Amount": bill["Balance"], "LinkedTxn": [{"TxnId": bill["Id"], "TxnType": "Bill"}]}
+            ],
+        }
+        created = self.client.call("POST", "billpayment", body)["BillPayment"]
+        return f"paid Bill {bill['Id']} with BillPayment {created['Id']}"
 
     def payment(self) -> str:
         open_invoices = [i for i in self._recent_invoices() if float(i.get("Balance", 0)) > 0]
