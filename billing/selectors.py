@@ -202,44 +202,55 @@ def open_invoice_export(
     )  # fmt: skip
 
 
+def _bucket_of(days_overdue: int) -> Bucket:
+    for bucket in AGING_BUCKETS:
+        if (bucket.low is None or days_overdue >= bucket.low) and (
+            bucket.high is None or days_overdue <= bucket.high
+        ):
+            return bucket
+    raise ValueError(f"No aging bucket holds {days_overdue} days overdue.")
+
+
 def aging_totals(invoices: QuerySet[QBOInvoice]) -> dict[str, Any]:
     """Balances per aging bucket and overall for ``invoices`` (as returned by
-    ``open_invoice_list``), in one query. Every figure is a Decimal summed by PostgreSQL,
-    so the buckets add up to ``total`` to the cent. ``count`` is the number of invoices,
-    which is also what the page's table counts: the view gives it to the table rather
-    than counting the same rows a second time.
+    ``open_invoice_list``), in one query. ``count`` is the number of invoices, which is also
+    what the page's table counts: the view gives it to the table rather than counting the
+    same rows a second time.
+
+    PostgreSQL sums the balances per number of days overdue (a few hundred groups however
+    many invoices), and the groups are added into their buckets here: Decimal sums of
+    Decimals, exact, so the buckets add up to ``total`` to the cent. Summing each bucket in
+    SQL instead (ten sums, each filtered on the day range) evaluated the days overdue ten
+    times per invoice, and took half as long again.
 
     The page's rows (50 of them, sorted) come from a query of their own. One query could
-    return both, with these sums as window functions over every row, but PostgreSQL then
+    return both, with the sums as window functions over every row, but PostgreSQL then
     holds every open invoice in the window before sorting out 50 of them: on 90,000 open
     invoices that took half as long again as this query and the page's together.
 
     Returns ``{"buckets": [{"key", "label", "amount", "count"}, ...], "total", "count"}``.
     """
-    sums: dict[str, Any] = {}
-    for b in AGING_BUCKETS:
-        # The bucket's range of days rather than its label: the label is a CASE of five
-        # ranges, and ten sums each evaluating it made this scan more than twice as slow.
-        in_bucket = _bucket_q(b)
-        sums[f"amount_{b.key}"] = Coalesce(
-            Sum("balance", filter=in_bucket), ZERO, output_field=MONEY
-        )
-        sums[f"count_{b.key}"] = Count("pk", filter=in_bucket)
-    row = invoices.order_by().aggregate(
-        total=Coalesce(Sum("balance"), ZERO, output_field=MONEY), count=Count("pk"), **sums
+    amounts = dict.fromkeys(BUCKET_KEYS, ZERO)
+    counts = dict.fromkeys(BUCKET_KEYS, 0)
+    # Typed loosely: the type checker cannot see the aging annotations.
+    annotated: QuerySet[Any] = invoices
+    by_days = (
+        annotated.order_by()
+        .values("days_overdue")
+        .annotate(amount=Sum("balance"), count=Count("pk"))
+        .values_list("days_overdue", "amount", "count")
     )
+    for days_overdue, amount, count in by_days:
+        key = _bucket_of(days_overdue).key
+        amounts[key] += amount
+        counts[key] += count
     return {
         "buckets": [
-            {
-                "key": b.key,
-                "label": b.label,
-                "amount": row[f"amount_{b.key}"],
-                "count": row[f"count_{b.key}"],
-            }
+            {"key": b.key, "label": b.label, "amount": amounts[b.key], "count": counts[b.key]}
             for b in AGING_BUCKETS
         ],
-        "total": row["total"],
-        "count": row["count"],
+        "total": sum(amounts.values(), ZERO),
+        "count": sum(counts.values()),
     }
 
 

@@ -257,10 +257,27 @@ class Cell:
         return self.column.numeric
 
 
-@dataclass(frozen=True)
 class BoundRow:
-    obj: Any
-    cells: list[Cell]
+    """One row of a page: the row object, and its cells, made when first asked for. A page
+    that renders each row with its own template (``_table.html``'s ``row_template``) never
+    asks, and skips a value, a currency and a link (a URL reversed) per cell."""
+
+    def __init__(self, obj: Any, columns: Sequence[Column]) -> None:
+        self.obj = obj
+        self._columns = columns
+
+    @cached_property
+    def cells(self) -> list[Cell]:
+        row = self.obj
+        return [
+            Cell(
+                column=column,
+                value=column.value(row),
+                currency=column.currency_of(row) if column.kind == "money" else None,
+                url=column.link(row) if column.link is not None else None,
+            )
+            for column in self._columns
+        ]
 
 
 @dataclass(frozen=True)
@@ -382,21 +399,7 @@ class BoundTable:
 
     @cached_property
     def body(self) -> list[BoundRow]:
-        return [
-            BoundRow(
-                obj=row,
-                cells=[
-                    Cell(
-                        column=column,
-                        value=column.value(row),
-                        currency=column.currency_of(row) if column.kind == "money" else None,
-                        url=column.link(row) if column.link is not None else None,
-                    )
-                    for column in self.columns
-                ],
-            )
-            for row in self.rows
-        ]
+        return [BoundRow(row, self.columns) for row in self.rows]
 
     @property
     def start_index(self) -> int:
@@ -624,7 +627,9 @@ def _csv_column(column: Column, first: Any, tz: tzinfo | None) -> Callable[[list
         elif (column.numeric and kinds <= {int, _NONE}) or (
             kind in ("date", "text") and kinds <= {date, _NONE}
         ):
-            return ["" if value is None else str(value) for value in values]
+            if _NONE in kinds:
+                return ["" if value is None else str(value) for value in values]
+            return list(map(str, values))
         elif kind == "text" and kinds <= {str, _NONE}:
             texts = ["" if value is None else value for value in values]
             if any(map(_STARTS_A_FORMULA, texts)):
