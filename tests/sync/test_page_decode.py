@@ -1,5 +1,6 @@
-"""Import pages are decoded with numbers as floats (sync.clients.qbo.accounting.page_objects);
-what the mirror keeps of a number must still be exactly the digits QuickBooks sent."""
+"""Import pages are decoded by the client itself (sync.clients.qbo.accounting.page_objects):
+what the mirror keeps of a number must be exactly the digits QuickBooks sent, and an answer
+that is not a page is a clear error."""
 
 from __future__ import annotations
 
@@ -42,6 +43,7 @@ def test_a_number_longer_than_a_float_holds_is_decoded_exactly() -> None:
     content = b'{"QueryResponse":{"Invoice":[{"Id":"1","TotalAmt":12345678901234567.89}]}}'
     [row] = page_objects(content, "Invoice")
     assert row["TotalAmt"] == Decimal("12345678901234567.89")
+    assert isinstance(row["TotalAmt"], Decimal)
 
 
 @given(content=st.binary(max_size=200))

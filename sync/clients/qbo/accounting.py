@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -223,8 +222,9 @@ class QBOClient:
 
     def _query_body(self, text: str) -> bytes:
         """A query's answer, undecoded: python-quickbooks' ``query`` request, sent through
-        the same session (limiter, meter, timeouts), without its decoding of every number
-        as a Decimal, which an import page does not need (``page_objects``)."""
+        the same session (limiter, meter, timeouts). The body is decoded once, by
+        ``page_objects``, and split once, by ``as_sent``, where python-quickbooks would
+        first make text of it."""
         url = f"{self._qb.api_url}/company/{self.realm_id}/query"
         response = self._session.request(
             "POST",
@@ -294,26 +294,14 @@ class QBOClient:
 
 
 _PAGE_SHAPES: dict[str, Any] = {}
-# A number with more significant digits than a float carries exactly (15), or something
-# that may be one: 16 digits in a row, a decimal point allowed between them.
-_LONG_NUMBER = re.compile(rb"\d(?:\.?\d){15}")
 
 
 def page_objects(content: bytes, entity: str) -> list[dict[str, Any]]:
-    """The objects of a query answer, decoded.
-
-    msgspec decodes a page in half the time of ``json.loads(parse_float=Decimal)``, with
-    numbers as floats. The mirror turns the numbers it keeps into Decimals through their
-    shortest repr, which gives back the digits QuickBooks sent whenever they are at most 15
-    significant digits, as QuickBooks' amounts and quantities are. An answer holding
-    anything that may be longer is decoded the exact way instead.
-    """
+    """The objects of a query answer, decoded with every number as a Decimal (money is
+    never a float), as python-quickbooks decodes them with ``use_decimal``."""
     try:
-        if _LONG_NUMBER.search(content):
-            decoded = json.loads(content, parse_float=Decimal)
-        else:
-            decoded = msgspec.json.decode(content)
-    except (ValueError, msgspec.DecodeError):
+        decoded = json.loads(content, parse_float=Decimal)
+    except ValueError:
         raise QBOError("QuickBooks sent a query answer that is not JSON") from None
     answer = decoded.get("QueryResponse") if isinstance(decoded, dict) else None
     rows = answer.get(entity) if isinstance(answer, dict) else None
