@@ -942,7 +942,12 @@ class _Seeder:
         rng = self.more
         checking = _ref(self.accounts["Checking"])
         payable = _ref(self.accounts["Accounts Payable (A/P)"])
-        open_credits = sorted(credits, key=lambda p: p.ms)
+        # Each vendor's unused credits, oldest first, with their amounts.
+        open_credits: dict[str, list[tuple[_Plan, Decimal]]] = {}
+        for credit in sorted(credits, key=lambda p: p.ms):
+            open_credits.setdefault(credit.doc["VendorRef"]["value"], []).append(
+                (credit, Decimal(str(credit.doc["TotalAmt"])))
+            )
         plans: list[_Plan] = []
         for bill in sorted(bills, key=lambda p: p.ms):
             pay_day = date.fromisoformat(bill.doc["TxnDate"]) + timedelta(days=rng.randint(20, 40))
@@ -951,16 +956,13 @@ class _Seeder:
             ms = max(self._moment(pay_day, rng), bill.ms + 60_000)
             amount = Decimal(str(bill.doc["TotalAmt"]))
             links = [(bill, amount)]
-            vendor = bill.doc["VendorRef"]["value"]
-            for credit in open_credits:
-                credit_amount = Decimal(str(credit.doc["TotalAmt"]))
-                if (
-                    credit.doc["VendorRef"]["value"] == vendor
-                    and credit.ms < ms
-                    and credit_amount <= amount
-                ):
+            waiting = open_credits.get(bill.doc["VendorRef"]["value"], [])
+            for index, (credit, credit_amount) in enumerate(waiting):
+                if credit.ms >= ms:
+                    break  # granted after this payment, as are the ones after it
+                if credit_amount <= amount:
                     links.append((credit, credit_amount))
-                    open_credits.remove(credit)
+                    del waiting[index]
                     break
             total = amount - sum((a for p, a in links[1:]), Decimal(0))
             doc: JSON = {
