@@ -7,6 +7,7 @@ Everything here reads the mirror (nothing calls QuickBooks) and is scoped with
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -20,6 +21,7 @@ from django.db.models import (
     DateField,
     DecimalField,
     F,
+    FilteredRelation,
     Func,
     IntegerField,
     OuterRef,
@@ -32,6 +34,7 @@ from django.db.models import (
     Value,
     When,
 )
+from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Cast, Coalesce, Concat, Greatest, NullIf
 from django.http import Http404
 
@@ -88,12 +91,35 @@ class _DaysBetween(Func):
     output_field = IntegerField()
 
 
+class _AsFetched:
+    """For an expression whose value psycopg already returns as its output field's Python
+    type (an int for an integer, a Decimal for a numeric): Django would convert it again,
+    row by row, and a query whose rows need converting is read through a Python loop where
+    one that needs none is not. An export of 30,000 invoices spent a tenth of its time on
+    ``int()`` of the days overdue. (Returning the no-op converter is correct whether Django
+    then skips it, as 5.2 does, or calls it.)"""
+
+    @property
+    def convert_value(self) -> Callable[[Any, Any, Any], Any]:
+        # Django's own no-op, the one its get_db_converters() leaves out (not in the stubs).
+        noop: Callable[[Any, Any, Any], Any] = BaseExpression._convert_value_noop  # type: ignore[attr-defined]
+        return noop
+
+
+class _WholeDays(_AsFetched, Greatest):
+    pass
+
+
+class _Money(_AsFetched, Coalesce):
+    pass
+
+
 def _with_aging(invoices: QuerySet[QBOInvoice], *, today: date) -> QuerySet[QBOInvoice]:
     # An invoice without a due date is due on its transaction date (what QuickBooks does
     # when no terms are set); with neither, it counts as current.
     due = Coalesce(F("due_date"), F("txn_date"), Value(today), output_field=DateField())
     return invoices.annotate(
-        days_overdue=Greatest(_DaysBetween(Value(today, output_field=DateField()), due), 0),
+        days_overdue=_WholeDays(_DaysBetween(Value(today, output_field=DateField()), due), 0),
     ).annotate(
         aging_bucket=Case(
             *(When(_bucket_q(b), then=Value(b.key)) for b in AGING_BUCKETS),
@@ -182,10 +208,10 @@ def open_invoice_export(
     due_from: date | None = None,
     due_to: date | None = None,
 ) -> QuerySet[Any]:
-    """The invoices of ``open_invoice_list`` as the open-invoices export reads them: dicts of
-    the columns it prints, keyed as its columns name them (billing/views.py
+    """The invoices of ``open_invoice_list`` as the open-invoices export reads them: named
+    rows of the columns it prints, named as its columns read them (billing/views.py
     ``OPEN_INVOICES``). No model instances, no ``raw`` JSON and no connection columns: an
-    export of 30,000 invoices reads 30,000 narrow rows and builds nothing else."""
+    export of 30,000 invoices reads 30,000 narrow tuples and builds nothing else."""
     # Typed loosely: the type checker cannot see the aging annotations it selects.
     invoices: QuerySet[Any] = _open_invoices(
         user=user,
@@ -196,9 +222,9 @@ def open_invoice_export(
         due_from=due_from,
         due_to=due_to,
     )
-    return invoices.values(
+    return invoices.values_list(
         "connection__partner__name", "customer_name", "doc_number", "txn_date", "due_date",
-        "total_amt", "balance", "days_overdue", "aging_bucket",
+        "total_amt", "balance", "days_overdue", "aging_bucket", named=True,
     )  # fmt: skip
 
 
@@ -395,8 +421,8 @@ def payment_export(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet[Any]:
-    """The payments of ``payment_list`` as the payments export reads them: dicts of the
-    columns it prints, keyed as its columns name them (billing/views.py ``PAYMENTS``). No
+    """The payments of ``payment_list`` as the payments export reads them: named rows of the
+    columns it prints, named as its columns read them (billing/views.py ``PAYMENTS``). No
     model instances, no ``raw`` JSON, no connection columns, no applications loaded.
 
     The applications are joined and grouped by payment, not looked up per payment: one
@@ -406,33 +432,46 @@ def payment_export(
     the invoice has no number) and its amount, in the order they were stored. A
     numeric(18, 2) as text is the text of its Decimal, so the file is what it was when
     Python wrote it from the prefetched applications.
+
+    The invoice each application paid is joined too (``paid_invoice``: the connection's
+    invoice with the application's QBO id, at most one by the model's unique constraint)
+    rather than looked up by a subquery per application, so PostgreSQL can hash the
+    invoices once for a big export where a subquery probed the index for every one of
+    115,000 applications (the read was about 15% faster so, measured on 77,000 payments),
+    and still probe the index for a small one.
     """
-    doc_number = QBOInvoice.objects.filter(
-        connection_id=OuterRef("connection_id"), qbo_id=OuterRef("applications__txn_qbo_id")
-    ).values("doc_number")[:1]
     paid = Concat(
         Coalesce(
-            NullIf(Subquery(doc_number), Value("")),
+            NullIf("paid_invoice__doc_number", Value("")),
             Concat("applications__txn_type", Value(" "), "applications__txn_qbo_id"),
         ),
         Value(" "),
         Cast("applications__amount", TextField()),
         output_field=TextField(),
     )
-    return (
-        _payments(user=user, partner_id=partner_id, date_from=date_from, date_to=date_to)
-        .values(
-            "pk", "txn_date", "connection__partner__name", "customer_name", "payment_method",
-            "reference", "total_amt", "unapplied_amt", "voided",
+    payments = _payments(user=user, partner_id=partner_id, date_from=date_from, date_to=date_to)
+    columns = (
+        "pk", "txn_date", "connection__partner__name", "customer_name", "payment_method",
+        "reference", "total_amt", "unapplied_amt", "voided",
+    )  # fmt: skip
+    rows: QuerySet[Any] = (
+        payments.annotate(
+            paid_invoice=FilteredRelation(
+                "connection__invoices",
+                condition=Q(connection__invoices__qbo_id=F("applications__txn_qbo_id")),
+            )
         )
+        .values(*columns)
         .annotate(
-            applied_amt=Coalesce(Sum("applications__amount"), ZERO, output_field=MONEY),
+            applied_amt=_Money(Sum("applications__amount"), ZERO, output_field=MONEY),
             # A payment without applications has one joined row of NULLs: not an entry.
             invoices_paid=StringAgg(
                 paid, "; ", filter=Q(applications__isnull=False), order_by="applications__pk"
             ),
         )
-    )  # fmt: skip
+        .values_list(*columns, "applied_amt", "invoices_paid", named=True)
+    )
+    return rows
 
 
 def payment_totals(payments: QuerySet[QBOPayment]) -> dict[str, Decimal | int]:

@@ -63,7 +63,7 @@ OPEN_INVOICES = Table(
         Column("days_overdue", "Days overdue", sort="days_overdue", kind="number"),
         # Buckets sort by age (their keys would sort "90+" before "current").
         Column("aging_bucket", "Aging", sort="days_overdue",
-               csv=lambda row: selectors.BUCKET_LABELS[row["aging_bucket"]]),
+               csv=lambda i: selectors.BUCKET_LABELS[i.aging_bucket]),
     ],
     default_sort="-days_overdue",
 )  # fmt: skip
@@ -133,14 +133,14 @@ PAYMENTS = Table(
         Column("reference", "Reference", sort="reference"),
         # The export's text is the selector's (selectors.payment_export).
         Column("invoices", "Invoices paid", attr="applications",
-               csv=lambda row: row["invoices_paid"]),
+               csv=lambda p: p.invoices_paid),
         Column("received", "Received", sort="total_amt", kind="money", attr="total_amt",
                currency=lambda p: p.currency),
         Column("applied", "Applied", sort="applied_amt", kind="money", attr="applied_amt",
                currency=lambda p: p.currency),
         Column("unapplied", "Unapplied", sort="unapplied_amt", kind="money",
                attr="unapplied_amt", currency=lambda p: p.currency),
-        Column("voided", "Voided", csv=lambda row: "yes" if row["voided"] else ""),
+        Column("voided", "Voided", csv=lambda p: "yes" if p.voided else ""),
     ],
     default_sort="-txn_date",
 )  # fmt: skip

@@ -65,13 +65,17 @@ RowFunc = Callable[[Any], Any]
 
 def resolve(row: Any, path: str) -> Any:
     """The value at ``path`` in a row: ``"customer__name"`` reads ``row.customer.name`` (or
-    ``row["customer"]["name"]`` for dicts, or ``row["customer__name"]`` for a dict that has
-    that key, as ``QuerySet.values()`` rows do). A None on the way gives None, as in
+    ``row["customer"]["name"]`` for dicts, or ``row["customer__name"]`` or
+    ``row.customer__name`` for the rows of ``QuerySet.values()`` and
+    ``values_list(..., named=True)``). A None on the way gives None, as in
     templates, so an invoice without a customer shows an empty cell instead of failing the
     page. A missing attribute on an object is a programming error and raises; a missing dict
     key is None, because selectors that build dicts often leave optional keys out."""
-    if isinstance(row, Mapping) and path in row:
-        return row[path]
+    if isinstance(row, Mapping):
+        if path in row:
+            return row[path]
+    elif path in getattr(row, "_fields", ()):
+        return getattr(row, path)  # a named row of values_list(..., named=True)
     value = row
     for part in path.split("__"):
         if value is None:
@@ -588,9 +592,9 @@ def _plain_decimal(value: Decimal, kind: str) -> str:
 # few enough that a chunk stays a few hundred kilobytes.
 CSV_ROWS_PER_CHUNK = 1000
 # What makes csv.writer (the excel dialect, minimal quoting) quote a field.
-_NEEDS_QUOTES = re.compile(r'[,"\r\n]')
+_QUOTED = (",", '"', "\r", "\n")
 _NONE = type(None)
-_STARTS_A_FORMULA = operator.methodcaller("startswith", FORMULA_TRIGGERS)
+_FIRST_CHAR = operator.itemgetter(slice(0, 1))
 _THIRD_FROM_END = operator.itemgetter(slice(-3, -2))
 
 
@@ -603,20 +607,30 @@ def _csv_column(column: Column, first: Any, tz: tzinfo | None) -> Callable[[list
     of: text (checked for formulas), money to the cent (its ``str()``, never an exponent),
     whole numbers, dates. A chunk holding anything else goes through ``csv_cell``.
 
-    Rows of ``QuerySet.values()`` (what an export should read) are dicts keyed by the
-    column's path (seen on the first row), read with one lookup instead of ``resolve``."""
+    Rows of ``values_list(..., named=True)`` (what an export should read: Django builds no
+    dict per row) and of ``values()`` carry the column's path as an attribute or key (seen
+    on the first row), read in one C call instead of ``resolve``."""
     path = column.attr or column.key
     get: Callable[[Any], Any]
     if column.csv is not None:
         get = column.csv
+    elif path in getattr(first, "_fields", ()):
+        get = operator.attrgetter(path)
     elif type(first) is dict and path in first:
-        get = operator.methodcaller("get", path)
+        get = operator.itemgetter(path)
     else:
         get = functools.partial(resolve, path=path)
     kind = column.kind
 
+    def values_of(rows: list[Any]) -> list[Any]:
+        try:
+            return list(map(get, rows))
+        except (KeyError, AttributeError):
+            # Rows that leave the key out of some (a list of dicts): None there, as resolve.
+            return [resolve(row, path) for row in rows]
+
     def cells(rows: list[Any]) -> list[str]:
-        values = list(map(get, rows))
+        values = values_of(rows)
         kinds = set(map(type, values))
         if kind == "money" and kinds == {Decimal}:
             texts = list(map(str, values))
@@ -624,16 +638,23 @@ def _csv_column(column: Column, first: Any, tz: tzinfo | None) -> Callable[[list
             # number with no exponent (so no formula guard either).
             if set(map(_THIRD_FROM_END, texts)) == {"."}:
                 return texts
-        elif (column.numeric and kinds <= {int, _NONE}) or (
-            kind in ("date", "text") and kinds <= {date, _NONE}
-        ):
+        elif column.numeric and kinds <= {int, _NONE}:
             if _NONE in kinds:
                 return ["" if value is None else str(value) for value in values]
             return list(map(str, values))
+        elif kind in ("date", "text") and kinds <= {date, _NONE}:
+            # isoformat() is what str() of a date returns, without looking it up by name.
+            if _NONE in kinds:
+                iso = date.isoformat
+                return ["" if value is None else iso(value) for value in values]
+            return list(map(date.isoformat, values))
         elif kind == "text" and kinds <= {str, _NONE}:
-            texts = ["" if value is None else value for value in values]
-            if any(map(_STARTS_A_FORMULA, texts)):
-                return ["'" + text if _STARTS_A_FORMULA(text) else text for text in texts]
+            texts = (
+                ["" if value is None else value for value in values] if _NONE in kinds else values
+            )
+            starts = "".join(map(_FIRST_CHAR, texts))
+            if any(trigger in starts for trigger in FORMULA_TRIGGERS):
+                return ["'" + text if text.startswith(FORMULA_TRIGGERS) else text for text in texts]
             return texts
         return [csv_cell(value, column, tz) for value in values]
 
@@ -646,7 +667,9 @@ def _csv_lines(columns: list[list[str]], count: int, writer: Any, buffer: io.Str
     formatting above), and by the writer when one does (or when a row is a single field,
     which the writer quotes when empty)."""
     rows = list(zip(*columns, strict=True)) if columns else [()] * count
-    if len(columns) > 1 and not any(_NEEDS_QUOTES.search("".join(c)) for c in columns):
+    if len(columns) > 1 and not any(
+        char in text for text in map("".join, columns) for char in _QUOTED
+    ):
         return "\r\n".join(map(",".join, rows)) + "\r\n"
     writer.writerows(rows)
     text = buffer.getvalue()
@@ -662,8 +685,8 @@ def csv_response(table: BoundTable, filename: str) -> StreamingHttpResponse:
 
     Rows are written a chunk at a time (``CSV_ROWS_PER_CHUNK``): the response's memory stays
     that of one chunk however many rows there are. What the rows cost to read is the
-    selector's: give an export the rows of ``.values()`` with just the columns it prints
-    (no model instances, no JSON, no connection)."""
+    selector's: give an export ``.values_list(..., named=True)`` of just the columns it
+    prints (no model instances, no JSON, no connection, no dict per row)."""
     if not filename.lower().endswith(".csv"):
         filename += ".csv"
     columns = list(table.export_columns)
