@@ -225,8 +225,8 @@ class Table:
 
     def wants_csv(self, request: HttpRequest) -> bool:
         """Whether ``request`` asks for the export rather than a page: a view that reads
-        different rows for each (``.values()`` of just the printed columns for the export)
-        asks before it binds."""
+        different rows for each (``values_list(..., named=True)`` of just the printed
+        columns for the export) asks before it binds."""
         return request.GET.get(self.format_param, "") == "csv"
 
     def bind(
@@ -612,12 +612,13 @@ def _csv_column(column: Column, first: Any, tz: tzinfo | None) -> Callable[[list
     on the first row), read in one C call instead of ``resolve``."""
     path = column.attr or column.key
     get: Callable[[Any], Any]
+    keyed = False
     if column.csv is not None:
         get = column.csv
     elif path in getattr(first, "_fields", ()):
         get = operator.attrgetter(path)
     elif type(first) is dict and path in first:
-        get = operator.itemgetter(path)
+        get, keyed = operator.itemgetter(path), True
     else:
         get = functools.partial(resolve, path=path)
     kind = column.kind
@@ -625,8 +626,10 @@ def _csv_column(column: Column, first: Any, tz: tzinfo | None) -> Callable[[list
     def values_of(rows: list[Any]) -> list[Any]:
         try:
             return list(map(get, rows))
-        except (KeyError, AttributeError):
-            # Rows that leave the key out of some (a list of dicts): None there, as resolve.
+        except KeyError:
+            if not keyed:
+                raise
+            # Dicts that leave the key out of some rows: None there, as resolve gives.
             return [resolve(row, path) for row in rows]
 
     def cells(rows: list[Any]) -> list[str]:
@@ -652,6 +655,8 @@ def _csv_column(column: Column, first: Any, tz: tzinfo | None) -> Callable[[list
             texts = (
                 ["" if value is None else value for value in values] if _NONE in kinds else values
             )
+            # Every trigger is one character: the column's first characters tell at once
+            # whether any text needs the guard.
             starts = "".join(map(_FIRST_CHAR, texts))
             if any(trigger in starts for trigger in FORMULA_TRIGGERS):
                 return ["'" + text if text.startswith(FORMULA_TRIGGERS) else text for text in texts]
