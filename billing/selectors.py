@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from django.contrib.postgres.aggregates import StringAgg
 from django.db.models import (
@@ -128,16 +128,25 @@ def _with_aging(invoices: QuerySet[QBOInvoice], *, today: date) -> QuerySet[QBOI
     )
 
 
+class InvoiceFilters(TypedDict, total=False):
+    """The open-invoices filters (billing.forms ``filters()``), shared by the page and its
+    export."""
+
+    partner_id: int | None
+    customer: str
+    bucket: str
+    due_from: date | None
+    due_to: date | None
+
+
 def _open_invoices(
-    *,
-    user: User,
-    today: date,
-    partner_id: int | None = None,
-    customer: str = "",
-    bucket: str = "",
-    due_from: date | None = None,
-    due_to: date | None = None,
+    *, user: User, today: date, **filters: Unpack[InvoiceFilters]
 ) -> QuerySet[QBOInvoice]:
+    partner_id = filters.get("partner_id")
+    customer = filters.get("customer", "")
+    bucket = filters.get("bucket", "")
+    due_from = filters.get("due_from")
+    due_to = filters.get("due_to")
     invoices: QuerySet[QBOInvoice] = QBOInvoice.objects.visible_to(user)
     invoices = invoices.filter(balance__gt=0, voided=False)
     if partner_id is not None:
@@ -167,14 +176,7 @@ INVOICE_PAGE_FIELDS = (
 
 
 def open_invoice_list(
-    *,
-    user: User,
-    today: date,
-    partner_id: int | None = None,
-    customer: str = "",
-    bucket: str = "",
-    due_from: date | None = None,
-    due_to: date | None = None,
+    *, user: User, today: date, **filters: Unpack[InvoiceFilters]
 ) -> QuerySet[QBOInvoice]:
     """Invoices ``user`` may see with a balance left (voided ones excluded), annotated with
     ``days_overdue`` (as of ``today``, 0 when not yet due) and ``aging_bucket`` (a key of
@@ -182,15 +184,7 @@ def open_invoice_list(
 
     ``partner_id`` narrows within what the user may see; it never widens it.
     """
-    invoices = _open_invoices(
-        user=user,
-        today=today,
-        partner_id=partner_id,
-        customer=customer,
-        bucket=bucket,
-        due_from=due_from,
-        due_to=due_to,
-    )
+    invoices = _open_invoices(user=user, today=today, **filters)
     return (
         invoices.select_related("connection__partner")
         .only(*INVOICE_PAGE_FIELDS)
@@ -199,29 +193,14 @@ def open_invoice_list(
 
 
 def open_invoice_export(
-    *,
-    user: User,
-    today: date,
-    partner_id: int | None = None,
-    customer: str = "",
-    bucket: str = "",
-    due_from: date | None = None,
-    due_to: date | None = None,
+    *, user: User, today: date, **filters: Unpack[InvoiceFilters]
 ) -> QuerySet[Any]:
     """The invoices of ``open_invoice_list`` as the open-invoices export reads them: named
     rows of the columns it prints, named as its columns read them (billing/views.py
     ``OPEN_INVOICES``). No model instances, no ``raw`` JSON and no connection columns: an
     export of 30,000 invoices reads 30,000 narrow tuples and builds nothing else."""
     # Typed loosely: the type checker cannot see the aging annotations it selects.
-    invoices: QuerySet[Any] = _open_invoices(
-        user=user,
-        today=today,
-        partner_id=partner_id,
-        customer=customer,
-        bucket=bucket,
-        due_from=due_from,
-        due_to=due_to,
-    )
+    invoices: QuerySet[Any] = _open_invoices(user=user, today=today, **filters)
     return invoices.values_list(
         "connection__partner__name", "customer_name", "doc_number", "txn_date", "due_date",
         "total_amt", "balance", "days_overdue", "aging_bucket", named=True,
