@@ -27,6 +27,7 @@ from psycopg import sql
 
 from accounts.access import ConnectionScopedQuerySet
 
+from .db import copy_text
 from .qbo_json import json_default, parse_time
 
 CENT = Decimal("0.01")
@@ -339,7 +340,7 @@ def mirror_write(prepared: Prepared) -> Applied:
             csv.writer(lines, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
                 (pk, *line) for pk, qbo_id, _ in written for line in prepared.children[qbo_id]
             )
-            _copy(
+            copy_text(
                 children.name,
                 [parent, *children.columns],
                 lines.getvalue(),
@@ -389,25 +390,6 @@ def _encoded(obj: JSON) -> str:
     return json.dumps(obj, default=json_default, ensure_ascii=False, separators=(",", ":"))
 
 
-def _copy(
-    table: str, columns: Sequence[str], text: str, csv_nulls: Sequence[str] | None = None
-) -> None:
-    """COPY ``text`` into ``table``: COPY's text format, or CSV when ``csv_nulls`` is given
-    (the columns where CSV's quoted empty value, the csv module's None, means NULL)."""
-    statement = sql.SQL("COPY {} ({}) FROM STDIN").format(
-        sql.Identifier(table), sql.SQL(", ").join(map(sql.Identifier, columns))
-    )
-    if csv_nulls is not None:
-        options = sql.SQL(" WITH (FORMAT csv{})").format(
-            sql.SQL(", FORCE_NULL ({})").format(sql.SQL(", ").join(map(sql.Identifier, csv_nulls)))
-            if csv_nulls
-            else sql.SQL("")
-        )
-        statement = sql.Composed([statement, options])
-    with connection.cursor() as cursor, cursor.cursor.copy(statement) as copy:
-        copy.write(text.encode())
-
-
 def copy_line(values: Sequence[Any]) -> str:
     """One row in COPY's text format (tab-separated, ``\\N`` for NULL, backslash escapes),
     made where the rows are prepared so that the writing thread only sends them."""
@@ -455,7 +437,7 @@ def _upsert(table: _Table, rows: str) -> list[tuple[int, str, bool]]:
             ).format(stage, columns, sql.Identifier(table.name))
         )
         cursor.execute(sql.SQL("TRUNCATE {}").format(stage))
-    _copy(f"stage_{table.name}", table.columns, rows)
+    copy_text(f"stage_{table.name}", table.columns, rows)
     with connection.cursor() as cursor:
         # Written: a new Id, or a version that differs from the stored one (SyncToken or
         # LastUpdatedTime) unless both tokens are numbers and the stored one is higher, an
