@@ -253,3 +253,43 @@ def test_any_text_and_any_missing_number_in_lines_is_stored_as_the_old_path_stor
     with transaction.atomic():
         orm_mirror_apply(connection_id=by_orm, entity="Invoice", objects=documents)
     assert snapshot(by_copy)["Invoice"] == snapshot(by_orm)["Invoice"]
+
+
+# ---------------------------------------------------------------- prefetching
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_page_that_fails_on_the_prefetching_thread_fails_the_run_and_keeps_the_pages_before(
+    sandbox_server: SandboxProcess, partner_a: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    from sync.models import SyncCursor
+
+    realm = sandbox_server.new_company(seed="demo", scale=3)  # over 1000 invoices
+    connection = connection_for(sandbox_server, partner_a, realm)
+    real_query_page = qbo.QBOClient.query_page
+    threads: set[str] = set()
+
+    def second_invoice_page_refused(
+        self: qbo.QBOClient, entity: str, *, after_id: str, page_size: int = 1000
+    ) -> qbo.QueryPage:
+        threads.add(threading.current_thread().name)
+        if entity == "Invoice" and after_id:
+            # What a permanent fault looks like to the import (a 400 QuickBooks will repeat).
+            raise qbo.QBOError("query Invoice: QuickBooks answered 400", status=400)
+        return real_query_page(self, entity, after_id=after_id, page_size=page_size)
+
+    monkeypatch.setattr(qbo.QBOClient, "query_page", second_invoice_page_refused)
+    run = services.connection_sync(connection_id=connection.pk, trigger="test")
+
+    assert run is not None and run.status == SyncRun.Status.FAILED
+    assert "QuickBooks refused a request" in run.error
+    cursor = SyncCursor.objects.get(connection=connection, entity="Invoice")
+    # The first page is stored and the cursor stands right after it, ready to resume.
+    assert not cursor.import_done and cursor.imported_count == 1000
+    stored = snapshot(connection.pk)["Invoice"]
+    assert len(stored) == 1000 and max(int(i) for i in stored) == int(cursor.import_after_id)
+    # The pages were fetched off the sync's own thread, and none of those threads is left.
+    assert threads and all(name.startswith("qbo-prefetch") for name in threads)
+    assert not [t for t in threading.enumerate() if t.name.startswith("qbo-prefetch")]
