@@ -17,6 +17,7 @@ import logging
 import secrets
 from dataclasses import dataclass, field
 from functools import cache
+from typing import Any
 
 import redis
 from django.conf import settings
@@ -92,7 +93,11 @@ class Lease:
         if self.released:
             return False
         self.released = True
-        return bool(redis_client().eval(_RELEASE, 1, self.key, self.value))
+        held = bool(redis_client().eval(_RELEASE, 1, self.key, self.value))
+        if held and isinstance(self, RealmLease):
+            # Released in time: nothing for the next holder to evict.
+            redis_client().delete(_holder_key(self.realm_id))
+        return held
 
 
 def _take(key: str, ttl_ms: int) -> str | None:
@@ -165,22 +170,67 @@ def realm_lock_acquire(*, realm_id: str, connection_id: int) -> RealmLease | Non
         key=key, value=value, ttl_ms=ttl_ms, realm_id=realm_id, connection_id=connection_id
     )
     try:
-        # Autocommit UPDATE ... RETURNING: the new fence is visible to everyone at once,
-        # which is what makes any older holder's next write fail.
         with db_connection.cursor() as cursor:
+            _evict_lapsed_holder(cursor, realm_id)
+            # Autocommit UPDATE ... RETURNING: the new fence is visible to everyone at once,
+            # which is what makes any older holder's next write fail.
             cursor.execute(
                 "UPDATE sync_qboconnection SET sync_fence = sync_fence + 1 WHERE id = %s"
                 " RETURNING sync_fence",
                 [connection_id],
             )
             row = cursor.fetchone()
-        if row is None:
-            raise QBOConnection.DoesNotExist(f"no connection {connection_id}")
-        lease.fence = int(row[0])
+            if row is None:
+                raise QBOConnection.DoesNotExist(f"no connection {connection_id}")
+            lease.fence = int(row[0])
+            cursor.execute(
+                "SELECT pid::text || ':' || backend_start::text FROM pg_stat_activity"
+                " WHERE pid = pg_backend_pid()"
+            )
+            identity = cursor.fetchone()
+        if identity is not None:
+            redis_client().set(_holder_key(realm_id), identity[0], ex=86400)
     except BaseException:
         lease.release()
         raise
     return lease
+
+
+def _holder_key(realm_id: str) -> str:
+    return f"{KEY_PREFIX}:sync-holder:{realm_id}"
+
+
+def _evict_lapsed_holder(cursor: Any, realm_id: str) -> None:
+    """End the database session of a holder whose lease lapsed while it was inside a
+    transaction, before taking the fence.
+
+    The transaction timeouts ``check_fence`` sets end a stopped holder's transaction when
+    it stands idle, but not one stopped in the middle of sending a COPY: PostgreSQL waits
+    for the rest of the data and no server timeout interrupts that wait. That session
+    would hold its locks, and with them this successor, for as long as the holder stays
+    stopped. Its lease lapsed, so it may not write anyway; ending its session is what
+    fencing means here. Only that exact session (pid and start time, recorded when it
+    took the lease) is ended, and only while it is inside a transaction.
+    """
+    identity = redis_client().getdel(_holder_key(realm_id))
+    if not identity:
+        return
+    pid, _, started = (identity.decode() if isinstance(identity, bytes) else identity).partition(
+        ":"
+    )
+    if not pid.isdigit():
+        return
+    cursor.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+        " WHERE pid = %s AND pid <> pg_backend_pid() AND backend_start::text = %s"
+        " AND xact_start IS NOT NULL",
+        [int(pid), started],
+    )
+    if any(row[0] for row in cursor.fetchall()):
+        logger.warning(
+            "realm %s: ended the database session of a sync whose lease lapsed mid-transaction",
+            realm_id,
+        )
 
 
 def lease_held(key: str) -> bool:

@@ -385,3 +385,56 @@ def test_a_holder_that_outlived_its_lease_cannot_write(
     assert {c.entity for c in SyncCursor.objects.filter(connection=connection)} == set(
         mirror.entities()
     )
+
+
+def test_a_holder_stopped_in_the_middle_of_a_copy_cannot_hold_its_successor_back(
+    sandbox_server: SandboxProcess, partner_a: Partner, settings: Any
+) -> None:
+    """No server timeout ends a session waiting for the rest of a COPY; the successor
+    ends the lapsed holder's session itself (locks._evict_lapsed_holder)."""
+    import threading
+
+    from django.db import connection as db_connection
+    from django.db import transaction
+
+    realm = sandbox_server.new_company(seed="empty")
+    connection = connection_for(sandbox_server, partner_a, realm)
+    settings.SYNC_LOCK_TTL = 0.5
+    copying, wake = threading.Event(), threading.Event()
+    outcome: list[BaseException] = []
+
+    def stopped_holder() -> None:
+        try:
+            lease = locks.realm_lock_acquire(realm_id=realm, connection_id=connection.pk)
+            assert lease is not None
+            with transaction.atomic():
+                lease.check_fence()  # holds the connection row FOR SHARE
+                with db_connection.cursor() as cursor:
+                    cursor.execute("CREATE TEMP TABLE stalled (x text)")
+                    with cursor.cursor.copy("COPY stalled (x) FROM STDIN") as copy:
+                        copy.write(b"half a page\n")
+                        cursor.connection.pgconn.flush()
+                        copying.set()
+                        wake.wait(30)  # stopped mid-COPY, as by SIGSTOP
+        except BaseException as exc:  # noqa: BLE001 - reported to the test below
+            outcome.append(exc)
+        finally:
+            db_connection.close()
+
+    holder = threading.Thread(target=stopped_holder)
+    holder.start()
+    try:
+        assert copying.wait(10)
+        time.sleep(1.0)  # the lease lapses
+        settings.SYNC_LOCK_TTL = 60
+        started = time.monotonic()
+        successor = locks.realm_lock_acquire(realm_id=realm, connection_id=connection.pk)
+        assert successor is not None
+        assert time.monotonic() - started < 10  # it did not wait for the stopped holder
+        assert successor.fence == QBOConnection.objects.get(pk=connection.pk).sync_fence
+        successor.release()
+    finally:
+        wake.set()
+        holder.join(30)
+    # On waking, the stopped holder finds its session gone: it wrote nothing.
+    assert outcome and "terminat" in str(outcome[0]).lower()
