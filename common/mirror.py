@@ -14,6 +14,8 @@ from __future__ import annotations
 import csv
 import io
 import json
+import operator
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -24,6 +26,7 @@ from django.db import connection, models, transaction
 from django.db.models import BigIntegerField, Case, Value, When
 from django.db.models.functions import Cast
 from psycopg import sql
+from psycopg.types.json import Json, Jsonb
 
 from accounts.access import ConnectionScopedQuerySet
 
@@ -33,6 +36,34 @@ from .qbo_json import json_default, parse_time
 CENT = Decimal("0.01")
 QTY = Decimal("0.0001")
 JSON = dict[str, Any]
+
+
+class RawJSONField(models.JSONField):
+    """A JSONField stored as PostgreSQL ``json`` (the text, checked to be JSON) instead of
+    ``jsonb`` (parsed into a binary tree on the way in).
+
+    ``raw`` is the object exactly as QuickBooks sent it, read back whole and never queried
+    into, so jsonb's parse bought nothing and cost about a third of the import's database
+    time (docs/architecture.md, "The write path"); ``json`` also keeps the text as sent.
+    What it gives up: ``json`` has no equality, so a query may not DISTINCT, GROUP BY or
+    UNION whole mirror rows, and it has no containment lookups (``raw__contains``).
+    """
+
+    def db_type(self, connection: Any) -> str:
+        return "json"
+
+    def get_db_prep_value(self, value: Any, connection: Any, prepared: bool = False) -> Any:
+        adapted = super().get_db_prep_value(value, connection, prepared)
+        # Django adapts JSON for jsonb; the same document goes as psycopg's Json (json).
+        if isinstance(adapted, Jsonb):
+            return Json(adapted.obj, dumps=adapted.dumps)
+        return adapted
+
+    def from_db_value(self, value: Any, expression: Any, connection: Any) -> Any:
+        # psycopg decodes json columns itself (Django hands it only jsonb's text).
+        if not isinstance(value, str):
+            return value
+        return super().from_db_value(value, expression, connection)
 
 
 class MirroredRecord(models.Model):
@@ -46,7 +77,7 @@ class MirroredRecord(models.Model):
     qbo_id = models.CharField(max_length=32)
     sync_token = models.CharField(max_length=32, blank=True)
     qbo_updated_at = models.DateTimeField(null=True, blank=True)
-    raw = models.JSONField(default=dict)
+    raw = RawJSONField(default=dict)
 
     objects: ClassVar[ConnectionScopedQuerySet] = ConnectionScopedQuerySet.as_manager()  # type: ignore[assignment]
 
@@ -271,10 +302,13 @@ def mirror_prepare(
         raw_of = {id(obj): text for obj, text in zip(objects, texts, strict=True)}
     latest = _latest(objects)
     table = _table(spec.model)
+    row_values = operator.itemgetter(*table.columns)
+    child_values = (
+        operator.itemgetter(*_child_table(spec).columns) if spec.children is not None else None
+    )
     deleted_ids: list[str] = []
     rows: list[str] = []
     children: dict[str, list[tuple[Any, ...]]] = {}
-    child_columns = _child_table(spec).columns if spec.children is not None else ()
     for key, obj in latest.items():
         if obj.get("status") == "Deleted":
             deleted_ids.append(key)
@@ -286,12 +320,22 @@ def mirror_prepare(
         row["qbo_updated_at"] = updated_at(obj)
         found = raw_of.get(id(obj))
         row["raw"] = found if found is not None else _encoded(obj)
-        rows.append(copy_line([row[column] for column in table.columns]))
-        if spec.children is not None:
-            children[key] = [
-                tuple([child[column] for column in child_columns]) for child in spec.children(obj)
-            ]
+        rows.append(copy_line(row_values(row)))
+        if child_values is not None:
+            assert spec.children is not None
+            children[key] = [child_values(child) for child in spec.children(obj)]
     return Prepared(entity, connection_id, deleted_ids, len(rows), "".join(rows), children)
+
+
+def csv_writer(buffer: io.StringIO) -> Any:
+    """Lines as PostgreSQL's COPY reads CSV, from tuples of Python values: text quoted,
+    numbers (Decimal, int, bool as True/False) bare, dates and times as ISO text. None and
+    "" both become a quoted empty value; ``copy_text(csv_nulls=...)`` makes it NULL in the
+    columns that may be NULL, and ``_csv_table`` ensures no text column is one of them.
+    Lines are many small rows, which the csv module (C) formats faster than ``copy_line``;
+    documents' rows are few and long, and CSV's doubling of every quote in ``raw`` made
+    them several times slower."""
+    return csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
 
 
 def mirror_write(prepared: Prepared) -> Applied:
@@ -333,11 +377,9 @@ def mirror_write(prepared: Prepared) -> Applied:
                         ),
                         [replaced],
                     )
-            # The lines are many small rows: Python's csv module (C) formats them faster
-            # than copy_line can, and they are only formatted here, once their parents'
-            # keys are known.
+            # Formatted here, where their parents' keys are known.
             lines = io.StringIO()
-            csv.writer(lines, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n").writerows(
+            csv_writer(lines).writerows(
                 (pk, *line) for pk, qbo_id, _ in written for line in prepared.children[qbo_id]
             )
             copy_text(
@@ -354,6 +396,12 @@ class _Table:
     name: str
     columns: tuple[str, ...]  # every concrete column but the primary key, model order
     nullable: tuple[str, ...]  # those of them that may be NULL
+
+    @property
+    def stage(self) -> str:
+        """The session's staging table for these columns (see ``_upsert``)."""
+        digest = zlib.crc32("\t".join(self.columns).encode())
+        return f"stage_{self.name}_{digest:08x}"
 
 
 _TABLES: dict[tuple[type[models.Model], tuple[str, ...]], _Table] = {}
@@ -375,15 +423,21 @@ def _table(model: type[models.Model], exclude: tuple[str, ...] = ()) -> _Table:
     return found
 
 
-def _child_table(spec: MirrorSpec) -> _Table:
-    assert spec.child_model is not None, spec.entity
-    # Lines go in as CSV, where NULL and an empty string are told apart by column (see
-    # mirror_write): a nullable text column would lose its empty strings.
+def _csv_table(model: type[models.Model], exclude: tuple[str, ...] = ()) -> _Table:
+    # Rows go in as CSV, where NULL and an empty string are told apart by column (see
+    # csv_writer): a nullable text column would lose its empty strings.
     assert not any(
         field.null and isinstance(field, models.CharField | models.TextField)
-        for field in spec.child_model._meta.concrete_fields
-    ), f"{spec.child_model.__name__}: a nullable text column cannot be mirrored as a line"
-    return _table(spec.child_model, exclude=(f"{spec.child_parent}_id",))
+        for field in model._meta.concrete_fields
+    ), f"{model.__name__}: a nullable text column cannot be mirrored"
+    table = _table(model, exclude)
+    assert len(table.columns) > 1, model  # itemgetter of one column gives no tuple
+    return table
+
+
+def _child_table(spec: MirrorSpec) -> _Table:
+    assert spec.child_model is not None, spec.entity
+    return _csv_table(spec.child_model, exclude=(f"{spec.child_parent}_id",))
 
 
 def _encoded(obj: JSON) -> str:
@@ -420,7 +474,7 @@ def _copy_value(value: Any) -> str:
 def _upsert(table: _Table, rows: str) -> list[tuple[int, str, bool]]:
     """COPY ``rows`` into a staging table, then insert new ones and update changed ones;
     returns (pk, qbo_id, inserted) of each row written."""
-    stage = sql.Identifier(f"stage_{table.name}")
+    stage = sql.Identifier(table.stage)
     columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
     updates = sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
@@ -428,16 +482,17 @@ def _upsert(table: _Table, rows: str) -> list[tuple[int, str, bool]]:
         if column not in ("connection_id", "qbo_id")
     )
     with connection.cursor() as cursor:
-        # Lives until the transaction ends (mirror_apply runs in one); a second page in the
-        # same transaction empties and reuses it.
+        # The staging table lives as long as the database session and is emptied at each
+        # commit: creating and dropping one per page changed the catalog twice a page. Its
+        # name carries the column list, so a session that outlives a migration makes a new
+        # one. A second page in the same transaction finds it holding the first's rows.
         cursor.execute(
             sql.SQL(
-                "CREATE TEMP TABLE IF NOT EXISTS {} ON COMMIT DROP AS "
-                "SELECT {} FROM {} WITH NO DATA"
-            ).format(stage, columns, sql.Identifier(table.name))
+                "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
+                "SELECT {columns} FROM {table} WITH NO DATA; DELETE FROM {stage}"
+            ).format(stage=stage, columns=columns, table=sql.Identifier(table.name))
         )
-        cursor.execute(sql.SQL("TRUNCATE {}").format(stage))
-    copy_text(f"stage_{table.name}", table.columns, rows)
+    copy_text(table.stage, table.columns, rows)
     with connection.cursor() as cursor:
         # Written: a new Id, or a version that differs from the stored one (SyncToken or
         # LastUpdatedTime) unless both tokens are numbers and the stored one is higher, an
