@@ -93,14 +93,13 @@ class QBOClient:
             extra_fields=EXTRA_FIELDS.get(entity, ()),
         )
         content = self._call(f"query {entity}", lambda: self._query_body(text))
-        rows = page_objects(content, entity)
-        texts = as_sent(content, entity)
+        rows, texts = page_rows(content, entity)
         return QueryPage(
             entity=entity,
             rows=rows,
             after_id=after_id,
             page_size=page_size,
-            texts=texts if len(texts) == len(rows) else [],
+            texts=texts,
             answered_at=self._session.answered_at,
         )
 
@@ -294,23 +293,63 @@ class QBOClient:
 
 
 _PAGE_SHAPES: dict[str, Any] = {}
+# msgspec decodes JSON into the same dicts as json.loads(parse_float=Decimal) in about 60%
+# of the time; a page of 1,000 invoices is ~1.4 MB, and decoding it was a fifth of the
+# import's Python time (docs/architecture.md, "The write path").
+_DECIMAL_JSON = msgspec.json.Decoder(float_hook=Decimal)
 
 
-def page_objects(content: bytes, entity: str) -> list[dict[str, Any]]:
+def page_rows(content: bytes, entity: str) -> tuple[list[dict[str, Any]], list[str]]:
     """The objects of a query answer, decoded with every number as a Decimal (money is
-    never a float), as python-quickbooks decodes them with ``use_decimal``."""
+    never a float, as python-quickbooks decodes them with ``use_decimal``), and beside
+    each one its JSON exactly as QuickBooks sent it (``[]`` if the answer cannot be split).
+
+    The body is split into its objects first and each is decoded on its own. A decode is
+    one C call that keeps the GIL: a whole page's (~25 ms) stalled the thread writing the
+    previous page at every one of its database round trips, and more than doubled the
+    write (docs/architecture.md, "The write path").
+    """
+    pieces = _page_pieces(content, entity)
+    if pieces is not None:
+        rows: list[dict[str, Any]] = []
+        texts: list[str] = []
+        try:
+            for piece in pieces:
+                row = _DECIMAL_JSON.decode(piece)
+                if isinstance(row, dict):
+                    rows.append(row)
+                    texts.append(bytes(piece).decode())
+        except (msgspec.DecodeError, UnicodeDecodeError):
+            pass
+        else:
+            return rows, texts
+    # What msgspec refuses and the json module takes (a lone surrogate escape, a UTF-16
+    # body) is decoded as before rather than failing the page; so is an answer of another
+    # shape, which gives no rows or a clear error.
     try:
         decoded = json.loads(content, parse_float=Decimal)
     except ValueError:
         raise QBOError("QuickBooks sent a query answer that is not JSON") from None
     answer = decoded.get("QueryResponse") if isinstance(decoded, dict) else None
-    rows = answer.get(entity) if isinstance(answer, dict) else None
-    return [row for row in rows if isinstance(row, dict)] if isinstance(rows, list) else []
+    found = answer.get(entity) if isinstance(answer, dict) else None
+    rows = [row for row in found if isinstance(row, dict)] if isinstance(found, list) else []
+    texts = as_sent(content, entity)
+    return rows, texts if len(texts) == len(rows) else []
+
+
+def page_objects(content: bytes, entity: str) -> list[dict[str, Any]]:
+    """``page_rows`` without the texts."""
+    return page_rows(content, entity)[0]
 
 
 def as_sent(content: bytes, entity: str) -> list[str]:
     """Each object of a query answer's ``QueryResponse.<entity>`` list, as the JSON text
     QuickBooks sent: msgspec.Raw keeps slices of the body instead of decoding them."""
+    pieces = _page_pieces(content, entity)
+    return [] if pieces is None else [bytes(piece).decode() for piece in pieces]
+
+
+def _page_pieces(content: bytes, entity: str) -> list[msgspec.Raw] | None:
     shape = _PAGE_SHAPES.get(entity)
     if shape is None:
         answer = msgspec.defstruct("Answer", [(entity, list[msgspec.Raw], [])])
@@ -320,8 +359,9 @@ def as_sent(content: bytes, entity: str) -> list[str]:
     try:
         page = shape.decode(content)
     except (msgspec.DecodeError, msgspec.ValidationError):
-        return []
-    return [bytes(raw).decode() for raw in getattr(page.QueryResponse, entity)]
+        return None
+    pieces: list[msgspec.Raw] = getattr(page.QueryResponse, entity)
+    return pieces
 
 
 _CDC_SHAPES: dict[tuple[str, ...], Any] = {}
