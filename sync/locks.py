@@ -119,12 +119,14 @@ class RealmLease(Lease):
     connection_id: int
     fence: int = 0
 
-    def check_fence(self) -> None:
+    def check_fence(self, *, synchronous_commit: bool = True) -> None:
         """Inside a transaction: refuse to write unless this lease's fence is current.
 
         ``FOR SHARE`` makes a successor's fence increment wait for this transaction to
         commit (or this check wait for the successor's increment, and then fail), so
         between this check and COMMIT no newer holder can have started.
+        ``synchronous_commit=False`` also lets this transaction commit without waiting for
+        the WAL flush (the import's pages: see sync.services._mirror_write).
         """
         with db_connection.cursor() as cursor:
             # A holder frozen inside this transaction (a paused VM, a stopped process) would
@@ -132,16 +134,16 @@ class RealmLease(Lease):
             # frozen. The database ends such a transaction once it has been idle, or one
             # statement has run, for as long as the lease lasts: by the time the lease
             # lapses, its locks are gone too (and the holder learns on waking that it may
-            # not write: see sync.services._run).
+            # not write: see sync.services._run). One statement sets the timeouts and reads
+            # the fence: an import checks it once per page, and each round trip counts.
             timeout = str(self.ttl_ms)
             cursor.execute(
-                "SELECT set_config('idle_in_transaction_session_timeout', %s, true),"
-                " set_config('statement_timeout', %s, true)",
-                [timeout, timeout],
-            )
-            cursor.execute(
-                "SELECT sync_fence FROM sync_qboconnection WHERE id = %s FOR SHARE",
-                [self.connection_id],
+                "SELECT sync_fence FROM sync_qboconnection,"
+                " set_config('idle_in_transaction_session_timeout', %s, true) idle_timeout,"
+                " set_config('statement_timeout', %s, true) statement_timeout,"
+                " set_config('synchronous_commit', %s, true) commit_mode"
+                " WHERE id = %s FOR SHARE OF sync_qboconnection",
+                [timeout, timeout, "on" if synchronous_commit else "off", self.connection_id],
             )
             row = cursor.fetchone()
         if row is None or row[0] != self.fence:

@@ -34,6 +34,7 @@ from __future__ import annotations
 import logging
 import random
 import re
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -886,7 +887,8 @@ def _import_entity(context: _Context, cursor: SyncCursor) -> None:
                     cursor.import_done = True
                     cursor.reconcile = False
                 cursor.save()
-            context.save_progress()
+                # In the page's transaction: its own would wait for a WAL flush per page.
+                context.save_progress()
             if finished:
                 return
 
@@ -903,9 +905,7 @@ def _mirror_write(context: _Context) -> Iterator[None]:
     need (docs/architecture.md, "The write path").
     """
     with transaction.atomic():
-        with db.connection.cursor() as cursor:
-            cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        context.lease.check_fence()
+        context.lease.check_fence(synchronous_commit=False)
         yield
 
 
@@ -919,17 +919,28 @@ class _Prefetcher:
     outlives the import.
     """
 
+    # How long a thread that wants the GIL lets the other keep it (Python's default: 5 ms).
+    # The writing thread wants it back after each of its ~10 database round trips a page,
+    # while this one is busy decoding and preparing; at the default, those handovers more
+    # than doubled the time a page took to write (docs/architecture.md, "The write path").
+    SWITCH_INTERVAL = 0.0005
+
     def __init__(self, context: _Context, entity: str) -> None:
         self.context = context
         self.entity = entity
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="qbo-prefetch")
         self._future: Future[tuple[qbo.QueryPage, Prepared, tuple[float, float]]] | None = None
+        self._switch_interval = sys.getswitchinterval()
 
     def __enter__(self) -> _Prefetcher:
+        sys.setswitchinterval(min(self._switch_interval, self.SWITCH_INTERVAL))
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
+        try:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+        finally:
+            sys.setswitchinterval(self._switch_interval)
 
     def ask(self, after_id: str) -> None:
         self._future = self._pool.submit(self._fetch, after_id)
