@@ -515,6 +515,19 @@ def _upsert(table: _Table, rows: str) -> list[tuple[int, str, bool]]:
         return [(int(pk), str(qbo_id), bool(inserted)) for pk, qbo_id, inserted in cursor]
 
 
+def mirror_analyze(entities: Iterable[str]) -> None:
+    """Refresh the planner's statistics of ``entities``' tables (their lines' too): after
+    an import, which can take a table from empty to 100,000 rows in a minute."""
+    with connection.cursor() as cursor:
+        for entity in entities:
+            spec = spec_for(entity)
+            for model in (spec.model, spec.child_model):
+                if model is not None:
+                    cursor.execute(
+                        sql.SQL("ANALYZE {}").format(sql.Identifier(model._meta.db_table))
+                    )
+
+
 def mirror_prune(
     *, connection_id: int, entity: str, after_id: str, last_id: str | None, keep: set[str]
 ) -> int:

@@ -59,6 +59,7 @@ from common import mirror
 from common.mirror import (
     Applied,
     Prepared,
+    mirror_analyze,
     mirror_apply,
     mirror_prepare,
     mirror_prune,
@@ -815,10 +816,16 @@ def _import(context: _Context) -> None:
         SyncCursor.objects.filter(
             connection=connection, import_done=False, changed_since__isnull=True
         ).update(changed_since=started - conf.duration("SYNC_CDC_OVERLAP"))
+    imported = []
     for cursor in _cursors(connection).values():
         if not cursor.import_done:
             _import_entity(context, cursor)
             context.save_progress()
+            imported.append(cursor.entity)
+    # The import may have multiplied the rows the planner last counted; until autovacuum
+    # gets round to them, the pages would plan for the old tables (a sequential scan for 50
+    # payments' applications). Refreshed now, the first page after an import is fast.
+    mirror_analyze(imported)
 
 
 def _import_entity(context: _Context, cursor: SyncCursor) -> None:

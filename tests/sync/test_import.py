@@ -105,6 +105,23 @@ def test_connecting_imports_the_demo_company_into_an_exact_mirror(
         .values_list("qbo_id", "n")
     )
     assert lines == {qbo_id: len(row.get("Line", [])) for qbo_id, row in invoices.items()}
+    # The planner has counted the imported rows: the pages opened next plan for tables of
+    # this size, not for the empty ones autovacuum last saw.
+    planned = planner_rows("billing_qboinvoice", "billing_qboinvoiceline", "billing_qbopayment")
+    assert planned["billing_qboinvoice"] >= expected.counts["Invoice"]
+    assert planned["billing_qboinvoiceline"] >= sum(lines.values())
+    assert planned["billing_qbopayment"] >= expected.counts["Payment"]
+
+
+def planner_rows(*tables: str) -> dict[str, float]:
+    """The row count PostgreSQL's planner holds for each table (-1: never analyzed)."""
+    from django.db import connection as db
+
+    with db.cursor() as cursor:
+        cursor.execute(
+            "SELECT relname, reltuples FROM pg_class WHERE relname = ANY(%s)", [list(tables)]
+        )
+        return dict(cursor.fetchall())
 
 
 def test_the_progress_of_an_import_is_visible_while_it_runs(
@@ -166,6 +183,14 @@ def test_a_worker_killed_mid_import_resumes_without_rereading_or_duplicating(
             return import_done(connection)
 
         wait_for(resumed, timeout=120, every=1.0)
+        # The run ends after its last page (statistics refreshed, after-sync work).
+        wait_for(
+            lambda: (
+                not SyncRun.objects.filter(
+                    connection=connection, kind="import", status=SyncRun.Status.RUNNING
+                ).exists()
+            )
+        )
     finally:
         restarted.stop()
 
