@@ -396,12 +396,7 @@ class _Table:
     name: str
     columns: tuple[str, ...]  # every concrete column but the primary key, model order
     nullable: tuple[str, ...]  # those of them that may be NULL
-
-    @property
-    def stage(self) -> str:
-        """The session's staging table for these columns (see ``_upsert``)."""
-        digest = zlib.crc32("\t".join(self.columns).encode())
-        return f"stage_{self.name}_{digest:08x}"
+    stage: str  # the session's staging table for these columns and types (see _upsert)
 
 
 _TABLES: dict[tuple[type[models.Model], tuple[str, ...]], _Table] = {}
@@ -415,10 +410,13 @@ def _table(model: type[models.Model], exclude: tuple[str, ...] = ()) -> _Table:
             for field in model._meta.concrete_fields
             if not field.primary_key and field.column not in exclude
         ]
+        columns = tuple(str(field.column) for field in fields)
+        types = "\t".join(f"{f.column} {f.db_type(connection)}" for f in fields)
         found = _TABLES[(model, exclude)] = _Table(
             model._meta.db_table,
-            tuple(str(field.column) for field in fields),
+            columns,
             tuple(str(field.column) for field in fields if field.null),
+            f"stage_{model._meta.db_table}_{zlib.crc32(types.encode()):08x}",
         )
     return found
 
@@ -484,8 +482,9 @@ def _upsert(table: _Table, rows: str) -> list[tuple[int, str, bool]]:
     with connection.cursor() as cursor:
         # The staging table lives as long as the database session and is emptied at each
         # commit: creating and dropping one per page changed the catalog twice a page. Its
-        # name carries the column list, so a session that outlives a migration makes a new
-        # one. A second page in the same transaction finds it holding the first's rows.
+        # name carries the columns and their types, so a session that outlives a
+        # migration makes a new one. A second page in the same transaction finds it
+        # holding the first's rows.
         cursor.execute(
             sql.SQL(
                 "CREATE TEMP TABLE IF NOT EXISTS {stage} ON COMMIT DELETE ROWS AS "
