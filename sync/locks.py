@@ -119,14 +119,15 @@ class RealmLease(Lease):
     connection_id: int
     fence: int = 0
 
-    def check_fence(self, *, synchronous_commit: bool = True) -> None:
+    def check_fence(self, *, synchronous_commit: bool | None = None) -> None:
         """Inside a transaction: refuse to write unless this lease's fence is current.
 
         ``FOR SHARE`` makes a successor's fence increment wait for this transaction to
         commit (or this check wait for the successor's increment, and then fail), so
         between this check and COMMIT no newer holder can have started.
         ``synchronous_commit=False`` also lets this transaction commit without waiting for
-        the WAL flush (the import's pages: see sync.services._mirror_write).
+        the WAL flush (the import's pages: see sync.services._mirror_write); None leaves
+        the server's setting as it is.
         """
         with db_connection.cursor() as cursor:
             # A holder frozen inside this transaction (a paused VM, a stopped process) would
@@ -141,9 +142,15 @@ class RealmLease(Lease):
                 "SELECT sync_fence FROM sync_qboconnection,"
                 " set_config('idle_in_transaction_session_timeout', %s, true) idle_timeout,"
                 " set_config('statement_timeout', %s, true) statement_timeout,"
-                " set_config('synchronous_commit', %s, true) commit_mode"
+                " set_config('synchronous_commit',"
+                " COALESCE(%s, current_setting('synchronous_commit')), true) commit_mode"
                 " WHERE id = %s FOR SHARE OF sync_qboconnection",
-                [timeout, timeout, "on" if synchronous_commit else "off", self.connection_id],
+                [
+                    timeout,
+                    timeout,
+                    None if synchronous_commit is None else ("on" if synchronous_commit else "off"),
+                    self.connection_id,
+                ],
             )
             row = cursor.fetchone()
         if row is None or row[0] != self.fence:

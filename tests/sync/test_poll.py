@@ -354,6 +354,45 @@ def test_a_second_sync_of_a_busy_realm_skips_and_asks_the_holder_for_another_pol
     assert triggers == ["schedule", "rerun"]
 
 
+def test_the_fence_check_sets_its_transactions_timeouts_and_commit_mode_and_nothing_else(
+    sandbox_server: SandboxProcess, partner_a: Partner, settings: Any
+) -> None:
+    from django.db import transaction
+
+    realm = sandbox_server.new_company(seed="empty")
+    connection = connection_for(sandbox_server, partner_a, realm, company_name="Settings")
+    settings.SYNC_LOCK_TTL = 7
+    lease = locks.realm_lock_acquire(realm_id=realm, connection_id=connection.pk)
+    assert lease is not None
+
+    def shown() -> tuple[str, str, str]:
+        with db_connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT current_setting('synchronous_commit'),"
+                " current_setting('statement_timeout'),"
+                " current_setting('idle_in_transaction_session_timeout')"
+            )
+            found: tuple[str, str, str] = cursor.fetchone()
+            return found
+
+    with db_connection.cursor() as cursor:
+        cursor.execute("SET synchronous_commit TO local")  # as an operator might set it
+    try:
+        before = shown()
+        assert before[0] == "local"
+        with transaction.atomic():
+            lease.check_fence()  # the operator's commit mode stays
+            assert shown() == (before[0], "7s", "7s")
+        with transaction.atomic():
+            lease.check_fence(synchronous_commit=False)  # an import page's
+            assert shown() == ("off", "7s", "7s")
+        assert shown() == before  # for the transaction only
+    finally:
+        lease.release()
+        with db_connection.cursor() as cursor:
+            cursor.execute("RESET synchronous_commit")
+
+
 def test_a_holder_that_outlived_its_lease_cannot_write(
     sandbox_server: SandboxProcess, partner_a: Partner, settings: Any
 ) -> None:
