@@ -4,6 +4,7 @@ application (tests/common/orm_mirror.py keeps the old path as the reference)."""
 
 from __future__ import annotations
 
+import sys
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -281,6 +282,15 @@ def test_a_page_that_fails_on_the_prefetching_thread_fails_the_run_and_keeps_the
         return real_query_page(self, entity, after_id=after_id, page_size=page_size)
 
     monkeypatch.setattr(qbo.QBOClient, "query_page", second_invoice_page_refused)
+    switch_interval = sys.getswitchinterval()
+    intervals: list[float] = []
+    real_prepare = mirror.mirror_prepare
+
+    def prepare_noting_the_interval(**kwargs: Any) -> Any:
+        intervals.append(sys.getswitchinterval())
+        return real_prepare(**kwargs)
+
+    monkeypatch.setattr(services, "mirror_prepare", prepare_noting_the_interval)
     run = services.connection_sync(connection_id=connection.pk, trigger="test")
 
     assert run is not None and run.status == SyncRun.Status.FAILED
@@ -293,3 +303,7 @@ def test_a_page_that_fails_on_the_prefetching_thread_fails_the_run_and_keeps_the
     # The pages were fetched off the sync's own thread, and none of those threads is left.
     assert threads and all(name.startswith("qbo-prefetch") for name in threads)
     assert not [t for t in threading.enumerate() if t.name.startswith("qbo-prefetch")]
+    # The GIL changed hands quickly while pages were prepared, and the process's own
+    # switch interval is back once the import has failed.
+    assert intervals and max(intervals) <= services._Prefetcher.SWITCH_INTERVAL
+    assert sys.getswitchinterval() == switch_interval
