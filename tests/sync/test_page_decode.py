@@ -1,4 +1,4 @@
-"""Import pages are decoded by the client itself (sync.clients.qbo.accounting.page_objects):
+"""Import pages are decoded by the client itself (sync.clients.qbo.accounting.page_rows):
 what the mirror keeps of a number must be exactly the digits QuickBooks sent, and an answer
 that is not a page is a clear error."""
 
@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from common.mirror import money, qty
-from sync.clients.qbo.accounting import page_objects, page_rows
+from sync.clients.qbo.accounting import page_rows
 
 # Amounts and quantities as QuickBooks writes them: at most 15 significant digits.
 amounts = st.decimals(
@@ -35,14 +35,14 @@ def test_every_amount_and_quantity_keeps_the_digits_quickbooks_sent(
     total: Decimal, count: Decimal
 ) -> None:
     content = f'{{"QueryResponse":{{"Invoice":[{{"Id":"1","TotalAmt":{total},"Qty":{count}}}]}}}}'
-    [row] = page_objects(content.encode(), "Invoice")
+    [row] = page_rows(content.encode(), "Invoice")[0]
     assert money(row["TotalAmt"]) == total
     assert qty(row["Qty"]) == count
 
 
 def test_a_number_longer_than_a_float_holds_is_decoded_exactly() -> None:
     content = b'{"QueryResponse":{"Invoice":[{"Id":"1","TotalAmt":12345678901234567.89}]}}'
-    [row] = page_objects(content, "Invoice")
+    [row] = page_rows(content, "Invoice")[0]
     assert row["TotalAmt"] == Decimal("12345678901234567.89")
     assert isinstance(row["TotalAmt"], Decimal)
 
@@ -52,7 +52,7 @@ def test_an_answer_that_is_not_a_page_gives_no_rows_or_a_clear_error(content: by
     from sync.clients.qbo import QBOError
 
     try:
-        rows = page_objects(content, "Invoice")
+        rows = page_rows(content, "Invoice")[0]
     except QBOError:
         return
     assert isinstance(rows, list)
@@ -74,7 +74,7 @@ json_values = st.recursive(
 def test_a_page_decodes_to_what_the_json_module_makes_of_it(
     objects: list[dict[str, object]],
 ) -> None:
-    # page_objects decodes with msgspec for speed; the rows must be the json module's,
+    # page_rows decodes with msgspec for speed; the rows must be the json module's,
     # every number with its type (int, or Decimal with the digits sent).
     content = _dumps({"QueryResponse": {"Invoice": objects}}).encode()
     expected = json.loads(content, parse_float=Decimal)["QueryResponse"]["Invoice"]
@@ -103,7 +103,7 @@ def test_what_is_not_an_object_in_a_page_is_left_out_of_rows_and_texts_alike(
 
 def test_a_page_msgspec_refuses_is_still_decoded_as_the_json_module_does() -> None:
     content = b'{"QueryResponse":{"Invoice":[{"Id":"1","Memo":"\\ud800"}]}}'
-    assert page_objects(content, "Invoice") == [{"Id": "1", "Memo": "\ud800"}]
+    assert page_rows(content, "Invoice")[0] == [{"Id": "1", "Memo": "\ud800"}]
 
 
 def _dumps(value: object) -> str:

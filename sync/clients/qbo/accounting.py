@@ -221,9 +221,8 @@ class QBOClient:
 
     def _query_body(self, text: str) -> bytes:
         """A query's answer, undecoded: python-quickbooks' ``query`` request, sent through
-        the same session (limiter, meter, timeouts). The body is decoded once, by
-        ``page_objects``, and split once, by ``as_sent``, where python-quickbooks would
-        first make text of it."""
+        the same session (limiter, meter, timeouts). The body is split and decoded once, by
+        ``page_rows``, where python-quickbooks would first make text of it."""
         url = f"{self._qb.api_url}/company/{self.realm_id}/query"
         response = self._session.request(
             "POST",
@@ -335,11 +334,6 @@ def page_rows(content: bytes, entity: str) -> tuple[list[dict[str, Any]], list[s
     rows = [row for row in found if isinstance(row, dict)] if isinstance(found, list) else []
     texts = as_sent(content, entity)
     return rows, texts if len(texts) == len(rows) else []
-
-
-def page_objects(content: bytes, entity: str) -> list[dict[str, Any]]:
-    """``page_rows`` without the texts."""
-    return page_rows(content, entity)[0]
 
 
 def as_sent(content: bytes, entity: str) -> list[str]:
