@@ -7,6 +7,8 @@ import sys
 from collections.abc import Sequence
 
 from qbo_sandbox import activity, server
+from qbo_sandbox.cdc import CAP_ORDERS
+from qbo_sandbox.common import DEFAULT_NAIVE_TIME_ZONE, load_zone
 
 
 def _probability(text: str) -> float:
@@ -21,6 +23,17 @@ def _positive(text: str) -> float:
     if value <= 0:
         raise argparse.ArgumentTypeError("must be positive")
     return value
+
+
+def _zone(text: str) -> str:
+    try:
+        load_zone(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"no time zone named {text!r} (an IANA name such as America/Los_Angeles, UTC "
+            "or Etc/GMT+12)"
+        ) from None
+    return text
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -84,6 +97,29 @@ def build_parser() -> argparse.ArgumentParser:
         serve.add_argument(
             f"--fault-{fault}", type=_probability, default=0.0, help="probability 0..1"
         )
+    # Switches for what Intuit's CDC documentation leaves open (README, "Switches").
+    serve.add_argument(
+        "--cdc-cap-order",
+        choices=CAP_ORDERS,
+        default="oldest",
+        help="which 1000 changes of an entity CDC answers when more match (default: oldest)",
+    )
+    serve.add_argument(
+        "--cdc-spurious-deleted",
+        type=_probability,
+        default=0.0,
+        metavar="P",
+        help="probability 0..1 that CDC reports a live object as Deleted (Intuit's .NET SDK "
+        "issue #189); queries and reads still find it",
+    )
+    serve.add_argument(
+        "--naive-time-zone",
+        type=_zone,
+        default=DEFAULT_NAIVE_TIME_ZONE,
+        metavar="ZONE",
+        help="IANA zone a timestamp without an offset is read in (changedSince, query "
+        f"literals); default {DEFAULT_NAIVE_TIME_ZONE}",
+    )
     serve.add_argument("--log-level", default="INFO")
 
     activity = commands.add_parser(

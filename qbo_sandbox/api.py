@@ -22,6 +22,8 @@ from qbo_sandbox.common import (
     Fault,
     body_time,
     business_error,
+    load_zone,
+    naive_time_zone,
     object_not_found,
     qbo_time,
     unsupported_operation,
@@ -55,6 +57,15 @@ _MAX_BATCH_REQUEST_ID = 36
 
 
 def handle(
+    store: Store, options: ApiOptions, realm_id: str, rest: Sequence[str], req: Request
+) -> tuple[Response, list[Event]]:
+    # Timestamps without an offset (changedSince, query literals) are read in the zone of
+    # the `naive_time_zone` switch, for this request only (a ContextVar: threaded server).
+    with naive_time_zone(load_zone(options.naive_time_zone)):
+        return _handle(store, options, realm_id, rest, req)
+
+
+def _handle(
     store: Store, options: ApiOptions, realm_id: str, rest: Sequence[str], req: Request
 ) -> tuple[Response, list[Event]]:
     request_id = req.query.get("requestid") if req.method == "POST" else None
@@ -114,7 +125,7 @@ def _dispatch(bk: Books, options: ApiOptions, rest: Sequence[str], req: Request)
         return json_response(200, {"QueryResponse": run_query(bk, options, statement or "")})
     if head == "cdc" and len(rest) == 1 and req.method == "GET":
         return json_response(
-            200, run_cdc(bk, req.query.get("entities"), req.query.get("changedSince"))
+            200, run_cdc(bk, options, req.query.get("entities"), req.query.get("changedSince"))
         )
     if head == "batch" and len(rest) == 1 and req.method == "POST":
         return json_response(200, run_batch(bk, options, _body(req)))

@@ -19,8 +19,15 @@ from datetime import datetime
 from typing import Any
 
 from qbo_sandbox import api, control, html
+from qbo_sandbox.cdc import CAP_ORDERS
 from qbo_sandbox.clock import Clock
-from qbo_sandbox.common import COMPANY_TZ, new_intuit_tid, system_fault
+from qbo_sandbox.common import (
+    COMPANY_TZ,
+    DEFAULT_NAIVE_TIME_ZONE,
+    load_zone,
+    new_intuit_tid,
+    system_fault,
+)
 from qbo_sandbox.oauth import OAuth
 from qbo_sandbox.operations import ApiOptions
 from qbo_sandbox.store import Event, Store
@@ -59,6 +66,13 @@ class Config:
     sku_in_select_star: bool = False
     # The batch size above which a batch is refused whole (fault 1040); Intuit's is 30.
     batch_max_items: int = 30
+    # Three switches for what Intuit's CDC documentation leaves open (README, "Switches"):
+    # which 1000 changes CDC keeps when more match (cdc.CAP_ORDERS); the probability that
+    # CDC reports a live object version as Deleted (Intuit's .NET SDK issue #189); and the
+    # IANA zone a timestamp without an offset is read in (changedSince, query literals).
+    cdc_cap_order: str = "oldest"
+    cdc_spurious_deleted: float = 0.0
+    naive_time_zone: str = DEFAULT_NAIVE_TIME_ZONE
 
     def update(self, changes: dict[str, Any]) -> None:
         """Validate every change first, then apply them all (or none)."""
@@ -72,9 +86,13 @@ class Config:
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be true or false")
                 checked[key] = value
+            elif kind == "str":
+                checked[key] = _checked_text(key, value)
             elif isinstance(value, bool) or not isinstance(value, int | float):
                 raise ValueError(f"{key} must be a number")
-            elif key.startswith("fault_") and not 0 <= value <= 1:
+            elif not _finite(value):
+                raise ValueError(f"{key} must be a finite number")
+            elif (key.startswith("fault_") or key in PROBABILITIES) and not 0 <= value <= 1:
                 raise ValueError(f"{key} is a probability between 0 and 1")
             elif value < 0 and not key.startswith("limit_"):
                 raise ValueError(f"{key} cannot be negative")
@@ -82,6 +100,39 @@ class Config:
                 checked[key] = int(value) if kind == "int" else float(value)
         for key, value in checked.items():
             setattr(self, key, value)
+
+
+# Config's numbers that are probabilities 0..1, besides every fault_*.
+PROBABILITIES = frozenset({"cdc_spurious_deleted"})
+
+
+def _finite(value: int | float) -> bool:
+    """Whether a JSON number is usable as a float (json reads 1e999 as inf, and a
+    400-digit integer converts to no float at all)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
+def _checked_text(key: str, value: Any) -> str:
+    """A text setting's value, or ValueError saying what it may be."""
+    if key == "cdc_cap_order":
+        if not isinstance(value, str) or value not in CAP_ORDERS:
+            raise ValueError(f"{key} must be one of {', '.join(CAP_ORDERS)}")
+        return value
+    if key == "naive_time_zone":
+        if not isinstance(value, str):
+            raise ValueError(f'{key} must be an IANA time zone name such as "UTC"')
+        try:
+            load_zone(value)
+        except ValueError:
+            raise ValueError(
+                f"{key}: no time zone named {value!r} (an IANA name such as "
+                '"America/Los_Angeles", "UTC" or "Etc/GMT+12")'
+            ) from None
+        return value
+    raise ValueError(f"{key} cannot be set")  # a text setting nobody taught update about
 
 
 class Stats:
@@ -227,6 +278,9 @@ class SandboxApp:
                 options = ApiOptions(
                     sku_in_select_star=config.sku_in_select_star,
                     batch_max_items=config.batch_max_items,
+                    cdc_cap_order=config.cdc_cap_order,
+                    cdc_spurious_deleted=config.cdc_spurious_deleted,
+                    naive_time_zone=config.naive_time_zone,
                 )
                 response, events = api.handle(self.store, options, realm_id, rest, req)
         except Throttled as refused:

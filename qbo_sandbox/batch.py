@@ -56,7 +56,7 @@ def _run_item(bk: Books, options: ApiOptions, item: Any) -> JSON:
         return {"QueryResponse": run_query(bk, options, str(item["Query"]))}
     if key == "CDCQuery":
         cdc = item["CDCQuery"] if isinstance(item["CDCQuery"], dict) else {}
-        return run_cdc(bk, cdc.get("Entities"), cdc.get("ChangedSince"))
+        return run_cdc(bk, options, cdc.get("Entities"), cdc.get("ChangedSince"))
     if key not in SPECS:
         raise unsupported_operation(f"{key} in a batch")
     operation = item.get("operation", "create")

@@ -62,6 +62,16 @@ class Spec:
 SPECS: dict[str, Spec] = {}
 
 
+def tombstone_stub(entity_id: str, last_updated_time: str) -> JSON:
+    """What CDC reports for a deleted object (and what a delete leaves in the store)."""
+    return {
+        "domain": "QBO",
+        "status": "Deleted",
+        "Id": entity_id,
+        "MetaData": {"LastUpdatedTime": last_updated_time},
+    }
+
+
 def register(spec: Spec) -> Spec:
     SPECS[spec.name] = spec
     return spec
@@ -140,12 +150,7 @@ class Books:
 
     def tombstone(self, entity: str, old: JSON) -> JSON:
         """Delete a transaction for good, leaving the shape CDC reports for deletions."""
-        stub = {
-            "domain": "QBO",
-            "status": "Deleted",
-            "Id": old["Id"],
-            "MetaData": {"LastUpdatedTime": qbo_time(self.now)},
-        }
+        stub = tombstone_stub(old["Id"], qbo_time(self.now))
         self.tx.put(
             self.realm_id,
             Row(entity, int(old["Id"]), stub, active=False, deleted=True, updated_ms=self.now),

@@ -5,6 +5,9 @@ from __future__ import annotations
 import functools
 import secrets
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
@@ -13,6 +16,13 @@ from zoneinfo import ZoneInfo
 # Every sandbox company lives in Intuit's home zone; QBO stamps MetaData and `time`
 # in the company's zone with its offset, e.g. 2025-01-01T10:00:00-08:00.
 COMPANY_TZ = ZoneInfo("America/Los_Angeles")
+# The zone a timestamp WITHOUT an offset is read in (CDC's `changedSince`, query date-time
+# literals). Which zone Intuit uses is [unconfirmed]; the switch `naive_time_zone`
+# (`--naive-time-zone`, /_sandbox/config) picks it, company time by default. It is set
+# per request (api.handle), so a ContextVar: the server is threaded, and one request
+# must never change the zone under another.
+DEFAULT_NAIVE_TIME_ZONE = "America/Los_Angeles"
+_NAIVE_ZONE: ContextVar[ZoneInfo] = ContextVar("qbo_sandbox_naive_zone", default=COMPANY_TZ)
 CENT = Decimal("0.01")
 
 JSON = dict[str, Any]
@@ -56,20 +66,46 @@ def new_intuit_tid() -> str:
     return f"1-{secrets.token_hex(4)}-{secrets.token_hex(12)}"
 
 
-def parse_timestamp(text: str) -> datetime:
-    """An ISO date or datetime; one without an offset is read in the company's zone.
+def load_zone(name: str) -> ZoneInfo:
+    """An IANA zone by name ("UTC", "Etc/GMT+12"); ValueError when none loads by that name."""
+    try:
+        return ZoneInfo(name)
+    except Exception:  # ZoneInfoNotFoundError (a KeyError), ValueError, OSError...
+        raise ValueError(f"no time zone named {name!r}") from None
 
-    pyqb sends `changedSince` without a zone; QBO documents its times in the company's
-    zone, so a naive value is taken as company-local time [unconfirmed].
+
+def naive_zone() -> ZoneInfo:
+    """The zone this request reads timestamps without an offset in."""
+    return _NAIVE_ZONE.get()
+
+
+@contextmanager
+def naive_time_zone(zone: ZoneInfo) -> Iterator[None]:
+    """Read timestamps without an offset in `zone` for the block (this request only)."""
+    token = _NAIVE_ZONE.set(zone)
+    try:
+        yield
+    finally:
+        _NAIVE_ZONE.reset(token)
+
+
+def parse_timestamp(text: str) -> datetime:
+    """An ISO date or datetime; one without an offset is read in ``naive_zone()``.
+
+    pyqb sends `changedSince` without a zone. Which zone QBO reads it in is [unconfirmed];
+    the switch `naive_time_zone` (default America/Los_Angeles, the company's zone, since
+    QBO documents its times in it) decides. A bare date is midnight in that zone. A
+    value carrying an offset (or Z) means what it says whatever the switch.
     """
     value = text.strip()
+    zone = naive_zone()
     if len(value) == 10:
-        return datetime.combine(date.fromisoformat(value), datetime.min.time(), COMPANY_TZ)
+        return datetime.combine(date.fromisoformat(value), datetime.min.time(), zone)
     # Python 3.11 accepts "Z" and "+hh:mm"; Intuit's own examples also use "-0700".
     if len(value) > 5 and value[-5] in "+-" and value[-4:].isdigit() and ":" not in value[-5:]:
         value = f"{value[:-2]}:{value[-2:]}"
     parsed = datetime.fromisoformat(value)
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=COMPANY_TZ)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=zone)
 
 
 # ---------------------------------------------------------------- numbers

@@ -15,7 +15,7 @@ import qbo_sandbox.purchases  # noqa: F401
 import qbo_sandbox.sales  # noqa: F401
 from qbo_sandbox import books, query
 from qbo_sandbox.books import SPECS, Books
-from qbo_sandbox.common import JSON, Fault, unsupported_operation
+from qbo_sandbox.common import DEFAULT_NAIVE_TIME_ZONE, JSON, Fault, unsupported_operation
 
 
 @dataclass
@@ -25,6 +25,13 @@ class ApiOptions:
     sku_in_select_star: bool = False
     # Intuit's batch ceiling is 30 items today; older material says 10 or 50 (docs/qbo-api.md §4).
     batch_max_items: int = 30
+    # Switches for what Intuit's CDC documentation leaves open (app.Config, README):
+    # which 1000 changes of an entity CDC keeps when more match ("oldest", "newest",
+    # "arbitrary"); the probability that CDC reports a live object as Deleted (Intuit's
+    # .NET SDK issue #189); the zone a timestamp without an offset is read in.
+    cdc_cap_order: str = "oldest"
+    cdc_spurious_deleted: float = 0.0
+    naive_time_zone: str = DEFAULT_NAIVE_TIME_ZONE
 
 
 def write(bk: Books, entity: str, params: dict[str, str], body: Any) -> JSON:

@@ -26,8 +26,10 @@ Behaviour chosen where real QBO is not documented (see docs/qbo-api.md §2):
   queried at all, as on real QBO (quickbooks-ruby #345 shows the same lexical error).
 - Strings compare case-insensitively (`str.casefold`), Ids and references numerically,
   amounts as `Decimal`, dates as dates and date-times as instants.
-- A date-time without an offset is read as US Pacific time [unconfirmed]: QBO's servers
-  stamp every response `time` in Pacific, so that is the most likely zone for a naive value.
+- A date-time without an offset is read in the zone of the switch `naive_time_zone`
+  (`--naive-time-zone`, /_sandbox/config; common.naive_zone()), US Pacific by default
+  [unconfirmed]: QBO's servers stamp every response `time` in Pacific, so that is the most
+  likely zone for a naive value. A literal with an offset means what it says.
 - Sorting puts objects missing the sort property first in ascending order, and breaks ties
   by Id so that paging is stable [unconfirmed].
 """
@@ -42,7 +44,8 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
-from zoneinfo import ZoneInfo
+
+from qbo_sandbox.common import naive_zone
 
 
 class Kind(enum.Enum):
@@ -233,9 +236,6 @@ QUERYABLE: dict[str, dict[str, Kind]] = {
 DEFAULT_MAX_RESULTS = 100
 MAX_RESULTS_CAP = 1000
 
-# QBO's servers run on Pacific time; see the module docstring.
-NAIVE_TIMEZONE = ZoneInfo("America/Los_Angeles")
-
 
 class QueryError(Exception):
     """A query the API refuses. Carries what the Fault body needs."""
@@ -279,11 +279,13 @@ class QueryResult:
 def parse_datetime(text: str) -> datetime:
     """Read a QBO date-time (any ISO 8601 offset, `Z`, or none) as an aware datetime.
 
-    Raises ValueError. The server can use this to pre-filter MetaData times the same way.
+    One without an offset is read in common.naive_zone(), the request's `naive_time_zone`
+    (Pacific unless switched; see the module docstring). Raises ValueError. The server
+    uses this to pre-filter MetaData times the same way.
     """
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=NAIVE_TIMEZONE)
+        moment = moment.replace(tzinfo=naive_zone())
     return moment
 
 

@@ -1085,12 +1085,7 @@ class _Seeder:
             else:
                 self._stamp(doc, plan, 0)
             if plan.fate == "deleted":
-                stub = {
-                    "domain": "QBO",
-                    "status": "Deleted",
-                    "Id": doc["Id"],
-                    "MetaData": {"LastUpdatedTime": qbo_time(plan.updated_ms)},
-                }
+                stub = verbs.tombstone_stub(doc["Id"], qbo_time(plan.updated_ms))
                 rows.append(
                     Row(
                         plan.entity,

@@ -117,6 +117,9 @@ def serve(args: argparse.Namespace) -> int:
         limit_concurrent=args.limit_concurrent,
         limit_batch_per_minute_app=args.limit_batch_per_minute_app,
         limit_batch_per_minute_realm=args.limit_batch_per_minute_realm,
+        cdc_cap_order=args.cdc_cap_order,
+        cdc_spurious_deleted=args.cdc_spurious_deleted,
+        naive_time_zone=args.naive_time_zone,
     )
     app = SandboxApp(store=store, clock=clock, oauth=oauth, config=config, dispatcher=dispatcher)
     httpd = ThreadingWSGIServer((args.host, args.port), _RequestHandler)

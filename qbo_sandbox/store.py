@@ -287,12 +287,37 @@ class Tx:
         ).fetchone()
         return int(row[0])
 
-    def changed_since(self, realm_id: str, entity: str, since_ms: int, limit: int) -> list[JSON]:
-        """Live objects and tombstones changed at or after `since_ms`, oldest first."""
+    def changed_since(
+        self, realm_id: str, entity: str, since_ms: int, limit: int, *, newest: bool = False
+    ) -> list[JSON]:
+        """Live objects and tombstones changed at or after `since_ms`: the `limit` oldest,
+        oldest first, or with `newest` the `limit` newest, newest first."""
+        order = "updated_ms DESC, id DESC" if newest else "updated_ms, id"
         rows = self.conn.execute(
             "SELECT data FROM entity WHERE realm_id = ? AND entity = ? AND updated_ms >= ?"
-            " ORDER BY updated_ms, id LIMIT ?",
+            f" ORDER BY {order} LIMIT ?",
             (realm_id, entity, since_ms, limit),
+        )
+        return [_load(r[0]) for r in rows]
+
+    def changed_since_keys(
+        self, realm_id: str, entity: str, since_ms: int
+    ) -> list[tuple[int, int]]:
+        """(updated_ms, id) of every object and tombstone changed at or after `since_ms`,
+        oldest first (read from the index alone)."""
+        rows = self.conn.execute(
+            "SELECT updated_ms, id FROM entity WHERE realm_id = ? AND entity = ?"
+            " AND updated_ms >= ? ORDER BY updated_ms, id",
+            (realm_id, entity, since_ms),
+        )
+        return [(int(r[0]), int(r[1])) for r in rows]
+
+    def rows_by_id(self, realm_id: str, entity: str, ids: Sequence[int]) -> list[JSON]:
+        """Live objects and tombstones with these ids, oldest change first."""
+        rows = self.conn.execute(
+            "SELECT data FROM entity WHERE realm_id = ? AND entity = ?"
+            " AND id IN (SELECT value FROM json_each(?)) ORDER BY updated_ms, id",
+            (realm_id, entity, json.dumps(list(ids))),
         )
         return [_load(r[0]) for r in rows]
 
