@@ -226,17 +226,29 @@ def is_voided(obj: JSON) -> bool:
 
 @dataclass
 class Applied:
+    """What a sync did to one entity's mirror rows, and what it cost beyond the poll's own
+    request (SyncRun.counts; docs/qbo-api.md §3, "Open questions")."""
+
     upserted: int = 0
     deleted: int = 0
     unchanged: int = 0
+    # Requests spent reading the entity whole because its CDC answer hit the 1,000 cap.
+    reread_requests: int = 0
+    # CDC tombstones checked against QuickBooks, the requests that took, and how many of
+    # them named objects that still exist (kept, with their current version).
+    tombstones_checked: int = 0
+    tombstone_requests: int = 0
+    tombstones_live: int = 0
 
     def add(self, other: Applied) -> None:
-        self.upserted += other.upserted
-        self.deleted += other.deleted
-        self.unchanged += other.unchanged
+        for name, value in vars(other).items():
+            setattr(self, name, getattr(self, name) + value)
 
     def as_dict(self) -> dict[str, int]:
-        return {"upserted": self.upserted, "deleted": self.deleted, "unchanged": self.unchanged}
+        # The three counts always; the costs only when there were any, so an ordinary
+        # run's log stays as short as before.
+        core = ("upserted", "deleted", "unchanged")
+        return {name: value for name, value in vars(self).items() if name in core or value}
 
     @property
     def wrote(self) -> bool:

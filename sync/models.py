@@ -14,6 +14,7 @@ from typing import ClassVar
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from accounts.access import ConnectionScopedQuerySet, PartnerScopedQuerySet
@@ -158,6 +159,30 @@ class SyncRun(models.Model):
     @property
     def duration(self) -> timedelta | None:
         return self.finished_at - self.started_at if self.finished_at else None
+
+    @property
+    def extra_work(self) -> list[str]:
+        """What this run did beyond its CDC request, per entity, in words for the run log:
+        entities read whole after a capped answer, tombstones checked before deleting
+        (docs/qbo-api.md §3, "Open questions")."""
+        notes: list[str] = []
+        for entity, counts in sorted((self.counts or {}).items()):
+            if not isinstance(counts, dict):
+                continue
+            if reread := counts.get("reread_requests"):
+                notes.append(
+                    f"{entity}: over 1,000 changes in one answer, read whole "
+                    f"({reread} request{pluralize(reread)})"
+                )
+            if checked := counts.get("tombstones_checked"):
+                asked = counts.get("tombstone_requests", 0)
+                live = counts.get("tombstones_live", 0)
+                notes.append(
+                    f"{entity}: {checked} deletion{pluralize(checked)} checked "
+                    f"({asked} request{pluralize(asked)}); {live} still existed and "
+                    f"{'was' if live == 1 else 'were'} kept"
+                )
+        return notes
 
 
 class WebhookEvent(models.Model):

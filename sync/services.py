@@ -17,12 +17,18 @@ How a realm's mirror is kept (docs/qbo-api.md §2-3, docs/reliability.md "CDC cu
   the window then grows by one interval per poll and every re-read object compares
   equal. Once the watermark is ``SYNC_CURSOR_REFRESH`` (1 h) old it is moved forward
   anyway, so re-reads stay small and the 30-day look-back is never reached.
-- **Caps.** An entity answered with 1000 objects may have more. CDC takes only a lower
-  bound (``changedSince``), so the same request would come back the same whatever upper
-  bound we had in mind; instead the window is cut at the newest change the capped answer
-  holds (everything older is complete, as Intuit returns the oldest changes first; see
-  qbo_sandbox/cdc.py) and the poll repeats from there. A cut that cannot move (over 1000
-  changes in one second) falls back to re-importing that entity.
+- **Caps.** An entity answered with 1000 objects may have more, and which 1000 Intuit
+  returns (oldest, newest, any) is not documented: no window CDC can express is then known
+  complete. The poll reads that entity whole by query instead, pruning what no longer
+  exists (``_reread``), and moves every watermark as usual. See docs/qbo-api.md §3,
+  "Open questions".
+- **Tombstones are confirmed.** Intuit has reported ``"status": "Deleted"`` for objects
+  that exist. Before a tombstone removes a mirror row, one ``Id IN (…)`` query per entity
+  asks whether the object is still there; if it is, it is stored instead
+  (``_tombstones_confirmed``). A poll with nothing deleted and nothing capped costs one
+  request.
+- **Offsets.** Every timestamp sent to Intuit carries an explicit offset (UTC): which zone
+  Intuit reads a zone-less one in is not documented either.
 - **Too old.** A watermark near Intuit's 30-day limit means a full re-import, which also
   deletes mirror rows that no longer exist upstream (``mirror.mirror_prune``).
 - **One at a time.** Every import or poll holds the realm's lease (sync/locks.py) and
@@ -57,6 +63,7 @@ from django.views.decorators.debug import sensitive_variables
 from accounts.models import Partner
 from common import mirror
 from common.mirror import (
+    JSON,
     Applied,
     Prepared,
     mirror_analyze,
@@ -64,7 +71,6 @@ from common.mirror import (
     mirror_prepare,
     mirror_prune,
     mirror_write,
-    updated_at,
 )
 from common.publish import publish_quietly
 
@@ -657,18 +663,29 @@ def _cursors(connection: QBOConnection) -> dict[str, SyncCursor]:
     return {entity: existing[entity] for entity in mirror.entities()}
 
 
-def _cursors_reset(lease: RealmLease, connection: QBOConnection, entities: list[str]) -> None:
-    """Start the import of ``entities`` over, reconciling with what the mirror holds."""
+def _cursors_reset(
+    lease: RealmLease,
+    connection: QBOConnection,
+    entities: list[str],
+    *,
+    keep_watermark: bool = False,
+) -> None:
+    """Start the import of ``entities`` over, reconciling with what the mirror holds.
+
+    ``keep_watermark`` leaves their CDC watermark as it is (a poll's re-read, which moves
+    every watermark itself once it has read everything); otherwise the import sets it."""
+    fields: dict[str, object] = {
+        "import_done": False,
+        "import_after_id": "",
+        "imported_count": 0,
+        "total_count": None,
+        "reconcile": True,
+    }
+    if not keep_watermark:
+        fields["changed_since"] = None
     with transaction.atomic():
         lease.check_fence()
-        SyncCursor.objects.filter(connection=connection, entity__in=entities).update(
-            import_done=False,
-            import_after_id="",
-            imported_count=0,
-            total_count=None,
-            changed_since=None,
-            reconcile=True,
-        )
+        SyncCursor.objects.filter(connection=connection, entity__in=entities).update(**fields)
 
 
 def _run(
@@ -991,56 +1008,106 @@ def _poll(context: _Context) -> None:
     cursors = _cursors(connection)
     since = min(c.changed_since for c in cursors.values() if c.changed_since is not None)
     started = timezone.now()
-    for _ in range(100):  # a safety bound; each round moves the window forward
-        try:
+    try:
+        with context.waiting():
+            batch = context.client.cdc(list(mirror.entities()), changed_since=since)
+    except qbo.CDCTooOld:
+        # Our own guard keeps watermarks inside 30 days; a clock disagreeing with
+        # Intuit's by more than the margin lands here instead.
+        _cursors_reset(context.lease, connection, list(mirror.entities()))
+        raise _Reimport("QuickBooks refused the change window as too old.") from None
+    if batch.capped:
+        _reread(context, sorted(batch.capped))
+    changes, texts = _tombstones_confirmed(context, batch)
+    # Everything read above was read after ``started``: whatever changes later is in the
+    # next window. A zone-less server time cannot move the watermark later than our own.
+    reference = min(started, batch.server_time or started)
+    watermark = max(since, reference - conf.duration("SYNC_CDC_OVERLAP"))
+    with _mirror_write(context):
+        wrote = bool(batch.capped)
+        for entity in mirror.entities():
+            if entity in batch.capped:
+                continue  # read whole by _reread, which is more than this answer knew
+            applied = mirror_apply(
+                connection_id=connection.pk,
+                entity=entity,
+                objects=changes[entity],
+                texts=texts.get(entity),
+            )
+            context.count(entity, applied)
+            wrote |= applied.wrote
+        stale = since <= timezone.now() - conf.duration("SYNC_CURSOR_REFRESH")
+        if wrote or stale:
+            SyncCursor.objects.filter(connection=connection).update(
+                changed_since=watermark, updated_at=timezone.now()
+            )
+
+
+def _reread(context: _Context, entities: list[str]) -> None:
+    """Read ``entities`` whole, by Id, pruning what no longer exists: their CDC answers hit
+    the 1,000-object cap, and which 1,000 of its changes Intuit returns is not documented
+    (oldest, newest or any). No window CDC can express is then known complete, so the
+    window is read by query instead, and with it the deletions CDC would have reported.
+
+    QuickBooks has no projections, so the paged ``SELECT Id`` that finds deletions returns
+    whole objects anyway; one keyset pass over the entity both reads every change in the
+    window and compares the id sets, in fewer requests than a window query followed by
+    that pass (docs/qbo-api.md §3, "Open questions"). It is the import's reconciling read
+    (``_import_entity``): each page committed with its progress, so a sync cut short
+    resumes it, while the watermark stays where it was until this poll commits."""
+    _cursors_reset(context.lease, context.connection, entities, keep_watermark=True)
+    cursors = _cursors(context.connection)
+    for entity in entities:
+        before = context.meter.requests
+        _import_entity(context, cursors[entity])
+        context.count(entity, Applied(reread_requests=context.meter.requests - before))
+
+
+def _tombstones_confirmed(
+    context: _Context, batch: qbo.CDCBatch
+) -> tuple[dict[str, list[JSON]], dict[str, list[str]]]:
+    """The answer's changes with every tombstone checked against QuickBooks: one query
+    ``Id IN (…)`` per entity that has any (uncapped, so at most 1,000 of them). A tombstone
+    whose object the query still returns is replaced by that object; Intuit has reported
+    ``"status": "Deleted"`` for objects that exist, and deleting on its word would lose a
+    row no later change may ever bring back (docs/qbo-api.md §3, "Open questions")."""
+    changes: dict[str, list[JSON]] = {}
+    texts: dict[str, list[str]] = {}
+    for entity in mirror.entities():
+        objects = batch.changes[entity]
+        sent = batch.texts.get(entity)
+        doomed = sorted(
+            {str(obj["Id"]) for obj in objects if obj.get("status") == "Deleted" and obj.get("Id")}
+        )
+        if entity in batch.capped or not doomed:
+            changes[entity] = objects
+            if sent is not None:
+                texts[entity] = sent
+            continue
+        found: list[JSON] = []
+        found_texts: list[str] = []
+        requests = 0
+        for start in range(0, len(doomed), qbo.PAGE_SIZE):
             with context.waiting():
-                batch = context.client.cdc(list(mirror.entities()), changed_since=since)
-        except qbo.CDCTooOld:
-            # Our own guard keeps watermarks inside 30 days; a clock disagreeing with
-            # Intuit's by more than the margin lands here instead.
-            _cursors_reset(context.lease, connection, list(mirror.entities()))
-            raise _Reimport("QuickBooks refused the change window as too old.") from None
-        if batch.capped:
-            cut = _cap_cut(batch)
-            if cut is None or cut <= since:
-                # More than 1000 changes within one second of LastUpdatedTime: no window
-                # CDC can express separates them, so read those entities whole again.
-                _cursors_reset(context.lease, connection, sorted(batch.capped))
-                raise _Reimport(
-                    f"Over 1000 changes to {', '.join(sorted(batch.capped))} share one second."
-                )
-            watermark = cut
-        else:
-            reference = min(started, batch.server_time or started)
-            watermark = max(since, reference - conf.duration("SYNC_CDC_OVERLAP"))
-        with _mirror_write(context):
-            wrote = False
-            for entity in mirror.entities():
-                applied = mirror_apply(
-                    connection_id=connection.pk,
-                    entity=entity,
-                    objects=batch.changes[entity],
-                    texts=batch.texts.get(entity),
-                )
-                context.count(entity, applied)
-                wrote |= applied.wrote
-            stale = since <= timezone.now() - conf.duration("SYNC_CURSOR_REFRESH")
-            if batch.capped or wrote or stale:
-                SyncCursor.objects.filter(connection=connection).update(
-                    changed_since=watermark, updated_at=timezone.now()
-                )
-        if not batch.capped:
-            return
-        since = watermark
-    raise qbo.QBOError("the change window kept hitting the 1000-object cap", transient=True)
-
-
-def _cap_cut(batch: qbo.CDCBatch) -> datetime | None:
-    """The newest LastUpdatedTime every capped entity's answer reaches: complete up to it."""
-    cuts: list[datetime] = []
-    for entity in batch.capped:
-        stamps = [at for at in (updated_at(obj) for obj in batch.changes[entity]) if at]
-        if not stamps:
-            return None
-        cuts.append(max(stamps))
-    return min(cuts) if cuts else None
+                page = context.client.live_by_ids(entity, doomed[start : start + qbo.PAGE_SIZE])
+            requests += 1
+            found.extend(page.rows)
+            found_texts.extend(page.texts)
+        alive = {str(obj.get("Id")) for obj in found}
+        keep = [
+            index
+            for index, obj in enumerate(objects)
+            if not (obj.get("status") == "Deleted" and str(obj.get("Id")) in alive)
+        ]
+        changes[entity] = [objects[index] for index in keep] + found
+        if sent is not None and len(found_texts) == len(found):
+            texts[entity] = [sent[index] for index in keep] + found_texts
+        context.count(
+            entity,
+            Applied(
+                tombstones_checked=len(doomed),
+                tombstone_requests=requests,
+                tombstones_live=len(alive.intersection(doomed)),
+            ),
+        )
+    return changes, texts

@@ -272,6 +272,30 @@ def test_recent_runs_show_kind_trigger_duration_requests_429s_and_result(
 
 
 @pytest.mark.django_db
+def test_a_runs_extra_requests_for_a_capped_answer_and_checked_tombstones_are_in_its_row(
+    sam: User, partner_a: Partner
+) -> None:
+    connection = make_connection(partner_a, "1001")
+    imported(connection, {"Customer": 4, "Item": 5, "Invoice": 6, "Payment": 7})
+    finished_run(connection, api_requests=115, counts={
+        "Invoice": {"upserted": 1050, "deleted": 14, "unchanged": 40, "reread_requests": 112},
+        "Customer": {"upserted": 20, "deleted": 0, "unchanged": 0, "tombstones_checked": 9,
+                     "tombstone_requests": 1, "tombstones_live": 9},
+        "Payment": {"upserted": 0, "deleted": 1, "unchanged": 0, "tombstones_checked": 1,
+                    "tombstone_requests": 1, "tombstones_live": 0},
+        "Item": {"upserted": 0, "deleted": 0, "unchanged": 2},
+    })  # fmt: skip
+    html = page(signed_in(sam))
+    row = re.search(r"<tr>\s*<td><time[^>]*>.*?</tr>", html, re.S)
+    assert row is not None
+    text = " ".join(re.sub(r"<[^>]+>", " ", row.group(0)).split())
+    assert "Invoice: over 1,000 changes in one answer, read whole (112 requests)" in text
+    assert "Customer: 9 deletions checked (1 request); 9 still existed and were kept" in text
+    assert "Payment: 1 deletion checked (1 request); 0 still existed and were kept" in text
+    assert "Item:" not in text  # nothing beyond the poll's own request
+
+
+@pytest.mark.django_db
 def test_mirrored_counts_come_from_the_mirror(sam: User, partner_a: Partner) -> None:
     from billing.models import QBOCustomer
     from inventory.mapping.models import QBOItem
