@@ -18,9 +18,8 @@ import requests
 from django.db.models import Sum
 from django.utils import timezone
 
-from billing.models import QBOCustomer, QBOInvoice, QBOPayment
+from billing.models import QBOInvoice, QBOPayment
 from common import mirror
-from inventory.mapping.models import QBOItem
 from sync.clients.qbo import TokenSet
 from sync.crypto import Secret
 from sync.models import QBOConnection
@@ -30,12 +29,9 @@ if TYPE_CHECKING:
     from qbo_sandbox.testing import SandboxProcess
 
 TIMEOUT = 30.0
-MODELS: dict[str, Any] = {
-    "Customer": QBOCustomer,
-    "Item": QBOItem,
-    "Invoice": QBOInvoice,
-    "Payment": QBOPayment,
-}
+# Every mirrored entity's model, from the registry the sync itself uses: an entity added
+# to the mirror is compared with QuickBooks without a change here.
+MODELS: dict[str, Any] = {spec.entity: spec.model for spec in mirror.specs()}
 
 
 @dataclass
