@@ -8,8 +8,8 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self) -> None:
-        # billing owns the customers, invoices and payments of the mirror: sync finds how
-        # to write them here (common.mirror), without importing billing.
+        # billing owns the customers, sales forms and payments of the mirror: sync finds
+        # how to write them here (common.mirror), without importing billing.
         from common import mirror
 
         from .mirror import SPECS

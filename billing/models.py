@@ -1,9 +1,11 @@
-"""Mirror of partners' receivables: customers, invoices with lines, payments with the
-invoices they paid. Money is Decimal; QBO ids are strings keyed by connection."""
+"""Mirror of partners' receivables: customers; the sales forms (invoices, sales receipts,
+credit memos, refund receipts) with their lines; payments with the invoices and credit memos
+they settled. Money is Decimal; QBO ids are strings keyed by connection."""
 
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import ClassVar
 
 from django.db import models
 
@@ -14,8 +16,7 @@ from common.mirror import MirroredRecord
 # A mirrored row's foreign key to its connection has no index of its own: the unique
 # (connection, qbo_id) index already serves every lookup by connection, and a second index
 # would be one more write per row of every import page (docs/architecture.md, "The write
-# path"). The same holds for an invoice line's key to its invoice, covered by (invoice,
-# position).
+# path"). The same holds for a line's key to its document, covered by (document, position).
 
 
 class QBOCustomer(MirroredRecord):
@@ -39,19 +40,58 @@ class QBOCustomer(MirroredRecord):
         return self.display_name
 
 
-class QBOInvoice(MirroredRecord):
-    connection = models.ForeignKey(
-        "sync.QBOConnection", on_delete=models.CASCADE, related_name="invoices", db_index=False
-    )
+class SalesDocument(MirroredRecord):
+    """The columns every sales form shares: who it is for, when, how much. What pages filter
+    and sum on is a column; the rest of the form stays in ``raw``."""
+
     doc_number = models.CharField(max_length=32, blank=True)
     customer_qbo_id = models.CharField(max_length=32, blank=True)
     customer_name = models.CharField(max_length=255, blank=True)
     txn_date = models.DateField(null=True, blank=True)
-    due_date = models.DateField(null=True, blank=True)
     total_amt = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
-    balance = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
     currency = models.CharField(max_length=3, default="USD")
     voided = models.BooleanField(default=False)
+
+    class Meta:
+        abstract = True
+
+
+class SalesLine(models.Model):
+    """One line of a sales form, as QuickBooks lists it (``position`` keeps its order).
+    Each concrete line model adds the foreign key to its document, named after it
+    (``DOCUMENT``)."""
+
+    # QuickBooks adds a line of this type to every invoice (and may to any sales form),
+    # holding the sum of the lines above it. It is a figure about the document, not
+    # something sold: pages show it as a subtotal, and nothing that counts what was sold
+    # may add it in.
+    SUBTOTAL = "SubTotalLineDetail"
+    DOCUMENT: ClassVar[str]
+
+    line_id = models.CharField(max_length=32, blank=True)
+    position = models.PositiveIntegerField()
+    detail_type = models.CharField(max_length=40)
+    item_qbo_id = models.CharField(max_length=32, blank=True)
+    description = models.TextField(blank=True)
+    qty = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    amount = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        abstract = True
+        ordering = ["position"]
+
+    def __str__(self) -> str:
+        document = self.DOCUMENT.replace("_", " ")
+        return f"Line {self.position + 1} of {document} {getattr(self, f'{self.DOCUMENT}_id')}"
+
+
+class QBOInvoice(SalesDocument):
+    connection = models.ForeignKey(
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="invoices", db_index=False
+    )
+    due_date = models.DateField(null=True, blank=True)
+    balance = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
 
     class Meta:
         constraints = [
@@ -68,32 +108,133 @@ class QBOInvoice(MirroredRecord):
         return f"Invoice {self.doc_number or self.qbo_id}"
 
 
-class QBOInvoiceLine(models.Model):
-    # QuickBooks adds a line of this type to every invoice, holding the sum of the lines
-    # above it. It is a figure about the invoice, not something sold: pages show it as a
-    # subtotal, and nothing that counts what was sold may add it in.
-    SUBTOTAL = "SubTotalLineDetail"
+class QBOInvoiceLine(SalesLine):
+    DOCUMENT = "invoice"
 
     invoice = models.ForeignKey(
         QBOInvoice, on_delete=models.CASCADE, related_name="lines", db_index=False
     )
-    line_id = models.CharField(max_length=32, blank=True)
-    position = models.PositiveIntegerField()
-    detail_type = models.CharField(max_length=40)
-    item_qbo_id = models.CharField(max_length=32, blank=True)
-    description = models.TextField(blank=True)
-    qty = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
-    unit_price = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
-    amount = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
 
-    class Meta:
-        ordering = ["position"]
+    class Meta(SalesLine.Meta):
         constraints = [
             models.UniqueConstraint(fields=["invoice", "position"], name="invoice_line_position")
         ]
 
+
+class QBOSalesReceipt(SalesDocument):
+    """A cash sale: paid when made, so nothing is ever owed on it and it has no balance."""
+
+    connection = models.ForeignKey(
+        "sync.QBOConnection",
+        on_delete=models.CASCADE,
+        related_name="sales_receipts",
+        db_index=False,
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "qbo_id"], name="sales_receipt_unique_per_realm"
+            )
+        ]
+        # Pages add sales up by month.
+        indexes = [models.Index(fields=["connection", "txn_date"])]
+
     def __str__(self) -> str:
-        return f"Line {self.position + 1} of invoice {self.invoice_id}"
+        return f"Sales receipt {self.doc_number or self.qbo_id}"
+
+
+class QBOSalesReceiptLine(SalesLine):
+    DOCUMENT = "sales_receipt"
+
+    sales_receipt = models.ForeignKey(
+        QBOSalesReceipt, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
+
+    class Meta(SalesLine.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["sales_receipt", "position"], name="sales_receipt_line_position"
+            )
+        ]
+
+
+class QBOCreditMemo(SalesDocument):
+    """Goods taken back (or a charge waived) against a credit the customer keeps until
+    payments use it."""
+
+    connection = models.ForeignKey(
+        "sync.QBOConnection", on_delete=models.CASCADE, related_name="credit_memos", db_index=False
+    )
+    # The credit payments have not used yet (QuickBooks' RemainingCredit, see
+    # billing.mirror._credit_memo): what the customer still has to spend. 0 once used up.
+    balance = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "qbo_id"], name="credit_memo_unique_per_realm"
+            )
+        ]
+        # Pages add returns up by month.
+        indexes = [models.Index(fields=["connection", "txn_date"])]
+
+    def __str__(self) -> str:
+        return f"Credit memo {self.doc_number or self.qbo_id}"
+
+
+class QBOCreditMemoLine(SalesLine):
+    DOCUMENT = "credit_memo"
+
+    credit_memo = models.ForeignKey(
+        QBOCreditMemo, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
+
+    class Meta(SalesLine.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["credit_memo", "position"], name="credit_memo_line_position"
+            )
+        ]
+
+
+class QBORefundReceipt(SalesDocument):
+    """Goods taken back and the money paid out at once: as on a sales receipt, nothing
+    stays open, so no balance."""
+
+    connection = models.ForeignKey(
+        "sync.QBOConnection",
+        on_delete=models.CASCADE,
+        related_name="refund_receipts",
+        db_index=False,
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["connection", "qbo_id"], name="refund_receipt_unique_per_realm"
+            )
+        ]
+        # Pages add returns up by month.
+        indexes = [models.Index(fields=["connection", "txn_date"])]
+
+    def __str__(self) -> str:
+        return f"Refund receipt {self.doc_number or self.qbo_id}"
+
+
+class QBORefundReceiptLine(SalesLine):
+    DOCUMENT = "refund_receipt"
+
+    refund_receipt = models.ForeignKey(
+        QBORefundReceipt, on_delete=models.CASCADE, related_name="lines", db_index=False
+    )
+
+    class Meta(SalesLine.Meta):
+        constraints = [
+            models.UniqueConstraint(
+                fields=["refund_receipt", "position"], name="refund_receipt_line_position"
+            )
+        ]
 
 
 class QBOPayment(MirroredRecord):
@@ -122,7 +263,8 @@ class QBOPayment(MirroredRecord):
 
 
 class QBOPaymentApplication(models.Model):
-    """How much of a payment went to one invoice (a Payment line's LinkedTxn)."""
+    """How much of a payment went to one invoice, or how much of a credit memo's credit it
+    used (a Payment line's LinkedTxn; ``txn_type`` says which)."""
 
     payment = models.ForeignKey(QBOPayment, on_delete=models.CASCADE, related_name="applications")
     txn_type = models.CharField(max_length=32, default="Invoice")
