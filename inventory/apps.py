@@ -8,15 +8,19 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        # inventory owns the items of the mirror, and matches them to the catalog once a
-        # sync has committed; sync finds both through common.mirror, without importing
-        # inventory.
+        # inventory owns the mirror's items and purchases (vendors, bills, purchase orders
+        # and vendor credits: what sell-in is counted from), and matches the items to the
+        # catalog once a sync has committed; sync finds both through common.mirror,
+        # without importing inventory.
         from common import mirror
 
         from .mapping import services as mapping
         from .mapping.mirror import ITEM
+        from .purchasing.mirror import SPECS as PURCHASING
 
         mirror.register(ITEM)
+        for spec in PURCHASING:
+            mirror.register(spec)
         mirror.register_after_sync(
             mirror.AfterSync(
                 "SKU mapping",

@@ -8,6 +8,15 @@ from __future__ import annotations
 
 from .catalog.models import CatalogImport, CatalogSKU
 from .mapping.models import MappingConflict, MappingDecision, QBOItem, SKUMapping
+from .purchasing.models import (
+    QBOBill,
+    QBOBillLine,
+    QBOPurchaseOrder,
+    QBOPurchaseOrderLine,
+    QBOVendor,
+    QBOVendorCredit,
+    QBOVendorCreditLine,
+)
 from .push.models import PushBatch, PushItem, PushJob
 from .warehouse.models import (
     WarehouseApiRequest,
@@ -26,7 +35,14 @@ __all__ = [
     "PushBatch",
     "PushItem",
     "PushJob",
+    "QBOBill",
+    "QBOBillLine",
     "QBOItem",
+    "QBOPurchaseOrder",
+    "QBOPurchaseOrderLine",
+    "QBOVendor",
+    "QBOVendorCredit",
+    "QBOVendorCreditLine",
     "SKUMapping",
     "WarehouseApiRequest",
     "WarehouseSnapshot",

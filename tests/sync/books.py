@@ -63,7 +63,8 @@ class Books:
         return dict(result["QueryResponse"])
 
     def all(self, entity: str) -> list[dict[str, Any]]:
-        scope = " WHERE Active IN (true, false)" if entity in ("Customer", "Item") else ""
+        # Name lists hide inactive rows unless asked; the mirror keeps them.
+        scope = " WHERE Active IN (true, false)" if entity in ("Customer", "Item", "Vendor") else ""
         fields = "*, Sku" if entity == "Item" else "*"
         rows: list[dict[str, Any]] = []
         while True:
