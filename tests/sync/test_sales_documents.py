@@ -183,8 +183,9 @@ def test_sales_documents_created_changed_voided_and_deleted_appear_after_one_pol
         books.post(
             entity, {"Id": doomed["Id"], "SyncToken": doomed["SyncToken"]}, operation="delete"
         )
-    # Only a sales receipt can be voided (QuickBooks voids credit memos and refund receipts
-    # by deleting them; the sandbox refuses their void).
+    # A sales receipt is voided too. qbo_sandbox voids no credit memo or refund receipt
+    # (their Spec has no void: it answers "unsupported operation"), so those two are only
+    # created, changed and deleted.
     untouched = {created["SalesReceipt"], changed["SalesReceipt"]}
     voided = next(
         r for r in books.all("SalesReceipt") if r["TotalAmt"] > 0 and r["Id"] not in untouched
