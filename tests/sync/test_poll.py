@@ -157,32 +157,26 @@ def test_changes_made_in_quickbooks_appear_after_one_poll(
 
 
 def xmins(connection: QBOConnection) -> dict[str, set[tuple[int, str]]]:
-    """Every mirror and cursor row with its xmin: any INSERT or UPDATE changes the set."""
-    tables = {
-        "billing_qbocustomer": "connection_id",
-        "inventory_qboitem": "connection_id",
-        "billing_qboinvoice": "connection_id",
-        "billing_qbopayment": "connection_id",
-        "sync_synccursor": "connection_id",
-    }
+    """Every mirror row (every registered entity's, lines included) and cursor row with its
+    xmin: any INSERT or UPDATE changes the set."""
     result: dict[str, set[tuple[int, str]]] = {}
     with db_connection.cursor() as cursor:
-        for table, column in tables.items():
+        tables = [mirror.spec_for(e).model._meta.db_table for e in mirror.entities()]
+        for table in [*tables, SyncCursor._meta.db_table]:
             cursor.execute(
-                f"SELECT id, xmin::text FROM {table} WHERE {column} = %s", [connection.pk]
+                f"SELECT id, xmin::text FROM {table} WHERE connection_id = %s", [connection.pk]
             )
             result[table] = set(cursor.fetchall())
-        for table, parent in (
-            ("billing_qboinvoiceline", "billing_qboinvoice"),
-            ("billing_qbopaymentapplication", "billing_qbopayment"),
-        ):
-            fk = "invoice_id" if "line" in table else "payment_id"
+        for spec in mirror.specs():
+            if spec.child_model is None:
+                continue
+            child, parent = spec.child_model._meta.db_table, spec.model._meta.db_table
             cursor.execute(
-                f"SELECT c.id, c.xmin::text FROM {table} c JOIN {parent} p ON p.id = c.{fk}"
-                " WHERE p.connection_id = %s",
+                f"SELECT c.id, c.xmin::text FROM {child} c JOIN {parent} p "
+                f"ON p.id = c.{spec.child_parent}_id WHERE p.connection_id = %s",
                 [connection.pk],
             )
-            result[table] = set(cursor.fetchall())
+            result[child] = set(cursor.fetchall())
     return result
 
 
