@@ -16,6 +16,7 @@ class InventoryConfig(AppConfig):
 
         from .mapping import services as mapping
         from .mapping.mirror import ITEM
+        from .purchasing import services as purchasing
         from .purchasing.mirror import SPECS as PURCHASING
 
         mirror.register(ITEM)
@@ -26,5 +27,16 @@ class InventoryConfig(AppConfig):
                 "SKU mapping",
                 # Looked up at each call, so the service can be replaced in a test.
                 lambda connection_id: mapping.mapping_refresh(connection_id=connection_id),
+            )
+        )
+        # Registered after the SKU mapping, so that the hooks run in that order: the last
+        # rule for finding Une Femme's vendor counts bill lines for mapped items, and must
+        # see the mappings the sync just made.
+        mirror.register_after_sync(
+            mirror.AfterSync(
+                "Une Femme vendor",
+                lambda connection_id: purchasing.une_femme_vendor_detect(
+                    connection_id=connection_id
+                ),
             )
         )

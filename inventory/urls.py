@@ -4,6 +4,7 @@ from django.urls import path
 
 from .catalog import views as catalog
 from .mapping import views as mapping
+from .purchasing import views as purchasing
 from .push import views as push
 from .reports import views as reports
 from .warehouse import views as warehouse
@@ -16,6 +17,8 @@ urlpatterns = [
     path("conflicts/<int:pk>/choose/", mapping.conflict_choose, name="conflict_choose"),
     path("conflicts/<int:pk>/ignore/", mapping.conflict_ignore, name="conflict_ignore"),
     path("conflicts/<int:pk>/unmap/", mapping.conflict_unmap, name="conflict_unmap"),
+    path("suppliers/", purchasing.suppliers, name="suppliers"),
+    path("suppliers/<int:pk>/vendor/", purchasing.supplier_vendor, name="supplier_vendor"),
     path("catalog/", catalog.catalog_list, name="catalog"),
     path("catalog/export.csv", catalog.catalog_export, name="catalog_export"),
     path("catalog/import/", catalog.catalog_import, name="catalog_import"),

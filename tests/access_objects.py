@@ -262,6 +262,11 @@ def _conflict_in_queue(kwargs: Kwargs) -> str:
     return f"{reverse('inventory:conflicts')}#conflict-{kwargs['pk']}"
 
 
+def _connection_on_suppliers_page(kwargs: Kwargs) -> str:
+    # Choosing Une Femme's vendor takes POSTs; a GET shows the connection's row.
+    return f"{reverse('inventory:suppliers')}#connection-{kwargs['pk']}"
+
+
 @dataclass(frozen=True)
 class ObjectURL:
     make: Callable[[Side], Kwargs]
@@ -285,6 +290,7 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:warehouse_token_revoke": ObjectURL(warehouse_token),  # GET: "Revoke?"
     "inventory:catalog_import_preview": ObjectURL(catalog_import, partner_scoped=False),
     "inventory:push_job": ObjectURL(push_job),
+    "inventory:supplier_vendor": ObjectURL(connection, redirect_to(_connection_on_suppliers_page)),
     # POST-only: a GET is refused before the job is loaded.
     "inventory:push_job_approve": ObjectURL(push_job, Answer(405)),
     "inventory:push_job_discard": ObjectURL(push_job, Answer(405)),

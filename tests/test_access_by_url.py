@@ -370,6 +370,7 @@ ROW_PAGES = {
     "inventory:depletion": "sku_code",
     "sync:connections": "company_name",
     "inventory:push_jobs": "partner_name",
+    "inventory:suppliers": "company_name",
 }
 # The ones that export their rows with ?format=csv.
 EXPORTS = {

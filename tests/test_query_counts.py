@@ -36,6 +36,8 @@ from inventory.catalog.services import (
 )
 from inventory.mapping import services as mapping
 from inventory.mapping.models import MappingConflict
+from inventory.purchasing import services as purchasing
+from inventory.purchasing.models import QBOBill, QBOVendor
 from inventory.push.models import PushBatch, PushItem, PushJob
 from inventory.warehouse import services as warehouse
 from inventory.warehouse.models import WarehouseSnapshot, WarehouseToken, WarehouseUpload
@@ -203,6 +205,32 @@ def test_connection_detail_while_importing(
     url = reverse("sync:connection", args=[connection.pk])
     headers = {"HX-Request": "true"} if fragment else {}
     flat(grow, lambda: cost(client, url, headers=headers))
+
+
+@pytest.mark.parametrize("who", ["alice", "sam", "ada"])
+def test_suppliers_page(who: str, cast: dict[str, User], both: list[QBOConnection]) -> None:
+    # Everything the page reads grows: connections (staff and admins see every partner's),
+    # each one's vendors (an admin's select), bills from the chosen vendor, and changes,
+    # some set by an admin and some found by a sync.
+    def grow(rows: range) -> None:
+        for n in rows:
+            partner = PartnerFactory(name=f"Distributor S{n:03d}", slug=f"distributor-s{n}")
+            own: QBOConnection = ConnectionFactory(partner=partner)
+            for connection in [*both, own]:
+                QBOVendor.objects.create(
+                    connection=connection, qbo_id=f"v{n}", display_name=f"Une Femme Wines {n}",
+                    active=n % 2 == 0,
+                )  # fmt: skip
+                QBOBill.objects.create(connection=connection, qbo_id=f"b{n}", vendor_qbo_id=f"v{n}")
+                if n % 3:
+                    purchasing.une_femme_vendor_set(
+                        connection_id=connection.pk, user=cast["ada"], vendor_qbo_id=f"v{n}"
+                    )
+                else:
+                    purchasing.une_femme_vendor_reset(connection_id=connection.pk, user=cast["ada"])
+
+    client = signed_in(cast[who])
+    flat(grow, lambda: cost(client, reverse("inventory:suppliers")))
 
 
 # --- Une Femme's pages ----------------------------------------------------------------------

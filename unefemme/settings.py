@@ -340,6 +340,19 @@ QBO_WEBHOOK_VERIFIER_TOKEN = env_secret("QBO_WEBHOOK_VERIFIER_TOKEN")
 # SECRET_KEY so that rotating one never touches the other.
 FIELD_ENCRYPTION_KEYS = [k.strip() for k in env_secret("FIELD_ENCRYPTION_KEYS").split(",")]
 
+# --- Une Femme in partners' books -------------------------------------------------------
+
+# How Une Femme is recognised among a partner's QuickBooks vendors, whose bills are what
+# the partner bought from us (sell-in; inventory/purchasing/services.py). Facts about Une
+# Femme, not about a deployment, so they are not read from the environment.
+#
+# Names a vendor's display or company name may contain, as whole words, compared without
+# case or accents: "Une Femme Wines" and "UNE FÉMME" match, "Prune Femmes" does not.
+UNE_FEMME_VENDOR_NAMES = ("Une Femme",)
+# E-mail domains of ours: a vendor whose e-mail is at one of them (or a subdomain) is us,
+# whatever the partner named it. Tried only when no vendor's name matches.
+UNE_FEMME_EMAIL_DOMAINS = ("unefemmewines.com",)
+
 # --- Celery -----------------------------------------------------------------------------
 
 # Redis redelivers a message that is not acknowledged within this many seconds. With
