@@ -15,6 +15,10 @@ from common.forms import PartnerFilterForm
 
 from .selectors import AGING_BUCKETS
 
+# How the open-invoices page shows what is open: each document (the default), or a row per
+# customer with its net balance in each aging bucket (QuickBooks' A/R aging summary).
+BY_CUSTOMER = "customer"
+
 DATE_WIDGET = forms.DateInput(attrs={"type": "date"})
 
 
@@ -39,8 +43,18 @@ class InvoiceFilterForm(_DateRangeFilterForm):
         label="Aging",
         choices=[("", "All ages"), *((b.key, b.label) for b in AGING_BUCKETS)],
     )
+    kind = forms.ChoiceField(
+        required=False,
+        label="Type",
+        choices=[("", "Invoices and credits"), ("invoices", "Invoices"), ("credits", "Credits")],
+    )
     due_from = forms.DateField(required=False, label="Due from", widget=DATE_WIDGET)
     due_to = forms.DateField(required=False, label="Due to", widget=DATE_WIDGET)
+    group = forms.ChoiceField(
+        required=False,
+        label="Show",
+        choices=[("", "Each document"), (BY_CUSTOMER, "Totals by customer")],
+    )
     date_range = ("due_from", "due_to")
 
     def filters(self) -> dict[str, Any]:
@@ -51,7 +65,13 @@ class InvoiceFilterForm(_DateRangeFilterForm):
             "bucket": data.get("bucket") or "",
             "due_from": data.get("due_from"),
             "due_to": data.get("due_to"),
+            "kind": data.get("kind") or "",
         }
+
+    def by_customer(self) -> bool:
+        """Whether the page shows a row per customer rather than per document. Not a
+        filter: the same rows are read either way."""
+        return getattr(self, "cleaned_data", {}).get("group") == BY_CUSTOMER
 
 
 class PaymentFilterForm(_DateRangeFilterForm):

@@ -237,6 +237,11 @@ class QBORefundReceiptLine(SalesLine):
         ]
 
 
+# A payment line linking a credit memo records credit the payment used, not money it
+# brought (``QBOPaymentApplication.txn_type``).
+CREDIT_MEMO_LINK = "CreditMemo"
+
+
 class QBOPayment(MirroredRecord):
     connection = models.ForeignKey(
         "sync.QBOConnection", on_delete=models.CASCADE, related_name="payments", db_index=False
@@ -260,6 +265,18 @@ class QBOPayment(MirroredRecord):
 
     def __str__(self) -> str:
         return f"Payment {self.reference or self.qbo_id}"
+
+    # What the payment paid and the credit memos it used, told apart from its applications
+    # as loaded: read them where ``applications`` is prefetched (billing.selectors
+    # ``payment_list``), or each is a query.
+
+    @property
+    def paid_applications(self) -> list[QBOPaymentApplication]:
+        return [a for a in self.applications.all() if a.txn_type != CREDIT_MEMO_LINK]
+
+    @property
+    def credit_applications(self) -> list[QBOPaymentApplication]:
+        return [a for a in self.applications.all() if a.txn_type == CREDIT_MEMO_LINK]
 
 
 class QBOPaymentApplication(models.Model):

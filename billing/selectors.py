@@ -1,5 +1,6 @@
-"""Reads of the billing mirror: open invoices with aging, one invoice with its lines and
-the payments applied to it, and payments with the invoices they paid.
+"""Reads of the billing mirror: open invoices and credits with aging (per customer too),
+one invoice with its lines and the payments and credits applied to it, and payments with
+the invoices they paid and the credit memos they used.
 
 Everything here reads the mirror (nothing calls QuickBooks) and is scoped with
 ``.visible_to(user)``. Money is summed in SQL as Decimal so totals reconcile to the cent.
@@ -20,10 +21,13 @@ from django.db.models import (
     Count,
     DateField,
     DecimalField,
+    Exists,
+    ExpressionWrapper,
     F,
     FilteredRelation,
     Func,
     IntegerField,
+    Max,
     OuterRef,
     Prefetch,
     Q,
@@ -40,7 +44,14 @@ from django.http import Http404
 
 from common import mirror
 
-from .models import QBOInvoice, QBOInvoiceLine, QBOPayment, QBOPaymentApplication
+from .models import (
+    CREDIT_MEMO_LINK,
+    QBOCreditMemo,
+    QBOInvoice,
+    QBOInvoiceLine,
+    QBOPayment,
+    QBOPaymentApplication,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -114,11 +125,10 @@ class _Money(_AsFetched, Coalesce):
     pass
 
 
-def _with_aging(invoices: QuerySet[QBOInvoice], *, today: date) -> QuerySet[QBOInvoice]:
-    # An invoice without a due date is due on its transaction date (what QuickBooks does
-    # when no terms are set); with neither, it counts as current.
-    due = Coalesce(F("due_date"), F("txn_date"), Value(today), output_field=DateField())
-    return invoices.annotate(
+def _aged(rows: QuerySet[Any], *, today: date, due: Any) -> QuerySet[Any]:
+    """``rows`` annotated with ``days_overdue``, the whole days from ``due`` to ``today`` (0
+    when not yet due), and ``aging_bucket``, the key of its ``AGING_BUCKETS``."""
+    aged: QuerySet[Any] = rows.annotate(
         days_overdue=_WholeDays(_DaysBetween(Value(today, output_field=DateField()), due), 0),
     ).annotate(
         aging_bucket=Case(
@@ -126,85 +136,166 @@ def _with_aging(invoices: QuerySet[QBOInvoice], *, today: date) -> QuerySet[QBOI
             output_field=CharField(),
         )
     )
+    return aged
+
+
+def _invoice_due(today: date) -> Coalesce:
+    # An invoice without a due date is due on its transaction date (what QuickBooks does
+    # when no terms are set, and what its aging report ages it from); with neither, it
+    # counts as current.
+    return Coalesce(F("due_date"), F("txn_date"), Value(today), output_field=DateField())
+
+
+def _credit_due(today: date) -> Coalesce:
+    # A credit has no due date: QuickBooks ages it from its own date.
+    return Coalesce(F("txn_date"), Value(today), output_field=DateField())
+
+
+def _with_aging(invoices: QuerySet[QBOInvoice], *, today: date) -> QuerySet[QBOInvoice]:
+    return _aged(invoices, today=today, due=_invoice_due(today))
+
+
+# --- Open items: invoices and credits, aged ---------------------------------------------------
+#
+# The open-invoices page lists, ages and totals what QuickBooks' A/R aging counts as open
+# on a customer's account (its AgedReceivables and AgedReceivableDetail reports; their
+# rules are qbo_sandbox/reports.py ``_open_items``, which ours follow so that the two agree
+# to the cent, customer by customer and bucket by bucket):
+#
+# - An invoice: its Balance, aged from its DueDate (from its TxnDate without one).
+# - A credit memo: the credit it has left (RemainingCredit, the mirror's ``balance``), as
+#   a negative amount, aged from its own TxnDate. A credit has no due date, and it is not
+#   always Current: QuickBooks puts a credit memo dated 45 days ago under 31–60 days,
+#   where it nets against that customer's invoices of the same age.
+# - A payment with money left unapplied (UnappliedAmt): that amount, negative, aged from
+#   the payment's TxnDate. QuickBooks' aging counts it as a credit, as it does a credit
+#   memo's, and so do we: the customer has paid it, and owes that much less.
+# - A document dated after the report date (today) is not yet on the books and is left
+#   out; so is a voided one (QuickBooks zeroes it: nothing is open on it).
+#
+# A customer's figures and the totals are the sums of these, credits netted against what
+# is owed. One rule of QuickBooks' we do not follow: its report adds back to each invoice
+# what payments dated after the report date paid of it, where the mirror only holds
+# today's balances. That differs only while a payment is dated in the future.
+
+INVOICE, CREDIT_MEMO, PAYMENT = "invoice", "credit_memo", "payment"
+KIND_LABELS = {INVOICE: "Invoice", CREDIT_MEMO: "Credit memo", PAYMENT: "Unapplied payment"}
+# The page's "Type" filter: which kinds of open item each choice keeps.
+KIND_FILTERS: dict[str, tuple[str, ...]] = {
+    "invoices": (INVOICE,),
+    "credits": (CREDIT_MEMO, PAYMENT),
+}
+
+# The columns of an open item, whatever its kind (``open_items``). ``number`` is an
+# invoice's or credit memo's number, a payment's reference; ``due`` the date it ages from
+# (a credit's own date; an invoice's due date, None without one); ``total`` and
+# ``open_balance`` are negative for credits.
+OPEN_ITEM_COLUMNS = (
+    "kind", "pk", "partner", "customer_qbo_id", "customer_name", "number", "qbo_id",
+    "txn_date", "due", "total", "open_balance", "currency", "days_overdue", "aging_bucket",
+)  # fmt: skip
 
 
 class InvoiceFilters(TypedDict, total=False):
-    """The open-invoices filters (billing.forms ``filters()``), shared by the page and its
-    export."""
+    """The open-invoices filters (billing.forms ``filters()``), shared by the page, its
+    export and its totals."""
 
     partner_id: int | None
     customer: str
     bucket: str
     due_from: date | None
     due_to: date | None
+    kind: str
 
 
-def _open_invoices(
+def _open_sources(
     *, user: User, today: date, **filters: Unpack[InvoiceFilters]
-) -> QuerySet[QBOInvoice]:
+) -> list[QuerySet[Any]]:
+    """One queryset per kind of open item the filters keep, each scoped to what ``user``
+    may see, filtered, and annotated with the columns of ``OPEN_ITEM_COLUMNS``."""
+    bucket = filters.get("bucket", "")
+    if bucket and bucket not in BUCKET_LABELS:
+        raise ValueError(f"Unknown aging bucket {bucket!r}; one of {', '.join(BUCKET_KEYS)}.")
+    kind = filters.get("kind", "")
+    if kind and kind not in KIND_FILTERS:
+        raise ValueError(f"Unknown kind {kind!r}; one of {', '.join(KIND_FILTERS)}.")
+    kinds = KIND_FILTERS[kind] if kind else (INVOICE, CREDIT_MEMO, PAYMENT)
+    sources: list[QuerySet[Any]] = []
+    for name in kinds:
+        rows: QuerySet[Any]
+        if name == INVOICE:
+            rows = QBOInvoice.objects.visible_to(user).filter(balance__gt=0)
+            rows = rows.annotate(
+                number=F("doc_number"), due=F("due_date"), total=F("total_amt"),
+                open_balance=F("balance"),
+            )  # fmt: skip
+            due = _invoice_due(today)
+        elif name == CREDIT_MEMO:
+            rows = QBOCreditMemo.objects.visible_to(user).filter(balance__gt=0)
+            rows = rows.annotate(
+                number=F("doc_number"), due=F("txn_date"),
+                total=ExpressionWrapper(-F("total_amt"), output_field=MONEY),
+                open_balance=ExpressionWrapper(-F("balance"), output_field=MONEY),
+            )  # fmt: skip
+            due = _credit_due(today)
+        else:
+            rows = QBOPayment.objects.visible_to(user).filter(unapplied_amt__gt=0)
+            rows = rows.annotate(
+                number=F("reference"), due=F("txn_date"),
+                total=ExpressionWrapper(-F("total_amt"), output_field=MONEY),
+                open_balance=ExpressionWrapper(-F("unapplied_amt"), output_field=MONEY),
+            )  # fmt: skip
+            due = _credit_due(today)
+        rows = rows.filter(
+            Q(txn_date__lte=today) | Q(txn_date__isnull=True), voided=False
+        ).annotate(kind=Value(name), partner=F("connection__partner__name"))
+        sources.append(_filtered_items(_aged(rows, today=today, due=due), filters))
+    return sources
+
+
+def _filtered_items(rows: QuerySet[Any], filters: InvoiceFilters) -> QuerySet[Any]:
     partner_id = filters.get("partner_id")
     customer = filters.get("customer", "")
     bucket = filters.get("bucket", "")
     due_from = filters.get("due_from")
     due_to = filters.get("due_to")
-    invoices: QuerySet[QBOInvoice] = QBOInvoice.objects.visible_to(user)
-    invoices = invoices.filter(balance__gt=0, voided=False)
     if partner_id is not None:
-        invoices = invoices.filter(connection__partner_id=partner_id)
+        rows = rows.filter(connection__partner_id=partner_id)
     if customer:
-        invoices = invoices.filter(customer_name__icontains=customer)
+        rows = rows.filter(customer_name__icontains=customer)
     if due_from is not None:
-        invoices = invoices.filter(due_date__gte=due_from)
+        rows = rows.filter(due__gte=due_from)
     if due_to is not None:
-        invoices = invoices.filter(due_date__lte=due_to)
-    invoices = _with_aging(invoices, today=today)
+        rows = rows.filter(due__lte=due_to)
     if bucket:
-        if bucket not in BUCKET_LABELS:
-            raise ValueError(f"Unknown aging bucket {bucket!r}; one of {', '.join(BUCKET_KEYS)}.")
         # The bucket's range of days rather than its label: the same rows, simpler SQL.
-        invoices = invoices.filter(_bucket_q(BUCKETS_BY_KEY[bucket]))
-    return invoices
+        rows = rows.filter(_bucket_q(BUCKETS_BY_KEY[bucket]))
+    return rows
 
 
-# What the open-invoices page reads of each invoice (billing/templates/billing/invoices.html):
-# not ``raw`` (QuickBooks' whole JSON, by far the widest column) nor the connection's own
-# columns.
-INVOICE_PAGE_FIELDS = (
-    "doc_number", "qbo_id", "customer_name", "txn_date", "due_date", "total_amt", "balance",
-    "currency", "connection__partner__name",
-)  # fmt: skip
+def _union(sources: list[QuerySet[Any]]) -> QuerySet[Any]:
+    first, *others = sources
+    # UNION ALL: rows of different kinds never repeat one another, and PostgreSQL need
+    # not look for duplicates among tens of thousands of invoices.
+    return first.union(*others, all=True) if others else first
 
 
-def open_invoice_list(
-    *, user: User, today: date, **filters: Unpack[InvoiceFilters]
-) -> QuerySet[QBOInvoice]:
-    """Invoices ``user`` may see with a balance left (voided ones excluded), annotated with
-    ``days_overdue`` (as of ``today``, 0 when not yet due) and ``aging_bucket`` (a key of
-    ``AGING_BUCKETS``), with their partner. Oldest due first.
+def open_items(*, user: User, today: date, **filters: Unpack[InvoiceFilters]) -> QuerySet[Any]:
+    """Everything open on the accounts ``user`` may see, as QuickBooks' A/R aging counts
+    it (see above): invoices with a balance left, credit memos with credit left and
+    payments with money unapplied, each a named row of ``OPEN_ITEM_COLUMNS`` (``kind`` is a
+    key of ``KIND_LABELS``; ``pk`` is the row's id in its own kind's table). Unordered:
+    the page's table sorts them (by any of those columns, ``kind`` and ``pk`` breaking
+    ties). The page and its export read the same rows, so the export carries what the
+    page lists.
 
     ``partner_id`` narrows within what the user may see; it never widens it.
     """
-    invoices = _open_invoices(user=user, today=today, **filters)
-    return (
-        invoices.select_related("connection__partner")
-        .only(*INVOICE_PAGE_FIELDS)
-        .order_by(F("due_date").asc(nulls_last=True), "pk")
-    )
-
-
-def open_invoice_export(
-    *, user: User, today: date, **filters: Unpack[InvoiceFilters]
-) -> QuerySet[Any]:
-    """The invoices of ``open_invoice_list`` as the open-invoices export reads them: named
-    rows of the columns it prints, named as its columns read them (billing/views.py
-    ``OPEN_INVOICES``). No model instances, no ``raw`` JSON and no connection columns: an
-    export of 30,000 invoices reads 30,000 narrow tuples and builds nothing else."""
-    # Typed loosely: the type checker cannot see the aging annotations it selects.
-    invoices: QuerySet[Any] = _open_invoices(user=user, today=today, **filters)
-    return invoices.values_list(
-        "connection__partner__name", "customer_name", "doc_number", "txn_date", "due_date",
-        "total_amt", "balance", "days_overdue", "aging_bucket", named=True,
-    )  # fmt: skip
+    sources = [
+        rows.values_list(*OPEN_ITEM_COLUMNS, named=True)
+        for rows in _open_sources(user=user, today=today, **filters)
+    ]
+    return _union(sources)
 
 
 def _bucket_of(days_overdue: int) -> Bucket:
@@ -216,47 +307,142 @@ def _bucket_of(days_overdue: int) -> Bucket:
     raise ValueError(f"No aging bucket holds {days_overdue} days overdue.")
 
 
-def aging_totals(invoices: QuerySet[QBOInvoice]) -> dict[str, Any]:
-    """Balances per aging bucket and overall for ``invoices`` (as returned by
-    ``open_invoice_list``), in one query. ``count`` is the number of invoices, which is also
-    what the page's table counts: the view gives it to the table rather than counting the
-    same rows a second time.
+class _Totals:
+    """Open amounts added up per aging bucket, what is owed (invoices) and what is
+    credited (credit memos and unapplied payments) apart as well as netted."""
 
-    PostgreSQL sums the balances per number of days overdue (a few hundred groups however
-    many invoices), and the groups are added into their buckets here: Decimal sums of
-    Decimals, exact, so the buckets add up to ``total`` to the cent. Summing each bucket in
-    SQL instead (ten sums, each filtered on the day range) evaluated the days overdue ten
-    times per invoice, and took a third longer.
+    def __init__(self) -> None:
+        self.amounts = dict.fromkeys(BUCKET_KEYS, ZERO)
+        self.owed = dict.fromkeys(BUCKET_KEYS, ZERO)
+        self.credits = dict.fromkeys(BUCKET_KEYS, ZERO)
+        self.counts = dict.fromkeys(BUCKET_KEYS, 0)
+
+    def add(self, kind: str, bucket: str, amount: Decimal, count: int) -> None:
+        self.amounts[bucket] += amount
+        (self.owed if kind == INVOICE else self.credits)[bucket] += amount
+        self.counts[bucket] += count
+
+    def result(self) -> dict[str, Any]:
+        return {
+            "buckets": [
+                {
+                    "key": b.key,
+                    "label": b.label,
+                    "amount": self.amounts[b.key],
+                    "owed": self.owed[b.key],
+                    "credits": self.credits[b.key],
+                    "count": self.counts[b.key],
+                }
+                for b in AGING_BUCKETS
+            ],
+            "total": sum(self.amounts.values(), ZERO),
+            "owed": sum(self.owed.values(), ZERO),
+            "credits": sum(self.credits.values(), ZERO),
+            "count": sum(self.counts.values()),
+        }
+
+
+def aging_totals(*, user: User, today: date, **filters: Unpack[InvoiceFilters]) -> dict[str, Any]:
+    """The open amounts of ``open_items`` (same arguments) per aging bucket and overall, in
+    one query: ``amount`` nets credits against what is owed, ``owed`` is the invoices'
+    part and ``credits`` (zero or negative) the credits'. ``count`` is the number of
+    rows, which is also what the page's table counts: the view gives it to the table
+    rather than counting the same rows a second time.
+
+    PostgreSQL sums the open amounts per kind and number of days overdue (a few hundred
+    groups however many rows), and the groups are added into their buckets here: Decimal
+    sums of Decimals, exact, so the buckets add up to ``total`` to the cent. Summing each
+    bucket in SQL instead (ten sums, each filtered on the day range) evaluated the days
+    overdue ten times per invoice, and took a third longer.
 
     The page's rows (50 of them, sorted) come from a query of their own. One query could
     return both, with the sums as window functions over every row, but PostgreSQL then
     holds every open invoice in the window before sorting out 50 of them: on 90,000 open
     invoices that took half as long again as this query and the page's together.
 
-    Returns ``{"buckets": [{"key", "label", "amount", "count"}, ...], "total", "count"}``.
+    Returns ``{"buckets": [{"key", "label", "amount", "owed", "credits", "count"}, ...],
+    "total", "owed", "credits", "count"}``.
     """
-    amounts = dict.fromkeys(BUCKET_KEYS, ZERO)
-    counts = dict.fromkeys(BUCKET_KEYS, 0)
-    # Typed loosely: the type checker cannot see the aging annotations.
-    annotated: QuerySet[Any] = invoices
-    by_days = (
-        annotated.order_by()
-        .values("days_overdue")
-        .annotate(amount=Sum("balance"), count=Count("pk"))
-        .values_list("days_overdue", "amount", "count")
+    groups = _union(
+        [
+            rows.order_by()
+            .values("kind", "days_overdue")
+            .annotate(amount=Sum("open_balance"), count=Count("pk"))
+            .values_list("kind", "days_overdue", "amount", "count")
+            for rows in _open_sources(user=user, today=today, **filters)
+        ]
     )
-    for days_overdue, amount, count in by_days:
-        key = _bucket_of(days_overdue).key
-        amounts[key] += amount
-        counts[key] += count
-    return {
-        "buckets": [
-            {"key": b.key, "label": b.label, "amount": amounts[b.key], "count": counts[b.key]}
-            for b in AGING_BUCKETS
-        ],
-        "total": sum(amounts.values(), ZERO),
-        "count": sum(counts.values()),
-    }
+    totals = _Totals()
+    for kind, days_overdue, amount, count in groups:
+        totals.add(kind, _bucket_of(days_overdue).key, amount, count)
+    return totals.result()
+
+
+@dataclass(frozen=True)
+class CustomerAging:
+    """``rows``: one dict per customer (and currency) with something open, with its
+    ``partner``, ``customer_qbo_id``, ``customer_name``, ``currency``, its net open amount
+    under each bucket's key (and in ``by_bucket``, a list in the buckets' order), ``total``
+    and ``count`` (the documents open); ``totals`` as
+    ``aging_totals`` gives them for the same rows."""
+
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+
+
+def aging_by_customer(
+    *, user: User, today: date, **filters: Unpack[InvoiceFilters]
+) -> CustomerAging:
+    """The open items of ``open_items`` (same arguments) summed per customer and aging
+    bucket, credits netted: QuickBooks' AgedReceivables, a row per customer. One query.
+    Customers are told apart by their QuickBooks id in their company (two companies'
+    customers 58 are different customers) and ordered by partner and name.
+
+    PostgreSQL groups the rows by customer, kind and bucket (at most fifteen groups per
+    customer), and each customer's groups are added up here in Decimal. A customer billed
+    in two currencies has a row for each: their amounts do not add up.
+    """
+    key = ("connection_id", "customer_qbo_id", "currency")
+    groups = _union(
+        [
+            rows.order_by()
+            .values(*key, "kind", "aging_bucket")
+            .annotate(
+                partner_name=Max("partner"), name=Max("customer_name"),
+                amount=Sum("open_balance"), count=Count("pk"),
+            )
+            .values_list(*key, "kind", "aging_bucket", "partner_name", "name", "amount", "count")
+            for rows in _open_sources(user=user, today=today, **filters)
+        ]
+    )  # fmt: skip
+    customers: dict[tuple[int, str, str], dict[str, Any]] = {}
+    totals = _Totals()
+    for connection_id, customer_id, currency, kind, bucket, partner, name, amount, count in groups:
+        row = customers.get((connection_id, customer_id, currency))
+        if row is None:
+            row = customers[(connection_id, customer_id, currency)] = {
+                "partner": partner,
+                "customer_qbo_id": customer_id,
+                "customer_name": name,
+                "currency": currency,
+                **dict.fromkeys(BUCKET_KEYS, ZERO),
+                "total": ZERO,
+                "count": 0,
+            }
+        # The documents of one customer may carry its name as it was when each was
+        # last changed; the greatest stands for them all, whatever order groups come in.
+        row["customer_name"] = max(row["customer_name"], name)
+        row[bucket] += amount
+        row["total"] += amount
+        row["count"] += count
+        totals.add(kind, bucket, amount, count)
+    rows = sorted(
+        customers.values(),
+        key=lambda r: (r["partner"], r["customer_name"].casefold(), r["customer_qbo_id"]),
+    )
+    for row in rows:
+        row["by_bucket"] = [row[key] for key in BUCKET_KEYS]  # in the buckets' order
+    return CustomerAging(rows=rows, totals=totals.result())
 
 
 # --- One invoice ----------------------------------------------------------------------------
@@ -308,31 +494,95 @@ def invoice_lines(*, invoice: QBOInvoice) -> InvoiceLines:
     )
 
 
-def invoice_payments(*, invoice: QBOInvoice) -> QuerySet[QBOPaymentApplication]:
-    """The payment applications that paid ``invoice``, matched on (connection, QBO id),
-    oldest payment first, each with its ``payment`` loaded."""
-    applications: QuerySet[QBOPaymentApplication] = QBOPaymentApplication.objects.filter(
-        payment__connection_id=invoice.connection_id,
-        txn_type="Invoice",
-        txn_qbo_id=invoice.qbo_id,
+# A payment line linking a credit memo (CREDIT_MEMO_LINK) records credit the payment used,
+# not money it brought: QuickBooks lets that credit pay invoices alongside the money, so
+# what a payment's lines give invoices is its money plus the credit it used, and its
+# UnappliedAmt is TotalAmt − (invoices paid − credit used) (qbo_sandbox/accounting.py
+# ``_payment``). Any other link (an invoice, or a charge the mirror does not hold) is
+# something paid.
+
+
+def _money_applied(amount: str = "amount", txn_type: str = "txn_type") -> Case:
+    """An application's share of the money a payment applied: what it paid, or minus the
+    credit it used."""
+    return Case(
+        When(**{txn_type: CREDIT_MEMO_LINK}, then=-F(amount)),
+        default=F(amount),
+        output_field=MONEY,
     )
-    return applications.select_related("payment").order_by(
-        F("payment__txn_date").asc(nulls_last=True), "pk"
+
+
+@dataclass(frozen=True)
+class InvoiceSettlement:
+    """How an invoice was paid: ``payments``, what each payment applied to it (money and
+    credit alike, as QuickBooks records it on the invoice); ``credits``, the credit memos
+    those payments used, each with ``memo_doc_number`` and ``memo_txn_date`` (None when the
+    mirror has no such credit memo) and ``shared``, whether its payment also paid other
+    invoices (QuickBooks then does not say which of them the credit went to)."""
+
+    payments: list[QBOPaymentApplication]
+    credits: list[QBOPaymentApplication]
+
+
+def invoice_settlement(*, invoice: QBOInvoice) -> InvoiceSettlement:
+    """The payment applications that paid ``invoice``, matched on (connection, QBO id), and
+    the credit memos those payments used, in one query; each with its ``payment`` loaded,
+    oldest payment first. Everything read is in the invoice's own company, which the caller
+    has checked the user may see."""
+    company = invoice.connection_id
+    paid = QBOPaymentApplication.objects.filter(
+        payment__connection_id=company, txn_type="Invoice", txn_qbo_id=invoice.qbo_id
     )
+    memo = QBOCreditMemo.objects.filter(connection_id=company, qbo_id=OuterRef("txn_qbo_id"))
+    elsewhere = QBOPaymentApplication.objects.filter(
+        payment_id=OuterRef("payment_id"), txn_type="Invoice"
+    ).exclude(txn_qbo_id=invoice.qbo_id)
+    applications: QuerySet[QBOPaymentApplication] = (
+        QBOPaymentApplication.objects.filter(
+            Q(txn_type="Invoice", txn_qbo_id=invoice.qbo_id) | Q(txn_type=CREDIT_MEMO_LINK),
+            payment__connection_id=company,
+            payment_id__in=paid.values("payment_id"),
+        )
+        .annotate(
+            memo_doc_number=Subquery(memo.values("doc_number")[:1]),
+            memo_txn_date=Subquery(memo.values("txn_date")[:1]),
+            shared=Exists(elsewhere),
+        )
+        .select_related("payment")
+        .order_by(F("payment__txn_date").asc(nulls_last=True), "payment_id", "pk")
+    )
+    payments: list[QBOPaymentApplication] = []
+    credits: list[QBOPaymentApplication] = []
+    for application in applications:
+        (credits if application.txn_type == CREDIT_MEMO_LINK else payments).append(application)
+    return InvoiceSettlement(payments=payments, credits=credits)
 
 
 # --- Payments ------------------------------------------------------------------------------
 
 
-def _applied_sum() -> Coalesce:
+def _application_sum(amount: Any) -> Coalesce:
+    """The sum of ``amount`` over each payment's applications, per payment."""
     applied = (
         QBOPaymentApplication.objects.filter(payment=OuterRef("pk"))
         .order_by()
         .values("payment")
-        .annotate(s=Sum("amount"))
+        .annotate(s=Sum(amount))
         .values("s")
     )
     return Coalesce(Subquery(applied, output_field=MONEY), ZERO, output_field=MONEY)
+
+
+def _applied_sum() -> Coalesce:
+    """The money a payment applied to invoices: what its lines paid less the credit memos'
+    credit they used (TotalAmt − UnappliedAmt when QuickBooks' figures agree)."""
+    return _application_sum(_money_applied())
+
+
+def _credit_used_sum() -> Coalesce:
+    """The credit memos' credit a payment used."""
+    used = Case(When(txn_type=CREDIT_MEMO_LINK, then=F("amount")), default=ZERO, output_field=MONEY)
+    return _application_sum(used)
 
 
 def _payments(
@@ -367,27 +617,43 @@ def payment_list(
     date_from: date | None = None,
     date_to: date | None = None,
 ) -> QuerySet[QBOPayment]:
-    """Payments ``user`` may see, newest first, annotated with ``applied_amt`` (the sum of
-    their applications), with ``applications`` prefetched; each application carries
-    ``invoice_pk`` and ``invoice_doc_number`` of the invoice it paid in the same company
-    (``None`` when that invoice is not in the mirror, or for non-invoice links).
-    ``partner_id`` narrows within what the user may see; it never widens it."""
-    invoice = QBOInvoice.objects.filter(
-        connection_id=OuterRef("payment__connection_id"), qbo_id=OuterRef("txn_qbo_id")
-    )
+    """Payments ``user`` may see, newest first, annotated with ``applied_amt`` (the money
+    applied to invoices: what their applications paid less the credit memos they used)
+    and ``credit_used_amt`` (those credit memos' credit), with ``applications``
+    prefetched. Each application to an invoice carries ``invoice_pk`` and
+    ``invoice_doc_number`` of the invoice it paid in the same company, each use of a
+    credit memo ``memo_doc_number`` of that credit memo (``None`` when the mirror does not
+    hold the document). ``partner_id`` narrows within what the user may see; it never
+    widens it."""
+    same_company = {
+        "connection_id": OuterRef("payment__connection_id"),
+        "qbo_id": OuterRef("txn_qbo_id"),
+    }
+    invoice = QBOInvoice.objects.filter(**same_company)
+    memo = QBOCreditMemo.objects.filter(**same_company)
+    is_invoice = Q(txn_type="Invoice")
     applications = QBOPaymentApplication.objects.annotate(
         invoice_pk=Case(
-            When(txn_type="Invoice", then=Subquery(invoice.values("pk")[:1])),
+            When(is_invoice, then=Subquery(invoice.values("pk")[:1])),
             default=None,
             output_field=IntegerField(),
         ),
-        invoice_doc_number=Subquery(invoice.values("doc_number")[:1]),
+        invoice_doc_number=Case(
+            When(is_invoice, then=Subquery(invoice.values("doc_number")[:1])),
+            default=None,
+            output_field=CharField(),
+        ),
+        memo_doc_number=Case(
+            When(txn_type=CREDIT_MEMO_LINK, then=Subquery(memo.values("doc_number")[:1])),
+            default=None,
+            output_field=CharField(),
+        ),
     ).order_by("pk")
     return (
         _payments(user=user, partner_id=partner_id, date_from=date_from, date_to=date_to)
         .select_related("connection__partner")
         .only(*PAYMENT_PAGE_FIELDS)
-        .annotate(applied_amt=_applied_sum())
+        .annotate(applied_amt=_applied_sum(), credit_used_amt=_credit_used_sum())
         .prefetch_related(Prefetch("applications", queryset=applications))
         .order_by(F("txn_date").desc(nulls_last=True), "-pk")
     )
@@ -405,50 +671,78 @@ def payment_export(
     model instances, no ``raw`` JSON, no connection columns, no applications loaded.
 
     The applications are joined and grouped by payment, not looked up per payment: one
-    pass gives ``applied_amt``, their sum, and ``invoices_paid``, their text
-    ("INV-1001 50.00; Invoice 404 20.00"): each application as the number of the invoice it
-    paid in the same company (its type and QBO id when the mirror has no such invoice, or
-    the invoice has no number) and its amount, in the order they were stored. A
-    numeric(18, 2) as text is the text of its Decimal, so the file is what it was when
-    Python wrote it from the prefetched applications.
+    pass gives ``applied_amt`` and ``credit_used_amt`` (as ``payment_list`` has them),
+    ``invoices_paid``, the text of the applications that paid something
+    ("INV-1001 50.00; Invoice 404 20.00"), and ``credits_used``, that of the credit memos
+    used ("1005 40.00"): each as the number of the document in the same company (its type
+    and QBO id when the mirror has no such document, or it has no number) and its amount,
+    in the order they were stored. A numeric(18, 2) as text is the text of its Decimal, so
+    the file is what it was when Python wrote it from the prefetched applications.
 
     The invoice each application paid is joined too (``paid_invoice``: the connection's
     invoice with the application's QBO id, at most one by the model's unique constraint)
     rather than looked up by a subquery per application, so PostgreSQL can hash the
     invoices once for a big export where a subquery probed the index for every one of
     115,000 applications (the read was about 15% faster so, measured on 77,000 payments),
-    and still probe the index for a small one.
+    and still probe the index for a small one. The credit memo a use of credit names is
+    joined the same way (``used_memo``).
     """
-    paid = Concat(
-        Coalesce(
-            NullIf("paid_invoice__doc_number", Value("")),
-            Concat("applications__txn_type", Value(" "), "applications__txn_qbo_id"),
-        ),
-        Value(" "),
-        Cast("applications__amount", TextField()),
-        output_field=TextField(),
-    )
+
+    def text(document: str) -> Concat:
+        return Concat(
+            Coalesce(
+                NullIf(f"{document}__doc_number", Value("")),
+                Concat("applications__txn_type", Value(" "), "applications__txn_qbo_id"),
+            ),
+            Value(" "),
+            Cast("applications__amount", TextField()),
+            output_field=TextField(),
+        )
+
     payments = _payments(user=user, partner_id=partner_id, date_from=date_from, date_to=date_to)
     columns = (
         "pk", "txn_date", "connection__partner__name", "customer_name", "payment_method",
         "reference", "total_amt", "unapplied_amt", "voided",
     )  # fmt: skip
+    # A payment without applications has one joined row of NULLs: not an entry.
+    is_credit = Q(applications__txn_type=CREDIT_MEMO_LINK)
+    is_paid = Q(applications__isnull=False) & ~is_credit
     rows: QuerySet[Any] = (
         payments.annotate(
             paid_invoice=FilteredRelation(
                 "connection__invoices",
                 condition=Q(connection__invoices__qbo_id=F("applications__txn_qbo_id")),
-            )
+            ),
+            used_memo=FilteredRelation(
+                "connection__credit_memos",
+                condition=Q(connection__credit_memos__qbo_id=F("applications__txn_qbo_id")),
+            ),
         )
         .values(*columns)
         .annotate(
-            applied_amt=_Money(Sum("applications__amount"), ZERO, output_field=MONEY),
-            # A payment without applications has one joined row of NULLs: not an entry.
+            applied_amt=_Money(
+                Sum(_money_applied("applications__amount", "applications__txn_type")),
+                ZERO,
+                output_field=MONEY,
+            ),
+            credit_used_amt=_Money(
+                Sum("applications__amount", filter=is_credit), ZERO, output_field=MONEY
+            ),
             invoices_paid=StringAgg(
-                paid, "; ", filter=Q(applications__isnull=False), order_by="applications__pk"
+                text("paid_invoice"), "; ", filter=is_paid, order_by="applications__pk"
+            ),
+            credits_used=StringAgg(
+                text("used_memo"), "; ", filter=is_credit, order_by="applications__pk"
             ),
         )
-        .values_list(*columns, "applied_amt", "invoices_paid", named=True)
+        .values_list(
+            *columns,
+            "applied_amt",
+            "credit_used_amt",
+            "invoices_paid",
+            "credits_used",
+            named=True,
+        )  # fmt: skip
     )
     return rows
 
@@ -457,10 +751,13 @@ def payment_totals(payments: QuerySet[QBOPayment]) -> dict[str, Decimal | int]:
     """Received, applied and unapplied over the non-voided ``payments`` (as returned by
     ``payment_list``), summed by PostgreSQL, with ``count`` of those and ``listed``, every
     payment voided or not (what the page's table lists, so it needs no COUNT of its own).
+    ``applied`` is money applied to invoices (what the applications paid less the credit
+    memos they used), ``credit_used`` the credit memos' credit those payments used: credit
+    spent, not money received, so it is in neither ``received`` nor ``applied``.
     ``difference`` is received − applied − unapplied: zero when QuickBooks' figures agree,
     as they should.
 
-    Two queries: the payments' own sums, and the sum of their applications, joined once.
+    Two queries: the payments' own sums, and the sums of their applications, joined once.
     Summing each payment's ``applied_amt`` instead runs its subquery for every payment, and
     took twice as long as both of these together on 77,000 payments.
     """
@@ -474,6 +771,11 @@ def payment_totals(payments: QuerySet[QBOPayment]) -> dict[str, Decimal | int]:
     paid = QBOPaymentApplication.objects.filter(
         payment__in=payments.filter(counted).order_by().values("pk")
     )
-    row["applied"] = paid.aggregate(s=Coalesce(Sum("amount"), ZERO, output_field=MONEY))["s"]
+    row |= paid.aggregate(
+        applied=Coalesce(Sum(_money_applied()), ZERO, output_field=MONEY),
+        credit_used=Coalesce(
+            Sum("amount", filter=Q(txn_type=CREDIT_MEMO_LINK)), ZERO, output_field=MONEY
+        ),
+    )
     row["difference"] = row["received"] - row["applied"] - row["unapplied"]
     return row

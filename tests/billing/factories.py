@@ -12,6 +12,7 @@ from decimal import Decimal
 import factory
 
 from billing.models import (
+    QBOCreditMemo,
     QBOCustomer,
     QBOInvoice,
     QBOInvoiceLine,
@@ -82,6 +83,22 @@ class InvoiceLineFactory(factory.django.DjangoModelFactory[QBOInvoiceLine]):
     amount = Decimal("120.00")
 
 
+class CreditMemoFactory(factory.django.DjangoModelFactory[QBOCreditMemo]):
+    class Meta:
+        model = QBOCreditMemo
+
+    connection = factory.SubFactory(ConnectionFactory)
+    qbo_id = factory.Sequence(lambda n: str(3000 + n))
+    doc_number = factory.Sequence(lambda n: f"CM-{3000 + n}")
+    customer_qbo_id = "1"
+    customer_name = "Château d'Yquem Wine Bar"
+    txn_date = date(2025, 1, 15)
+    total_amt = Decimal("40.00")
+    # The credit not yet used (QuickBooks' RemainingCredit): all of it, until a payment
+    # uses some.
+    balance = factory.LazyAttribute(lambda m: m.total_amt)
+
+
 class PaymentFactory(factory.django.DjangoModelFactory[QBOPayment]):
     class Meta:
         model = QBOPayment
@@ -120,4 +137,28 @@ def pay(
     )
     for amount in amounts:
         PaymentApplicationFactory(payment=payment, txn_qbo_id=invoice.qbo_id, amount=amount)
+    return payment
+
+
+def pay_with_credit(
+    invoice: QBOInvoice,
+    money: Decimal,
+    memo: QBOCreditMemo,
+    credit: Decimal,
+    *,
+    unapplied: Decimal = Decimal("0.00"),
+    **fields: object,
+) -> QBOPayment:
+    """A payment in the invoice's company paying it ``money + credit``: ``money`` of its own
+    and ``credit`` of ``memo``'s, with ``unapplied`` left over. As QuickBooks records it:
+    one line to the invoice for both, one line to the credit memo for the credit, and a
+    TotalAmt of the money only (money applied + unapplied)."""
+    payment: QBOPayment = PaymentFactory(
+        connection=invoice.connection, total_amt=money + unapplied, unapplied_amt=unapplied,
+        **fields,
+    )  # fmt: skip
+    PaymentApplicationFactory(payment=payment, txn_qbo_id=invoice.qbo_id, amount=money + credit)
+    PaymentApplicationFactory(
+        payment=payment, txn_type="CreditMemo", txn_qbo_id=memo.qbo_id, amount=credit
+    )
     return payment

@@ -4,8 +4,15 @@ Pinned before the exports were rewritten to read only the columns they print
 (docs/architecture.md, "How a page reads"): whatever the queries become, finance gets the
 same file. The rows cover what a cell can hold: an empty date, a currency other than
 dollars, a formula in a customer's name, accents, every aging bucket, a voided or paid
-invoice (left out), a payment with no application, one paying something other than an
-invoice, and one paying an invoice the mirror does not hold.
+invoice (left out), a payment with no application, one using a credit memo's credit
+without paying any invoice (voided, and not something QuickBooks would accept: its
+"Applied" comes out negative, as the rule for credit used gives it), and one paying an
+invoice the mirror does not hold.
+
+Re-pinned when credits joined the open-invoices export (a Type column; the two payments
+with money unapplied are credits there) and credit memos used the payments export
+("Credit memos used", "Credit used"; "Applied" is money only): the rows changed on
+purpose, and the test still pins every byte.
 """
 
 from __future__ import annotations
@@ -102,20 +109,23 @@ def _export(user: User, name: str, params: dict[str, str]) -> tuple[str, str]:
     return response["Content-Disposition"], body[3:].decode()
 
 
-INVOICE_HEADER = "Partner,Customer,Invoice,Date,Due,Total,Balance,Days overdue,Aging\r\n"
+INVOICE_HEADER = "Partner,Customer,Type,Number,Date,Due,Total,Balance,Days overdue,Aging\r\n"
 A = "Bubbles & Brine Distributing"
 B = "Côte Ouest Wine Co."
 
 INVOICES_BY_AGE = (
     INVOICE_HEADER
-    + f'{A},"\'=HYPERLINK(""http://x"")",A-12,2024-12-05,2024-12-10,9999.99,9999.99,95,'
+    + f'{A},"\'=HYPERLINK(""http://x"")",Invoice,A-12,2024-12-05,2024-12-10,9999.99,9999.99,95,'
     "Over 90 days\r\n"
-    + f"{B},Quai 7,B-11,2025-01-04,2025-01-09,300.00,300.00,65,61–90 days\r\n"
-    + f"{A},Crémant Bar,,2025-01-29,,1234.00,234.00,45,31–60 days\r\n"
-    + f"{A},Harbor,A-11,2025-02-03,2025-03-05,120.00,20.50,10,1–30 days\r\n"
+    + f"{B},Quai 7,Invoice,B-11,2025-01-04,2025-01-09,300.00,300.00,65,61–90 days\r\n"
+    + f"{A},Crémant Bar,Invoice,,2025-01-29,,1234.00,234.00,45,31–60 days\r\n"
+    + f"{A},Harbor,Invoice,A-11,2025-02-03,2025-03-05,120.00,20.50,10,1–30 days\r\n"
+    # Money unapplied is a credit, negative, aged from the payment's date (its "Due").
     # Ties go the sort's way too: the newer row first when descending.
-    + f"{B},Quai 7,B-12,2025-03-10,2025-04-09,80.00,0.01,0,Current\r\n"
-    + f"{A},'-Dash,A-14,,,5.00,5.00,0,Current\r\n"
+    + f"{A},'@Unapplied,Unapplied payment,,2025-03-12,2025-03-12,-40.00,-40.00,3,1–30 days\r\n"
+    + f"{A},Harbor,Unapplied payment,CHK-1,2025-03-12,2025-03-12,-130.00,-10.00,3,1–30 days\r\n"
+    + f"{B},Quai 7,Invoice,B-12,2025-03-10,2025-04-09,80.00,0.01,0,Current\r\n"
+    + f"{A},'-Dash,Invoice,A-14,,,5.00,5.00,0,Current\r\n"
 )
 
 
@@ -140,31 +150,42 @@ def test_open_invoices_export_sorted_and_filtered(sam: User, rows: None) -> None
     _, by_partner = _export(sam, "billing:invoices", {"sort": "partner"})
 
     assert by_customer.split("\r\n")[1:-1] == [
-        f"{B},Quai 7,B-12,2025-03-10,2025-04-09,80.00,0.01,0,Current",
-        f"{B},Quai 7,B-11,2025-01-04,2025-01-09,300.00,300.00,65,61–90 days",
-        f"{A},Harbor,A-11,2025-02-03,2025-03-05,120.00,20.50,10,1–30 days",
-        f"{A},Crémant Bar,,2025-01-29,,1234.00,234.00,45,31–60 days",
-        f'{A},"\'=HYPERLINK(""http://x"")",A-12,2024-12-05,2024-12-10,9999.99,9999.99,95,'
-        "Over 90 days",
-        f"{A},'-Dash,A-14,,,5.00,5.00,0,Current",
+        f"{B},Quai 7,Invoice,B-12,2025-03-10,2025-04-09,80.00,0.01,0,Current",
+        f"{B},Quai 7,Invoice,B-11,2025-01-04,2025-01-09,300.00,300.00,65,61–90 days",
+        f"{A},Harbor,Unapplied payment,CHK-1,2025-03-12,2025-03-12,-130.00,-10.00,3,1–30 days",
+        f"{A},Harbor,Invoice,A-11,2025-02-03,2025-03-05,120.00,20.50,10,1–30 days",
+        f"{A},Crémant Bar,Invoice,,2025-01-29,,1234.00,234.00,45,31–60 days",
+        f"{A},'@Unapplied,Unapplied payment,,2025-03-12,2025-03-12,-40.00,-40.00,3,1–30 days",
+        f'{A},"\'=HYPERLINK(""http://x"")",Invoice,A-12,2024-12-05,2024-12-10,9999.99,9999.99,'
+        "95,Over 90 days",
+        f"{A},'-Dash,Invoice,A-14,,,5.00,5.00,0,Current",
     ]
     assert overdue == (
-        INVOICE_HEADER + f"{A},Harbor,A-11,2025-02-03,2025-03-05,120.00,20.50,10,1–30 days\r\n"
+        INVOICE_HEADER
+        + f"{A},Harbor,Invoice,A-11,2025-02-03,2025-03-05,120.00,20.50,10,1–30 days\r\n"
+        + (
+            f"{A},Harbor,Unapplied payment,CHK-1,2025-03-12,2025-03-12,-130.00,-10.00,3,"
+            "1–30 days\r\n"
+        )
     )
-    assert [line.split(",")[2] for line in by_partner.split("\r\n")[1:-1]] == [
-        "A-11", "A-12", "", "A-14", "B-11", "B-12",
+    assert [line.split(",")[3] for line in by_partner.split("\r\n")[1:-1]] == [
+        "A-11", "A-12", "", "A-14", "CHK-1", "", "B-11", "B-12",
     ]  # fmt: skip
 
 
 PAYMENT_HEADER = (
-    "Date,Partner,Customer,Method,Reference,Invoices paid,Received,Applied,Unapplied,Voided\r\n"
+    "Date,Partner,Customer,Method,Reference,Invoices paid,Credit memos used,Received,Applied,"
+    "Unapplied,Credit used,Voided\r\n"
 )
 PAYMENTS_BY_DATE = (
     PAYMENT_HEADER
-    + f"2025-03-12,{A},'@Unapplied,,,,40.00,0.00,40.00,\r\n"
-    + f"2025-03-12,{A},Harbor,Check,CHK-1,A-11 99.50; A-15 20.50,130.00,120.00,10.00,\r\n"
-    + f"2025-02-23,{B},Quai 7,Wire,W-9,Invoice 404 200.00; B-12 100.00,300.00,300.00,0.00,\r\n"
-    + f",{A},Crémant Bar,Cash,C-3,CreditMemo 9 7.25,7.25,7.25,0.00,yes\r\n"
+    + f"2025-03-12,{A},'@Unapplied,,,,,40.00,0.00,40.00,0.00,\r\n"
+    + f"2025-03-12,{A},Harbor,Check,CHK-1,A-11 99.50; A-15 20.50,,130.00,120.00,10.00,0.00,\r\n"
+    + (
+        f"2025-02-23,{B},Quai 7,Wire,W-9,Invoice 404 200.00; B-12 100.00,,300.00,300.00,0.00,"
+        "0.00,\r\n"
+    )
+    + f",{A},Crémant Bar,Cash,C-3,,CreditMemo 9 7.25,7.25,-7.25,0.00,7.25,yes\r\n"
 )
 
 
@@ -186,6 +207,6 @@ def test_payments_export_sorted_and_filtered(sam: User, rows: None) -> None:
     _, dated = _export(sam, "billing:payments", {"date_from": "2025-02-01", "sort": "reference"})
 
     assert [line.split(",")[4] for line in by_applied.split("\r\n")[1:-1]] == [
-        "", "C-3", "CHK-1", "W-9",
+        "C-3", "", "CHK-1", "W-9",
     ]  # fmt: skip
     assert [line.split(",")[4] for line in dated.split("\r\n")[1:-1]] == ["", "CHK-1", "W-9"]

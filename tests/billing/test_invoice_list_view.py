@@ -1,4 +1,5 @@
-"""/billing/invoices/: open invoices with aging, totals, chart, filters, export."""
+"""/billing/invoices/: open invoices with aging, totals, chart, filters, export (credits:
+test_credits.py)."""
 
 from __future__ import annotations
 
@@ -47,7 +48,7 @@ def test_partner_user_sees_only_own_invoices_and_export(
     assert b"B-200" not in page.content
     # Partner users are not offered the partner filter, and cannot use it to widen.
     assert b'name="partner"' not in page.content
-    assert [r["Invoice"] for r in _csv(export)] == ["A-100"]
+    assert [r["Number"] for r in _csv(export)] == ["A-100"]
 
 
 def test_staff_sees_every_partner_and_can_filter_by_one(
@@ -112,14 +113,14 @@ def test_csv_has_exactly_the_filtered_rows_across_pages(sam: User, books_a: QBOC
     InvoiceFactory(connection=books_a, doc_number="NEW-1", customer_name="Harbor",
                    due_date=today)  # fmt: skip
     InvoiceFactory(connection=books_a, doc_number="OTHER", due_date=today - timedelta(days=40))
-    filters = {"customer": "harbor", "bucket": "31-60", "sort": "doc_number"}
+    filters = {"customer": "harbor", "bucket": "31-60", "sort": "number"}
 
     page = signed_in(sam).get(URL, filters)
     rows = _csv(signed_in(sam).get(URL, {**filters, "format": "csv"}))
 
     assert page.context["table"].count == 60
     assert len(page.context["table"].rows) == 50
-    assert [r["Invoice"] for r in rows] == [f"OLD-{n:02d}" for n in range(60)]
+    assert [r["Number"] for r in rows] == [f"OLD-{n:02d}" for n in range(60)]
     assert set(rows[0]) >= {"Partner", "Customer", "Due", "Balance", "Days overdue", "Aging"}
 
 
@@ -151,8 +152,8 @@ def test_empty_states(alice: User, books_a: QBOConnection) -> None:
     InvoiceFactory(connection=books_a, customer_name="Harbor")
     no_match = signed_in(alice).get(URL, {"customer": "nobody"})
 
-    assert "No open invoices" in nothing.content.decode()
-    assert "No open invoice matches these filters" in no_match.content.decode()
+    assert "No open invoices or credits" in nothing.content.decode()
+    assert "No open invoice or credit matches these filters" in no_match.content.decode()
     assert b"Export CSV" not in no_match.content
 
 
@@ -190,7 +191,7 @@ def test_the_shared_table_keeps_caption_sort_state_paging_and_swaps_the_results(
 
     html = signed_in(sam).get(URL, {"customer": "Harbor", "sort": "balance"}).content.decode()
 
-    assert "<caption>Open invoices</caption>" in html
+    assert "<caption>Open invoices and credits</caption>" in html
     assert html.count("aria-sort=") == 1 and 'aria-sort="ascending"' in html
     # Sorting and paging swap the whole results, whose hidden sort input the filter form
     # submits: a later filter keeps the sort.
@@ -254,5 +255,5 @@ def test_each_row_shows_its_amounts_in_its_own_currency(
 
     [row] = _body_cells(signed_in(alice).get(URL).content.decode())
 
-    assert row[1] == "CA-1"
-    assert row[4:6] == ["1,234.00\u00a0CAD", "234.00\u00a0CAD"]  # total, balance
+    assert row[1:3] == ["Invoice", "CA-1"]
+    assert row[5:7] == ["1,234.00\u00a0CAD", "234.00\u00a0CAD"]  # total, balance

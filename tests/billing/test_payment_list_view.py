@@ -176,4 +176,5 @@ def test_each_payment_shows_its_amounts_in_its_own_currency(
 
     cad = "\u00a0CAD"
     assert cells[4] == f"CA-1: 1,000.00{cad}"  # what it paid of the invoice
-    assert cells[5:8] == [f"1,234.00{cad}", f"1,000.00{cad}", f"234.00{cad}"]
+    assert cells[5] == "None"  # no credit memo used
+    assert cells[6:9] == [f"1,234.00{cad}", f"1,000.00{cad}", f"234.00{cad}"]

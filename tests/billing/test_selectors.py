@@ -1,4 +1,4 @@
-"""billing.selectors: aging, totals, isolation, applied payments."""
+"""billing.selectors: aging, totals, isolation, applied payments (credits: test_credits.py)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def test_aging_bucket_boundaries(
     InvoiceFactory(connection=books_a, due_date=TODAY - timedelta(days=days_late))
 
     row: Any
-    (row,) = selectors.open_invoice_list(user=sam, today=TODAY)
+    (row,) = selectors.open_items(user=sam, today=TODAY)
 
     assert (row.days_overdue, row.aging_bucket) == (days_overdue, bucket)
 
@@ -57,13 +57,11 @@ def test_without_due_date_an_invoice_is_due_on_its_txn_date(
     InvoiceFactory(connection=books_a, due_date=None, txn_date=TODAY - timedelta(days=45))
     InvoiceFactory(connection=books_a, due_date=None, txn_date=None, doc_number="NODATES")
 
-    rows: dict[str, Any] = {
-        r.doc_number: r for r in selectors.open_invoice_list(user=sam, today=TODAY)
-    }
+    rows: dict[str, Any] = {r.number: r for r in selectors.open_items(user=sam, today=TODAY)}
 
-    assert [
-        (r.days_overdue, r.aging_bucket) for r in rows.values() if r.doc_number != "NODATES"
-    ] == [(45, "31-60")]
+    assert [(r.days_overdue, r.aging_bucket) for r in rows.values() if r.number != "NODATES"] == [
+        (45, "31-60")
+    ]
     assert (rows["NODATES"].days_overdue, rows["NODATES"].aging_bucket) == (0, "current")
 
 
@@ -72,9 +70,9 @@ def test_only_unpaid_unvoided_invoices_are_open(sam: User, books_a: QBOConnectio
     InvoiceFactory(connection=books_a, doc_number="PAID", balance=Decimal("0.00"))
     InvoiceFactory(connection=books_a, doc_number="VOID", balance=Decimal("5.00"), voided=True)
 
-    rows = selectors.open_invoice_list(user=sam, today=TODAY)
+    rows = selectors.open_items(user=sam, today=TODAY)
 
-    assert [r.doc_number for r in rows] == ["OPEN"]
+    assert [r.number for r in rows] == ["OPEN"]
 
 
 def test_partner_user_sees_only_own_partners_invoices(
@@ -85,8 +83,8 @@ def test_partner_user_sees_only_own_partners_invoices(
     InvoiceFactory(connection=books_b, qbo_id="7", doc_number="B-7")
 
     def docs(user: User, **filters: object) -> list[str]:
-        rows = selectors.open_invoice_list(user=user, today=TODAY, **filters)  # type: ignore[arg-type]
-        return sorted(r.doc_number for r in rows)
+        rows = selectors.open_items(user=user, today=TODAY, **filters)  # type: ignore[arg-type]
+        return sorted(r.number for r in rows)
 
     assert docs(alice) == ["A-7"]
     assert docs(bob) == ["B-7"]
@@ -105,8 +103,8 @@ def test_filters_customer_bucket_and_due_range(sam: User, books_a: QBOConnection
                    due_date=TODAY + timedelta(days=5))  # fmt: skip
 
     def docs(**filters: object) -> list[str]:
-        rows = selectors.open_invoice_list(user=sam, today=TODAY, **filters)  # type: ignore[arg-type]
-        return sorted(r.doc_number for r in rows)
+        rows = selectors.open_items(user=sam, today=TODAY, **filters)  # type: ignore[arg-type]
+        return sorted(r.number for r in rows)
 
     assert docs(customer="château d'yquem") == ["2", "3"]
     assert docs(customer="Crémant: Brut") == ["1"]
@@ -125,7 +123,7 @@ def test_bucket_totals_reconcile_to_the_cent(sam: User, books_a: QBOConnection) 
         InvoiceFactory(connection=books_a, total_amt=Decimal("2000000.00"),
                        balance=Decimal(balance), due_date=TODAY - timedelta(days=late))  # fmt: skip
 
-    totals = selectors.aging_totals(selectors.open_invoice_list(user=sam, today=TODAY))
+    totals = selectors.aging_totals(user=sam, today=TODAY)
 
     expected = sum((Decimal(b) for b in balances), Decimal("0"))
     assert totals["total"] == expected == Decimal("1234768.19")
@@ -148,12 +146,10 @@ def test_totals_follow_the_filters_and_are_zero_when_empty(
     InvoiceFactory(connection=books_a, balance=Decimal("10.00"), due_date=TODAY)
     InvoiceFactory(connection=books_b, balance=Decimal("999.00"), due_date=TODAY)
 
-    totals = selectors.aging_totals(selectors.open_invoice_list(user=alice, today=TODAY))
+    totals = selectors.aging_totals(user=alice, today=TODAY)
     assert totals["total"] == Decimal("10.00")
 
-    empty = selectors.aging_totals(
-        selectors.open_invoice_list(user=alice, today=TODAY, bucket="90+")
-    )
+    empty = selectors.aging_totals(user=alice, today=TODAY, bucket="90+")
     assert empty["total"] == Decimal("0.00")
     assert [b["amount"] for b in empty["buckets"]] == [Decimal("0.00")] * 5
 
@@ -216,10 +212,13 @@ def test_invoice_payments_match_on_connection_and_qbo_id(
     memo = PaymentFactory(connection=books_a)
     PaymentApplicationFactory(payment=memo, txn_qbo_id="42", txn_type="CreditMemo")
 
-    applied = list(selectors.invoice_payments(invoice=invoice))
+    settled = selectors.invoice_settlement(invoice=invoice)
 
-    assert [(a.payment, a.amount) for a in applied] == [(earlier, Decimal("20.00")),
-                                                        (mine, Decimal("40.00"))]  # fmt: skip
+    assert [(a.payment, a.amount) for a in settled.payments] == [
+        (earlier, Decimal("20.00")),
+        (mine, Decimal("40.00")),
+    ]
+    assert settled.credits == []
 
 
 def test_payment_list_links_the_invoices_each_payment_paid(
