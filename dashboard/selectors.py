@@ -14,11 +14,12 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, DateField, DecimalField, F, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum
 from django.db.models.functions import Coalesce
 
 from accounts.models import Partner
-from billing.models import QBOInvoice, QBOPayment
+from billing.models import QBOPayment
+from billing.selectors import aging_totals
 from inventory.mapping.selectors import open_conflict_count
 from inventory.reports.selectors import discrepancies_out_of_tolerance
 from sync.models import QBOConnection, SyncRun
@@ -38,10 +39,23 @@ class PartnersConnected:
 
 @dataclass(frozen=True)
 class Receivables:
-    open_amount: Decimal
+    open_amount: Decimal  # open invoices
     open_count: int
     overdue_amount: Decimal
     overdue_count: int
+    # Open credit memos' credit and unapplied payments, zero or negative: what the
+    # open-invoices page nets against the invoices (billing.selectors.aging_totals).
+    credits: Decimal = Decimal(0)
+
+    @property
+    def net_amount(self) -> Decimal:
+        """What customers owe once their credits are used: the open-invoices page's total."""
+        return self.open_amount + self.credits
+
+    @property
+    def credit_amount(self) -> Decimal:
+        """The credits as a positive amount, for "less $40.00 of credits"."""
+        return -self.credits
 
 
 @dataclass(frozen=True)
@@ -79,26 +93,23 @@ def partners_connected(*, user: User) -> PartnersConnected:
 
 
 def receivables(*, user: User, today: date) -> Receivables:
-    """Open balances of non-voided invoices, and the part past due as of ``today`` (the
-    user's today: an invoice due today is overdue in Paris before it is in Los Angeles).
+    """Open invoices, the credits that offset them (open credit memos, unapplied payments)
+    and the invoices past due as of ``today`` (the user's today: an invoice due today is
+    overdue in Paris before it is in Los Angeles), in one query.
 
-    As on the invoices page, an invoice without a due date is due on its transaction date
-    (what QuickBooks does when no terms are set); with neither, it is not overdue.
+    The open-invoices page's own totals (``billing.selectors.aging_totals``), so the tile
+    and the page it links to agree: the same documents (nothing voided, nothing dated after
+    today), an invoice due on its due date or else its transaction date.
     """
-    due = Coalesce(F("due_date"), F("txn_date"), output_field=DateField())
-    overdue = Q(due_on__lt=today)
-    invoices = QBOInvoice.objects.visible_to(user).filter(balance__gt=0, voided=False)
-    row = (
-        invoices.annotate(due_on=due)
-        .order_by()
-        .aggregate(
-            open_amount=Coalesce(Sum("balance"), ZERO, output_field=MONEY),
-            open_count=Count("pk"),
-            overdue_amount=Coalesce(Sum("balance", filter=overdue), ZERO, output_field=MONEY),
-            overdue_count=Count("pk", filter=overdue),
-        )
+    totals = aging_totals(user=user, today=today)
+    current = next(b for b in totals["buckets"] if b["key"] == "current")
+    return Receivables(
+        open_amount=totals["owed"],
+        open_count=totals["owed_count"],
+        overdue_amount=totals["owed"] - current["owed"],
+        overdue_count=totals["owed_count"] - current["owed_count"],
+        credits=totals["credits"],
     )
-    return Receivables(**row)
 
 
 def unapplied_cash(*, user: User) -> UnappliedCash:

@@ -116,32 +116,55 @@ def is_voided(txn: dict[str, Any]) -> bool:
 
 
 def applied_amount(payment: dict[str, Any]) -> Decimal:
-    """What a payment applied to invoices: its lines that link one."""
-    return sum(
-        (
-            dec(line.get("Amount"))
-            for line in payment.get("Line") or []
-            if any(link.get("TxnType") == "Invoice" for link in line.get("LinkedTxn") or [])
-        ),
-        Decimal(0),
-    )
+    """The money a payment applied to invoices: its lines that link an invoice, less the
+    credit memos it used to pay them (credit is not money received)."""
+
+    def linked(kind: str) -> Decimal:
+        return sum(
+            (
+                dec(line.get("Amount"))
+                for line in payment.get("Line") or []
+                if any(link.get("TxnType") == kind for link in line.get("LinkedTxn") or [])
+            ),
+            Decimal(0),
+        )
+
+    return linked("Invoice") - linked("CreditMemo")
 
 
 @dataclass(frozen=True)
 class Upstream:
-    """One company's open invoices, payments and items, as its QuickBooks answers now."""
+    """One company's open receivables (invoices, and the credits that offset them: credit
+    memos with credit left, payments with money unapplied), payments and items, as its
+    QuickBooks answers now."""
 
     open_invoices: list[dict[str, Any]]
+    open_credits: list[dict[str, Any]]
+    unapplied_payments: list[dict[str, Any]]
     payments: list[dict[str, Any]]
     items: dict[str, dict[str, Any]]  # by Id, inactive ones included
 
     @property
+    def open_items(self) -> int:
+        return len(self.open_invoices) + len(self.open_credits) + len(self.unapplied_payments)
+
+    @property
     def open_balance(self) -> Decimal:
-        return sum((dec(i["Balance"]) for i in self.open_invoices), Decimal(0))
+        """What the customers owe, net: open invoices less credit left and money unapplied
+        (QuickBooks' AgedReceivables counts both as credits)."""
+        return (
+            sum((dec(i["Balance"]) for i in self.open_invoices), Decimal(0))
+            - sum((remaining_credit(c) for c in self.open_credits), Decimal(0))
+            - sum((dec(p.get("UnappliedAmt")) for p in self.unapplied_payments), Decimal(0))
+        )
 
     @property
     def open_total(self) -> Decimal:
-        return sum((dec(i["TotalAmt"]) for i in self.open_invoices), Decimal(0))
+        """The documents' totals, credits negative, as the open-items export lists them."""
+        return sum((dec(i["TotalAmt"]) for i in self.open_invoices), Decimal(0)) - sum(
+            (dec(c.get("TotalAmt")) for c in [*self.open_credits, *self.unapplied_payments]),
+            Decimal(0),
+        )
 
     @property
     def received(self) -> Decimal:
@@ -160,11 +183,36 @@ class Upstream:
         return dec(self.items.get(item_id, {}).get("QtyOnHand"))
 
 
+def remaining_credit(memo: dict[str, Any]) -> Decimal:
+    return dec(memo.get("RemainingCredit", memo.get("Balance")))
+
+
 def read_upstream(books: Books) -> Upstream:
+    # Receivable today: nothing voided, nothing dated after today (the report date).
+    today = timezone.localdate().isoformat()
+    payments = select_all(books, "Payment")
     return Upstream(
         # Voided invoices have a zero balance, so "open" needs no other condition.
-        open_invoices=select_all(books, "Invoice", "WHERE Balance > '0'"),
-        payments=select_all(books, "Payment"),
+        open_invoices=[
+            i
+            for i in select_all(books, "Invoice", "WHERE Balance > '0'")
+            if str(i.get("TxnDate") or today) <= today
+        ],
+        open_credits=[
+            c
+            for c in select_all(books, "CreditMemo")
+            if remaining_credit(c) > 0
+            and not is_voided(c)
+            and str(c.get("TxnDate") or today) <= today
+        ],
+        unapplied_payments=[
+            p
+            for p in payments
+            if dec(p.get("UnappliedAmt")) > 0
+            and not is_voided(p)
+            and str(p.get("TxnDate") or today) <= today
+        ],
+        payments=payments,
         items={
             str(item["Id"]): item
             for item in select_all(books, "Item", "WHERE Active IN (true, false)")

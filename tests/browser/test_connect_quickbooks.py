@@ -29,6 +29,7 @@ from playwright.sync_api import Locator, Page, expect
 from accounts.demo import DEMO_PARTNERS
 from accounts.models import Partner, User
 from billing.models import QBOInvoice, QBOPayment
+from common import mirror
 from inventory.mapping.models import QBOItem
 from sync import locks
 from sync.models import QBOConnection, SyncRun, WebhookEvent
@@ -44,12 +45,7 @@ IMPORT_TIMEOUT_MS = 60_000
 WEBHOOK_TIMEOUT_S = 30.0
 SYNC_NOW_TIMEOUT_S = 60.0
 # The counts table's columns, and the entity each one counts.
-COUNT_COLUMNS = {
-    "Customers": "Customer",
-    "Items": "Item",
-    "Invoices": "Invoice",
-    "Payments": "Payment",
-}
+COUNT_COLUMNS = {spec.label: spec.entity for spec in mirror.specs()}
 CENT = Decimal("0.01")
 
 

@@ -7,9 +7,10 @@ in Decimal and compared, to the cent, with sums computed independently: the sand
 query endpoint over HTTP (``requests``, a token of our own, STARTPOSITION/MAXRESULTS
 paging; tests/browser/demo_books.py), not the app's selectors or its mirror.
 
-- Open invoices: rows and balances (``SELECT * FROM Invoice WHERE Balance > '0'``).
+- Open invoices and credits: rows and balances (invoices with ``Balance > '0'``, less credit
+  memos with credit left and payments with money unapplied, as AgedReceivables nets them).
 - Payments: received (TotalAmt), applied (the amounts of Payment lines that link an
-  invoice), unapplied (UnappliedAmt).
+  invoice, less the credit memos used), unapplied (UnappliedAmt).
 - Stock discrepancies and depletion: bottles on hand, i.e. each mapped item's QtyOnHand
   × the mapping's bottles per unit (the mapping is the app's decision, the quantities are
   QuickBooks'); depletion's bottles sold too, from the invoice lines of its window.
@@ -136,7 +137,7 @@ def expected_for(company: Company, upstream: Upstream, window: tuple[date, date]
                 code, per_unit = per_item[item_id]
                 sold[code] += dec(detail.get("Qty")) * per_unit
     return Expected(
-        open_invoices=len(upstream.open_invoices),
+        open_invoices=upstream.open_items,
         open_balance=upstream.open_balance,
         open_total=upstream.open_total,
         payments=len(upstream.payments),

@@ -44,6 +44,7 @@ from tests.browser.demo_books import (
     Upstream,
     dec,
     read_upstream,
+    remaining_credit,
 )
 from tests.factories import PASSWORD
 
@@ -71,7 +72,8 @@ MARK = "not reloaded"
 
 
 def usd(amount: Decimal) -> str:
-    return f"${amount:,.2f}"
+    # Credits are negative: a true minus sign before the dollar, as pages print money.
+    return f"{'−' if amount < 0 else ''}${abs(amount):,.2f}"
 
 
 def bottles(amount: Decimal) -> str:
@@ -246,22 +248,44 @@ def walk_dashboard(walk: Walk) -> None:
         expect(figure("conflicts")).to_have_count(0)
 
 
+def open_items(walk: Walk) -> list[tuple[Company, str, str, Decimal, str, dict[str, Any]]]:
+    """What the open-invoices page lists, read from QuickBooks: (company, type, number,
+    signed balance, customer, document) for each open invoice, credit memo with credit
+    left and payment with money unapplied."""
+    items: list[tuple[Company, str, str, Decimal, str, dict[str, Any]]] = []
+    for company, upstream in walk.visible_upstream():
+        for i in upstream.open_invoices:
+            items.append((company, "Invoice", str(i.get("DocNumber") or ""),
+                          dec(i["Balance"]), i["CustomerRef"]["name"], i))  # fmt: skip
+        for c in upstream.open_credits:
+            items.append((company, "Credit memo", str(c.get("DocNumber") or ""),
+                          -remaining_credit(c), c["CustomerRef"]["name"], c))  # fmt: skip
+        for p in upstream.unapplied_payments:
+            # A payment without a reference shows a dash, as every empty cell does.
+            items.append((company, "Unapplied payment", str(p.get("PaymentRefNum") or "—"),
+                          -dec(p.get("UnappliedAmt")), p["CustomerRef"]["name"], p))  # fmt: skip
+    return items
+
+
 def walk_invoices(walk: Walk) -> None:
     page = walk.page
-    walk.arrive("invoices", "Open invoices")
-    invoices = [(c, i) for c, u in walk.visible_upstream() for i in u.open_invoices]
+    walk.arrive("invoices", "Open invoices and credits")
+    items = open_items(walk)
+    invoices = [(c, doc) for c, kind, _, _, _, doc in items if kind == "Invoice"]
     region = page.locator("#invoice-table")
-    table = region.get_by_role("table", name="Open invoices", exact=True)
-    expect_count(region, len(invoices))
-    total = sum((dec(i["Balance"]) for _, i in invoices), Decimal(0))
+    table = region.get_by_role("table", name="Open invoices and credits", exact=True)
+    expect_count(region, len(items))
+    total = sum((balance for _, _, _, balance, _, _ in items), Decimal(0))
     expect(region.locator(".aging-totals strong")).to_have_text(usd(total))
-    known = {(c.name, str(i["DocNumber"])): i for c, i in invoices}
+    known = {(c.name, kind, number) for c, kind, number, _, _, _ in items}
+    by_number = {(c.name, str(i["DocNumber"])): i for c, i in invoices}
     partner_of = (
         (lambda row: row["Partner"]) if walk.sees_all else (lambda row: walk.visible[0].name)
     )
     rows = table_rows(table)
-    assert len(rows) == min(50, len(invoices))
-    assert all((partner_of(r), r["Invoice"]) in known for r in rows), rows[:3]
+    assert len(rows) == min(50, len(items))
+    unknown = [r for r in rows if (partner_of(r), r["Type"], r["Number"]) not in known]
+    assert not unknown, (unknown[:3], sorted(known)[:5])
     if not walk.sees_all:
         expect(column(table, "Partner")).to_have_count(0)
 
@@ -269,7 +293,7 @@ def walk_invoices(walk: Walk) -> None:
     header_link(table, "Balance").click()
     expect(page).to_have_url(re.compile(r"[?&]sort=balance(&|$)"))
     expect(column(table, "Balance")).to_have_attribute("aria-sort", "ascending")
-    smallest = min(dec(i["Balance"]) for _, i in invoices)
+    smallest = min(balance for _, _, _, balance, _, _ in items)
     assert table_rows(table)[0]["Balance"] == usd(smallest)
     walk.not_reloaded()
 
@@ -278,9 +302,7 @@ def walk_invoices(walk: Walk) -> None:
     for _, invoice in invoices:
         by_customer[invoice["CustomerRef"]["name"]] += 1
     customer = max(sorted(by_customer), key=lambda name: by_customer[name])
-    matching = [
-        (c, i) for c, i in invoices if customer.casefold() in i["CustomerRef"]["name"].casefold()
-    ]
+    matching = [item for item in items if customer.casefold() in item[4].casefold()]
     page.get_by_label("Customer", exact=True).fill(customer)
     page.get_by_label("Customer", exact=True).press("Enter")
     expect(page).to_have_url(re.compile(r"[?&]customer="))
@@ -292,10 +314,11 @@ def walk_invoices(walk: Walk) -> None:
     assert all(customer.casefold() in r["Customer"].casefold() for r in rows)
     walk.not_reloaded()
 
-    # The first of them, on its own page.
-    first = rows[0]
-    invoice = known[(partner_of(first), first["Invoice"])]
-    table.locator("tbody tr").first.get_by_role("link", name=first["Invoice"], exact=True).click()
+    # The first invoice of them (credits have no page of their own), on its own page.
+    at, first = next((n, r) for n, r in enumerate(rows) if r["Type"] == "Invoice")
+    invoice = by_number[(partner_of(first), first["Number"])]
+    row = table.locator("tbody tr").nth(at)
+    row.get_by_role("link", name=first["Number"], exact=True).click()
     walk_invoice(walk, partner_of(first), invoice)
 
 

@@ -197,6 +197,35 @@ def test_overdue_is_counted_from_the_users_own_today(sam: User, partner_a: Partn
     assert "$42.00 overdue" in _tile(signed_in(sam).get(URL).content.decode(), "receivables")
 
 
+def test_receivables_net_the_credits_as_the_open_invoices_page_does(
+    sam: User, partner_a: Partner
+) -> None:
+    from billing.models import QBOCreditMemo
+
+    connection = ConnectionFactory(partner=partner_a)
+    today = timezone.localdate()
+    InvoiceFactory(connection=connection, due_date=today - timedelta(days=40),
+                   total_amt=Decimal("500.00"), balance=Decimal("500.00"))  # fmt: skip
+    InvoiceFactory(connection=connection, due_date=today + timedelta(days=10),
+                   total_amt=Decimal("120.00"), balance=Decimal("120.00"))  # fmt: skip
+    QBOCreditMemo.objects.create(connection=connection, qbo_id="900", customer_name="Cave",
+                                 txn_date=today, total_amt=Decimal("80.00"),
+                                 balance=Decimal("75.00"))  # fmt: skip
+    PaymentFactory(connection=connection, total_amt=Decimal("30.00"),
+                   unapplied_amt=Decimal("25.00"), txn_date=today)  # fmt: skip
+    client = signed_in(sam)
+
+    tile = " ".join(_tile(client.get(URL).content.decode(), "receivables").split())
+
+    # $620.00 of invoices less $100.00 of credits (what the memo has left, the payment's
+    # unapplied money); the overdue part is the invoices' alone.
+    assert "$520.00" in tile
+    assert "2 open invoices ($620.00) less $100.00 of credits" in tile
+    assert "$500.00 overdue" in tile and "(1 invoice)" in tile
+    page = client.get(reverse("billing:invoices")).content.decode()
+    assert "<strong>$520.00</strong>" in page  # the page's own net total
+
+
 # --- Partners connected and failing syncs --------------------------------------------------
 
 
