@@ -16,6 +16,7 @@ NAVIGATION = [
     ("Dashboard", "dashboard", EVERYONE),
     ("Discrepancies", "inventory:discrepancies", EVERYONE),
     ("Depletion", "inventory:depletion", EVERYONE),
+    ("Sell-through", "inventory:sell_through", EVERYONE),
     ("Invoices", "billing:invoices", EVERYONE),
     ("Payments", "billing:payments", EVERYONE),
     ("Connections", "sync:connections", EVERYONE),

@@ -13,6 +13,7 @@ app_name = "inventory"
 urlpatterns = [
     path("discrepancies/", reports.discrepancies, name="discrepancies"),
     path("depletion/", reports.depletion, name="depletion"),
+    path("sell-through/", reports.sell_through_page, name="sell_through"),
     path("conflicts/", mapping.conflicts, name="conflicts"),
     path("conflicts/<int:pk>/choose/", mapping.conflict_choose, name="conflict_choose"),
     path("conflicts/<int:pk>/ignore/", mapping.conflict_ignore, name="conflict_ignore"),

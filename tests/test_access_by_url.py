@@ -368,6 +368,7 @@ ROW_PAGES = {
     "billing:payments": "payment_reference",
     "inventory:discrepancies": "sku_code",
     "inventory:depletion": "sku_code",
+    "inventory:sell_through": "sku_code",
     "sync:connections": "company_name",
     "inventory:push_jobs": "partner_name",
     "inventory:suppliers": "company_name",
@@ -378,6 +379,7 @@ EXPORTS = {
     "billing:payments",
     "inventory:discrepancies",
     "inventory:depletion",
+    "inventory:sell_through",
     "inventory:push_jobs",
 }
 # Exports that hold no partner's rows.

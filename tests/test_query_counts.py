@@ -185,6 +185,25 @@ def test_depletion_page(who: str, cast: dict[str, User], both: list[QBOConnectio
     flat(grow, lambda: cost(client, reverse("inventory:depletion")))
 
 
+@pytest.mark.parametrize("export", [False, True], ids=["page", "csv"])
+@pytest.mark.parametrize("who", ["alice", "sam"])
+def test_sell_through_page(
+    who: str, export: bool, cast: dict[str, User], both: list[QBOConnection]
+) -> None:
+    # Sold-on rows per SKU; the bills, credits and orders are the same grouped query
+    # (tests/inventory/reports/test_sell_through.py grows those).
+    today = timezone.localdate()
+
+    def grow(rows: range) -> None:
+        for connection in both:
+            for n in rows:
+                sell(mapped_item(connection, f"UF-S{n}-NV-750", on_hand=n), 2, today)
+
+    client = signed_in(cast[who])
+    params = {"format": "csv"} if export else {}
+    flat(grow, lambda: cost(client, reverse("inventory:sell_through"), params))
+
+
 @pytest.mark.parametrize("fragment", [False, True], ids=["page", "htmx-card"])
 @pytest.mark.parametrize("who", ["alice", "sam"])
 def test_connection_detail_while_importing(

@@ -4,6 +4,7 @@ is reported next to its field and left out; the others still apply.
 
 from __future__ import annotations
 
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -11,7 +12,7 @@ from django import forms
 from common.forms import PartnerFilterForm
 from inventory.mapping.models import SKUMapping
 
-from . import selectors
+from . import selectors, sell_through
 from .selectors import (
     DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
@@ -83,4 +84,70 @@ class DepletionFilterForm(PartnerFilterForm):
             "sku": data.get("sku") or "",
             "window_days": data.get("window") or DEFAULT_WINDOW,
             "threshold_days": data.get("threshold") or DEFAULT_THRESHOLD,
+        }
+
+
+MONTH_FORMATS = ["%Y-%m"]
+# A bound on the range: ten years of weeks is already 520 columns of chart.
+MAX_MONTHS = 120
+
+
+class SellThroughFilterForm(PartnerFilterForm):
+    """A GET form: it shapes a read. A field that does not parse is reported next to
+    itself and its default is used, so one typo never empties the page."""
+
+    sku = forms.ChoiceField(required=False, label="SKU")
+    start = forms.DateField(
+        required=False, input_formats=MONTH_FORMATS, label="From month",
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )  # fmt: skip
+    end = forms.DateField(
+        required=False, input_formats=MONTH_FORMATS, label="To month",
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )  # fmt: skip
+    group = forms.ChoiceField(required=False, label="Group by", choices=sell_through.GROUPINGS)
+
+    def __init__(self, data: Any, *, user: User, today: date) -> None:
+        super().__init__(data, user=user)
+        self.default_start, self.default_end = sell_through.default_months(today)
+        codes = (
+            SKUMapping.objects.visible_to(user)
+            .order_by("catalog_sku__code")
+            .values_list("catalog_sku__code", flat=True)
+            .distinct()
+        )
+        sku_field = self.fields["sku"]
+        assert isinstance(sku_field, forms.ChoiceField)
+        sku_field.choices = [("", "All SKUs"), *((code, code) for code in codes)]
+
+    def clean(self) -> dict[str, Any] | None:
+        data = super().clean() or {}
+        start, end = data.get("start"), data.get("end")
+        if start and end:
+            if start > end:
+                self.add_error("end", "The last month must not be before the first.")
+                data.pop("end", None)
+                data.pop("start", None)
+            elif (end.year - start.year) * 12 + end.month - start.month >= MAX_MONTHS:
+                self.add_error("start", f"Choose at most {MAX_MONTHS} months.")
+                data.pop("start", None)
+        return data
+
+    def filters(self) -> dict[str, Any]:
+        """The selector's keyword arguments from the fields that parsed (call after
+        ``is_valid()``); defaults for the rest. ``end`` is the last day of its month."""
+        data = getattr(self, "cleaned_data", {})
+        start = (data.get("start") or self.default_start).replace(day=1)
+        end = (data.get("end") or self.default_end).replace(day=1)
+        if start > end:  # one default against one chosen month: keep the chosen one
+            if data.get("start"):
+                end = start
+            else:
+                start = end
+        return {
+            **super().filters(),
+            "sku": data.get("sku") or "",
+            "start": start,
+            "end": sell_through.month_end(end),
+            "grouping": data.get("group") or sell_through.MONTH,
         }

@@ -5,6 +5,7 @@ included.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING
 
 from django.http import HttpResponseBase
@@ -18,8 +19,8 @@ from common.charts import bar_chart
 from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
 
-from . import selectors
-from .forms import DepletionFilterForm, DiscrepancyFilterForm
+from . import selectors, sell_through
+from .forms import DepletionFilterForm, DiscrepancyFilterForm, SellThroughFilterForm
 from .selectors import (
     DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
@@ -178,4 +179,81 @@ def depletion(request: AuthedRequest) -> HttpResponseBase:
             context["oob"] = True
         else:
             template += f"#{FRAGMENT}"
+    return render(request, template, context)
+
+
+# ------------------------------------------------------------------------------------------
+# The Sell-in and sell-through page: per partner × SKU × month (or week), bottles received
+# from Une Femme against bottles sold on, with returns both ways and net depletion, in
+# bottles and 9-litre cases. Reads the mirror only (``inventory.reports.sell_through``);
+# partner users see only their partner's rows, exports included.
+
+SELL_THROUGH_PAGE = "inventory/reports/sell_through.html"
+SELL_THROUGH_FRAGMENT = "sell-through-results"
+
+
+def _measure_columns() -> list[Column]:
+    columns = []
+    for key, label in sell_through.MEASURES:
+        columns.append(Column(key, f"{label} (bottles)", sort=key, kind="qty"))
+        columns.append(
+            Column(f"{key}_cases", f"{label} (9L cases)", sort=f"{key}_cases", kind="qty")
+        )
+    return columns
+
+
+SELL_THROUGH = Table(
+    [
+        Column(
+            "partner",
+            "Partner",
+            sort=lambda r: (r.partner.casefold(), r.sku, r.period.start),
+        ),  # fmt: skip
+        Column("sku", "SKU", sort=lambda r: (r.sku, r.partner.casefold(), r.period.start)),
+        Column("wine", "Wine", sort="wine"),
+        Column("format_ml", "Bottle (ml)", sort="format_ml", kind="number"),
+        Column(
+            "period",
+            "Period",
+            attr="period_label",
+            sort=lambda r: (r.period.start, r.partner.casefold(), r.sku),
+        ),  # fmt: skip
+        *_measure_columns(),
+    ],
+    default_sort="partner",
+)
+
+
+@role_required(*EVERYONE)
+@require_GET
+def sell_through_page(request: AuthedRequest) -> HttpResponseBase:
+    user = request.user
+    today = timezone.localdate()
+    form = SellThroughFilterForm(request.GET, user=user, today=today)
+    form.is_valid()  # bad filters are shown and replaced by their defaults
+    filters = form.filters()
+    report = sell_through.sell_through_report(user=user, **filters)
+    table = SELL_THROUGH.bind(
+        request, report.rows, hide=() if user.sees_all_partners else ("partner",)
+    )
+    if table.is_csv:
+        return csv_response(table, f"sell-through-{today:%Y-%m-%d}.csv")
+    totals = report.totals
+    chart_rows: list[tuple[str, Decimal]] = []
+    for period, received, net in report.series:
+        chart_rows.append((f"{period.label} received", received))
+        chart_rows.append((f"{period.label} net depletion", net))
+    context = {
+        "form": form,
+        "table": table,
+        "report": report,
+        "totals": [
+            (label, totals[key], totals[f"{key}_cases"]) for key, label in sell_through.MEASURES
+        ],
+        "chart": bar_chart(chart_rows, title="Bottles received from Une Femme and net depletion"),
+        "filtered": bool(filters["partner_id"] or filters["sku"]),
+    }
+    template = SELL_THROUGH_PAGE
+    if wants_fragment(request):
+        template += f"#{SELL_THROUGH_FRAGMENT}"
     return render(request, template, context)
