@@ -295,6 +295,9 @@ def test_htmx_filter_gets_the_results_fragment(sam: User, books_a: QBOConnection
     assert response.status_code == 200
     assert html.lstrip().startswith('<div id="sell-through-results"')
     assert "<h1>" not in html
+    # The table's sort links swap this whole fragment, so it never nests in itself.
+    assert 'hx-target="#sell-through-results"' in html
+    assert html.count('id="sell-through-results"') == 1
 
 
 @pytest.mark.django_db
