@@ -203,7 +203,9 @@ def test_receivables_net_the_credits_as_the_open_invoices_page_does(
     from billing.models import QBOCreditMemo
 
     connection = ConnectionFactory(partner=partner_a)
-    today = timezone.localdate()
+    # Dated two days back: in every zone already past, so no document is "dated after
+    # today" whatever the zone the request or an earlier test left active.
+    today = timezone.now().date() - timedelta(days=2)
     InvoiceFactory(connection=connection, due_date=today - timedelta(days=40),
                    total_amt=Decimal("500.00"), balance=Decimal("500.00"))  # fmt: skip
     InvoiceFactory(connection=connection, due_date=today + timedelta(days=10),
