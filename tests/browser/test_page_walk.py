@@ -445,6 +445,36 @@ def walk_depletion(walk: Walk) -> None:
     walk.not_reloaded()
 
 
+def walk_sell_through(walk: Walk) -> None:
+    """Sell-in against sell-through: the demo companies bill Une Femme's wines and sell
+    them on, so every visible company has rows (its figures against QuickBooks' documents
+    are checked in tests/inventory/reports/test_sell_through.py)."""
+    page = walk.page
+    walk.arrive("sell-through", "Sell-in and sell-through")
+    region = page.locator("#sell-through-results")
+    table = region.get_by_role(
+        "table", name="Sell-in and sell-through by partner, SKU and period", exact=True
+    )
+    rows = table_rows(table)
+    assert rows, "no sell-in or sell-through row for the demo companies"
+    if walk.sees_all:
+        assert {r["Partner"] for r in rows} <= {c.name for c in walk.visible}
+    else:
+        expect(column(table, "Partner")).to_have_count(0)
+    mapped = set(
+        SKUMapping.objects.filter(connection__in=[c.connection for c in walk.visible]).values_list(
+            "catalog_sku__code", flat=True
+        )
+    )
+    assert {r["SKU"] for r in rows} <= mapped, rows[:3]
+
+    # htmx: sort by net depletion from its header; the page is not reloaded.
+    header_link(table, "Net depletion (bottles)").click()
+    expect(page).to_have_url(re.compile(r"[?&]sort=net_depletion(&|$)"))
+    expect(column(table, "Net depletion (bottles)")).to_have_attribute("aria-sort", "ascending")
+    walk.not_reloaded()
+
+
 def walk_connections(walk: Walk) -> None:
     page = walk.page
     walk.arrive("connections", "Connections")
@@ -609,6 +639,7 @@ WALKERS: dict[str, Callable[[Walk], None]] = {
     "dashboard": walk_dashboard,
     "inventory:discrepancies": walk_discrepancies,
     "inventory:depletion": walk_depletion,
+    "inventory:sell_through": walk_sell_through,
     "billing:invoices": walk_invoices,
     "billing:payments": walk_payments,
     "sync:connections": walk_connections,
@@ -623,6 +654,7 @@ PAGE_NAMES = {
     "dashboard": "dashboard",
     "inventory:discrepancies": "discrepancies",
     "inventory:depletion": "depletion",
+    "inventory:sell_through": "sell-through",
     "billing:invoices": "invoices",
     "billing:payments": "payments",
     "sync:connections": "connections",
