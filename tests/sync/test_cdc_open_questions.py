@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Iterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 import pytest
@@ -19,6 +19,8 @@ from django.utils import timezone
 
 from billing.models import QBOCustomer, QBOInvoice
 from sync import services
+from sync.clients import qbo
+from sync.clients.qbo import QBOClient
 from sync.models import QBOConnection, SyncCursor, SyncRun
 from tests.sync.books import Books, connection_for, mirrored, upstream
 
@@ -226,3 +228,61 @@ def test_a_tombstone_for_an_object_that_exists_keeps_it_and_a_real_one_deletes(
     assert run.counts["Invoice"]["tombstone_requests"] == 1
     assert run.counts["Invoice"]["deleted"] == 1
     assert mirrored(connection) == upstream(books)
+
+
+def test_a_whole_read_cut_short_resumes_where_it_stopped_and_the_mirror_converges(
+    sandbox_server: SandboxProcess,
+    partner_a: Partner,
+    answer_cdc: Callable[..., None],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    realm = sandbox_server.new_company(seed="demo", scale=0.05)
+    books = Books(sandbox_server, realm)
+    customers, item = invoicing(books)
+    connection = connection_for(sandbox_server, partner_a, realm, company_name="Cut short")
+    services.connection_sync(connection_id=connection.pk, trigger="test")
+    answer_cdc(cdc_cap_order="newest")
+    created = new_invoices(books, customers, item, NEW_INVOICES)
+    delete_invoices(books, created[::100])
+    before = SyncCursor.objects.get(connection=connection, entity="Invoice").changed_since
+    # The whole read of invoices fails on its second page, as a lost worker would.
+    real = QBOClient.query_page
+    pages = []
+
+    def second_page_fails(self: QBOClient, entity: str, **kwargs: Any) -> Any:
+        pages.append(entity)
+        if len(pages) == 2:
+            raise qbo.QBOError("QuickBooks went away", transient=False)
+        return real(self, entity, **kwargs)
+
+    monkeypatch.setattr(QBOClient, "query_page", second_page_fails)
+
+    failed = services.connection_sync(connection_id=connection.pk, trigger="test")
+
+    assert failed is not None and failed.status == SyncRun.Status.FAILED
+    cursor = SyncCursor.objects.get(connection=connection, entity="Invoice")
+    # The first page is kept with its progress; the watermark has not moved past the
+    # changes that were not read.
+    assert not cursor.import_done and cursor.reconcile and cursor.imported_count == 1000
+    assert cursor.changed_since == before
+    monkeypatch.setattr(QBOClient, "query_page", real)
+
+    resumed = services.connection_sync(connection_id=connection.pk, trigger="test")
+    assert resumed is not None and resumed.kind == SyncRun.Kind.IMPORT
+    assert resumed.status == SyncRun.Status.SUCCEEDED, resumed.error
+    assert resumed.counts["Invoice"]["upserted"] < NEW_INVOICES  # from the second page on
+    poll(connection)
+
+    assert mirrored(connection) == upstream(books)
+
+
+def test_the_client_refuses_a_zone_less_time_and_an_empty_or_oversized_id_list() -> None:
+    client = QBOClient(realm_id="1", tokens=qbo.StaticToken("unused"))
+    # Refused before anything is sent: no token is asked for, no request made.
+    with pytest.raises(ValueError, match="aware"):
+        client.cdc(["Invoice"], changed_since=datetime(2026, 12, 1, 12, 0))  # noqa: DTZ001 - the point
+    with pytest.raises(ValueError, match="1 to 1000 ids"):
+        client.live_by_ids("Invoice", [])
+    with pytest.raises(ValueError, match="1 to 1000 ids"):
+        client.live_by_ids("Invoice", [str(n) for n in range(1001)])
+    assert client.meter.requests == 0
