@@ -17,15 +17,22 @@ from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, DateField, F, OuterRef, Subquery, Sum, Window
-from django.db.models.functions import RowNumber, TruncWeek
+from django.db.models import F, OuterRef, QuerySet, Subquery, Window
+from django.db.models.functions import RowNumber
 from django.utils.safestring import SafeString
 
-from billing.models import QBOInvoiceLine
+from billing.models import (
+    QBOCreditMemoLine,
+    QBOInvoiceLine,
+    QBORefundReceiptLine,
+    QBOSalesReceiptLine,
+)
 from common.charts import sparkline
 from inventory.mapping.models import QBOItem, SKUMapping
 from inventory.warehouse.models import WarehouseSnapshot
 from sync.models import QBOConnection
+
+from .sell_through import SALES_ITEM, WEEK, _grouped
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -311,18 +318,21 @@ def discrepancies_out_of_tolerance(*, user: User) -> int:
 # ------------------------------------------------------------------------------------------
 # Depletion: what each distributor sold on to its retailers, per partner × catalog SKU.
 #
-# Depletion is read from the partner's own invoices (its sales to retailers) in the mirror:
-# each invoice line of a mapped QuickBooks item counts ``qty × bottles_per_unit`` bottles of
-# the mapped SKU, so a partner that invoices cases and one that invoices bottles add up in
-# the same unit. Voided invoices sold nothing; lines of unmapped items cannot be given a SKU
-# and are counted separately so the page can say how many were left out.
+# Net depletion, the industry's figure (docs/reports.md): bottles sold on (the partner's
+# invoices and sales receipts in the mirror) less bottles its customers returned (credit
+# memos and refund receipts), the same rule as the sell-through page's. Each document line
+# of a mapped QuickBooks item counts ``qty × bottles_per_unit`` bottles of the mapped SKU,
+# so a partner that invoices cases and one that invoices bottles add up in the same unit.
+# Voided documents sold nothing; lines of unmapped items cannot be given a SKU and are
+# counted separately so the page can say how many were left out.
 #
-# Days on hand = bottles on hand ÷ average daily depletion over the window, where on hand is
-# the sum of the mapped items' ``qty_on_hand`` (in their own unit) × ``bottles_per_unit``,
-# over the partner's live (not disconnected) companies.
+# Days on hand = bottles on hand ÷ average daily net depletion over the window, where on
+# hand is the sum of the mapped items' ``qty_on_hand`` (in their own unit) ×
+# ``bottles_per_unit``, over the partner's live (not disconnected) companies.
 #
 # The whole read is two queries whatever the number of rows: the mappings (with their item's
-# quantity on hand as a subquery) and the invoice lines grouped by company, item and ISO week.
+# quantity on hand as a subquery) and the four kinds of document line grouped by company,
+# item and ISO week in one UNION ALL.
 
 WINDOW_CHOICES = (28, 56, 91)
 DEFAULT_WINDOW = 28
@@ -374,14 +384,21 @@ class DepletionRow:
     weeks: list[Week]
     window_days: int
     threshold_days: int
+    # Bottles sold on (invoices, sales receipts) and returned by customers (credit memos,
+    # refund receipts) in the window.
     sold: Decimal = ZERO
-    # Bottles per ISO week, keyed by the week's Monday.
+    returned: Decimal = ZERO
+    # Net bottles per ISO week, keyed by the week's Monday.
     by_week: dict[date, Decimal] = field(default_factory=dict)
     # None when no mapped item has a known quantity on hand (QuickBooks only tracks
     # quantities of inventory items).
     on_hand: Decimal | None = None
     # The page's link narrowing it to this row; set by the view, which knows the URL.
     chart_url: str = ""
+
+    @property
+    def net_depletion(self) -> Decimal:
+        return self.sold - self.returned
 
     @property
     def weekly(self) -> list[tuple[Week, Decimal]]:
@@ -391,31 +408,36 @@ class DepletionRow:
         """The weekly series as a small picture for the table (drawn only for shown rows,
         since templates call it lazily)."""
         return sparkline(
-            [bottles for _, bottles in self.weekly], label=f"{self.sku} bottles per week"
+            [bottles for _, bottles in self.weekly], label=f"{self.sku} net bottles per week"
         )
 
     @property
     def daily(self) -> Decimal:
-        """Average bottles sold per day over the window, to the hundredth."""
-        return (self.sold / self.window_days).quantize(DAILY_PLACES, rounding=ROUND_HALF_UP)
+        """Average net depletion per day over the window, to the hundredth."""
+        return (self.net_depletion / self.window_days).quantize(
+            DAILY_PLACES, rounding=ROUND_HALF_UP
+        )
 
     @property
     def days_on_hand(self) -> Decimal | None:
-        """None ("—") when nothing sold: stock that does not move lasts indefinitely."""
-        if self.on_hand is None or self.sold <= 0:
+        """None ("—") when nothing was depleted (or returns outweighed sales): stock that
+        does not move lasts indefinitely."""
+        net = self.net_depletion
+        if self.on_hand is None or net <= 0:
             return None
-        # on_hand ÷ (sold ÷ days), computed from the unrounded rate so that rounding the
+        # on_hand ÷ (net ÷ days), computed from the unrounded rate so that rounding the
         # shown daily figure never shifts the days or the warning.
-        days = self.on_hand * self.window_days / self.sold
+        days = self.on_hand * self.window_days / net
         return days.quantize(DAYS_PLACES, rounding=ROUND_HALF_UP)
 
     @property
     def low(self) -> bool:
         """Fewer days on hand than the threshold; compared exactly, not on the rounded
         figure, so 20.96 days is low against a threshold of 21."""
-        if self.on_hand is None or self.sold <= 0:
+        net = self.net_depletion
+        if self.on_hand is None or net <= 0:
             return False
-        return self.on_hand * self.window_days < self.threshold_days * self.sold
+        return self.on_hand * self.window_days < self.threshold_days * net
 
 
 @dataclass
@@ -424,7 +446,7 @@ class Depletion:
     weeks: list[Week]
     start: date
     end: date
-    # Invoice lines in the window (partner-scoped, voided excluded) whose item has no SKU
+    # Document lines in the window (partner-scoped, voided excluded) whose item has no SKU
     # mapping, and so are in no row.
     unmapped_lines: int
 
@@ -457,18 +479,36 @@ def depletion_report(
     # Every mapping in scope, even with a SKU filter: a line of an item mapped to another
     # SKU is filtered out, not "unmapped". The SKU filter is applied to the rows below.
     mappings = SKUMapping.objects.visible_to(user)
-    lines = QBOInvoiceLine.objects.filter(
-        invoice__connection__in=QBOConnection.objects.visible_to(user),
-        invoice__voided=False,
-        invoice__txn_date__gte=start,
-        invoice__txn_date__lte=today,
-        # Only sales lines sell bottles: QuickBooks allows an ItemRef on a subtotal or
-        # group line too, and a description-only line names no item.
-        detail_type="SalesItemLineDetail",
-    ).exclude(item_qbo_id="")
+    connections = QBOConnection.objects.visible_to(user)
     if partner_id is not None:
         mappings = mappings.filter(connection__partner_id=partner_id)
-        lines = lines.filter(invoice__connection__partner_id=partner_id)
+        connections = connections.filter(partner_id=partner_id)
+
+    def lines(model: Any, document: str, kind: str) -> QuerySet[Any]:
+        dated = model.objects.filter(
+            **{
+                # A subquery, not one more round trip.
+                f"{document}__connection_id__in": connections.values("pk"),
+                f"{document}__voided": False,
+                f"{document}__txn_date__gte": start,
+                f"{document}__txn_date__lte": today,
+            },
+            # Only sales lines sell bottles: QuickBooks allows an ItemRef on a subtotal or
+            # group line too, and a description-only line names no item.
+            detail_type=SALES_ITEM,
+        )
+        # Grouped in SQL by company, item and ISO week (TruncWeek is PostgreSQL's
+        # date_trunc('week'), which starts weeks on Monday as ISO 8601 does): at most
+        # items × 14 groups per kind of document.
+        return _grouped(dated, document=document, kind=kind, grouping=WEEK)
+
+    grouped = lines(QBOInvoiceLine, "invoice", "sold").union(
+        lines(QBOSalesReceiptLine, "sales_receipt", "sold"),
+        lines(QBOCreditMemoLine, "credit_memo", "returned"),
+        lines(QBORefundReceiptLine, "refund_receipt", "returned"),
+        all=True,
+    )
+
     # Stock on hand is what the partner's live companies hold now, as on the discrepancies
     # page: a disconnected company's quantities froze when it was disconnected. Its sales
     # (the lines above) still happened, so they still count as depletion.
@@ -506,16 +546,8 @@ def depletion_report(
         if item_on_hand is not None:
             row.on_hand = (row.on_hand or ZERO) + item_on_hand * per_unit
 
-    # Grouped in SQL by company, item and ISO week (TruncWeek is PostgreSQL's date_trunc
-    # ('week'), which starts weeks on Monday as ISO 8601 does): at most items × 14 groups.
-    grouped = (
-        lines.annotate(week=TruncWeek("invoice__txn_date", output_field=DateField()))
-        .values_list("invoice__connection_id", "item_qbo_id", "week")
-        .annotate(qty=Sum("qty"), n=Count("pk"))
-        .order_by()
-    )
     unmapped = 0
-    for conn_id, item_id, week, qty, count in grouped:
+    for kind, conn_id, item_id, week, qty, count in grouped:
         mapped = by_item.get((conn_id, item_id))
         if mapped is None:
             unmapped += count
@@ -524,8 +556,9 @@ def depletion_report(
         if row is None:
             continue
         bottles = (qty or ZERO) * per_unit
-        row.sold += bottles
-        row.by_week[week] = row.by_week.get(week, ZERO) + bottles
+        setattr(row, kind, getattr(row, kind) + bottles)
+        net = bottles if kind == "sold" else -bottles
+        row.by_week[week] = row.by_week.get(week, ZERO) + net
 
     ordered = sorted(rows.values(), key=lambda r: (r.partner.casefold(), r.sku))
     return Depletion(rows=ordered, weeks=weeks, start=start, end=today, unmapped_lines=unmapped)

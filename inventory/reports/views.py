@@ -107,12 +107,14 @@ DEPLETION = Table(
         Column("partner", "Partner", sort="partner"),
         Column("sku", "SKU", sort="sku", link=lambda r: r.chart_url),
         Column("wine", "Wine", sort="wine"),
-        Column("sold", "Bottles sold", sort="sold", kind="qty"),
+        Column("sold", "Sold (bottles)", sort="sold", kind="qty"),
+        Column("returned", "Returned (bottles)", sort="returned", kind="qty"),
+        Column("net_depletion", "Net depletion (bottles)", sort="net_depletion", kind="qty"),
         Column("daily", "Per day", sort="daily", kind="number"),
         Column("on_hand", "On hand (bottles)", sort="on_hand", kind="qty"),
         Column("days_on_hand", "Days on hand", sort="days_on_hand", kind="number"),
         Column("low", "Warning", sort="low", csv=lambda r: "low" if r.low else ""),
-        Column("weekly", "Bottles per week", csv=_weekly_text),
+        Column("weekly", "Net bottles per week", csv=_weekly_text),
     ],
     # Shortest-lasting stock first: what needs a reorder is at the top.
     default_sort="days_on_hand",
@@ -152,9 +154,9 @@ def depletion(request: AuthedRequest) -> HttpResponseBase:
         return csv_response(table, f"depletion-{today:%Y-%m-%d}.csv")
     one_row = report.rows[0] if len(report.rows) == 1 else None
     chart_title = (
-        f"Bottles sold per week: {one_row.sku}, {one_row.partner}"
+        f"Net depletion per week (bottles): {one_row.sku}, {one_row.partner}"
         if one_row
-        else f"Bottles sold per week, all {len(report.rows)} rows shown"
+        else f"Net depletion per week (bottles), all {len(report.rows)} rows shown"
     )
     context = {
         "form": form,

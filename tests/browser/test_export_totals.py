@@ -13,7 +13,8 @@ paging; tests/browser/demo_books.py), not the app's selectors or its mirror.
   invoice, less the credit memos used), unapplied (UnappliedAmt).
 - Stock discrepancies and depletion: bottles on hand, i.e. each mapped item's QtyOnHand
   × the mapping's bottles per unit (the mapping is the app's decision, the quantities are
-  QuickBooks'); depletion's bottles sold too, from the invoice lines of its window.
+  QuickBooks'); depletion's net bottles too, from the sales and return documents of its
+  window (invoices and sales receipts less credit memos and refund receipts).
 
 Staff's exports are compared partner by partner; a partner user's equal its own company's
 figures and nothing of the others.
@@ -106,7 +107,7 @@ class Expected:
     applied: Decimal
     unapplied: Decimal
     on_hand: dict[str, Decimal]  # SKU code -> bottles
-    sold: dict[str, Decimal]  # SKU code -> bottles sold in the depletion window
+    sold: dict[str, Decimal]  # SKU code -> net bottles depleted in the depletion window
 
 
 def expected_for(company: Company, upstream: Upstream, window: tuple[date, date]) -> Expected:
@@ -122,20 +123,23 @@ def expected_for(company: Company, upstream: Upstream, window: tuple[date, date]
         per_item[item_id] = (code, per_unit)
     sold: dict[str, Decimal] = dict.fromkeys(on_hand, ZERO)
     start, end = window
-    # Every invoice of the window, paid or not. Voided ones count nothing: QuickBooks zeroes
-    # a voided invoice's quantities.
-    invoices = select_all(
-        company.books,
-        "Invoice",
-        f"WHERE TxnDate >= '{start.isoformat()}' AND TxnDate <= '{end.isoformat()}'",
-    )
-    for invoice in invoices:
-        for line in invoice.get("Line") or []:
-            detail: dict[str, Any] = line.get("SalesItemLineDetail") or {}
-            item_id = str((detail.get("ItemRef") or {}).get("value") or "")
-            if item_id in per_item:
-                code, per_unit = per_item[item_id]
-                sold[code] += dec(detail.get("Qty")) * per_unit
+    # Every sales and return document of the window, paid or not (docs/reports.md, "Net
+    # depletion"). Voided ones count nothing: QuickBooks zeroes a voided document's
+    # quantities.
+    dated = f"WHERE TxnDate >= '{start.isoformat()}' AND TxnDate <= '{end.isoformat()}'"
+    for entity, sign in (
+        ("Invoice", 1),
+        ("SalesReceipt", 1),
+        ("CreditMemo", -1),
+        ("RefundReceipt", -1),
+    ):
+        for document in select_all(company.books, entity, dated):
+            for line in document.get("Line") or []:
+                detail: dict[str, Any] = line.get("SalesItemLineDetail") or {}
+                item_id = str((detail.get("ItemRef") or {}).get("value") or "")
+                if item_id in per_item:
+                    code, per_unit = per_item[item_id]
+                    sold[code] += sign * dec(detail.get("Qty")) * per_unit
     return Expected(
         open_invoices=upstream.open_items,
         open_balance=upstream.open_balance,
@@ -187,7 +191,7 @@ def exported_figures(page: Page, company: Company | None) -> dict[str, dict[str,
                 row["SKU"]: money(row["On hand (bottles)"]) for row in depletion.get(name, [])
             },
             "depletion: bottles sold": {
-                row["SKU"]: money(row["Bottles sold"]) for row in depletion.get(name, [])
+                row["SKU"]: money(row["Net depletion (bottles)"]) for row in depletion.get(name, [])
             },
         }
     return figures

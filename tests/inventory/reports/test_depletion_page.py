@@ -54,7 +54,7 @@ def test_partner_user_sees_only_own_rows_on_page_and_in_export(
     assert "UF-CAL-NV-750" in page and "Bubbles &amp; Brine" in page
     assert "UF-BDB-2021-750" not in page and "Côte Ouest" not in page
     assert 'name="partner"' not in page  # not offered: it could only widen
-    assert [(r["Partner"], r["SKU"], r["Bottles sold"]) for r in export] == [
+    assert [(r["Partner"], r["SKU"], r["Net depletion (bottles)"]) for r in export] == [
         ("Bubbles & Brine Distributing", "UF-CAL-NV-750", "28")
     ]
 
@@ -84,11 +84,11 @@ def test_export_carries_the_figures_the_page_shows(alice: User, books_a: QBOConn
     rows = {r["SKU"]: r for r in _csv(signed_in(alice).get(URL, {"format": "csv"}))}
 
     callie = rows["UF-CAL-NV-750"]
-    assert (callie["Bottles sold"], callie["Per day"], callie["On hand (bottles)"]) == (
+    assert (callie["Net depletion (bottles)"], callie["Per day"], callie["On hand (bottles)"]) == (
         "30", "1.07", "12",
     )  # fmt: skip
     assert (callie["Days on hand"], callie["Warning"]) == ("11.2", "low")
-    assert callie["Bottles per week"].endswith(f"{_week_label(today)}: 30")
+    assert callie["Net bottles per week"].endswith(f"{_week_label(today)}: 30")
     juliette = rows[idle.sku]
     assert (juliette["Days on hand"], juliette["Warning"]) == ("", "")
     # The most urgent rows first: fewest days on hand, then the ones that do not move.
@@ -106,10 +106,11 @@ def test_window_and_threshold_come_from_the_form(alice: User, books_a: QBOConnec
     wide = _csv(client.get(URL, {"format": "csv", "window": "56", "threshold": "45"}))[0]
     page = client.get(URL).content.decode()
 
-    assert (default["Bottles sold"], default["Days on hand"], default["Warning"]) == (
+    assert (default["Net depletion (bottles)"], default["Days on hand"], default["Warning"]) == (
         "28", "40", "",
     )  # fmt: skip
-    assert (wide["Bottles sold"], wide["Days on hand"], wide["Warning"]) == ("56", "40", "low")
+    net = "Net depletion (bottles)"
+    assert (wide[net], wide["Days on hand"], wide["Warning"]) == ("56", "40", "low")
     # A first visit shows the defaults in the form.
     assert re.search(r'<option value="28" selected>', page)
     assert 'name="threshold" value="21"' in page
@@ -144,7 +145,10 @@ def test_unmapped_lines_are_announced(alice: User, books_a: QBOConnection) -> No
 
     page = signed_in(alice).get(URL).content.decode()
 
-    assert "2 invoice lines in this window are for QuickBooks items with no SKU mapping" in page
+    assert (
+        "2 sales or return lines in this window are for QuickBooks items with no SKU mapping"
+        in page
+    )
 
 
 def test_the_chart_shows_the_weeks_of_one_chosen_row(alice: User, books_a: QBOConnection) -> None:
@@ -158,8 +162,9 @@ def test_the_chart_shows_the_weeks_of_one_chosen_row(alice: User, books_a: QBOCo
     assert link is not None
     chosen = client.get(link.group(1).replace("&amp;", "&")).content.decode()
 
-    assert "Bottles sold per week, all 2 rows shown" in page
-    assert "Bottles sold per week: UF-JUL-NV-750, Bubbles &amp; Brine Distributing" in chosen
+    assert "Net depletion per week (bottles), all 2 rows shown" in page
+    chosen_title = "Net depletion per week (bottles): UF-JUL-NV-750, Bubbles &amp; Brine"
+    assert f"{chosen_title} Distributing" in chosen
     assert f"{_week_label(today)}: 5" in chosen  # in the chart's text alternative
     assert "UF-CAL-NV-750</a>" not in chosen
     assert 'role="img"' in chosen and "sparkline" in chosen
@@ -240,7 +245,7 @@ def test_query_count_does_not_grow_with_the_rows(
     # The rows were there to be counted: 20 SKUs per partner, each sold 2 + 6 bottles.
     partners = 1 if user_name == "alice" else 3
     assert len(rows) == 20 * partners
-    assert {r["Bottles sold"] for r in rows} == {"8"}
+    assert {r["Net depletion (bottles)"] for r in rows} == {"8"}
 
 
 def _week_label(day: date) -> str:

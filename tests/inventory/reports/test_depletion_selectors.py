@@ -1,14 +1,24 @@
-"""Depletion (inventory.reports.selectors): bottles sold per partner × SKU from invoice lines,
-per ISO week, daily depletion, days on hand and the low-stock warning."""
+"""Depletion (inventory.reports.selectors): net bottles depleted per partner × SKU (invoices
+and sales receipts less credit memos and refund receipts), per ISO week, daily depletion,
+days on hand and the low-stock warning."""
 
 from __future__ import annotations
 
 from datetime import date, timedelta
 from decimal import Decimal
+from typing import Any
 
 import pytest
 
 from accounts.models import Partner, User
+from billing.models import (
+    QBOCreditMemo,
+    QBOCreditMemoLine,
+    QBORefundReceipt,
+    QBORefundReceiptLine,
+    QBOSalesReceipt,
+    QBOSalesReceiptLine,
+)
 from inventory.catalog.models import CatalogSKU
 from inventory.mapping.models import QBOItem, SKUMapping
 from inventory.reports.selectors import Depletion, DepletionRow, depletion_report, window_weeks
@@ -295,3 +305,58 @@ def test_a_disconnected_company_sold_but_holds_nothing_now(
 
     assert (row.sold, row.on_hand) == (D(56), D(40))
     assert row.days_on_hand == Decimal("20.0")  # 40 ÷ (56 ÷ 28)
+
+
+# --- Net depletion: sales receipts sell, credit memos and refund receipts come back -------
+
+_doc_ids = iter(range(1, 10_000))
+
+
+def document(
+    model: Any, line_model: Any, item: QBOItem, qty: int, on: date, *, voided: bool = False
+) -> None:
+    """One sales-side document of ``model`` with one sales line of ``qty`` of ``item``."""
+    made = model.objects.create(
+        connection=item.connection, qbo_id=f"doc-{next(_doc_ids)}", txn_date=on, voided=voided
+    )
+    line_model.objects.create(
+        **{line_model.DOCUMENT: made}, position=0, detail_type="SalesItemLineDetail",
+        item_qbo_id=item.qbo_id, qty=D(qty),
+    )  # fmt: skip
+
+
+def test_depletion_is_net_of_cash_sales_and_customer_returns(
+    alice: User, books_a: QBOConnection
+) -> None:
+    item = mapped_item(books_a, "UF-CAL-NV-750", per_unit=12, on_hand=10)  # 120 bottles
+    sell(item, 2, date(2025, 3, 3))  # 24 bottles, W10
+    document(QBOSalesReceipt, QBOSalesReceiptLine, item, 1, date(2025, 3, 11))  # +12, W11
+    document(QBOCreditMemo, QBOCreditMemoLine, item, 1, date(2025, 3, 4))  # -12, W10
+    document(QBORefundReceipt, QBORefundReceiptLine, item, 1, date(2025, 2, 20))  # -12, W08
+    # Neither counts: a voided cash sale, and a return from before the window.
+    document(QBOSalesReceipt, QBOSalesReceiptLine, item, 9, date(2025, 3, 5), voided=True)
+    document(QBOCreditMemo, QBOCreditMemoLine, item, 9, date(2025, 2, 1))
+
+    row = only_row(depletion_report(user=alice, today=TODAY))
+
+    assert (row.sold, row.returned, row.net_depletion) == (D(36), D(24), D(12))
+    assert [bottles for _, bottles in row.weekly] == [D(0), D(-12), D(0), D(12), D(12)]
+    # Days on hand come from the net figure: 120 bottles ÷ (12 ÷ 28 days) = 280 days.
+    assert (row.daily, row.days_on_hand) == (D("0.43"), D("280.0"))
+    # ... and so does the warning: 280 days is low against 281, not against 280.
+    assert only_row(depletion_report(user=alice, today=TODAY, threshold_days=281)).low
+    assert not only_row(depletion_report(user=alice, today=TODAY, threshold_days=280)).low
+
+
+def test_returns_outweighing_sales_leave_no_days_on_hand(
+    alice: User, books_a: QBOConnection
+) -> None:
+    item = mapped_item(books_a, "UF-CAL-NV-750", on_hand=5)
+    sell(item, 3, TODAY)
+    document(QBOCreditMemo, QBOCreditMemoLine, item, 4, TODAY)
+
+    row = only_row(depletion_report(user=alice, today=TODAY, threshold_days=90))
+
+    assert row.net_depletion == D(-1)
+    # Stock is not running out when more comes back than goes out: no days, no warning.
+    assert (row.days_on_hand, row.low) == (None, False)
