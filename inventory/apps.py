@@ -8,8 +8,9 @@ class InventoryConfig(AppConfig):
     verbose_name = "Inventory"
 
     def ready(self) -> None:
-        # inventory owns the mirror's items and purchases (vendors, bills, purchase orders
-        # and vendor credits: what sell-in is counted from), and matches the items to the
+        # inventory owns the mirror's items, purchases (vendors, bills, purchase orders
+        # and vendor credits: what sell-in is counted from) and inventory adjustments (the
+        # stock ledger's other movements), and matches the items to the
         # catalog once a sync has committed; sync finds both through common.mirror,
         # without importing inventory.
         from common import mirror
@@ -18,10 +19,12 @@ class InventoryConfig(AppConfig):
         from .mapping.mirror import ITEM
         from .purchasing import services as purchasing
         from .purchasing.mirror import SPECS as PURCHASING
+        from .stock.mirror import INVENTORY_ADJUSTMENT
 
         mirror.register(ITEM)
         for spec in PURCHASING:
             mirror.register(spec)
+        mirror.register(INVENTORY_ADJUSTMENT)
         mirror.register_after_sync(
             mirror.AfterSync(
                 "SKU mapping",

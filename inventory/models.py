@@ -18,6 +18,7 @@ from .purchasing.models import (
     QBOVendorCreditLine,
 )
 from .push.models import PushBatch, PushItem, PushJob
+from .stock.models import QBOInventoryAdjustment, QBOInventoryAdjustmentLine
 from .warehouse.models import (
     WarehouseApiRequest,
     WarehouseSnapshot,
@@ -37,6 +38,8 @@ __all__ = [
     "PushJob",
     "QBOBill",
     "QBOBillLine",
+    "QBOInventoryAdjustment",
+    "QBOInventoryAdjustmentLine",
     "QBOItem",
     "QBOPurchaseOrder",
     "QBOPurchaseOrderLine",
