@@ -106,6 +106,9 @@ class SellThroughFilterForm(PartnerFilterForm):
         widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
     )  # fmt: skip
     group = forms.ChoiceField(required=False, label="Group by", choices=sell_through.GROUPINGS)
+    # The table shows one unit at a time: ten measure columns do not fit a laptop's width.
+    # The export has both, whichever is shown.
+    unit = forms.ChoiceField(required=False, label="Show in", choices=sell_through.UNITS)
 
     def __init__(self, data: Any, *, user: User, today: date) -> None:
         super().__init__(data, user=user)
@@ -151,3 +154,8 @@ class SellThroughFilterForm(PartnerFilterForm):
             "end": sell_through.month_end(end),
             "grouping": data.get("group") or sell_through.MONTH,
         }
+
+    def shown_unit(self) -> str:
+        """The unit the table shows (call after ``is_valid()``): bottles unless cases
+        parsed."""
+        return getattr(self, "cleaned_data", {}).get("unit") or sell_through.BOTTLES

@@ -58,6 +58,7 @@ __all__ = [
     "Period",
     "SellThrough",
     "SellThroughRow",
+    "UNITS",
     "default_months",
     "sell_through_report",
 ]
@@ -65,6 +66,9 @@ __all__ = [
 MONTH = "month"
 WEEK = "week"
 GROUPINGS = ((MONTH, "Month"), (WEEK, "Week"))
+BOTTLES = "bottles"
+CASES = "cases"
+UNITS = ((BOTTLES, "Bottles"), (CASES, "9-litre cases"))
 ZERO = Decimal("0")
 SALES_ITEM = "SalesItemLineDetail"
 

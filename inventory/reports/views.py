@@ -235,9 +235,11 @@ def sell_through_page(request: AuthedRequest) -> HttpResponseBase:
     form.is_valid()  # bad filters are shown and replaced by their defaults
     filters = form.filters()
     report = sell_through.sell_through_report(user=user, **filters)
-    table = SELL_THROUGH.bind(
-        request, report.rows, hide=() if user.sees_all_partners else ("partner",)
-    )
+    hide = [] if user.sees_all_partners else ["partner"]
+    # The other unit's columns stay in the export only.
+    cases = form.shown_unit() == sell_through.CASES
+    hide += [f"{key}_cases" if not cases else key for key, _ in sell_through.MEASURES]
+    table = SELL_THROUGH.bind(request, report.rows, hide=hide)
     if table.is_csv:
         return csv_response(table, f"sell-through-{today:%Y-%m-%d}.csv")
     totals = report.totals

@@ -288,6 +288,30 @@ def test_csv_has_the_page_rows_and_totals(sam: User, books_a: QBOConnection) -> 
 
 
 @pytest.mark.django_db
+def test_the_table_shows_one_unit_at_a_time_and_the_export_both(
+    sam: User, books_a: QBOConnection
+) -> None:
+    doc("invoice", mapped_item(books_a, "UF-CAL-NV-750", 750), 24, date(2025, 3, 4))
+    client = signed_in(sam)
+
+    def headers(params: dict[str, str]) -> list[str]:
+        table = client.get(URL, {**MARCH, **params}).context["table"]
+        return [c.label for c in table.columns]
+
+    bottles, cases = headers({}), headers({"unit": "cases"})
+    assert "Net depletion (bottles)" in bottles and "Net depletion (9L cases)" not in bottles
+    assert "Net depletion (9L cases)" in cases and "Net depletion (bottles)" not in cases
+    # Five measures, not ten, fit the page's width.
+    assert sum("(bottles)" in h or "(9L cases)" in h for h in bottles) == 5
+    assert headers({"unit": "litres"}) == bottles  # a bad value falls back to bottles
+    # A sort by a column the page does not show falls back to the default sort.
+    page = client.get(URL, {**MARCH, "unit": "cases", "sort": "sold"})
+    assert page.status_code == 200 and page.context["table"].sort_key == "partner"
+    [row] = _csv(client.get(URL, {**MARCH, "unit": "cases", "format": "csv"}))
+    assert (row["Sold on (bottles)"], row["Sold on (9L cases)"]) == ("24", "2")
+
+
+@pytest.mark.django_db
 def test_htmx_filter_gets_the_results_fragment(sam: User, books_a: QBOConnection) -> None:
     doc("invoice", mapped_item(books_a, "UF-CAL-NV-750", 750), 5, date(2025, 3, 4))
     response = signed_in(sam).get(URL, MARCH, headers={"HX-Request": "true"})
