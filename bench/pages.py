@@ -59,6 +59,17 @@ PAGES = [
     ("Mapping conflicts", "inventory:conflicts", ADMIN_EMAIL),
     ("Connections", "sync:connections", STAFF_EMAIL),
 ]
+# The stock-and-money-flow pages (issue 13): each must answer in under a second of server
+# time on the ~100,000-invoice company; (label, URL name, query string, who looks). Their
+# ratio to the main SQL is printed for the record: they sum in SQL and have no one "main"
+# query. Each page's CSV is timed too.
+FLOW_PAGES = [
+    ("Sell-through, 12 months", "inventory:sell_through", "", STAFF_EMAIL),
+    ("Sell-through, by week", "inventory:sell_through", "group=week", STAFF_EMAIL),
+    ("Sell-through CSV", "inventory:sell_through", "format=csv", STAFF_EMAIL),
+    ("Suppliers (Une Femme vendor)", "inventory:suppliers", "", ADMIN_EMAIL),
+]
+FLOW_TARGET_SECONDS = 1.0
 # (label, URL name, target for export time ÷ main SQL; None: for the record only)
 EXPORTS = [
     ("Open-invoices CSV", "billing:invoices", 2.0),
@@ -214,6 +225,31 @@ def page_results(repeat: int) -> list[Result]:
     return results
 
 
+def flow_page_results(repeat: int) -> list[Result]:
+    """Figure 4b: the stock-and-money-flow pages' server time, against one second."""
+    from django.urls import reverse
+
+    results = []
+    for label, name, query, email in FLOW_PAGES:
+        client = _client(email)
+        url = f"{reverse(name)}?{query}" if query else reverse(name)
+        _read(client, url)  # warm-up
+        seconds, body = median_seconds(partial(_read, client, url), repeat)
+        queries = _logged(client, url)
+        sql, reads = main_sql(queries, repeat)
+        results.append(
+            Result.check(
+                f"Page server time: {label}",
+                seconds,
+                "s",
+                at_most=FLOW_TARGET_SECONDS,
+                record=f"{len(queries)} queries, slowest of {reads} reads {sql * 1000:,.1f} ms "
+                f"(× {seconds / sql if sql else 0:.1f}); {len(body) / 1024:,.0f} KiB",
+            )
+        )
+    return results
+
+
 # ---------------------------------------------------------------- exports
 
 
@@ -336,7 +372,11 @@ def run(sandbox: SandboxProcess, scale: float, repeat: int) -> int:
     big = connect_and_import(sandbox, scale)
     small = connect_and_import(sandbox, scale / 100)
     prepare_people_and_counts(big.connection.partner)
-    results = page_results(repeat) + export_results(small.connection.partner, repeat)
+    results = (
+        page_results(repeat)
+        + flow_page_results(repeat)
+        + export_results(small.connection.partner, repeat)
+    )
     print_table(results, title=f"pages and exports on a company of scale {scale:g}")
     return 0 if all(r.ok is not False for r in results) else 1
 

@@ -113,6 +113,7 @@ def measure(sandbox: SandboxProcess, args: argparse.Namespace, run: Run) -> None
     if "pages" not in skip:
         pages.prepare_people_and_counts(big.connection.partner)
         found["pages"] += run.step("pages", lambda: pages.page_results(args.repeat))
+        found["pages"] += run.step("flow pages", lambda: pages.flow_page_results(args.repeat))
         found["exports"] += run.step(
             "exports", lambda: pages.export_results(small.connection.partner, 3)
         )
