@@ -64,6 +64,7 @@ SUB_PAGES: dict[str, tuple[set[str], set[str]]] = {
     "inventory:catalog": ({"catalog-import"}, {"admin"}),
     "inventory:warehouse_upload": ({"warehouse-tokens"}, {"admin"}),
     "inventory:push_jobs": ({"push-stock-new", "push-job"}, {"admin"}),
+    "inventory:sell_through": ({"suppliers"}, set(ROLES)),
 }
 MARK = "not reloaded"
 
@@ -482,6 +483,19 @@ def walk_sell_through(walk: Walk) -> None:
     expect(column(table, "Net depletion (bottles)")).to_have_count(0)
     assert len(table_rows(table)) == len(rows)
     walk.not_reloaded()
+
+    # On to which vendor counts as Une Femme: every visible company, found after the import
+    # (the demo books bill Une Femme's wines from their Une Femme vendor); admins may change it.
+    page.get_by_role("link", name="Which vendor is Une Femme in each company").click()
+    walk.arrive_prefix("suppliers", "Une Femme's vendor in")
+    suppliers = table_rows(
+        page.get_by_role("table", name="Une Femme's vendor per QuickBooks company")
+    )
+    assert sorted(r["Partner"] for r in suppliers) == sorted(c.name for c in walk.visible)
+    assert all(r["Une Femme is"] not in ("", "—") for r in suppliers), suppliers
+    expect(page.get_by_role("button", name="Save")).to_have_count(
+        len(walk.visible) if walk.role == "admin" else 0
+    )
 
 
 def walk_connections(walk: Walk) -> None:
