@@ -48,6 +48,8 @@ from .records import (
     CDCBatch,
     Meter,
     QueryPage,
+    Report,
+    ReportRow,
     TokenSet,
     TokenSource,
 )
@@ -72,6 +74,8 @@ __all__ = [
     "QBOError",
     "QueryPage",
     "QueryValue",
+    "Report",
+    "ReportRow",
     "ReconnectRequired",
     "StaticToken",
     "TokenSet",

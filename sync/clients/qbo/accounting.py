@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from types import GenericAlias
 from typing import Any, TypeVar
@@ -23,7 +23,16 @@ from . import retry
 from .errors import CDCTooOld, QBOError
 from .http import ApiSession
 from .query import EXTRA_FIELDS, QueryValue, identifier, including_inactive, statement
-from .records import BatchOperation, BatchOutcome, CDCBatch, Meter, QueryPage, TokenSource
+from .records import (
+    BatchOperation,
+    BatchOutcome,
+    CDCBatch,
+    Meter,
+    QueryPage,
+    Report,
+    ReportRow,
+    TokenSource,
+)
 from .retry import Failure, by_status, no_answer
 
 T = TypeVar("T")
@@ -246,6 +255,22 @@ class QBOClient:
                 )
         return outcomes
 
+    def report(self, name: str, params: Mapping[str, str] | None = None) -> Report:
+        """``GET /reports/<name>`` with ``params`` (``report_date``, ``aging_method``, ...),
+        flattened into a ``Report``.
+
+        Through ``_call`` like every other request: it takes a slot of the realm's rate
+        limiter (a report counts against Intuit's 500 a minute like a query does), is
+        metered, and is retried on 429, 5xx and a lost connection.
+        """
+        if not name.isalnum():
+            raise ValueError(f"not a report name: {name!r}")
+        url = f"{self._qb.api_url}/company/{self.realm_id}/reports/{name}"
+        result = self._call(
+            f"report {name}", lambda: self._qb.get(url, {}, params=dict(params or {}))
+        )
+        return report_from_json(name, result)
+
     def company_name(self) -> str:
         result = self._call(
             "read CompanyInfo", lambda: self._qb.get_single_object("CompanyInfo", self.realm_id)
@@ -415,6 +440,69 @@ def changes_as_sent(content: bytes, entities: Sequence[str]) -> dict[str, list[s
             for name in names:
                 found[name].extend(bytes(raw).decode() for raw in getattr(response, name))
     return found
+
+
+def report_from_json(name: str, result: Any) -> Report:
+    """A report's JSON as a ``Report``: the Header's EndPeriod and Option NoReportData,
+    the column titles, every Data row (those nested in Sections too: a customer with
+    sub-customers is a Section whose own row, when it has one, is among its rows; a
+    Section's Header and Summary are its totals, not a name's own figures) and the
+    GrandTotal's cells."""
+    if not isinstance(result, dict):
+        raise QBOError(f"report {name}: QuickBooks sent something other than a report")
+    header = result.get("Header") or {}
+    end = header.get("EndPeriod")
+    try:
+        end_period = date.fromisoformat(str(end)) if end else None
+    except ValueError:
+        end_period = None
+    options = {
+        str(o.get("Name")): str(o.get("Value"))
+        for o in header.get("Option") or []
+        if isinstance(o, dict)
+    }
+    columns = [
+        str(c.get("ColTitle") or "")
+        for c in (result.get("Columns") or {}).get("Column") or []
+        if isinstance(c, dict)
+    ]
+    rows: list[ReportRow] = []
+    total: list[str] | None = None
+    top = (result.get("Rows") or {}).get("Row") or []
+    for row in _report_data_rows(top):
+        cells = row.get("ColData") or [{}]
+        first = cells[0] if isinstance(cells[0], dict) else {}
+        rows.append(
+            ReportRow(
+                id=str(first.get("id") or ""),
+                name=str(first.get("value") or ""),
+                cells=[str(c.get("value") or "") for c in cells[1:] if isinstance(c, dict)],
+            )
+        )
+    last = top[-1] if top and isinstance(top[-1], dict) else {}
+    if last.get("group") == "GrandTotal":
+        # Intuit's InventoryValuationSummary example puts the total's ColData on the row
+        # itself rather than in a Summary; read either.
+        cells = (last.get("Summary") or last).get("ColData") or []
+        total = [str(c.get("value") or "") for c in cells[1:] if isinstance(c, dict)]
+    return Report(
+        name=name,
+        end_period=end_period,
+        columns=columns,
+        rows=rows,
+        total=total,
+        empty=options.get("NoReportData", "").lower() == "true",
+    )
+
+
+def _report_data_rows(rows: Sequence[Any]) -> Iterator[dict[str, Any]]:
+    for row in rows:
+        if not isinstance(row, dict) or row.get("group") == "GrandTotal":
+            continue
+        if row.get("type") == "Section" or "Rows" in row:
+            yield from _report_data_rows((row.get("Rows") or {}).get("Row") or [])
+        elif row.get("ColData"):
+            yield row
 
 
 class StaticToken:

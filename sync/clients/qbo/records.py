@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Protocol
 
 
@@ -44,6 +44,33 @@ class QueryPage:
     @property
     def is_last(self) -> bool:
         return len(self.rows) < self.page_size
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One name's own row of a report (a customer's, an item's): the first column's
+    ``id`` and text, then the other columns' texts as QuickBooks printed them ("" for a
+    blank cell)."""
+
+    id: str
+    name: str
+    cells: list[str]
+
+
+@dataclass(frozen=True)
+class Report:
+    """A report (``GET /reports/<name>``), flattened: every name's own row, sub-names'
+    included (QuickBooks nests them in Sections under their parent), without the
+    sections' summaries; ``total`` is the GrandTotal's cells after its label."""
+
+    name: str
+    # The report date (Header.EndPeriod), None when QuickBooks left it out.
+    end_period: date | None
+    columns: list[str]
+    rows: list[ReportRow]
+    total: list[str] | None
+    # Header.Option NoReportData: "true" when nothing matched (rows is then empty).
+    empty: bool = False
 
 
 @dataclass(frozen=True)
