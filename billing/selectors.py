@@ -208,11 +208,29 @@ class InvoiceFilters(TypedDict, total=False):
     kind: str
 
 
+# Which rows of a mirror model a read starts from: what a user may see (every page), or
+# one connection's (reconciliation, which runs for a company, with nobody signed in).
+Scope = Callable[[QuerySet[Any]], QuerySet[Any]]
+
+
+def _user_scope(user: User) -> Scope:
+    def scope(rows: QuerySet[Any]) -> QuerySet[Any]:
+        visible: QuerySet[Any] = rows.visible_to(user)  # type: ignore[attr-defined]
+        return visible
+
+    return scope
+
+
+def _connection_scope(connection_id: int) -> Scope:
+    return lambda rows: rows.filter(connection_id=connection_id)
+
+
 def _open_sources(
-    *, user: User, today: date, **filters: Unpack[InvoiceFilters]
+    *, scope: Scope, today: date, **filters: Unpack[InvoiceFilters]
 ) -> list[QuerySet[Any]]:
-    """One queryset per kind of open item the filters keep, each scoped to what ``user``
-    may see, filtered, and annotated with the columns of ``OPEN_ITEM_COLUMNS``."""
+    """One queryset per kind of open item the filters keep, each scoped by ``scope`` (to
+    what a user may see), filtered, and annotated with the columns of
+    ``OPEN_ITEM_COLUMNS``."""
     bucket = filters.get("bucket", "")
     if bucket and bucket not in BUCKET_LABELS:
         raise ValueError(f"Unknown aging bucket {bucket!r}; one of {', '.join(BUCKET_KEYS)}.")
@@ -224,14 +242,14 @@ def _open_sources(
     for name in kinds:
         rows: QuerySet[Any]
         if name == INVOICE:
-            rows = QBOInvoice.objects.visible_to(user).filter(balance__gt=0)
+            rows = scope(QBOInvoice.objects.all()).filter(balance__gt=0)
             rows = rows.annotate(
                 number=F("doc_number"), due=F("due_date"), total=F("total_amt"),
                 open_balance=F("balance"),
             )  # fmt: skip
             due = _invoice_due(today)
         elif name == CREDIT_MEMO:
-            rows = QBOCreditMemo.objects.visible_to(user).filter(balance__gt=0)
+            rows = scope(QBOCreditMemo.objects.all()).filter(balance__gt=0)
             rows = rows.annotate(
                 number=F("doc_number"), due=F("txn_date"),
                 total=ExpressionWrapper(-F("total_amt"), output_field=MONEY),
@@ -239,7 +257,7 @@ def _open_sources(
             )  # fmt: skip
             due = _credit_due(today)
         else:
-            rows = QBOPayment.objects.visible_to(user).filter(unapplied_amt__gt=0)
+            rows = scope(QBOPayment.objects.all()).filter(unapplied_amt__gt=0)
             rows = rows.annotate(
                 number=F("reference"), due=F("txn_date"),
                 total=ExpressionWrapper(-F("total_amt"), output_field=MONEY),
@@ -293,7 +311,7 @@ def open_items(*, user: User, today: date, **filters: Unpack[InvoiceFilters]) ->
     """
     sources = [
         rows.values_list(*OPEN_ITEM_COLUMNS, named=True)
-        for rows in _open_sources(user=user, today=today, **filters)
+        for rows in _open_sources(scope=_user_scope(user), today=today, **filters)
     ]
     return _union(sources)
 
@@ -375,7 +393,7 @@ def aging_totals(*, user: User, today: date, **filters: Unpack[InvoiceFilters]) 
             .values("kind", "days_overdue")
             .annotate(amount=Sum("open_balance"), count=Count("pk"))
             .values_list("kind", "days_overdue", "amount", "count")
-            for rows in _open_sources(user=user, today=today, **filters)
+            for rows in _open_sources(scope=_user_scope(user), today=today, **filters)
         ]
     )
     totals = _Totals()
@@ -408,6 +426,17 @@ def aging_by_customer(
     customer), and each customer's groups are added up here in Decimal. A customer billed
     in two currencies has a row for each: their amounts do not add up.
     """
+    return _aging_by_customer(_open_sources(scope=_user_scope(user), today=today, **filters))
+
+
+def aging_by_customer_for_connection(*, connection_id: int, today: date) -> CustomerAging:
+    """``aging_by_customer`` of one connection's company, for no user: what reconciliation
+    compares with QuickBooks' AgedReceivables. Only for code that has already decided who
+    may see the connection (a task, or a view that loaded it for its user)."""
+    return _aging_by_customer(_open_sources(scope=_connection_scope(connection_id), today=today))
+
+
+def _aging_by_customer(sources: list[QuerySet[Any]]) -> CustomerAging:
     key = ("connection_id", "customer_qbo_id", "currency")
     groups = _union(
         [
@@ -418,7 +447,7 @@ def aging_by_customer(
                 amount=Sum("open_balance"), count=Count("pk"),
             )
             .values_list(*key, "kind", "aging_bucket", "partner_name", "name", "amount", "count")
-            for rows in _open_sources(user=user, today=today, **filters)
+            for rows in sources
         ]
     )  # fmt: skip
     customers: dict[tuple[int, str, str], dict[str, Any]] = {}
