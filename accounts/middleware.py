@@ -20,7 +20,9 @@ Handler = Callable[[HttpRequest], HttpResponseBase]
 
 # Modules whose views must declare their roles. Third-party views (allauth, the Django
 # admin) carry their own checks.
-OWN_VIEW_MODULES = ("accounts.", "sync.", "inventory.", "billing.", "dashboard.", "unefemme.")
+OWN_VIEW_MODULES = (
+    "accounts.", "sync.", "inventory.", "billing.", "reconciliation.", "dashboard.", "unefemme.",
+)  # fmt: skip
 
 
 class NoTraceMiddleware:

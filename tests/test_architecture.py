@@ -23,8 +23,25 @@ ALLOWED: dict[str, set[str]] = {
     "sync": {"accounts", "common"},
     "billing": {"accounts", "common"},
     "inventory": {"accounts", "common", "sync", "billing"},
-    "dashboard": {"accounts", "common", "sync", "billing", "inventory", "unefemme"},
-    "unefemme": {"accounts", "common", "sync", "billing", "inventory", "dashboard"},
+    "reconciliation": {"accounts", "common", "sync", "billing", "inventory"},
+    "dashboard": {
+        "accounts",
+        "common",
+        "sync",
+        "billing",
+        "inventory",
+        "reconciliation",
+        "unefemme",
+    },
+    "unefemme": {
+        "accounts",
+        "common",
+        "sync",
+        "billing",
+        "inventory",
+        "reconciliation",
+        "dashboard",
+    },
     "qbo_sandbox": set(),
 }
 OURS = set(ALLOWED) | {"devtools", "tests", "bench"}

@@ -18,7 +18,9 @@ from sync.services import LAST_TICK_KEY
 from sync.tasks import tick
 from unefemme.celery import app
 
-OWN_TASK_PREFIXES = ("accounts.", "sync.", "inventory.", "billing.", "dashboard.")
+OWN_TASK_PREFIXES = (
+    "accounts.", "sync.", "inventory.", "billing.", "reconciliation.", "dashboard.",
+)  # fmt: skip
 
 
 @pytest.mark.django_db(transaction=True)

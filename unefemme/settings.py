@@ -120,6 +120,8 @@ INSTALLED_APPS = [
     "sync",
     "inventory",
     "billing",
+    # Compares the mirror with QuickBooks' own reports; reads billing, inventory and sync.
+    "reconciliation",
     # Last: it reads every app above (the dashboard, /healthz, demo_setup); none reads it.
     "dashboard",
 ]
@@ -387,6 +389,12 @@ CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 CELERY_BEAT_SCHEDULE = {
     "tick": {"task": "sync.tasks.tick", "schedule": 60.0},
     "push-jobs-resume": {"task": "inventory.tasks.push_jobs_resume", "schedule": 300.0},
+    # Once a night, while the realms' rate limits are quiet: two report requests per live
+    # connection (reconciliation/services.py).
+    "reconciliation-nightly": {
+        "task": "reconciliation.tasks.reconciliation_nightly",
+        "schedule": crontab(hour=2, minute=41),
+    },
     "cleanup-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),

@@ -16,5 +16,6 @@ urlpatterns = [
     path("sync/", include("sync.urls")),
     path("inventory/", include("inventory.urls")),
     path("billing/", include("billing.urls")),
+    path("reconciliation/", include("reconciliation.urls")),
     path("admin/", admin.site.urls),
 ]
