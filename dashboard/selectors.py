@@ -22,6 +22,7 @@ from billing.models import QBOPayment
 from billing.selectors import aging_totals
 from inventory.mapping.selectors import open_conflict_count
 from inventory.reports.selectors import discrepancies_out_of_tolerance
+from reconciliation.selectors import FailingCheck, failing_check
 from sync.models import QBOConnection, SyncRun
 
 if TYPE_CHECKING:
@@ -75,6 +76,9 @@ class Tiles:
     # Partner × SKU rows over or under tolerance (inventory.reports.selectors); unlike the
     # other tiles it costs the page's two queries, not one aggregate.
     discrepancies_out_of_tolerance: int
+    # Differences with QuickBooks' own reports older than one sync interval
+    # (reconciliation.selectors): a failing check until a run finds them agreeing.
+    reconciliation: FailingCheck
 
 
 def partners_connected(*, user: User) -> PartnersConnected:
@@ -170,4 +174,5 @@ def dashboard_tiles(*, user: User, today: date) -> Tiles:
         failing_syncs=failing_syncs(user=user),
         conflicts_open=conflicts_open(user=user),
         discrepancies_out_of_tolerance=discrepancies_out_of_tolerance(user=user),
+        reconciliation=failing_check(user=user),
     )

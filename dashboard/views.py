@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -9,10 +11,13 @@ from django.views.decorators.http import require_GET
 from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE
 from common.htmx import wants_fragment
+from reconciliation.selectors import failing_detail
 from sync.selectors import last_tick as last_tick_at
 
 from . import health
 from .selectors import dashboard_tiles
+
+logger = logging.getLogger(__name__)
 
 
 @role_required(*EVERYONE)
@@ -28,6 +33,16 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     return render(request, template, {"tiles": tiles, "refreshed_at": timezone.now()})
 
 
+def _reconciliation_detail(database: bool) -> dict[str, object]:
+    if not database:
+        return {"ok": None, "error": "database unavailable"}
+    try:
+        return failing_detail()
+    except Exception:  # /healthz must answer; the reason goes to the log
+        logger.warning("health: reconciliation detail failed", exc_info=True)
+        return {"ok": None, "error": "could not be read"}
+
+
 @login_not_required
 @require_GET
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -36,4 +51,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
     body: dict[str, object] = {**checks, "ok": all(checks.values())}
     # Informational: beat's heartbeat. A stale value means schedules are not running.
     body["beat_last_tick"] = last_tick.isoformat() if last_tick else None
+    # Informational too: the books disagreeing with QuickBooks' reports is for people to
+    # look into, not a reason for the load balancer to take this instance out.
+    body["detail"] = {"reconciliation": _reconciliation_detail(checks["database"])}
     return JsonResponse(body, status=200 if body["ok"] else 503)

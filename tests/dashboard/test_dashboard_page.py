@@ -442,9 +442,10 @@ def _connections(*partners: Partner) -> list[QBOConnection]:
 def test_each_figure_is_one_query(ada: User, monkeypatch: pytest.MonkeyPatch,
                                   django_assert_num_queries: Any) -> None:  # fmt: skip
     _mirror(_connections(), 3)
-    # Partners, receivables, unapplied cash, failing syncs, conflicts, and the
-    # discrepancies' two (latest snapshots, mapped QuickBooks quantities).
-    with django_assert_num_queries(7):
+    # Partners, receivables, unapplied cash, failing syncs, conflicts, the
+    # discrepancies' two (latest snapshots, mapped QuickBooks quantities), and the
+    # reconciliation check.
+    with django_assert_num_queries(8):
         dashboard_tiles(user=ada, today=TODAY)
 
 
