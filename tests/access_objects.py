@@ -238,6 +238,11 @@ def push_job(side: Side) -> Kwargs:
     return {"pk": job.pk}
 
 
+def ledger_row(side: Side) -> Kwargs:
+    # The world's mapped SKU of this partner: its stock ledger drill-down.
+    return {"partner_id": side.partner.pk, "sku": side.sku_code}
+
+
 # --- The registry ------------------------------------------------------------------------
 
 
@@ -291,6 +296,7 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:catalog_import_preview": ObjectURL(catalog_import, partner_scoped=False),
     "inventory:push_job": ObjectURL(push_job),
     "inventory:supplier_vendor": ObjectURL(connection, redirect_to(_connection_on_suppliers_page)),
+    "inventory:stock_ledger_row": ObjectURL(ledger_row),
     # POST-only: a GET is refused before the job is loaded.
     "inventory:push_job_approve": ObjectURL(push_job, Answer(405)),
     "inventory:push_job_discard": ObjectURL(push_job, Answer(405)),

@@ -59,6 +59,7 @@ READS_QUERY: dict[str, tuple[str, ...]] = {
     "billing:payments": ("partner", "date_from", "date_to", *TABLE),
     "inventory:discrepancies": ("partner", "status", "sku", *TABLE),
     "inventory:depletion": ("partner", "sku", "window", "threshold", *TABLE),
+    "inventory:stock_ledger": ("partner", "sku", "start", "end", "unit", *TABLE),
     "inventory:sell_through": ("partner", "sku", "start", "end", "group", "unit", *TABLE),
     "inventory:push_jobs": ("partner", "status", "kind", *TABLE),
     "inventory:catalog": ("q", "active"),
