@@ -6,6 +6,7 @@ rows, exports and drill-downs included (another partner's drill-down is a 404).
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from django.http import Http404, HttpResponseBase
@@ -34,10 +35,16 @@ ROW_FRAGMENT = "stock-ledger-lines"
 _FIGURE_WORDS = dict(FIGURES)
 
 
+def ledger_url(*, partner_id: int, sku: str, start: date, end: date) -> str:
+    """One partner × SKU's ledger and documents over ``start``..``end``: where the other
+    report pages' rows link to."""
+    path = reverse("inventory:stock_ledger_row", args=[partner_id, sku])
+    return f"{path}?{urlencode({'start': f'{start:%Y-%m-%d}', 'end': f'{end:%Y-%m-%d}'})}"
+
+
 def row_url(row: LedgerRow) -> str:
     """The row's drill-down, for the same period."""
-    path = reverse("inventory:stock_ledger_row", args=[row.partner_id, row.sku])
-    return f"{path}?{urlencode({'start': f'{row.start:%Y-%m-%d}', 'end': f'{row.end:%Y-%m-%d}'})}"
+    return ledger_url(partner_id=row.partner_id, sku=row.sku, start=row.start, end=row.end)
 
 
 def _figure_columns() -> list[Column]:

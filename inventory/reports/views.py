@@ -5,6 +5,7 @@ included.
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
@@ -21,6 +22,7 @@ from common.tables import Column, Table, csv_response
 
 from . import selectors, sell_through
 from .forms import DepletionFilterForm, DiscrepancyFilterForm, SellThroughFilterForm
+from .ledger_views import ledger_url
 from .selectors import (
     DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
@@ -204,6 +206,17 @@ def _measure_columns() -> list[Column]:
     return columns
 
 
+def _ledger_of_period(row: sell_through.SellThroughRow) -> str:
+    # Where that period's bottles went: the stock ledger of the row's partner and SKU over
+    # the same month or week.
+    start = row.period.start
+    if row.period.grouping == sell_through.WEEK:
+        end = start + timedelta(days=6)
+    else:
+        end = sell_through.month_end(start)
+    return ledger_url(partner_id=row.partner_id, sku=row.sku, start=start, end=end)
+
+
 SELL_THROUGH = Table(
     [
         Column(
@@ -211,7 +224,12 @@ SELL_THROUGH = Table(
             "Partner",
             sort=lambda r: (r.partner.casefold(), r.sku, r.period.start),
         ),  # fmt: skip
-        Column("sku", "SKU", sort=lambda r: (r.sku, r.partner.casefold(), r.period.start)),
+        Column(
+            "sku",
+            "SKU",
+            sort=lambda r: (r.sku, r.partner.casefold(), r.period.start),
+            link=_ledger_of_period,
+        ),  # fmt: skip
         Column("wine", "Wine", sort="wine"),
         Column("format_ml", "Bottle (ml)", sort="format_ml", kind="number"),
         Column(

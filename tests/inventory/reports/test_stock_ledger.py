@@ -502,3 +502,21 @@ def test_a_seeded_company_matches_quickbooks_reports_and_documents(
     assert run is not None and run.kind == SyncRun.Kind.POLL and run.status == "succeeded"
     rows = assert_ledger_matches_quickbooks(books, connection, sam, start, end)
     assert next(r for r in rows if r.sku == code).adjusted == adjusted - 7 * items[code][item_id]
+
+
+# --- Links from the other report pages --------------------------------------------------------
+
+
+@pytest.mark.django_db
+def test_sell_through_and_discrepancy_rows_link_to_the_ledger(
+    sam: User, partner_a: Partner, march: QBOItem
+) -> None:
+    client = signed_in(sam)
+    ledger = detail_url(march.connection, "UF-CAL-NV-750")
+    page = client.get(reverse("inventory:sell_through"), {"start": "2025-03", "end": "2025-03"})
+    # The row's own month.
+    assert f"{ledger}?start=2025-03-01&amp;end=2025-03-31" in page.content.decode()
+    snap(partner_a, "UF-CAL-NV-750", 204, date(2025, 3, 12))
+    page = client.get(reverse("inventory:discrepancies"))
+    assert ledger in page.content.decode()
+    assert client.get(ledger).status_code == 200
