@@ -119,7 +119,7 @@ def _status(request: AuthedRequest, connection: object) -> HttpResponse:
         "reconciliation/connection.html#run-status",
         {"connection": connection, "run": run, "polling": _polling(run)},
     )
-    if not _polling(run):
+    if wants_fragment(request) and not _polling(run):
         # 286 makes htmx stop polling; the final state is still swapped in.
         return HttpResponseStopPolling(response.content)
     return response

@@ -298,6 +298,9 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:supplier_vendor": ObjectURL(connection, redirect_to(_connection_on_suppliers_page)),
     "inventory:stock_ledger_row": ObjectURL(ledger_row),
     # POST-only: a GET is refused before the job is loaded.
+    "reconciliation:connection": ObjectURL(connection),
+    "reconciliation:status": ObjectURL(connection),  # the run's progress, as a fragment
+    "reconciliation:run": ObjectURL(connection, Answer(405)),  # POST only
     "inventory:push_job_approve": ObjectURL(push_job, Answer(405)),
     "inventory:push_job_discard": ObjectURL(push_job, Answer(405)),
     "inventory:push_job_retry": ObjectURL(push_job, Answer(405)),

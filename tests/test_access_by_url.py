@@ -133,7 +133,7 @@ def _targets(url: WalkedURL, world: World) -> list[tuple[Side | None, Kwargs, st
 def _database() -> dict[str, list[tuple[Any, ...]]]:
     """Every row of our apps, to prove a refused request changed nothing."""
     rows = {}
-    for label in ("accounts", "sync", "inventory", "billing"):
+    for label in ("accounts", "sync", "inventory", "billing", "reconciliation"):
         for model in apps.get_app_config(label).get_models():
             values = model._base_manager.order_by("pk").values_list()
             rows[model._meta.label] = [
@@ -372,6 +372,7 @@ ROW_PAGES = {
     "sync:connections": "company_name",
     "inventory:push_jobs": "partner_name",
     "inventory:suppliers": "company_name",
+    "reconciliation:index": "company_name",
 }
 # The ones that export their rows with ?format=csv.
 EXPORTS = {
