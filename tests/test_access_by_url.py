@@ -369,6 +369,7 @@ ROW_PAGES = {
     "inventory:discrepancies": "sku_code",
     "inventory:depletion": "sku_code",
     "inventory:sell_through": "sku_code",
+    "inventory:stock_ledger": "sku_code",
     "sync:connections": "company_name",
     "inventory:push_jobs": "partner_name",
     "inventory:suppliers": "company_name",
@@ -381,6 +382,7 @@ EXPORTS = {
     "inventory:discrepancies",
     "inventory:depletion",
     "inventory:sell_through",
+    "inventory:stock_ledger",
     "inventory:push_jobs",
 }
 # Exports that hold no partner's rows.
