@@ -376,6 +376,7 @@ def test_each_tile_links_to_its_page(ada: User) -> None:
         "unapplied": "billing:payments",
         "conflicts": "inventory:conflicts",
         "failing-syncs": "sync:connections",
+        "reconciliation": "reconciliation:index",
     }
     links = re.findall(r'<a class="tile" href="([^"]+)" data-tile="([^"]+)">', html)
     assert {tile: url for url, tile in links} == {
