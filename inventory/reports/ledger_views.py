@@ -93,6 +93,9 @@ LEDGER = Table(
 
 def _hidden(user: Any, unit: str) -> list[str]:
     hide = [] if user.sees_all_partners else ["partner"]
+    # The explanations are sentences: on the page they sit in each row's drill-down, where
+    # the documents they cite are; the export keeps them in a column.
+    hide.append("reasons")
     # The other unit's columns stay in the export only.
     for key, _ in FIGURES:
         hide.append(key if unit == CASES else f"{key}_cases")

@@ -245,6 +245,9 @@ def test_page_csv_and_totals_agree(sam: User, march: QBOItem, books_b: QBOConnec
         for unit, suffix in (("", "bottles"), ("_cases", "9L cases")):
             column = sum(D(r[f"{words} ({suffix})"]) for r in rows)
             assert column == ledger.totals[f"{key}{unit}"], (words, suffix)
+    # The explanations are in the export; on the page, in each row's drill-down.
+    [callie] = [r for r in rows if r["SKU"] == "UF-CAL-NV-750"]
+    assert "2 lines dated after 2025-03-31" in callie["Explanation"]
     html = page.content.decode()
     assert "Stock ledger" in html and "Expected closing" in html
     assert detail_url(march.connection, "UF-CAL-NV-750") in html
