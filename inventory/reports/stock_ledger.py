@@ -37,7 +37,7 @@ the movements dated after ``end``, which the drill-down lists. The checks that c
   before it was received: a bill is missing or dated late): flagged.
 
 Cost: one UNION ALL of six per-document-type grouped queries (company × item × day, from
-the earlier of ``start`` and the day after the oldest warehouse count), the mappings with
+the earlier of ``start`` and the oldest warehouse count's day), the mappings with
 their items, and the warehouse counts: a constant number of queries whatever the number of
 documents or rows. The drill-down reads one partner × SKU's lines with six more.
 """
@@ -376,8 +376,10 @@ def stock_ledger(
     }
     for key, (as_of, bottles) in counts.items():
         rows[key].warehouse_as_of, rows[key].warehouse_bottles = as_of, bottles
-    # Movements from the first day any figure needs: the period's, or those after a count.
-    since = min([start, *(as_of + timedelta(days=1) for as_of, _ in counts.values())])
+    # Movements from the first day any figure needs: the period's, or those after a count
+    # (read from the count's own day, which the walk below leaves out: a day after the last
+    # one a date can hold would not be a date).
+    since = min([start, *(as_of for as_of, _ in counts.values())])
 
     parts = []
     for model, document, _, measure, column, only in _SOURCES:
