@@ -38,15 +38,17 @@ ZERO = Decimal("0")
 AMOUNT = DecimalField(max_digits=18, decimal_places=4)
 
 
-def _failing_q(prefix: str = "") -> Q:
+def _failing_q() -> Q:
     """A difference that has lasted longer than its connection's sync interval: a sync has
     had its chance to bring the mirror level with QuickBooks and has not, so this is not
     a change caught between two polls (connection.sync_interval, 5 minutes by default, is
-    how often sync.services.tick_run polls each company)."""
+    how often sync.services.tick_run polls each company). A disconnected company is no
+    longer synced or reconciled: its last differences stay on its page, but they can
+    never clear, so they fail no check."""
     older_than = ExpressionWrapper(
-        Now() - F(f"{prefix}connection__sync_interval"), output_field=DateTimeField()
+        Now() - F("connection__sync_interval"), output_field=DateTimeField()
     )
-    return Q(**{f"{prefix}first_seen__lt": older_than})
+    return Q(first_seen__lt=older_than) & ~Q(connection__status=QBOConnection.Status.DISCONNECTED)
 
 
 # ---------------------------------------------------------------- loaders

@@ -28,6 +28,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db import connection as db_connection
 from django.db import transaction
 from django.utils import timezone
 
@@ -85,6 +86,11 @@ def company_today() -> date:
     return timezone.localdate(timezone=ZoneInfo(settings.TIME_ZONE))
 
 
+# The first key of reconciliation's PostgreSQL advisory locks (the second is the
+# connection's id): "RC" in ASCII, so that no other lock of ours takes the same pair.
+_ADVISORY_CLASS = 0x5243
+
+
 def _lock_key(connection_id: int) -> str:
     return f"{locks.KEY_PREFIX}:reconcile-lock:{connection_id}"
 
@@ -102,7 +108,10 @@ def reconciliation_request(*, connection: QBOConnection, user: User) -> Reconcil
         )
     with transaction.atomic():
         # Serialises two presses on the same connection: the second sees the first's run.
-        QBOConnection.objects.select_for_update().filter(pk=connection.pk).first()
+        # An advisory lock rather than the connection's row: the sync holds that row FOR
+        # SHARE in every transaction it writes (sync.locks.RealmLease.check_fence).
+        with db_connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s, %s)", [_ADVISORY_CLASS, connection.pk])
         pending: ReconciliationRun | None = (
             ReconciliationRun.objects.filter(
                 connection=connection,
@@ -203,32 +212,50 @@ def _run_locked(
     run.report_date = report_date
     run.save(update_fields=["status", "started_at", "report_date"])
     meter = qbo.Meter()
-    client = qbo.QBOClient(
-        realm_id=connection.realm_id, tokens=ConnectionTokens(connection.pk), meter=meter
-    )
-    day = {"report_date": report_date.isoformat()}
     try:
-        aging = client.report("AgedReceivables", {**day, **AGING_PARAMS})
-        stock = client.report("InventoryValuationSummary", day)
-        theirs_receivable = _their_receivables(aging)
-        theirs_stock = _their_stock(stock)
+        _compare_and_record(connection, run, lease, report_date, meter)
     except qbo.QBOError as exc:
         run.api_requests = meter.requests
         _end(run, ReconciliationRun.Status.FAILED, _describe(exc), exc.intuit_tid or "")
         logger.warning(
             "reconciliation of realm %s failed: %s", connection.realm_id, type(exc).__name__
         )
-        return run
     except ReportUnreadable as exc:
         run.api_requests = meter.requests
         _end(run, ReconciliationRun.Status.FAILED, str(exc))
-        return run
+    except locks.LeaseLost:
+        # Paused past the lease: a newer run may hold the connection now; its result stands.
+        run.api_requests = meter.requests
+        _end(run, ReconciliationRun.Status.FAILED, INTERRUPTED_MESSAGE)
     except Exception:
+        # Recorded, then raised for the worker's log: a run must never stay "running".
         run.api_requests = meter.requests
         _end(run, ReconciliationRun.Status.FAILED, "An unexpected error stopped this run.")
         raise
+    return run
+
+
+def _compare_and_record(
+    connection: QBOConnection,
+    run: ReconciliationRun,
+    lease: locks.Lease,
+    report_date: date,
+    meter: qbo.Meter,
+) -> None:
+    """Fetch, compare, and write the differences and the finished run in one transaction;
+    anything that fails before the write leaves the earlier differences as they were."""
+    client = qbo.QBOClient(
+        realm_id=connection.realm_id, tokens=ConnectionTokens(connection.pk), meter=meter
+    )
+    day = {"report_date": report_date.isoformat()}
+    theirs_receivable = _their_receivables(
+        client.report("AgedReceivables", {**day, **AGING_PARAMS})
+    )
+    theirs_stock = _their_stock(client.report("InventoryValuationSummary", day))
     run.api_requests = meter.requests
     # Our side is read after QuickBooks answered, so the mirror is as fresh as it can be.
+    # A sync writing meanwhile can make a figure differ for one run; that is why only a
+    # difference that outlasts a sync interval fails the check (selectors.failing_check).
     ours_receivable = _our_receivables(connection.pk, report_date)
     ours_stock = _our_stock(connection.pk)
     found: dict[_Key, _Figure] = {}
@@ -244,7 +271,6 @@ def _run_locked(
         run.items_compared = len({k[0] for k in ours_stock} | {k[0] for k in theirs_stock})
         run.differences = len(found)
         _end(run, ReconciliationRun.Status.SUCCEEDED, "")
-    return run
 
 
 def _end(run: ReconciliationRun, status: str, error: str, tid: str = "") -> None:

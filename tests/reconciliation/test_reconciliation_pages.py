@@ -161,6 +161,24 @@ def test_the_csv_carries_the_pages_totals(kind: str, sam: User, books_a: QBOConn
     assert len(rows) == sum(t["count"] for t in totals.values()) > 0
 
 
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"kind": "stock\x00"}, {"kind": "x" * 5000}, {"sort": "-nonsense"}, {"sort": "delta"},
+        {"page": "99999999999999999999"}, {"page": "-1"}, {"page": "\uff11"},
+        {"format": "xlsx"}, {"kind": ["stock", "receivables"]},
+    ],
+)  # fmt: skip
+def test_the_page_takes_any_query_string(
+    query: dict[str, Any], alice: User, books_a: QBOConnection
+) -> None:
+    # tests/test_no_5xx_lists.py fuzzes pages without parameters; this one has one.
+    difference(books_a, finished_run(books_a), 1)
+    client = signed_in(alice)
+    for headers in ({}, {"HX-Request": "true"}):
+        assert client.get(page(books_a), query, headers=headers).status_code == 200
+
+
 # --- Run now and its progress ----------------------------------------------------------------
 
 
@@ -256,6 +274,16 @@ def test_a_difference_older_than_one_sync_interval_fails_the_dashboard_check(
     # A longer interval on the connection makes the same difference not failing yet.
     QBOConnection.objects.filter(pk=books_a.pk).update(sync_interval=timedelta(minutes=30))
     assert 'data-check="ok"' in _tile(signed_in(sam).get(reverse("dashboard")).content.decode())
+
+
+def test_a_disconnected_companys_differences_fail_no_check(
+    sam: User, books_a: QBOConnection
+) -> None:
+    difference(books_a, finished_run(books_a), 1, age=timedelta(hours=2))
+    QBOConnection.objects.filter(pk=books_a.pk).update(status=QBOConnection.Status.DISCONNECTED)
+    assert 'data-check="ok"' in _tile(signed_in(sam).get(reverse("dashboard")).content.decode())
+    # Still listed on its page: what it last disagreed on is history worth keeping.
+    assert "Name 1" in signed_in(sam).get(page(books_a)).content.decode()
 
 
 def test_a_partner_users_check_counts_only_its_own_connections(

@@ -237,7 +237,8 @@ def test_beat_schedules_the_nightly_run() -> None:
 
     entry = app.conf.beat_schedule["reconciliation-nightly"]
     assert entry["task"] == "reconciliation.tasks.reconciliation_nightly"
-    assert entry["task"] in app.tasks or app.loader.import_default_modules() is not None
+    app.loader.import_default_modules()
+    assert entry["task"] in app.tasks
 
 
 @pytest.mark.django_db
@@ -256,3 +257,33 @@ def test_stale_after_outlasts_the_task() -> None:
     from reconciliation.models import STALE_AFTER
 
     assert timedelta(seconds=tasks.reconciliation_run.time_limit or 0) < STALE_AFTER
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_of_another_shape_or_an_error_of_ours_fails_the_run_and_keeps_the_rest(
+    on_sandbox: SandboxProcess, partner_a: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    connection = synced(on_sandbox, partner_a, scale=0.1)
+    item = QBOItem.objects.filter(connection=connection, item_type="Inventory").first()
+    assert item is not None and item.qty_on_hand is not None
+    QBOItem.objects.filter(pk=item.pk).update(qty_on_hand=item.qty_on_hand + 2)
+    assert reconcile(connection).differences == 1
+    before = list(Difference.objects.filter(connection=connection).values())
+
+    # Columns we do not know how to compare (a company whose report is set up otherwise):
+    # a failed run that says so, rather than differences that are not there.
+    monkeypatch.setattr(services, "AGING_COLUMNS", ["", "Current", "Later", "Total"])
+    unreadable = reconcile(connection)
+    assert unreadable.status == ReconciliationRun.Status.FAILED
+    assert "AgedReceivables came back with the columns" in unreadable.error
+    monkeypatch.undo()
+
+    def broken(connection_id: int) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(services, "_our_stock", broken)
+    with pytest.raises(RuntimeError):
+        reconcile(connection)
+    crashed = ReconciliationRun.objects.filter(connection=connection).latest("created_at")
+    assert crashed.status == ReconciliationRun.Status.FAILED and crashed.finished_at
+    assert list(Difference.objects.filter(connection=connection).values()) == before
