@@ -68,6 +68,10 @@ FLOW_PAGES = [
     ("Sell-through, by week", "inventory:sell_through", "group=week", STAFF_EMAIL),
     ("Sell-through CSV", "inventory:sell_through", "format=csv", STAFF_EMAIL),
     ("Suppliers (Une Femme vendor)", "inventory:suppliers", "", ADMIN_EMAIL),
+    # This month so far (the default), and the whole history: every document's lines.
+    ("Stock ledger, this month", "inventory:stock_ledger", "", STAFF_EMAIL),
+    ("Stock ledger, all history", "inventory:stock_ledger", "start=2000-01-01", STAFF_EMAIL),
+    ("Stock ledger CSV", "inventory:stock_ledger", "start=2000-01-01&format=csv", STAFF_EMAIL),
 ]
 FLOW_TARGET_SECONDS = 1.0
 # (label, URL name, target for export time ÷ main SQL; None: for the record only)
