@@ -20,6 +20,7 @@ from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE, Role
 from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
+from sync.models import QBOConnection
 
 from . import selectors, services
 from .models import Difference, ReconciliationRun
@@ -62,6 +63,7 @@ def connection_page(request: AuthedRequest, pk: int) -> HttpResponseBase:
     if kind not in selectors.KINDS:
         kind = ""  # an unknown kind is left out, as a filter that does not parse
     rows = selectors.differences(connection=connection, kind=kind)
+    run = selectors.latest_run(connection=connection)
     table = DIFFERENCES.bind(request, rows)
     if table.is_csv:
         return csv_response(table, f"reconciliation-{connection.realm_id}.csv")
@@ -74,7 +76,9 @@ def connection_page(request: AuthedRequest, pk: int) -> HttpResponseBase:
             {"kind": key, "label": KIND_LABELS[key], **figures}
             for key, figures in selectors.difference_totals(rows).items()
         ],
-        "run": selectors.latest_run(connection=connection),
+        "run": run,
+        # A run still under way when the page is opened (or reloaded) is polled too.
+        "polling": _polling(run),
         "last_success": selectors.last_succeeded_run(connection=connection),
     }
     template = "reconciliation/connection.html"
@@ -112,12 +116,13 @@ def run_status(request: AuthedRequest, pk: int) -> HttpResponse:
     return _status(request, connection)
 
 
-def _status(request: AuthedRequest, connection: object) -> HttpResponse:
-    run = selectors.latest_run(connection=connection)  # type: ignore[arg-type]
+def _status(request: AuthedRequest, connection: QBOConnection) -> HttpResponse:
+    run = selectors.latest_run(connection=connection)
     response = render(
         request,
         "reconciliation/connection.html#run-status",
-        {"connection": connection, "run": run, "polling": _polling(run)},
+        # swapped: the fragment replaces the page's, whose table is from before the run.
+        {"connection": connection, "run": run, "polling": _polling(run), "swapped": True},
     )
     if wants_fragment(request) and not _polling(run):
         # 286 makes htmx stop polling; the final state is still swapped in.

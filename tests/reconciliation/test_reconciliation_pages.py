@@ -216,6 +216,20 @@ def test_run_now_queues_one_run_and_the_page_polls_it_until_done(
     assert plain.status_code == 302 and plain["Location"] == page(books_a)
 
 
+def test_a_page_opened_while_a_run_is_under_way_polls_it(
+    alice: User, books_a: QBOConnection
+) -> None:
+    ReconciliationRun.objects.create(
+        connection=books_a, status=ReconciliationRun.Status.RUNNING, started_at=timezone.now()
+    )
+    text = signed_in(alice).get(page(books_a)).content.decode()
+    assert 'hx-trigger="every 1s"' in text and "Comparing with QuickBooks" in text
+    # One lost long ago (its worker killed) is not waited for.
+    ReconciliationRun.objects.update(created_at=timezone.now() - timedelta(hours=1))
+    text = signed_in(alice).get(page(books_a)).content.decode()
+    assert 'hx-trigger="every 1s"' not in text and "never finished" in text
+
+
 def test_run_now_on_a_connection_needing_reconnect_says_why(
     alice: User, books_a: QBOConnection
 ) -> None:
