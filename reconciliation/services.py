@@ -354,8 +354,13 @@ def _compare(
 
 
 def _our_receivables(connection_id: int, today: date) -> dict[tuple[str, str], tuple[str, Decimal]]:
-    """Per (customer id, bucket or "total"): the name and our net open amount. A customer
-    billed in two currencies has two aging rows; the report has one, so they are added."""
+    """Per (customer id, bucket or "total"): the name and our net open amount.
+
+    A customer billed in two currencies has two aging rows and one report row, so they
+    are added here. That only agrees when the company has one currency: QuickBooks prints
+    a multicurrency company's aging in its home currency, and the mirror keeps each
+    document's own amounts, so such a company's foreign-currency customers will show as
+    differences (none of our partners uses multicurrency today)."""
     figures: dict[tuple[str, str], tuple[str, Decimal]] = {}
     aging = aging_by_customer_for_connection(connection_id=connection_id, today=today)
     for row in aging.rows:
