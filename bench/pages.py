@@ -155,7 +155,8 @@ def main_sql(queries: list[Query], repeat: int) -> tuple[float, int]:
 
     reads: dict[str, Query] = {}
     for query in queries:
-        if query.sql.split(None, 1)[0].upper() in ("SELECT", "WITH"):
+        # A UNION of ordered parts starts with "(" (Django parenthesises each SELECT).
+        if query.sql.lstrip("( \n").split(None, 1)[0].upper() in ("SELECT", "WITH"):
             reads.setdefault(query.sql, query)
 
     def execute(query: Query) -> None:
