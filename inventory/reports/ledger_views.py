@@ -96,6 +96,10 @@ def _hidden(user: Any, unit: str) -> list[str]:
     # The explanations are sentences: on the page they sit in each row's drill-down, where
     # the documents they cite are; the export keeps them in a column.
     hide.append("reasons")
+    # QuickBooks now − expected closing is by construction the movements dated after the
+    # period, which the drill-down lists; the page keeps QuickBooks now beside the closing
+    # and stays within a laptop's width.
+    hide.append("now_difference")
     # The other unit's columns stay in the export only.
     for key, _ in FIGURES:
         hide.append(key if unit == CASES else f"{key}_cases")
