@@ -33,6 +33,7 @@ from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE, Role
 from common import mirror
 from common.htmx import wants_fragment
+from common.sentences import end_sentence
 
 from . import selectors, services
 from .models import QBOConnection
@@ -191,8 +192,8 @@ def callback(request: AuthedRequest) -> HttpResponse:
         return redirect("sync:connections")
     messages.success(
         request,
-        f"Connected to {connection.company_name or 'your QuickBooks company'}. The first "
-        "import has started; its progress shows below.",
+        f"Connected to {end_sentence(connection.company_name or 'your QuickBooks company')} "
+        "The first import has started; its progress shows below.",
     )
     return redirect("sync:connections")
 
@@ -208,8 +209,8 @@ def disconnect(request: AuthedRequest, pk: int) -> HttpResponse:
             services.connection_disconnect(connection=connection, user=request.user)
             messages.success(
                 request,
-                f"Disconnected {connection.company_name or connection.realm_id}. Syncing has "
-                "stopped; the data already mirrored is kept.",
+                f"Disconnected {end_sentence(connection.company_name or connection.realm_id)} "
+                "Syncing has stopped; the data already mirrored is kept.",
             )
         return redirect("sync:connections")
     return render(request, "sync/disconnect.html", {"connection": connection})

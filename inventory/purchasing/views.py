@@ -14,6 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.access import AuthedRequest, role_required
 from accounts.roles import ADMINS, EVERYONE
+from common.sentences import end_sentence
 from sync.models import QBOConnection
 
 from . import selectors, services
@@ -76,7 +77,7 @@ def supplier_vendor(request: AuthedRequest, pk: int) -> HttpResponse:
     else:
         messages.success(
             request,
-            f"{partner}: Une Femme is now {row.vendor_name}. Syncs keep this choice until an "
-            "admin changes it.",
+            f"{partner}: Une Femme is now {end_sentence(row.vendor_name)} Syncs keep this "
+            "choice until an admin changes it.",
         )
     return _back(connection)

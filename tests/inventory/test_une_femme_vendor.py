@@ -675,3 +675,16 @@ def test_the_seeded_une_femme_wines_vendor_is_found_after_an_import(
     with override_settings(UNE_FEMME_VENDOR_NAMES=(), UNE_FEMME_EMAIL_DOMAINS=()):
         by_bills = detect(connection)
     assert (by_bills.vendor_qbo_id, by_bills.source) == (str(une_femme["Id"]), Source.BILLS)
+
+
+@pytest.mark.django_db
+def test_a_vendor_name_ending_in_a_period_is_not_followed_by_another(
+    ana: User, world: None, books_a: QBOConnection
+) -> None:
+    vendor(books_a, "9", "Une Femme Wines Co.")
+    url = reverse("inventory:supplier_vendor", args=[books_a.pk])
+
+    body = signed_in(ana).post(url, {"vendor": "9"}, follow=True).content.decode()
+
+    assert "Une Femme is now Une Femme Wines Co. Syncs keep this choice" in body
+    assert "Co.." not in body

@@ -470,3 +470,22 @@ def test_after_sync_now_the_card_polls_until_a_run_started_after_it_has_finished
         trigger="manual", finished_at=timezone.now(),
     )  # fmt: skip
     assert client.get(card, headers={"HX-Request": "true"}).status_code == 286
+
+
+@pytest.mark.django_db
+def test_a_company_name_ending_in_a_period_gets_no_second_one_in_the_messages(
+    alice: User, partner_a: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync import services
+
+    connection = make_connection(partner_a, "1001", company_name="Une Femme Wines Co.")
+    monkeypatch.setattr(services, "connection_connect_from_callback", lambda **kwargs: connection)
+    client = signed_in(alice)
+
+    connected = client.get(reverse("sync:callback"), follow=True).content.decode()
+    assert "Connected to Une Femme Wines Co. The first import has started" in connected
+
+    url = reverse("sync:disconnect", args=[connection.pk])
+    disconnected = client.post(url, follow=True).content.decode()
+    assert "Disconnected Une Femme Wines Co. Syncing has stopped" in disconnected
+    assert "Co.." not in connected + disconnected
