@@ -113,6 +113,8 @@ class Column:
     currency: str | RowFunc | None = None
     link: RowFunc | None = None
     export: bool = True
+    # Keep the cell on one line: codes such as SKUs break at their hyphens otherwise.
+    nowrap: bool = False
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -259,6 +261,10 @@ class Cell:
     @property
     def numeric(self) -> bool:
         return self.column.numeric
+
+    @property
+    def nowrap(self) -> bool:
+        return self.column.nowrap
 
 
 class BoundRow:

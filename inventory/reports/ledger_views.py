@@ -59,7 +59,9 @@ def _figure_columns() -> list[Column]:
 LEDGER = Table(
     [
         Column("partner", "Partner", sort=lambda r: (r.partner.casefold(), r.sku)),
-        Column("sku", "SKU", sort=lambda r: (r.sku, r.partner.casefold()), link=row_url),
+        Column(
+            "sku", "SKU", sort=lambda r: (r.sku, r.partner.casefold()), link=row_url, nowrap=True
+        ),
         Column("wine", "Wine", sort="wine"),
         *_figure_columns(),
         Column(

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 DISCREPANCIES = Table(
     [
         Column("partner", "Partner", sort="partner_name", attr="partner_name"),
-        Column("sku", "SKU", sort="sku_code", attr="sku_code"),
+        Column("sku", "SKU", sort="sku_code", attr="sku_code", nowrap=True),
         Column("wine", "Wine", sort="wine"),
         Column("warehouse_bottles", "Warehouse (bottles)", sort="warehouse_bottles", kind="qty"),
         Column("qbo_bottles", "QuickBooks (bottles)", sort="qbo_bottles", kind="qty"),
@@ -107,7 +107,7 @@ def _weekly_text(row: DepletionRow) -> str:
 DEPLETION = Table(
     [
         Column("partner", "Partner", sort="partner"),
-        Column("sku", "SKU", sort="sku", link=lambda r: r.chart_url),
+        Column("sku", "SKU", sort="sku", link=lambda r: r.chart_url, nowrap=True),
         Column("wine", "Wine", sort="wine"),
         Column("sold", "Sold (bottles)", sort="sold", kind="qty"),
         Column("returned", "Returned (bottles)", sort="returned", kind="qty"),
@@ -229,6 +229,7 @@ SELL_THROUGH = Table(
             "SKU",
             sort=lambda r: (r.sku, r.partner.casefold(), r.period.start),
             link=_ledger_of_period,
+            nowrap=True,
         ),  # fmt: skip
         Column("wine", "Wine", sort="wine"),
         Column("format_ml", "Bottle (ml)", sort="format_ml", kind="number"),
@@ -237,6 +238,7 @@ SELL_THROUGH = Table(
             "Period",
             attr="period_label",
             sort=lambda r: (r.period.start, r.partner.casefold(), r.sku),
+            nowrap=True,
         ),  # fmt: skip
         *_measure_columns(),
     ],

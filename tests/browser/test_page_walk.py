@@ -174,6 +174,27 @@ def expect_count(region: Locator, count: int, per_page: int = 50) -> None:
     )
 
 
+# The cells one of whose texts is laid out on more than one line: a text node's boxes at
+# distinct heights (boxes of different elements on one line may sit a pixel apart).
+_WRAPPED = """cells => cells.filter(cell => {
+    const walker = document.createTreeWalker(cell, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+        const range = document.createRange();
+        range.selectNodeContents(node);
+        const tops = new Set([...range.getClientRects()].map(box => Math.round(box.top)));
+        if (tops.size > 1) return true;
+    }
+    return false;
+}).map(cell => cell.textContent.trim())"""
+
+
+def on_one_line(cells: Locator) -> None:
+    """Every one of ``cells`` (dates, times, SKU codes) reads on one line at 1280 px."""
+    assert cells.count(), "no cell to check"
+    wrapped = cells.evaluate_all(_WRAPPED)
+    assert not wrapped, f"broken over lines: {wrapped[:5]}"
+
+
 def definitions(scope: Locator) -> dict[str, str]:
     """A <dl>'s terms and their definitions."""
     found: dict[str, str] = scope.evaluate(
@@ -366,6 +387,7 @@ def walk_payments(walk: Walk) -> None:
     }  # fmt: skip
     expect(region.get_by_role("alert")).to_have_count(0)  # "do not add up"
     expect_count(region, len(payments))
+    on_one_line(region.locator("tbody td.nowrap"))  # the dates
 
     # htmx: sort by the amount received.
     table = region.get_by_role("table", name="Payments", exact=True)
@@ -388,6 +410,7 @@ def walk_discrepancies(walk: Walk) -> None:
     unmapped = {(slugs[slug], code) for slug, code in walk.books.unmapped if slug in slugs}
     qbo = mapped_bottles(walk)
     region = page.locator("#discrepancy-table")
+    on_one_line(region.locator("tbody td:has(code), tbody td:has(time)"))
     table = region.get_by_role("table", name="Stock discrepancies", exact=True)
     expect_count(region, len(expected))
     rows = {(r["Partner"], r["SKU"]): r for r in table_rows(table)}

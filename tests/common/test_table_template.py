@@ -7,7 +7,7 @@ import csv
 import io
 import re
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -118,3 +118,22 @@ def test_a_row_template_replaces_the_generic_cells(tmp_path: Any, settings: Any)
     bound = table.bind(RequestFactory().get("/x/"), [{"sku": "UF-CRB-NV-750"}])
     html = render_to_string("common/_table.html", {"table": bound, "row_template": "row.html"})
     assert "<td>custom UF-CRB-NV-750</td>" in html
+
+
+def test_a_nowrap_column_and_dates_keep_their_cells_on_one_line() -> None:
+    table = Table(
+        [
+            Column("sku", "SKU", sort="sku", nowrap=True),
+            Column("wine", "Wine", sort="wine"),
+            Column("day", "Day", sort="day", kind="date"),
+        ],
+        default_sort="sku",
+    )
+    rows = [{"sku": "UF-BDB-2021-1500", "wine": "Blanc de Blancs", "day": date(2026, 12, 3)}]
+    html = render_to_string(
+        "common/_table.html", {"table": table.bind(RequestFactory().get("/x/"), rows)}
+    )
+    assert '<td class="nowrap">UF-BDB-2021-1500</td>' in html
+    assert "<td>Blanc de Blancs</td>" in html
+    # A date is a <time>, which the stylesheet keeps on one line (td time).
+    assert '<td><time datetime="2026-12-03">Dec 3, 2026</time></td>' in html
