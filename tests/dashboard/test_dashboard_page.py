@@ -289,6 +289,19 @@ def test_staff_are_not_told_to_connect(sam: User) -> None:
     assert START_ON_CONNECTIONS not in signed_in(sam).get(URL).content.decode()
 
 
+FILL_IN = "The figures fill in as partners connect QuickBooks"
+
+
+def test_the_fill_in_line_goes_once_every_partner_is_connected(
+    sam: User, partner_a: Partner, partner_b: Partner
+) -> None:
+    ConnectionFactory(partner=partner_a)
+    assert FILL_IN in signed_in(sam).get(URL).content.decode()  # 1 of 2
+
+    ConnectionFactory(partner=partner_b)
+    assert FILL_IN not in signed_in(sam).get(URL).content.decode()  # 2 of 2
+
+
 def test_failing_syncs_are_reconnects_and_latest_failed_runs(
     alice: User, bob: User, sam: User, partner_a: Partner, partner_b: Partner
 ) -> None:
