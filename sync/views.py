@@ -18,13 +18,16 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_not_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseStopPolling
@@ -62,8 +65,9 @@ def get_connection_for_user(
     return connection
 
 
-def _card(request: AuthedRequest, connection: Any) -> dict[str, Any]:
-    """What the ``connection`` fragment needs about one connection, for this user."""
+def _card(request: AuthedRequest, connection: Any, *, return_to: str = "") -> dict[str, Any]:
+    """What the ``connection`` fragment needs about one connection, for this user; with
+    ``return_to``, the page its buttons bring the person back to (the list otherwise)."""
     user = request.user
     own = user.role == Role.PARTNER and connection.partner_id == user.partner_id
     status = connection.status
@@ -86,6 +90,7 @@ def _card(request: AuthedRequest, connection: Any) -> dict[str, Any]:
         "can_sync": connected,
         "can_disconnect": live and (own or user.role == Role.ADMIN),
         "can_reconnect": own and status == QBOConnection.Status.NEEDS_RECONNECT,
+        "return_to": return_to,
     }
 
 
@@ -142,9 +147,21 @@ def connections(request: AuthedRequest) -> HttpResponse:
 @role_required(*EVERYONE)
 @require_GET
 def connection_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    """One connection; with htmx, just its card (what the page polls during an import)."""
-    card = _card(request, get_connection_for_user(request, pk, card=True))
-    if wants_fragment(request):
+    """One connection; with htmx, just its card (what the page polls during an import).
+
+    Sync now on this page comes back to it. The card is polled from the list too, so a
+    polled card keeps the way back only when htmx says it is on this page.
+    """
+    here = reverse("sync:connection", args=[pk])
+    fragment = wants_fragment(request)
+    polled_from = request.htmx.current_url_abs_path if fragment else None
+    on_its_page = not fragment or urlsplit(polled_from or "").path == here
+    card = _card(
+        request,
+        get_connection_for_user(request, pk, card=True),
+        return_to=here if on_its_page else "",
+    )
+    if fragment:
         response = render(request, "sync/connections.html#connection", {"card": card})
         if not card["polling"]:
             # 286 makes htmx stop polling; the final state is still swapped in.
@@ -228,8 +245,18 @@ def sync_now(request: AuthedRequest, pk: int) -> HttpResponse:
         else:
             _note_sync_requested(request, connection)
             messages.success(request, "A sync has been queued; it starts within moments.")
-        return redirect("sync:connections")
+        return redirect(_return_to(request, request.POST.get("next")))
     return render(request, "sync/sync_now.html", {"connection": connection})
+
+
+def _return_to(request: HttpRequest, url: str | None) -> str:
+    """``url`` when it is a page of this site (a form's ``next``); the list otherwise, so a
+    crafted link can never send anyone elsewhere."""
+    if url and url_has_allowed_host_and_scheme(
+        url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        return url
+    return reverse("sync:connections")
 
 
 @role_required(*EVERYONE)

@@ -489,3 +489,55 @@ def test_a_company_name_ending_in_a_period_gets_no_second_one_in_the_messages(
     disconnected = client.post(url, follow=True).content.decode()
     assert "Disconnected Une Femme Wines Co. Syncing has stopped" in disconnected
     assert "Co.." not in connected + disconnected
+
+
+def press_sync_now(client: Client, html: str, connection: QBOConnection) -> str:
+    """Post the page's Sync now form as a browser would; where the answer sends the person."""
+    action = reverse("sync:sync_now", args=[connection.pk])
+    (form,) = [f for f in parse_forms(html) if f.action == action]
+    (button,) = [c for c in form.controls if c.type == "submit"]
+    response = client.post(action, dict(form.submission(button, {})))
+    assert response.status_code == 302
+    return str(response["Location"])
+
+
+@pytest.mark.django_db
+def test_sync_now_returns_to_the_page_it_was_pressed_on(
+    cast: dict[str, User], partner_a: Partner, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sync.tasks import connection_sync
+
+    monkeypatch.setattr(connection_sync, "apply_async", lambda *args, **kwargs: None)
+    connection = make_connection(partner_a, "1001")
+    imported(connection)
+    listing = reverse("sync:connections")
+    detail = reverse("sync:connection", args=[connection.pk])
+    for who in ("alice", "sam", "ada"):
+        client = signed_in(cast[who])
+        assert press_sync_now(client, page(client), connection) == listing, who
+        assert press_sync_now(client, page(client, detail), connection) == detail, who
+        # The card the connection's page polls for (htmx) keeps its way back.
+        polled = {"HX-Request": "true", "HX-Current-URL": f"http://testserver{detail}"}
+        assert press_sync_now(client, page(client, detail, **polled), connection) == detail, who
+        polled["HX-Current-URL"] = f"http://testserver{listing}"
+        card = page(client, detail, **polled)
+        assert press_sync_now(client, card, connection) == listing, who
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "elsewhere",
+    ["https://evil.example/", "//evil.example/sync/", "http://testserver.evil.example/", ""],
+)
+def test_sync_now_never_sends_anyone_off_site(
+    alice: User, partner_a: Partner, monkeypatch: pytest.MonkeyPatch, elsewhere: str
+) -> None:
+    from sync.tasks import connection_sync
+
+    monkeypatch.setattr(connection_sync, "apply_async", lambda *args, **kwargs: None)
+    connection = make_connection(partner_a, "1001")
+    response = signed_in(alice).post(
+        reverse("sync:sync_now", args=[connection.pk]), {"next": elsewhere}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == reverse("sync:connections")
