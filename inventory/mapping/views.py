@@ -57,6 +57,12 @@ def _for_display(conflict: MappingConflict) -> MappingConflict:
     ]
     conflict.sku_rows = conflict.candidates.get("skus", [])  # type: ignore[attr-defined]
     conflict.mapped = conflict.candidates.get("mapping")  # type: ignore[attr-defined]
+    # Whose books: the partner, then its QuickBooks company unless that is named like the
+    # partner (as it usually is), which would print the same name twice.
+    connection = conflict.connection
+    company = connection.company_name or connection.realm_id
+    same = company.strip().casefold() == connection.partner.name.strip().casefold()
+    conflict.company = "" if same else company  # type: ignore[attr-defined]
     return conflict
 
 

@@ -8,6 +8,7 @@ from decimal import Decimal
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils.html import escape
 
 from accounts.models import Partner, User
 from inventory.catalog.services import catalog_demo_load
@@ -222,3 +223,31 @@ def test_the_queue_reads_a_bounded_number_of_queries(
     with django_assert_max_num_queries(8):  # type: ignore[operator]
         response = client.get(QUEUE)
     assert response.content.decode().count('class="conflict"') == 30
+
+
+def conflict_header(body: str, conflict: MappingConflict) -> str:
+    """The title and the line under it, that say what and whose a conflict is."""
+    return body.split(f'id="conflict-{conflict.pk}"', 1)[1].split("</p>", 1)[0]
+
+
+def test_a_conflicts_header_names_the_partner_once(
+    ada: User,
+    duplicate: MappingConflict,
+    unmatched_b: MappingConflict,
+    books_a: QBOConnection,
+    partner_a: Partner,
+    partner_b: Partner,
+) -> None:
+    # QuickBooks companies are usually named like the partner that owns them.
+    books_a.company_name = partner_a.name
+    books_a.save(update_fields=["company_name"])
+
+    body = signed_in(ada).get(QUEUE).content.decode()
+
+    header = conflict_header(body, duplicate)
+    assert header.count(escape(partner_a.name)) == 1, header
+    assert "raised" in header
+    # A company named otherwise is still told apart from its partner.
+    header = conflict_header(body, unmatched_b)
+    assert escape(partner_b.name) in header
+    assert escape(f"{partner_b.name} (QuickBooks)") in header
