@@ -58,7 +58,7 @@ PREVIEW_PAGE = 200
 _AS_WRITTEN = [
     Column("line", "Line", sort="line", kind="number"),
     Column("partner", "Partner", sort="partner"),
-    Column("sku", "SKU", sort="sku", nowrap=True),
+    Column("sku", "SKU", sort="sku"),
     Column("as_of", "As of", sort="as_of"),
     Column("quantity", "Quantity", sort="quantity"),
 ]

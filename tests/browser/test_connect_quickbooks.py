@@ -123,7 +123,9 @@ def connect_quickbooks(page: Page, app: LiveApp, company: str, *, shots: str = "
 
     # Back in unefemme: the callback has exchanged the code and queued the import.
     expect(page).to_have_url(app.url + reverse("sync:connections"))
-    welcome = page.get_by_text(f"Connected to {company}. The first import has started")
+    # One period after the name, even when the name ends in one ("Côte Ouest Wine Co.").
+    sentence = company if company.endswith(".") else f"{company}."
+    welcome = page.get_by_text(f"Connected to {sentence} The first import has started")
     expect(welcome).to_be_visible()
     card = card_of(page, company)
     expect(card).to_be_visible()
