@@ -32,15 +32,14 @@ from inventory.purchasing.models import (
     UneFemmeVendorChange,
 )
 from sync import services as sync
-from sync.clients import qbo
 from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import ConnectionFactory
 from tests.conftest import signed_in
 from tests.factories import UserFactory
 from tests.sync.books import Books, connection_for
 from tests.sync.conftest import (  # noqa: F401 (a fixture, found by pytest by name)
+    pointed_at,
     sandbox_server,
-    sandbox_settings,
 )
 
 if TYPE_CHECKING:
@@ -630,10 +629,8 @@ def test_only_admins_may_choose(
 @pytest.fixture
 def sandbox(sandbox_server: SandboxProcess) -> Iterator[SandboxProcess]:  # noqa: F811
     # As tests/sync/conftest.py points the sync tests at the sandbox, for this test only.
-    with override_settings(**sandbox_settings(sandbox_server)):
-        qbo.forget_discovery()
+    with pointed_at(sandbox_server):
         yield sandbox_server
-    qbo.forget_discovery()
 
 
 def _sync(connection: QBOConnection, kind: str) -> None:

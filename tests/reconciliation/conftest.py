@@ -4,12 +4,10 @@ starts one: each test makes its own company, so tests never see each other's boo
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import pytest
 from django.conf import settings as django_settings
-
-from sync.clients import qbo
 
 if TYPE_CHECKING:
     from qbo_sandbox.testing import SandboxProcess
@@ -29,15 +27,12 @@ def sandbox_process() -> Iterator[SandboxProcess]:
 
 
 @pytest.fixture
-def on_sandbox(sandbox_process: SandboxProcess, settings: Any) -> Iterator[SandboxProcess]:
+def on_sandbox(sandbox_process: SandboxProcess) -> Iterator[SandboxProcess]:
     """The QuickBooks client pointed at ``sandbox_process`` for this test; its switches
     (faults) are put back afterwards."""
-    settings.QBO_ENVIRONMENT = sandbox_process.discovery_url
-    settings.QBO_API_URL = sandbox_process.api_url
-    settings.QBO_CLIENT_ID = sandbox_process.client_id
-    settings.QBO_CLIENT_SECRET = sandbox_process.client_secret
-    qbo.forget_discovery()
+    from tests.sync.conftest import pointed_at
+
     defaults = sandbox_process.control("GET", "/_sandbox/config")
-    yield sandbox_process
+    with pointed_at(sandbox_process):
+        yield sandbox_process
     sandbox_process.control("POST", "/_sandbox/config", defaults)
-    qbo.forget_discovery()

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import threading
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -74,6 +75,16 @@ def sandbox_settings(process: SandboxProcess) -> dict[str, str]:
         "QBO_CLIENT_ID": process.client_id,
         "QBO_CLIENT_SECRET": process.client_secret,
     }
+
+
+@contextmanager
+def pointed_at(process: SandboxProcess) -> Iterator[SandboxProcess]:
+    """The QBO client pointed at ``process`` inside the block, as this package's autouse
+    fixture points the sync tests: for a test elsewhere that talks to a sandbox."""
+    with override_settings(**sandbox_settings(process)):
+        qbo.forget_discovery()
+        yield process
+    qbo.forget_discovery()
 
 
 @pytest.fixture(scope="package", autouse=True)

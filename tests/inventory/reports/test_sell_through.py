@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.db import connection as db_connection
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Partner, User
@@ -43,14 +43,13 @@ from inventory.purchasing.models import (
 )
 from inventory.reports.sell_through import SellThroughRow, sell_through_report
 from sync import services as sync
-from sync.clients import qbo
 from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import ConnectionFactory, ItemFactory
 from tests.conftest import signed_in
 from tests.sync.books import Books, connection_for
 from tests.sync.conftest import (  # noqa: F401 (fixtures, found by pytest by name)
+    pointed_at,
     sandbox_server,
-    sandbox_settings,
 )
 
 if TYPE_CHECKING:
@@ -408,10 +407,8 @@ def test_query_count_is_constant(sam: User, books_a: QBOConnection, fmt: str) ->
 
 @pytest.fixture
 def sandbox(sandbox_server: SandboxProcess) -> Iterator[SandboxProcess]:  # noqa: F811
-    with override_settings(**sandbox_settings(sandbox_server)):
-        qbo.forget_discovery()
+    with pointed_at(sandbox_server):
         yield sandbox_server
-    qbo.forget_discovery()
 
 
 ITEM_LINES = ("SalesItemLineDetail", "ItemBasedExpenseLineDetail")

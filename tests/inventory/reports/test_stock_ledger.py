@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 from django.db import connection as db_connection
-from django.test.utils import CaptureQueriesContext, override_settings
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from accounts.models import Partner, User
@@ -38,14 +38,13 @@ from inventory.reports.stock_ledger import LedgerRow, stock_ledger
 from inventory.stock.models import QBOInventoryAdjustment, QBOInventoryAdjustmentLine
 from inventory.warehouse.models import WarehouseSnapshot
 from sync import services as sync
-from sync.clients import qbo
 from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import ConnectionFactory, ItemFactory
 from tests.conftest import signed_in
 from tests.sync.books import Books, connection_for
 from tests.sync.conftest import (  # noqa: F401 (fixtures, found by pytest by name)
+    pointed_at,
     sandbox_server,
-    sandbox_settings,
 )
 
 if TYPE_CHECKING:
@@ -372,10 +371,8 @@ def test_query_count_is_constant(
 
 @pytest.fixture
 def sandbox(sandbox_server: SandboxProcess) -> Iterator[SandboxProcess]:  # noqa: F811
-    with override_settings(**sandbox_settings(sandbox_server)):
-        qbo.forget_discovery()
+    with pointed_at(sandbox_server):
         yield sandbox_server
-    qbo.forget_discovery()
 
 
 # Which documents move stock, as the test reads QuickBooks' documents: its item line
