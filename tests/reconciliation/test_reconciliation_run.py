@@ -171,6 +171,14 @@ def test_a_failed_fetch_keeps_the_earlier_differences_and_marks_the_run_failed(
     assert list(Difference.objects.filter(connection=connection).values()) == before
     on_sandbox.control("POST", "/_sandbox/config", {"fault_5xx": 0.0})
 
+    # QuickBooks throttles every request (429), past our retries: the same, busy, not wrong.
+    on_sandbox.control("POST", "/_sandbox/config", {"fault_429": 1.0})
+    throttled = reconcile(connection)
+    assert throttled.status == ReconciliationRun.Status.FAILED
+    assert throttled.error == services.UNAVAILABLE_MESSAGE
+    assert list(Difference.objects.filter(connection=connection).values()) == before
+    on_sandbox.control("POST", "/_sandbox/config", {"fault_429": 0.0})
+
     # A connection that needs reconnecting: no request leaves, and the run says why.
     QBOConnection.objects.filter(pk=connection.pk).update(
         status=QBOConnection.Status.NEEDS_RECONNECT
