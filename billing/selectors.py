@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
@@ -478,6 +478,144 @@ def _aging_by_customer(sources: list[QuerySet[Any]]) -> CustomerAging:
     for row in rows:
         row["by_bucket"] = [row[key] for key in BUCKET_KEYS]  # in the buckets' order
     return CustomerAging(rows=rows, totals=totals.result())
+
+
+# --- Per partner: receivables, credit sales, days sales outstanding ------------------------
+
+# Days sales outstanding looks back a quarter: 13 whole weeks, so a window never starts
+# or ends mid-week differently from the weekly trends (docs/reports.md, "Days sales
+# outstanding").
+DSO_DAYS = 91
+DSO_PLACES = Decimal("0.1")
+
+
+@dataclass(frozen=True)
+class PartnerReceivables:
+    """A partner's open receivables as the open-invoices page counts them (``aging_totals``
+    over the partner's rows): ``owed`` the open invoices, ``credits`` (zero or negative)
+    its open credit memos and unapplied payments, ``by_bucket`` the net amount per aging
+    bucket key, ``overdue`` the open invoices past due."""
+
+    owed: Decimal
+    credits: Decimal
+    overdue: Decimal
+    by_bucket: dict[str, Decimal]
+
+    @property
+    def net(self) -> Decimal:
+        return self.owed + self.credits
+
+
+def _all_scope(rows: QuerySet[Any]) -> QuerySet[Any]:
+    return rows
+
+
+def _receivables_by_partner(scope: Scope, today: date) -> dict[int, PartnerReceivables]:
+    groups = _union(
+        [
+            rows.order_by()
+            .values("connection__partner_id", "kind", "aging_bucket")
+            .annotate(amount=Sum("open_balance"))
+            .values_list("connection__partner_id", "kind", "aging_bucket", "amount")
+            for rows in _open_sources(scope=scope, today=today)
+        ]
+    )
+    parts: dict[int, dict[str, Any]] = {}
+    for partner_id, kind, bucket, amount in groups:
+        part = parts.setdefault(
+            partner_id,
+            {
+                "owed": ZERO,
+                "credits": ZERO,
+                "overdue": ZERO,
+                "by_bucket": dict.fromkeys(BUCKET_KEYS, ZERO),
+            },
+        )
+        part["by_bucket"][bucket] += amount
+        if kind == INVOICE:
+            part["owed"] += amount
+            if bucket != "current":
+                part["overdue"] += amount
+        else:
+            part["credits"] += amount
+    return {partner_id: PartnerReceivables(**part) for partner_id, part in parts.items()}
+
+
+def receivables_by_partner(*, user: User, today: date) -> dict[int, PartnerReceivables]:
+    """The open receivables of each partner ``user`` may see, keyed by partner id, in one
+    query; a partner with nothing open has no entry."""
+    return _receivables_by_partner(_user_scope(user), today)
+
+
+def receivables_by_partner_all(*, today: date) -> dict[int, PartnerReceivables]:
+    """``receivables_by_partner`` over every partner, for no user: the daily history job."""
+    return _receivables_by_partner(_all_scope, today)
+
+
+def _credit_sales_by_partner(scope: Scope, start: date, end: date) -> dict[int, Decimal]:
+    # Credit sales are what enters receivables: invoices, less the credit memos issued
+    # against them. Sales receipts are paid at the till and never owed, so they are left
+    # out (docs/reports.md, "Days sales outstanding").
+    window = Q(voided=False, txn_date__gte=start, txn_date__lte=end)
+    signed = [
+        scope(model.objects.all())
+        .filter(window)
+        .order_by()
+        .values("connection__partner_id")
+        .annotate(amount=Sum(ExpressionWrapper(sign * F("total_amt"), output_field=MONEY)))
+        .values_list("connection__partner_id", "amount")
+        for model, sign in ((QBOInvoice, 1), (QBOCreditMemo, -1))
+    ]
+    sales: dict[int, Decimal] = {}
+    for partner_id, amount in _union(signed):
+        sales[partner_id] = sales.get(partner_id, ZERO) + amount
+    return sales
+
+
+def credit_sales_by_partner(*, user: User, start: date, end: date) -> dict[int, Decimal]:
+    """Net credit sales dated ``start`` to ``end`` (both included) per partner ``user`` may
+    see, in one query."""
+    return _credit_sales_by_partner(_user_scope(user), start, end)
+
+
+def credit_sales_by_partner_all(*, start: date, end: date) -> dict[int, Decimal]:
+    """``credit_sales_by_partner`` over every partner, for no user (the history job)."""
+    return _credit_sales_by_partner(_all_scope, start, end)
+
+
+def days_sales_outstanding(
+    *, receivables: Decimal, sales: Decimal, days: int = DSO_DAYS
+) -> Decimal | None:
+    """DSO = net receivables at the end of the window ÷ net credit sales over the ``days``
+    days ending then × ``days``, to a tenth of a day (docs/reports.md, "Days sales
+    outstanding"). None when there were no credit sales: the ratio has no meaning, and
+    showing 0 or infinity would read as a figure."""
+    if sales <= 0:
+        return None
+    return (receivables / sales * days).quantize(DSO_PLACES)
+
+
+@dataclass(frozen=True)
+class PartnerDSO:
+    receivables: Decimal  # net: open invoices less credits, at ``today``
+    sales: Decimal  # net credit sales over the DSO_DAYS days ending ``today``
+    dso: Decimal | None
+
+
+def dso_by_partner(*, user: User, today: date, days: int = DSO_DAYS) -> dict[int, PartnerDSO]:
+    """Days sales outstanding of each partner ``user`` may see that has receivables or
+    sales, keyed by partner id: two queries whatever the number of partners."""
+    owed = receivables_by_partner(user=user, today=today)
+    sales = credit_sales_by_partner(user=user, start=today - timedelta(days=days - 1), end=today)
+    result = {}
+    for partner_id in owed.keys() | sales.keys():
+        net = owed[partner_id].net if partner_id in owed else ZERO
+        sold = sales.get(partner_id, ZERO)
+        result[partner_id] = PartnerDSO(
+            receivables=net, sales=sold,
+            dso=days_sales_outstanding(receivables=net, sales=sold, days=days),
+        )  # fmt: skip
+    return result
 
 
 # --- One invoice ----------------------------------------------------------------------------
