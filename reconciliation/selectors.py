@@ -18,6 +18,7 @@ from django.db.models import (
     DecimalField,
     ExpressionWrapper,
     F,
+    Max,
     OuterRef,
     Q,
     QuerySet,
@@ -182,6 +183,28 @@ def failing_check(*, user: User) -> FailingCheck:
         .aggregate(differences=Count("pk"), connections=Count("connection", distinct=True))
     )
     return FailingCheck(differences=row["differences"], connections=row["connections"])
+
+
+@dataclass(frozen=True)
+class FailingConnection:
+    connection_id: int
+    partner: str
+    differences: int
+
+
+def failing_connections(*, user: User, limit: int) -> list[FailingConnection]:
+    """The ``limit`` connections ``user`` may see whose check fails with the most
+    differences, most first, for the dashboard's attention list. One query."""
+    rows = (
+        Difference.objects.visible_to(user)
+        .filter(_failing_q())
+        .order_by()
+        .values("connection_id")
+        .annotate(partner=Max("connection__partner__name"), n=Count("pk"))
+        .order_by("-n", "connection_id")
+        .values_list("connection_id", "partner", "n")[:limit]
+    )
+    return [FailingConnection(*row) for row in rows]
 
 
 def failing_detail() -> dict[str, Any]:

@@ -7,7 +7,16 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from django.core.cache import cache
-from django.db.models import Count, Exists, IntegerField, OuterRef, Prefetch, QuerySet, Subquery
+from django.db.models import (
+    Count,
+    Exists,
+    IntegerField,
+    OuterRef,
+    Prefetch,
+    Q,
+    QuerySet,
+    Subquery,
+)
 from django.db.models.functions import Coalesce
 
 from accounts.roles import Role
@@ -160,3 +169,38 @@ def _progress(
         "kind": current.kind if current else None,
         "running": live and (current is not None or not import_done),
     }
+
+
+def _latest_finished(field: str) -> Subquery:
+    # A run in progress or skipped (another sync held the realm's lock) says nothing about
+    # whether syncing works: the latest *finished* run decides.
+    return Subquery(
+        SyncRun.objects.filter(
+            connection=OuterRef("pk"),
+            status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED],
+        )
+        .order_by("-started_at", "-pk")
+        .values(field)[:1]
+    )
+
+
+def failing_connections(*, user: User) -> QuerySet[QBOConnection]:
+    """Live connections ``user`` may see that need reconnecting, or whose latest finished
+    sync failed: a connection stays failing while a retry runs, until a run succeeds.
+    Annotated with ``latest_status``, ``latest_error`` and ``latest_finished_at`` (of
+    that run), oldest failure first. One query, however it is consumed (a count is the
+    dashboard tile, the rows its attention list)."""
+    return (
+        QBOConnection.objects.live()
+        .visible_to(user)
+        .annotate(
+            latest_status=_latest_finished("status"),
+            latest_error=_latest_finished("error"),
+            latest_finished_at=_latest_finished("finished_at"),
+        )
+        .filter(
+            Q(status=QBOConnection.Status.NEEDS_RECONNECT) | Q(latest_status=SyncRun.Status.FAILED)
+        )
+        .select_related("partner")
+        .order_by("latest_finished_at", "pk")
+    )
