@@ -19,6 +19,7 @@ def _item(obj: JSON) -> JSON:
         "active": obj.get("Active") is not False,
         "qty_on_hand": qty(obj.get("QtyOnHand")),
         "unit_price": qty(obj.get("UnitPrice")) or Decimal("0"),
+        "purchase_cost": qty(obj.get("PurchaseCost")),
     }
 
 

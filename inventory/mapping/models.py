@@ -27,6 +27,13 @@ from accounts.access import ConnectionScopedQuerySet
 from common.mirror import MirroredRecord
 
 
+class CostSource(models.TextChoices):
+    """Where a cost of an item comes from (docs/reports.md, "Value at cost")."""
+
+    PURCHASE_COST = "purchase_cost", "the item's purchase cost in QuickBooks"
+    BILLS = "bills", "the average cost on the item's bills"
+
+
 class QBOItem(MirroredRecord):
     """A partner's QuickBooks item, as last seen. Typed columns for what pages filter and
     sum on; the whole QBO object in ``raw``."""
@@ -42,6 +49,10 @@ class QBOItem(MirroredRecord):
     active = models.BooleanField(default=True)
     qty_on_hand = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
     unit_price = models.DecimalField(max_digits=18, decimal_places=4, default=Decimal("0"))
+    # What the partner pays for one unit of the item (a bottle, or a case for a case item),
+    # as QuickBooks holds it; None when QuickBooks has none. The stock values at cost read
+    # it (docs/reports.md, "Value at cost").
+    purchase_cost = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
 
     class Meta:
         constraints = [

@@ -15,6 +15,7 @@ InventoryAdjustments, and catalog SKUs created as items.
 from __future__ import annotations
 
 import uuid
+from decimal import ROUND_HALF_UP, Decimal
 from typing import ClassVar
 
 from django.conf import settings
@@ -24,6 +25,9 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.access import ConnectionScopedQuerySet
+from inventory.mapping.models import CostSource
+
+CENT = Decimal("0.01")
 
 
 class PushJob(models.Model):
@@ -142,6 +146,13 @@ class PushItem(models.Model):
     target_bottles = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     qbo_bottles_before = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
     qty_diff = models.DecimalField(max_digits=14, decimal_places=4, null=True, blank=True)
+    # Stock only: what one unit of the adjusted item costs, taken when the job was drafted
+    # and never re-read, so the value shown for a job does not move when the item's cost
+    # changes later (docs/reports.md, "Value at cost"). None when no cost was known.
+    unit_cost = models.DecimalField(max_digits=18, decimal_places=4, null=True, blank=True)
+    cost_source = models.CharField(max_length=16, choices=CostSource.choices, blank=True)
+    # Stock only: several items are mapped to the SKU and an admin chose this one.
+    item_chosen = models.BooleanField(default=False)
     batch = models.ForeignKey(
         PushBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
@@ -166,3 +177,22 @@ class PushItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.catalog_sku_id} in job {self.job_id}: {self.status}"
+
+    @property
+    def planned_qty_diff(self) -> Decimal | None:
+        """The adjustment in the item's units: as sent once the batch is formed, else as
+        the draft saw it (QuickBooks' quantity may move before it is sent)."""
+        if self.qty_diff is not None:
+            return self.qty_diff
+        if self.target_bottles is None or self.qbo_bottles_before is None:
+            return None
+        return (self.target_bottles - self.qbo_bottles_before) / self.bottles_per_unit
+
+    @property
+    def value(self) -> Decimal | None:
+        """What QuickBooks books for the adjustment: its quantity × the item's unit cost, to
+        the cent (negative for a loss); None when either is unknown."""
+        quantity = self.planned_qty_diff
+        if quantity is None or self.unit_cost is None:
+            return None
+        return (quantity * self.unit_cost).quantize(CENT, rounding=ROUND_HALF_UP)

@@ -16,9 +16,11 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from django.db.models import F, OuterRef, QuerySet, Subquery, Window
 from django.db.models.functions import RowNumber
+from django.urls import reverse
 from django.utils.safestring import SafeString
 
 from billing.models import (
@@ -32,6 +34,7 @@ from inventory.mapping.models import QBOItem, SKUMapping
 from inventory.warehouse.models import WarehouseSnapshot
 from sync.models import QBOConnection
 
+from .costs import ItemCost, bill_average_costs, first_known, item_cost, mapping_order
 from .sell_through import SALES_ITEM, WEEK, _grouped
 
 if TYPE_CHECKING:
@@ -62,11 +65,15 @@ __all__ = [
     "TOLERANCE_BOTTLES",
     "TOLERANCE_SHARE",
     "TREND_POINTS",
+    "DiscrepancyAttention",
     "DiscrepancyRow",
+    "DiscrepancyTotals",
     "Status",
     "attach_trends",
     "discrepancies_out_of_tolerance",
     "discrepancy_rows",
+    "discrepancy_totals",
+    "largest_discrepancies_by_value",
     "tolerance_for",
 ]
 
@@ -146,6 +153,9 @@ class DiscrepancyRow:
     # None when the SKU is unmapped for this partner: there is no QuickBooks figure.
     qbo_bottles: Decimal | None
     last_synced_at: datetime | None
+    # What a bottle of the SKU costs the partner (docs/reports.md, "Value at cost"); None
+    # when unmapped, or when no mapped item has a cost in QuickBooks or on its bills.
+    cost: ItemCost | None = None
     # The warehouse's last TREND_POINTS quantities, oldest first; filled by attach_trends().
     trend: list[Decimal] = field(default_factory=list)
 
@@ -167,6 +177,53 @@ class DiscrepancyRow:
         if self.qbo_bottles is None:
             return None
         return self.qbo_bottles - self.warehouse_bottles
+
+    @property
+    def abs_difference(self) -> Decimal | None:
+        difference = self.difference
+        return None if difference is None else abs(difference)
+
+    @property
+    def value(self) -> Decimal | None:
+        """The difference at cost, to the cent (negative when QuickBooks has less); None
+        when there is no difference or no cost to value it at."""
+        difference = self.difference
+        if difference is None or self.cost is None:
+            return None
+        return self.cost.value_of(difference)
+
+    @property
+    def cost_per_bottle(self) -> Decimal | None:
+        return None if self.cost is None else self.cost.per_bottle
+
+    @property
+    def cost_source(self) -> str:
+        return "" if self.cost is None else self.cost.source_label
+
+    @property
+    def value_missing(self) -> str:
+        """Why a row has no value, in words (empty when it has one or is unmapped)."""
+        if self.qbo_bottles is None or self.cost is not None:
+            return ""
+        return "No cost: QuickBooks has no purchase cost for the mapped items, and no bills."
+
+    @property
+    def value_sort(self) -> tuple[int, Decimal, Decimal] | None:
+        """The "Value" column's order: rows with a value by its size, whatever its sign
+        (the worst shortfall and the worst surplus are both large); below them, rows with
+        no cost by the size of their difference; unmapped rows last."""
+        difference = self.abs_difference
+        if difference is None:
+            return None
+        value = self.value
+        if value is None:
+            return (0, Decimal(0), difference)
+        return (1, abs(value), difference)
+
+    @property
+    def has_trend(self) -> bool:
+        """A trend needs two counts: one snapshot draws a flat line that says nothing."""
+        return len(self.trend) >= 2
 
     @property
     def difference_ratio(self) -> Decimal | None:
@@ -221,13 +278,23 @@ def _latest_snapshots(
     return latest
 
 
-def _qbo_bottles(
+@dataclass
+class _Mapped:
+    """A SKU's QuickBooks side at one partner: its bottles, and what a bottle costs."""
+
+    bottles: Decimal = Decimal(0)
+    costs: list[tuple[tuple[bool, int, str], ItemCost | None]] = field(default_factory=list)
+
+
+def _qbo_side(
     *, user: User, partner_id: int | None, sku_code: str
-) -> dict[tuple[int, int], Decimal]:
-    """(partner id, SKU id) → bottles in QuickBooks, for every SKU mapped on a live
-    connection. A mapped item missing from the mirror (deleted in QuickBooks) or without a
-    quantity (not an inventory item) counts as zero: the mapping says this is where the
-    partner keeps the SKU, and QuickBooks holds none there."""
+) -> dict[tuple[int, int], tuple[Decimal, ItemCost | None]]:
+    """(partner id, SKU id) → (bottles in QuickBooks, cost of a bottle), for every SKU
+    mapped on a live connection. A mapped item missing from the mirror (deleted in
+    QuickBooks) or without a quantity (not an inventory item) counts as zero: the mapping
+    says this is where the partner keeps the SKU, and QuickBooks holds none there. The cost
+    is docs/reports.md's "Value at cost" (``inventory.reports.costs``): one more query, for
+    the bills of the items QuickBooks has no purchase cost for, when there are any."""
     item = QBOItem.objects.filter(
         connection=OuterRef("connection_id"), qbo_id=OuterRef("item_qbo_id")
     )
@@ -238,40 +305,63 @@ def _qbo_bottles(
         mappings = mappings.filter(connection__partner_id=partner_id)
     if sku_code:
         mappings = mappings.filter(catalog_sku__code__icontains=sku_code)
-    rows = mappings.annotate(
-        partner_id=F("connection__partner_id"),
-        qty_on_hand=Subquery(item.values("qty_on_hand")[:1]),
-    ).values("partner_id", "catalog_sku_id", "bottles_per_unit", "qty_on_hand")
-    totals: dict[tuple[int, int], Decimal] = defaultdict(Decimal)
+    rows = list(
+        mappings.annotate(
+            partner_id=F("connection__partner_id"),
+            qty_on_hand=Subquery(item.values("qty_on_hand")[:1]),
+            purchase_cost=Subquery(item.values("purchase_cost")[:1]),
+        ).values(
+            "partner_id", "connection_id", "catalog_sku_id", "item_qbo_id", "unit",
+            "bottles_per_unit", "qty_on_hand", "purchase_cost",
+        )
+    )  # fmt: skip
+    averages = bill_average_costs(
+        (row["connection_id"], row["item_qbo_id"])
+        for row in rows
+        if not (row["purchase_cost"] and row["purchase_cost"] > 0)
+    )
+    sides: dict[tuple[int, int], _Mapped] = defaultdict(_Mapped)
     for row in rows:
-        key = (row["partner_id"], row["catalog_sku_id"])
-        totals[key] += (row["qty_on_hand"] or Decimal(0)) * row["bottles_per_unit"]
-    return totals
+        side = sides[(row["partner_id"], row["catalog_sku_id"])]
+        side.bottles += (row["qty_on_hand"] or Decimal(0)) * row["bottles_per_unit"]
+        cost = item_cost(
+            item_qbo_id=row["item_qbo_id"],
+            bottles_per_unit=row["bottles_per_unit"],
+            purchase_cost=row["purchase_cost"],
+            bill_average=averages.get((row["connection_id"], row["item_qbo_id"])),
+        )
+        order = mapping_order(row["unit"], row["bottles_per_unit"], row["item_qbo_id"])
+        side.costs.append((order, cost))
+    return {key: (side.bottles, first_known(side.costs)) for key, side in sides.items()}
 
 
 def discrepancy_rows(
     *, user: User, partner_id: int | None = None, status: str = "", sku_code: str = ""
 ) -> list[DiscrepancyRow]:
     """Every partner × SKU the user may see that has a warehouse snapshot, filtered.
-    Two queries whatever the number of rows. Ordered by partner then SKU code."""
+    Two queries whatever the number of rows (three when an item's cost comes from its
+    bills). Ordered by partner then SKU code."""
     sku_code = sku_code.strip()
-    qbo = _qbo_bottles(user=user, partner_id=partner_id, sku_code=sku_code)
-    rows = [
-        DiscrepancyRow(
-            partner_id=s["partner_id"],
-            partner_name=s["partner__name"],
-            partner_slug=s["partner__slug"],
-            sku_id=s["sku_id"],
-            sku_code=s["sku__code"],
-            wine=s["sku__wine"],
-            bottles_per_case=s["sku__bottles_per_case"],
-            warehouse_as_of=s["as_of"],
-            warehouse_bottles=s["bottles"],
-            qbo_bottles=qbo.get((s["partner_id"], s["sku_id"])),
-            last_synced_at=s["last_synced_at"],
+    qbo = _qbo_side(user=user, partner_id=partner_id, sku_code=sku_code)
+    rows = []
+    for s in _latest_snapshots(user=user, partner_id=partner_id, sku_code=sku_code):
+        bottles, cost = qbo.get((s["partner_id"], s["sku_id"]), (None, None))
+        rows.append(
+            DiscrepancyRow(
+                partner_id=s["partner_id"],
+                partner_name=s["partner__name"],
+                partner_slug=s["partner__slug"],
+                sku_id=s["sku_id"],
+                sku_code=s["sku__code"],
+                wine=s["sku__wine"],
+                bottles_per_case=s["sku__bottles_per_case"],
+                warehouse_as_of=s["as_of"],
+                warehouse_bottles=s["bottles"],
+                qbo_bottles=bottles,
+                last_synced_at=s["last_synced_at"],
+                cost=cost,
+            )
         )
-        for s in _latest_snapshots(user=user, partner_id=partner_id, sku_code=sku_code)
-    ]
     if status:
         rows = [row for row in rows if row.status == status]
     rows.sort(key=lambda row: (row.partner_name, row.sku_code))
@@ -306,6 +396,76 @@ def attach_trends(rows: Sequence[DiscrepancyRow]) -> None:
         # The IN filters select a rectangle of partners × SKUs; skip the pairs not shown.
         if (target := wanted.get((partner_id, sku_id))) is not None:
             target.trend.append(bottles)
+
+
+@dataclass(frozen=True)
+class DiscrepancyTotals:
+    """The differences of a set of rows at cost: what QuickBooks holds beyond the warehouse
+    (``over``, positive), short of it (``under``, negative), the two together (``net``),
+    and how many rows with a difference could not be valued (no cost known)."""
+
+    over: Decimal
+    under: Decimal
+    unvalued: int
+
+    @property
+    def net(self) -> Decimal:
+        return self.over + self.under
+
+
+def discrepancy_totals(rows: Iterable[DiscrepancyRow]) -> DiscrepancyTotals:
+    over = under = Decimal("0.00")
+    unvalued = 0
+    for row in rows:
+        value = row.value
+        if value is None:
+            unvalued += row.difference is not None and row.difference != 0
+        elif value > 0:
+            over += value
+        else:
+            under += value
+    return DiscrepancyTotals(over=over, under=under, unvalued=unvalued)
+
+
+@dataclass(frozen=True)
+class DiscrepancyAttention:
+    """One line of the dashboard's "needs attention": a difference out of tolerance, its
+    value at cost, and the discrepancies page narrowed to it."""
+
+    partner_id: int
+    partner_name: str
+    sku_code: str
+    wine: str
+    difference: Decimal
+    value: Decimal
+    url: str
+
+
+def largest_discrepancies_by_value(*, user: User, limit: int = 5) -> list[DiscrepancyAttention]:
+    """The ``limit`` rows out of tolerance with the largest value at cost, whatever their
+    sign, for the dashboard. Rows with no cost cannot be ranked by value and are left out
+    (the discrepancies page lists them). The same queries as the page, whatever the count."""
+    rows = [
+        row for row in discrepancy_rows(user=user) if row.out_of_tolerance and row.value is not None
+    ]
+    rows.sort(key=lambda row: (-abs(row.value or ZERO), row.partner_name, row.sku_code))
+    page = reverse("inventory:discrepancies")
+    found = []
+    for row in rows[: max(limit, 0)]:
+        assert row.difference is not None and row.value is not None
+        query = urlencode({"partner": row.partner_id, "sku": row.sku_code})
+        found.append(
+            DiscrepancyAttention(
+                partner_id=row.partner_id,
+                partner_name=row.partner_name,
+                sku_code=row.sku_code,
+                wine=row.wine,
+                difference=row.difference,
+                value=row.value,
+                url=f"{page}?{query}",
+            )
+        )
+    return found
 
 
 def discrepancies_out_of_tolerance(*, user: User) -> int:

@@ -49,7 +49,13 @@ DISCREPANCIES = Table(
         Column("warehouse_bottles", "Warehouse (bottles)", sort="warehouse_bottles", kind="qty"),
         Column("qbo_bottles", "QuickBooks (bottles)", sort="qbo_bottles", kind="qty"),
         Column("qbo_cases", "QuickBooks (cases)", sort="qbo_cases", kind="qty"),
-        Column("difference", "Difference (bottles)", sort="difference", kind="qty"),
+        # Both sort by size whatever the sign: the worst shortfall (a large negative) and the
+        # worst surplus belong together at the top, not at opposite ends.
+        Column("difference", "Difference (bottles)", sort=lambda r: r.abs_difference, kind="qty"),
+        Column("value", "Value at cost", sort=lambda r: r.value_sort, kind="money"),
+        # The export's: on the page the value cell says what a bottle cost.
+        Column("cost_per_bottle", "Cost per bottle", kind="money"),
+        Column("cost_source", "Cost from"),
         Column("difference_ratio", "Difference %", sort="difference_ratio", kind="percent"),
         Column("status", "Status", sort="status", attr="status_label"),
         Column("warehouse_as_of", "Warehouse as of", sort="warehouse_as_of", kind="date"),
@@ -58,8 +64,11 @@ DISCREPANCIES = Table(
         # it draws are the warehouse feed's own export.
         Column("trend", "Trend", attr="trend", export=False),
     ],
-    default_sort="-difference",
+    # The largest value at cost first: what costs the most to leave wrong is at the top.
+    default_sort="-value",
 )
+# On the page the value cell carries the cost per bottle and its source.
+EXPORT_ONLY = ("cost_per_bottle", "cost_source")
 
 
 @role_required(*EVERYONE)
@@ -70,7 +79,7 @@ def discrepancies(request: AuthedRequest) -> HttpResponseBase:
     form.is_valid()  # bad filters are shown and left out; the rest still apply
     filters = form.filters()
     rows = selectors.discrepancy_rows(user=user, **filters)
-    table = DISCREPANCIES.bind(request, rows)
+    table = DISCREPANCIES.bind(request, rows, hide=EXPORT_ONLY)
     if table.is_csv:
         return csv_response(table, f"stock-discrepancies-{timezone.localdate():%Y-%m-%d}.csv")
     selectors.attach_trends(table.rows)
@@ -81,6 +90,7 @@ def discrepancies(request: AuthedRequest) -> HttpResponseBase:
         "form": form,
         "table": table,
         "filtered": any(value not in (None, "") for value in filters.values()),
+        "totals": selectors.discrepancy_totals(rows),
         "tolerance_share": selectors.TOLERANCE_SHARE,
         "tolerance_bottles": selectors.TOLERANCE_BOTTLES,
     }

@@ -51,13 +51,16 @@ def mapped(
     qbo_id: str,
     per_unit: int = 1,
     with_item: bool = True,
+    cost: str | None = None,
 ) -> SKUMapping:
     """A QuickBooks item holding ``qty`` units, mapped to ``catalog_sku`` at ``per_unit``
-    bottles per unit (1 = a bottle item, 6 or 12 = a case item)."""
+    bottles per unit (1 = a bottle item, 6 or 12 = a case item), with ``cost`` as its
+    PurchaseCost (per unit)."""
     if with_item:
         item: QBOItem = ItemFactory(
             connection=connection, qbo_id=qbo_id, sku=catalog_sku.code,
             qty_on_hand=None if qty is None else Decimal(qty),
+            purchase_cost=None if cost is None else Decimal(cost),
         )  # fmt: skip
         name = item.name
     else:
