@@ -28,6 +28,7 @@ from django.db.models import (
     Func,
     IntegerField,
     Max,
+    Min,
     OuterRef,
     Prefetch,
     Q,
@@ -42,11 +43,13 @@ from django.db.models.expressions import BaseExpression
 from django.db.models.functions import Cast, Coalesce, Concat, Greatest, NullIf
 from django.http import Http404
 
+from accounts.models import Partner
 from common import mirror
 
 from .models import (
     CREDIT_MEMO_LINK,
     QBOCreditMemo,
+    QBOCustomer,
     QBOInvoice,
     QBOInvoiceLine,
     QBOPayment,
@@ -480,6 +483,288 @@ def _aging_by_customer(sources: list[QuerySet[Any]]) -> CustomerAging:
     return CustomerAging(rows=rows, totals=totals.result())
 
 
+# --- Receivables by customer, one customer's account, a statement -------------------------
+
+# The receivables-by-customer page (docs/reports.md, "Receivables by customer"): the rows
+# of ``aging_by_customer`` with what finance asks next about each account: its credits
+# apart, its oldest open invoice and its last payment. Its filters "overdue only" and
+# "a balance in bucket" choose customers, not documents: a customer shown is shown with
+# its whole account, so the page's totals stay those of the open-invoices page.
+
+
+@dataclass(frozen=True)
+class CustomerReceivables:
+    """``rows``: one dict per partner × customer × currency with something open (see
+    ``receivables_by_customer``); ``totals``: their sums, keyed as the rows are."""
+
+    rows: list[dict[str, Any]]
+    totals: dict[str, Any]
+
+
+# The row keys the totals row sums.
+RECEIVABLE_SUMS = (*BUCKET_KEYS, "total", "owed", "credits", "overdue", "count")
+
+
+def receivables_by_customer(
+    *,
+    user: User,
+    today: date,
+    partner_id: int | None = None,
+    customer: str = "",
+    overdue_only: bool = False,
+    bucket: str = "",
+) -> CustomerReceivables:
+    """Each customer ``user`` may see with something open, as ``aging_by_customer`` counts
+    it (its net amount per bucket, credits netted, and ``total``), with ``owed`` (its open
+    invoices), ``credits`` (zero or negative: open credit memos and unapplied payments),
+    ``overdue`` (its open invoices past due), ``count`` (documents open),
+    ``oldest_invoice`` (the date of its oldest open invoice) and ``most_days_overdue``
+    (the most days any of its open invoices is overdue; both None with no open invoice),
+    ``last_payment_date`` and ``last_payment_amount`` (its latest payment not voided and
+    not dated after ``today``, in the row's currency; None without one), and
+    ``connection_id``, which with ``customer_qbo_id`` names its account. Two queries.
+
+    ``partner_id`` and ``customer`` (name contains) narrow the documents read;
+    ``overdue_only`` keeps customers with an open invoice past due, ``bucket`` those whose
+    net amount in that bucket is above zero. Rows are ordered by partner and name.
+    """
+    if bucket and bucket not in BUCKET_LABELS:
+        raise ValueError(f"Unknown aging bucket {bucket!r}; one of {', '.join(BUCKET_KEYS)}.")
+    sources = _open_sources(
+        scope=_user_scope(user), today=today, partner_id=partner_id, customer=customer
+    )
+    key = ("connection_id", "customer_qbo_id", "currency")
+    groups = _union(
+        [
+            rows.order_by()
+            .values(*key, "kind", "aging_bucket")
+            .annotate(
+                partner_name=Max("partner"), name=Max("customer_name"),
+                amount=Sum("open_balance"), count=Count("pk"),
+                oldest=Min("txn_date"), most_days=Max("days_overdue"),
+            )
+            .values_list(*key, "kind", "aging_bucket", "partner_name", "name", "amount",
+                         "count", "oldest", "most_days")
+            for rows in sources
+        ]
+    )  # fmt: skip
+    customers: dict[tuple[int, str, str], dict[str, Any]] = {}
+    for (
+        connection_id, customer_id, currency, kind, bucket_key, partner, name, amount, count,
+        oldest, most_days,
+    ) in groups:  # fmt: skip
+        row = customers.get((connection_id, customer_id, currency))
+        if row is None:
+            row = customers[(connection_id, customer_id, currency)] = {
+                "partner": partner,
+                "connection_id": connection_id,
+                "customer_qbo_id": customer_id,
+                "customer_name": name,
+                "currency": currency,
+                **dict.fromkeys(BUCKET_KEYS, ZERO),
+                "total": ZERO,
+                "owed": ZERO,
+                "credits": ZERO,
+                "overdue": ZERO,
+                "count": 0,
+                "oldest_invoice": None,
+                "most_days_overdue": None,
+                "last_payment_date": None,
+                "last_payment_amount": None,
+            }
+        # As in aging_by_customer: the greatest of the names its documents carry.
+        row["customer_name"] = max(row["customer_name"], name)
+        row[bucket_key] += amount
+        row["total"] += amount
+        row["count"] += count
+        if kind == INVOICE:
+            row["owed"] += amount
+            if bucket_key != "current":
+                row["overdue"] += amount
+            if oldest is not None and (
+                row["oldest_invoice"] is None or oldest < row["oldest_invoice"]
+            ):
+                row["oldest_invoice"] = oldest
+            if row["most_days_overdue"] is None or most_days > row["most_days_overdue"]:
+                row["most_days_overdue"] = most_days
+        else:
+            row["credits"] += amount
+    rows = [
+        row
+        for row in customers.values()
+        if (not overdue_only or row["overdue"] > 0) and (not bucket or row[bucket] > 0)
+    ]
+    if rows:
+        _add_last_payments(rows, user=user, today=today, partner_id=partner_id)
+    rows.sort(key=lambda r: (r["partner"], r["customer_name"].casefold(), r["customer_qbo_id"]))
+    totals: dict[str, Any] = {name: sum((r[name] for r in rows), ZERO) for name in RECEIVABLE_SUMS}
+    totals["count"] = int(totals["count"])
+    totals["customers"] = len(rows)
+    return CustomerReceivables(rows=rows, totals=totals)
+
+
+def _add_last_payments(
+    rows: list[dict[str, Any]], *, user: User, today: date, partner_id: int | None
+) -> None:
+    """Sets each row's last payment: one query, PostgreSQL's DISTINCT ON picking each
+    customer's latest payment (the latest date, then the latest stored) from the payments
+    of the partners the rows are of."""
+    payments = QBOPayment.objects.visible_to(user).filter(
+        Q(txn_date__lte=today) | Q(txn_date__isnull=True), voided=False
+    )
+    if partner_id is not None:
+        payments = payments.filter(connection__partner_id=partner_id)
+    payments = payments.filter(connection_id__in={row["connection_id"] for row in rows})
+    key = ("connection_id", "customer_qbo_id", "currency")
+    latest = (
+        payments.order_by(*key, F("txn_date").desc(nulls_last=True), "-pk")
+        .distinct(*key)
+        .values_list(*key, "txn_date", "total_amt")
+    )
+    by_customer = {(c, q, cur): (day, amount) for c, q, cur, day, amount in latest}
+    for row in rows:
+        found = by_customer.get((row["connection_id"], row["customer_qbo_id"], row["currency"]))
+        if found is not None:
+            row["last_payment_date"], row["last_payment_amount"] = found
+
+
+@dataclass(frozen=True)
+class CustomerAccount:
+    """One customer of one partner's company, as a user who may see that company sees it:
+    the partner (``partner_name``), the customer's QuickBooks id and ``name``."""
+
+    connection_id: int
+    partner_name: str
+    customer_qbo_id: str
+    name: str
+
+
+def get_customer_account(
+    *, user: User, connection_id: int, customer_qbo_id: str
+) -> CustomerAccount:
+    """The customer ``customer_qbo_id`` of company ``connection_id``, if ``user`` may see that
+    company and the mirror holds anything of that customer (its record, a document or a
+    payment); 404 otherwise, so another partner's customer is indistinguishable from a
+    missing one. One query: the partner, checked as the user's, with the customer's name
+    (its record's, else the one its latest document or payment carries)."""
+    same = {"connection_id": connection_id}
+    names: list[Any] = [
+        Subquery(
+            QBOCustomer.objects.filter(**same, qbo_id=customer_qbo_id).values("display_name")[:1]
+        ),
+        *(
+            Subquery(
+                model.objects.filter(**same, customer_qbo_id=customer_qbo_id)
+                .order_by("-pk")
+                .values("customer_name")[:1]
+            )
+            for model in (QBOInvoice, QBOCreditMemo, QBOPayment)
+        ),
+    ]
+    found = (
+        Partner.objects.visible_to(user)
+        .filter(connections__pk=connection_id)
+        .annotate(customer=Coalesce(*names, output_field=CharField()))
+        .values_list("name", "customer")
+        .first()
+    )
+    if found is None or found[1] is None:
+        raise Http404("No such customer.")
+    return CustomerAccount(
+        connection_id=connection_id,
+        partner_name=found[0],
+        customer_qbo_id=customer_qbo_id,
+        name=found[1],
+    )
+
+
+def _customer_sources(account: CustomerAccount, *, today: date) -> list[QuerySet[Any]]:
+    # The account was loaded for its user (get_customer_account): its company is theirs.
+    sources = _open_sources(scope=_connection_scope(account.connection_id), today=today)
+    return [rows.filter(customer_qbo_id=account.customer_qbo_id) for rows in sources]
+
+
+def customer_open_items(*, account: CustomerAccount, today: date) -> QuerySet[Any]:
+    """What is open on ``account`` (from ``get_customer_account``), as ``open_items`` has
+    it: its invoices, credit memos and unapplied payments, aged as of ``today``."""
+    return _union(
+        [
+            rows.values_list(*OPEN_ITEM_COLUMNS, named=True)
+            for rows in _customer_sources(account, today=today)
+        ]
+    )
+
+
+def customer_aging(*, account: CustomerAccount, today: date) -> dict[str, Any]:
+    """``aging_totals`` of one account: its open amounts per bucket, credits netted. One
+    query."""
+    groups = _union(
+        [
+            rows.order_by()
+            .values("kind", "days_overdue")
+            .annotate(amount=Sum("open_balance"), count=Count("pk"))
+            .values_list("kind", "days_overdue", "amount", "count")
+            for rows in _customer_sources(account, today=today)
+        ]
+    )
+    totals = _Totals()
+    for kind, days_overdue, amount, count in groups:
+        totals.add(kind, _bucket_of(days_overdue).key, amount, count)
+    return totals.result()
+
+
+def customer_payments(*, account: CustomerAccount) -> QuerySet[QBOPayment]:
+    """Every payment of ``account``, voided ones too (the page marks them), newest first."""
+    return (
+        QBOPayment.objects.filter(
+            connection_id=account.connection_id, customer_qbo_id=account.customer_qbo_id
+        )
+        .only(*PAYMENT_PAGE_FIELDS)
+        .order_by(F("txn_date").desc(nulls_last=True), "-pk")
+    )
+
+
+# Kinds in the order a statement lists those of one day: what was billed, then credits.
+_STATEMENT_ORDER = {INVOICE: 0, CREDIT_MEMO: 1, PAYMENT: 2}
+
+
+@dataclass(frozen=True)
+class Statement:
+    """A customer's statement as of ``as_of``: ``items`` (named rows of
+    ``OPEN_ITEM_COLUMNS`` as dicts, oldest first, each with ``running``, the balance
+    after it), ``aging`` (``customer_aging``) and ``total_due`` (every item netted)."""
+
+    account: CustomerAccount
+    as_of: date
+    items: list[dict[str, Any]]
+    aging: dict[str, Any]
+    total_due: Decimal
+
+
+def customer_statement(*, account: CustomerAccount, as_of: date) -> Statement:
+    """Everything open on ``account`` as of ``as_of``, for its printable statement. Two
+    queries. Balances are the mirror's, i.e. today's: a statement as of a past date ages
+    today's open items as of that date and leaves out those dated after it; it does not
+    put back what was paid since (docs/reports.md, "Receivables by customer")."""
+    items = [row._asdict() for row in customer_open_items(account=account, today=as_of)]
+    items.sort(
+        key=lambda i: (
+            i["txn_date"] or as_of,
+            _STATEMENT_ORDER[i["kind"]],
+            i["number"] or "",
+            i["pk"],
+        )
+    )
+    running = ZERO
+    for item in items:
+        running += item["open_balance"]
+        item["running"] = running
+    aging = customer_aging(account=account, today=as_of)
+    return Statement(
+        account=account, as_of=as_of, items=items, aging=aging, total_due=aging["total"]
+    )
+
+
 # --- Per partner: receivables, credit sales, days sales outstanding ------------------------
 
 # Days sales outstanding looks back a quarter: 13 whole weeks, so a window never starts
@@ -511,13 +796,19 @@ def _all_scope(rows: QuerySet[Any]) -> QuerySet[Any]:
 
 
 def _receivables_by_partner(scope: Scope, today: date) -> dict[int, PartnerReceivables]:
+    return _partner_receivables(_open_sources(scope=scope, today=today))
+
+
+def _partner_receivables(sources: list[QuerySet[Any]]) -> dict[int, PartnerReceivables]:
+    """The open items of ``sources`` (as ``_open_sources`` makes them) added up per partner,
+    in one query."""
     groups = _union(
         [
             rows.order_by()
             .values("connection__partner_id", "kind", "aging_bucket")
             .annotate(amount=Sum("open_balance"))
             .values_list("connection__partner_id", "kind", "aging_bucket", "amount")
-            for rows in _open_sources(scope=scope, today=today)
+            for rows in sources
         ]
     )
     parts: dict[int, dict[str, Any]] = {}
@@ -583,6 +874,113 @@ def credit_sales_by_partner_all(*, start: date, end: date) -> dict[int, Decimal]
     return _credit_sales_by_partner(_all_scope, start, end)
 
 
+# --- Per partner on a past day, from the documents (the history backfill) -------------------
+#
+# The mirror holds today's balances only. What was open at the end of a past day is
+# rebuilt from the documents themselves (docs/reports.md, "Daily history"):
+#
+# - an invoice dated on or before the day, less what payments dated on or before it
+#   applied to it (``QBOPaymentApplication`` lines of type Invoice);
+# - a credit memo dated on or before the day, less the credit payments dated on or before
+#   it used (lines of type CreditMemo);
+# - a payment dated on or before the day, with what it left unapplied: a payment's lines
+#   carry its own date, so what it leaves unapplied does not change with the day.
+#
+# Voided documents count nothing, as on the open-invoices page; the aging is the page's
+# (``_aged``), as of the day. For today, with no payment dated in the future, this is
+# ``receivables_by_partner_all``'s figure to the cent: the tests hold the two together.
+
+
+def _applied_on_or_before(day: date, txn_type: str) -> Coalesce:
+    applied = (
+        QBOPaymentApplication.objects.filter(
+            txn_type=txn_type,
+            txn_qbo_id=OuterRef("qbo_id"),
+            payment__connection_id=OuterRef("connection_id"),
+            payment__voided=False,
+        )
+        .filter(Q(payment__txn_date__lte=day) | Q(payment__txn_date__isnull=True))
+        .order_by()
+        .values("txn_qbo_id")
+        .annotate(applied=Sum("amount"))
+        .values("applied")
+    )
+    return Coalesce(Subquery(applied, output_field=MONEY), ZERO, output_field=MONEY)
+
+
+def _sources_on(day: date) -> list[QuerySet[Any]]:
+    """``_open_sources`` over every partner as the documents stood at the end of ``day``."""
+    invoices = QBOInvoice.objects.annotate(
+        open_balance=ExpressionWrapper(
+            F("total_amt") - _applied_on_or_before(day, "Invoice"), output_field=MONEY
+        )
+    ).filter(open_balance__gt=0)
+    memos = QBOCreditMemo.objects.annotate(
+        credit_left=ExpressionWrapper(
+            F("total_amt") - _applied_on_or_before(day, CREDIT_MEMO_LINK), output_field=MONEY
+        )
+    ).filter(credit_left__gt=0)
+    payments = QBOPayment.objects.filter(unapplied_amt__gt=0)
+    dated = Q(txn_date__lte=day) | Q(txn_date__isnull=True)
+    return [
+        _aged(
+            rows.filter(dated, voided=False).annotate(kind=Value(name)),
+            today=day,
+            due=due,
+        )
+        for name, rows, due in (
+            (INVOICE, invoices, _invoice_due(day)),
+            (
+                CREDIT_MEMO,
+                memos.annotate(
+                    open_balance=ExpressionWrapper(-F("credit_left"), output_field=MONEY)
+                ),
+                _credit_due(day),
+            ),
+            (
+                PAYMENT,
+                payments.annotate(
+                    open_balance=ExpressionWrapper(-F("unapplied_amt"), output_field=MONEY)
+                ),
+                _credit_due(day),
+            ),
+        )
+    ]
+
+
+def receivables_by_partner_on(*, day: date) -> dict[int, PartnerReceivables]:
+    """``receivables_by_partner_all`` as the documents stood at the end of ``day`` (see
+    above), for no user: the history backfill. One query."""
+    return _partner_receivables(_sources_on(day))
+
+
+@dataclass(frozen=True)
+class PartnerPayments:
+    unapplied: Decimal  # left unapplied on payments dated on or before the day
+    received: Decimal  # the payments dated on the day
+
+
+def payments_by_partner_all(*, day: date) -> dict[int, PartnerPayments]:
+    """Per partner, for no user (the history job): the cash received on ``day`` (payments
+    dated that day) and what payments dated on or before it left unapplied, voided
+    payments left out. One query; a partner with neither has no entry."""
+    rows = (
+        QBOPayment.objects.filter(voided=False)
+        .filter(Q(txn_date__lte=day) | Q(txn_date__isnull=True))
+        .order_by()
+        .values("connection__partner_id")
+        .annotate(
+            unapplied=Coalesce(Sum("unapplied_amt"), ZERO, output_field=MONEY),
+            received=Coalesce(Sum("total_amt", filter=Q(txn_date=day)), ZERO, output_field=MONEY),
+        )
+        .values_list("connection__partner_id", "unapplied", "received")
+    )
+    return {
+        partner_id: PartnerPayments(unapplied=unapplied, received=received)
+        for partner_id, unapplied, received in rows
+    }
+
+
 def days_sales_outstanding(
     *, receivables: Decimal, sales: Decimal, days: int = DSO_DAYS
 ) -> Decimal | None:
@@ -616,6 +1014,44 @@ def dso_by_partner(*, user: User, today: date, days: int = DSO_DAYS) -> dict[int
             dso=days_sales_outstanding(receivables=net, sales=sold, days=days),
         )  # fmt: skip
     return result
+
+
+# --- The most overdue customers (the dashboard's attention list) ---------------------------
+
+
+@dataclass(frozen=True)
+class OverdueCustomer:
+    partner: str
+    connection_id: int
+    customer_qbo_id: str
+    customer_name: str
+    overdue: Decimal  # open balance of the customer's invoices past due
+    invoices: int  # how many invoices that is
+    oldest_days: int  # days the longest-overdue of them is past due
+
+
+def most_overdue_customers(*, user: User, today: date, limit: int = 5) -> list[OverdueCustomer]:
+    """The customers ``user`` may see with the most money past due on invoices, largest
+    first, ``limit`` of them: one query, grouped and cut in PostgreSQL.
+
+    Credits are not netted here: a customer's unapplied payment is money to apply, not a
+    reason to stop chasing the invoice it might pay; the receivables pages show both."""
+    (invoices,) = _open_sources(scope=_user_scope(user), today=today, kind="invoices")
+    rows = (
+        invoices.filter(days_overdue__gt=0)
+        .order_by()
+        .values("connection_id", "customer_qbo_id")
+        .annotate(
+            partner_name=Max("partner"), name=Max("customer_name"),
+            overdue=Sum("open_balance"), invoices=Count("pk"), oldest=Max("days_overdue"),
+        )
+        .order_by("-overdue", "connection_id", "customer_qbo_id")
+        .values_list(
+            "partner_name", "connection_id", "customer_qbo_id", "name", "overdue", "invoices",
+            "oldest",
+        )[:limit]
+    )  # fmt: skip
+    return [OverdueCustomer(*row) for row in rows]
 
 
 # --- One invoice ----------------------------------------------------------------------------
@@ -764,6 +1200,9 @@ def _payments(
     partner_id: int | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    customer: str = "",
+    reference: str = "",
+    amount: Decimal | None = None,
 ) -> QuerySet[QBOPayment]:
     payments: QuerySet[QBOPayment] = QBOPayment.objects.visible_to(user)
     if partner_id is not None:
@@ -772,6 +1211,13 @@ def _payments(
         payments = payments.filter(txn_date__gte=date_from)
     if date_to is not None:
         payments = payments.filter(txn_date__lte=date_to)
+    if customer:
+        payments = payments.filter(customer_name__icontains=customer)
+    if reference:
+        payments = payments.filter(reference__icontains=reference)
+    if amount is not None:
+        # The amount received, as the page's Received column shows it.
+        payments = payments.filter(total_amt=amount)
     return payments
 
 
@@ -789,6 +1235,9 @@ def payment_list(
     partner_id: int | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    customer: str = "",
+    reference: str = "",
+    amount: Decimal | None = None,
 ) -> QuerySet[QBOPayment]:
     """Payments ``user`` may see, newest first, annotated with ``applied_amt`` (the money
     applied to invoices: what their applications paid less the credit memos they used)
@@ -823,7 +1272,15 @@ def payment_list(
         ),
     ).order_by("pk")
     return (
-        _payments(user=user, partner_id=partner_id, date_from=date_from, date_to=date_to)
+        _payments(
+            user=user,
+            partner_id=partner_id,
+            date_from=date_from,
+            date_to=date_to,
+            customer=customer,
+            reference=reference,
+            amount=amount,
+        )
         .select_related("connection__partner")
         .only(*PAYMENT_PAGE_FIELDS)
         .annotate(applied_amt=_applied_sum(), credit_used_amt=_credit_used_sum())
@@ -838,6 +1295,9 @@ def payment_export(
     partner_id: int | None = None,
     date_from: date | None = None,
     date_to: date | None = None,
+    customer: str = "",
+    reference: str = "",
+    amount: Decimal | None = None,
 ) -> QuerySet[Any]:
     """The payments of ``payment_list`` as the payments export reads them: named rows of the
     columns it prints, named as its columns read them (billing/views.py ``PAYMENTS``). No
@@ -872,7 +1332,15 @@ def payment_export(
             output_field=TextField(),
         )
 
-    payments = _payments(user=user, partner_id=partner_id, date_from=date_from, date_to=date_to)
+    payments = _payments(
+        user=user,
+        partner_id=partner_id,
+        date_from=date_from,
+        date_to=date_to,
+        customer=customer,
+        reference=reference,
+        amount=amount,
+    )
     columns = (
         "pk", "txn_date", "connection__partner__name", "customer_name", "payment_method",
         "reference", "total_amt", "unapplied_amt", "voided",

@@ -9,4 +9,16 @@ urlpatterns = [
     path("invoices/", views.invoices, name="invoices"),
     path("invoices/<int:pk>/", views.invoice_detail, name="invoice"),
     path("payments/", views.payments, name="payments"),
+    path("receivables/", views.receivables, name="receivables"),
+    path("receivables/export.csv", views.receivables_csv, name="receivables_csv"),
+    path(
+        "receivables/<int:connection_id>/<str:customer_qbo_id>/",
+        views.receivables_customer,
+        name="receivables_customer",
+    ),
+    path(
+        "receivables/<int:connection_id>/<str:customer_qbo_id>/statement/",
+        views.statement,
+        name="statement",
+    ),
 ]

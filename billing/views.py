@@ -9,8 +9,8 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpResponse, HttpResponseBase
-from django.shortcuts import render
+from django.http import HttpResponse, HttpResponseBase, QueryDict
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.safestring import SafeString
@@ -24,7 +24,12 @@ from common.tables import Column, Table, csv_response
 from common.templatetags.ui import format_money
 
 from . import selectors
-from .forms import InvoiceFilterForm, PaymentFilterForm
+from .forms import (
+    InvoiceFilterForm,
+    PaymentFilterForm,
+    ReceivablesFilterForm,
+    StatementForm,
+)
 
 
 def _partial(request: AuthedRequest, page: str, fragment: str) -> str:
@@ -71,23 +76,15 @@ OPEN_INVOICES = Table(
     tie_break=("kind", "pk"),
 )  # fmt: skip
 
-AGING_BY_CUSTOMER = Table(
-    [
-        Column("partner", "Partner", sort="partner"),
-        Column("customer", "Customer", sort=lambda r: r["customer_name"].casefold(),
-               attr="customer_name"),
-        *(Column(b.key, b.label, sort=b.key, kind="money", currency=lambda r: r["currency"])
-          for b in selectors.AGING_BUCKETS),
-        Column("total", "Total", sort="total", kind="money", currency=lambda r: r["currency"]),
-        Column("count", "Documents", sort="count", kind="number"),
-    ],
-    default_sort="customer",
-)  # fmt: skip
-
 
 @role_required(*EVERYONE)
 @require_GET
 def invoices(request: AuthedRequest) -> HttpResponseBase:
+    if request.GET.get("group") == BY_CUSTOMER:
+        # The old "Show: Totals by customer" view of this page (bookmarks, links in mail):
+        # the receivables-by-customer page now shows those totals, and more.
+        name = "billing:receivables_csv" if OPEN_INVOICES.wants_csv(request) else None
+        return redirect(_receivables_url(request.GET, name or "billing:receivables"))
     user = request.user
     form = InvoiceFilterForm(request.GET, user=user)
     form.is_valid()  # bad filters are shown and left out; the rest still apply
@@ -96,25 +93,18 @@ def invoices(request: AuthedRequest) -> HttpResponseBase:
     # invoice due today is not overdue in Los Angeles while it already is in Paris.
     today = timezone.localdate()
     hide = _hidden_columns(request)
-    if form.by_customer():
-        aging = selectors.aging_by_customer(user=user, today=today, **filters)
-        table = AGING_BY_CUSTOMER.bind(request, aging.rows, hide=hide)
-        if table.is_csv:
-            return csv_response(table, f"aging-by-customer-{today:%Y-%m-%d}.csv")
-        totals = aging.totals
-    else:
-        if OPEN_INVOICES.wants_csv(request):
-            export = selectors.open_items(user=user, today=today, **filters)
-            table = OPEN_INVOICES.bind(request, export, hide=hide)
-            return csv_response(table, f"open-invoices-{today:%Y-%m-%d}.csv")
-        totals = selectors.aging_totals(user=user, today=today, **filters)
-        rows = selectors.open_items(user=user, today=today, **filters)
-        # The totals counted the rows already; the table's pages use that count.
-        table = OPEN_INVOICES.bind(request, rows, hide=hide, count=totals["count"])
+    if OPEN_INVOICES.wants_csv(request):
+        export = selectors.open_items(user=user, today=today, **filters)
+        table = OPEN_INVOICES.bind(request, export, hide=hide)
+        return csv_response(table, f"open-invoices-{today:%Y-%m-%d}.csv")
+    totals = selectors.aging_totals(user=user, today=today, **filters)
+    rows = selectors.open_items(user=user, today=today, **filters)
+    # The totals counted the rows already; the table's pages use that count.
+    table = OPEN_INVOICES.bind(request, rows, hide=hide, count=totals["count"])
     context = {
         "form": form,
         "table": table,
-        "by_customer": form.by_customer(),
+        "by_customer_url": _receivables_url(request.GET, "billing:receivables"),
         "totals": totals,
         "chart": _bucket_chart(totals),
         "today": today,
@@ -124,6 +114,22 @@ def invoices(request: AuthedRequest) -> HttpResponseBase:
         "bucket_labels": selectors.BUCKET_LABELS,
     }
     return render(request, _partial(request, "billing/invoices.html", "invoice-table"), context)
+
+
+# The filters the open-invoices page and the receivables page share, carried from one to
+# the other. (An aging bucket means "documents of that age" there and "customers with a
+# balance of that age" here: close enough for a link, and the page says which it shows.)
+SHARED_FILTERS = ("partner", "customer", "bucket")
+BY_CUSTOMER = "customer"  # the old ?group= value of the invoices page's customer view
+
+
+def _receivables_url(params: QueryDict, name: str) -> str:
+    carried = QueryDict(mutable=True)
+    for key in SHARED_FILTERS:
+        if value := params.get(key, ""):
+            carried[key] = str(value)
+    query = carried.urlencode()
+    return f"{reverse(name)}?{query}" if query else reverse(name)
 
 
 def _bucket_chart(totals: dict[str, Any]) -> SafeString:
@@ -206,3 +212,169 @@ def payments(request: AuthedRequest) -> HttpResponseBase:
         "show_partner": user.sees_all_partners,
     }
     return render(request, _partial(request, "billing/payments.html", "payment-table"), context)
+
+
+# --- Receivables by customer, one customer, a statement ------------------------------------
+
+
+def _customer_url(row: dict[str, Any]) -> str | None:
+    # Documents for no customer (QuickBooks allows it) have no account to open.
+    if not row["customer_qbo_id"]:
+        return None
+    return reverse(
+        "billing:receivables_customer", args=[row["connection_id"], row["customer_qbo_id"]]
+    )
+
+
+def _row_currency(row: dict[str, Any]) -> str:
+    return str(row["currency"])
+
+
+RECEIVABLES = Table(
+    [
+        Column("partner", "Partner", sort=lambda r: r["partner"].casefold()),
+        Column("customer", "Customer", sort=lambda r: r["customer_name"].casefold(),
+               attr="customer_name", link=_customer_url),
+        # Amounts in two currencies do not add up: each has its own row, and the export
+        # says which. (On the page every amount carries its currency.)
+        Column("currency", "Currency", sort="currency"),
+        *(Column(b.key, b.label, sort=b.key, kind="money", currency=_row_currency)
+          for b in selectors.AGING_BUCKETS),
+        Column("total", "Total", sort="total", kind="money", currency=_row_currency),
+        # Open credit memos and unapplied payments, already netted in the buckets and the
+        # total: shown apart so that a small total is told from a big one mostly credited.
+        Column("credits", "Credits", sort="credits", kind="money", currency=_row_currency),
+        Column("oldest_invoice", "Oldest invoice", sort="oldest_invoice", kind="date",
+               nowrap=True),
+        Column("most_days_overdue", "Days overdue", sort="most_days_overdue", kind="number"),
+        Column("last_payment_date", "Last payment", sort="last_payment_date", kind="date",
+               nowrap=True),
+        Column("last_payment_amount", "Last payment amount", sort="last_payment_amount",
+               kind="money", currency=_row_currency),
+    ],
+    # The selector's order, partner then customer name; sorting by a column is stable, so
+    # that order breaks its ties.
+    default_sort="partner",
+)  # fmt: skip
+
+
+def _receivables_read(request: AuthedRequest) -> tuple[ReceivablesFilterForm, Any, Any]:
+    form = ReceivablesFilterForm(request.GET, user=request.user)
+    form.is_valid()  # bad filters are shown and left out; the rest still apply
+    today = timezone.localdate()
+    data = selectors.receivables_by_customer(user=request.user, today=today, **form.filters())
+    return form, today, data
+
+
+def _receivables_csv(request: AuthedRequest) -> HttpResponseBase:
+    _, today, data = _receivables_read(request)
+    table = RECEIVABLES.bind(request, data.rows)
+    return csv_response(table, f"receivables-by-customer-{today:%Y-%m-%d}.csv")
+
+
+@role_required(*EVERYONE)
+@require_GET
+def receivables(request: AuthedRequest) -> HttpResponseBase:
+    if RECEIVABLES.wants_csv(request):
+        # The table's own export link (?format=csv) reads as the export's URL does.
+        return _receivables_csv(request)
+    form, today, data = _receivables_read(request)
+    table = RECEIVABLES.bind(request, data.rows, hide=(*_hidden_columns(request), "currency"))
+    export = request.GET.copy()
+    for name in (RECEIVABLES.page_param, RECEIVABLES.format_param):
+        export.pop(name, None)
+    export[RECEIVABLES.sort_param] = table.sort_value
+    context = {
+        "form": form,
+        "table": table,
+        "totals": data.totals,
+        # The totals row, a cell per column shown: the sums of the money columns.
+        "footer": [
+            {"numeric": c.numeric, "value": data.totals.get(c.key) if c.kind == "money" else None}
+            for c in table.columns
+        ],
+        "export_url": f"{reverse('billing:receivables_csv')}?{export.urlencode()}",
+        "invoices_url": _receivables_url(request.GET, "billing:invoices"),
+        "today": today,
+        # "Overdue only" unticked is no filter.
+        "filtered": _filtered({k: v for k, v in form.filters().items() if v is not False}),
+        "show_partner": request.user.sees_all_partners,
+    }
+    template = _partial(request, "billing/receivables.html", "receivables-table")
+    return render(request, template, context)
+
+
+@role_required(*EVERYONE)
+@require_GET
+def receivables_csv(request: AuthedRequest) -> HttpResponseBase:
+    return _receivables_csv(request)
+
+
+CUSTOMER_ITEMS = Table(
+    [
+        OPEN_INVOICES.by_key[key]
+        for key in ("kind", "number", "txn_date", "due", "total", "balance", "days_overdue",
+                    "aging_bucket")
+    ],
+    default_sort="-days_overdue",
+    tie_break=("kind", "pk"),
+    prefix="items_",
+)  # fmt: skip
+
+CUSTOMER_PAYMENTS = Table(
+    [
+        Column("txn_date", "Date", sort="txn_date", kind="date", nowrap=True),
+        Column("payment_method", "Method", sort="payment_method"),
+        Column("reference", "Reference", sort="reference"),
+        Column("received", "Received", sort="total_amt", kind="money", attr="total_amt",
+               currency=lambda p: p.currency),
+        Column("unapplied", "Unapplied", sort="unapplied_amt", kind="money",
+               attr="unapplied_amt", currency=lambda p: p.currency),
+        Column("voided", "Voided", csv=lambda p: "yes" if p.voided else ""),
+    ],
+    default_sort="-txn_date",
+    prefix="payments_",
+)  # fmt: skip
+
+
+@role_required(*EVERYONE)
+@require_GET
+def receivables_customer(
+    request: AuthedRequest, connection_id: int, customer_qbo_id: str
+) -> HttpResponse:
+    account = selectors.get_customer_account(
+        user=request.user, connection_id=connection_id, customer_qbo_id=customer_qbo_id
+    )
+    today = timezone.localdate()
+    aging = selectors.customer_aging(account=account, today=today)
+    items = CUSTOMER_ITEMS.bind(
+        request, selectors.customer_open_items(account=account, today=today), count=aging["count"]
+    )
+    payments = CUSTOMER_PAYMENTS.bind(request, selectors.customer_payments(account=account))
+    context = {
+        "account": account,
+        "aging": aging,
+        "items": items,
+        "payments": payments,
+        "today": today,
+        "kind_labels": selectors.KIND_LABELS,
+        "bucket_labels": selectors.BUCKET_LABELS,
+    }
+    template = _partial(request, "billing/customer.html", "customer-tables")
+    return render(request, template, context)
+
+
+@role_required(*EVERYONE)
+@require_GET
+def statement(request: AuthedRequest, connection_id: int, customer_qbo_id: str) -> HttpResponse:
+    account = selectors.get_customer_account(
+        user=request.user, connection_id=connection_id, customer_qbo_id=customer_qbo_id
+    )
+    form = StatementForm(request.GET, today=timezone.localdate())
+    form.is_valid()  # a bad date is shown next to the field; the statement is as of today
+    context = {
+        "form": form,
+        "statement": selectors.customer_statement(account=account, as_of=form.as_of_date()),
+        "kind_labels": selectors.KIND_LABELS,
+    }
+    return render(request, "billing/statement.html", context)

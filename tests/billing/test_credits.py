@@ -50,6 +50,10 @@ NOW = datetime(2025, 3, 15, 20, 0, tzinfo=UTC)
 TODAY = date(2025, 3, 15)
 INVOICES = reverse("billing:invoices")
 PAYMENTS = reverse("billing:payments")
+# The per-customer totals moved from the invoices page's "Show: Totals by customer" to the
+# receivables-by-customer page; ?group=customer there now redirects here.
+RECEIVABLES = reverse("billing:receivables")
+RECEIVABLES_CSV = reverse("billing:receivables_csv")
 D = Decimal
 ZERO = D("0.00")
 
@@ -261,51 +265,70 @@ def test_due_filters_read_a_credits_own_date(alice: User, ledger: None) -> None:
 
 def test_totals_by_customer_page_and_export(alice: User, sam: User, ledger: None) -> None:
     client = signed_in(alice)
-    page = client.get(INVOICES, {"group": "customer"})
-    export = _csv(client.get(INVOICES, {"group": "customer", "format": "csv"}))
-    staff = signed_in(sam).get(INVOICES, {"group": "customer", "sort": "-total"})
+    page = client.get(RECEIVABLES)
+    export = _csv(client.get(RECEIVABLES_CSV))
+    staff = signed_in(sam).get(RECEIVABLES, {"sort": "-total"})
 
     html = page.content.decode()
-    assert "<caption>Balance by customer</caption>" in html
-    # Customer, Current, 1–30, 31–60, 61–90, Over 90, Total, Documents; empty buckets blank.
-    assert _rows(html) == [
-        ["Harbor Wines", "$200.00", "−$20.00", "$420.00", "", "", "$600.00", "4"],
-        ["Quai 7", "−$15.00", "", "", "", "−$25.00", "−$40.00", "2"],
-    ]
+    assert "<caption>Receivables by customer</caption>" in html
+    # Customer, Current, 1–30, 31–60, 61–90, Over 90, Total, Credits; empty buckets "$0.00".
+    assert [r[:8] for r in _rows(html)] == [
+        ["Harbor Wines", "$200.00", "−$20.00", "$420.00", "$0.00", "$0.00", "$600.00",
+         "−$100.00"],
+        ["Quai 7", "−$15.00", "$0.00", "$0.00", "$0.00", "−$25.00", "−$40.00", "−$40.00"],
+    ]  # fmt: skip
     assert page.context["totals"]["total"] == D("560.00")
-    assert export == [
+    shown = ("Partner", "Customer", "Current", "1–30 days", "31–60 days", "61–90 days",
+             "Over 90 days", "Total", "Credits")  # fmt: skip
+    assert [{k: r[k] for k in shown} for r in export] == [
         {"Partner": "Bubbles & Brine Distributing", "Customer": "Harbor Wines",
          "Current": "200.00", "1–30 days": "-20.00", "31–60 days": "420.00",
-         "61–90 days": "0.00", "Over 90 days": "0.00", "Total": "600.00", "Documents": "4"},
+         "61–90 days": "0.00", "Over 90 days": "0.00", "Total": "600.00", "Credits": "-100.00"},
         {"Partner": "Bubbles & Brine Distributing", "Customer": "Quai 7",
          "Current": "-15.00", "1–30 days": "0.00", "31–60 days": "0.00",
-         "61–90 days": "0.00", "Over 90 days": "-25.00", "Total": "-40.00", "Documents": "2"},
+         "61–90 days": "0.00", "Over 90 days": "-25.00", "Total": "-40.00", "Credits": "-40.00"},
     ]  # fmt: skip
     assert sum((_money(r["Total"]) for r in export), ZERO) == page.context["totals"]["total"]
     # Staff see partner B's Harbor Wines (its own customer 10) as a customer of its own.
-    assert [(r[0], r[1], r[-2]) for r in _rows(staff.content.decode())] == [
+    assert [(r[0], r[1], r[7]) for r in _rows(staff.content.decode())] == [
         ("Bubbles & Brine Distributing", "Harbor Wines", "$600.00"),
         ("Bubbles & Brine Distributing", "Quai 7", "−$40.00"),
         ("Côte Ouest Wine Co.", "Harbor Wines", "−$999.00"),
     ]
 
 
-@pytest.mark.parametrize("group", ["", "customer"])
-def test_every_sort_of_either_table_answers_with_the_same_rows(
-    sam: User, ledger: None, group: str
+def test_the_invoices_pages_customer_view_redirects_to_receivables_by_customer(
+    alice: User, ledger: None
 ) -> None:
-    from billing.views import AGING_BY_CUSTOMER, OPEN_INVOICES
+    client = signed_in(alice)
 
-    table = AGING_BY_CUSTOMER if group else OPEN_INVOICES
+    page = client.get(INVOICES, {"group": "customer", "customer": "Harbor", "sort": "total"})
+    export = client.get(INVOICES, {"group": "customer", "format": "csv"})
+    documents = client.get(INVOICES, {"customer": "Harbor"}).content.decode()
+
+    assert page.status_code == 302 and page["Location"] == f"{RECEIVABLES}?customer=Harbor"
+    assert export.status_code == 302 and export["Location"] == RECEIVABLES_CSV
+    assert f'href="{RECEIVABLES}?customer=Harbor"' in documents
+
+
+@pytest.mark.parametrize("by_customer", [False, True], ids=["documents", "customers"])
+def test_every_sort_of_either_table_answers_with_the_same_rows(
+    sam: User, ledger: None, by_customer: bool
+) -> None:
+    from billing.views import OPEN_INVOICES
+    from billing.views import RECEIVABLES as BY_CUSTOMER
+
+    table = BY_CUSTOMER if by_customer else OPEN_INVOICES
+    page, export = (RECEIVABLES, RECEIVABLES_CSV) if by_customer else (INVOICES, INVOICES)
     client = signed_in(sam)
     expected = None
     for column in table.columns:
         for sort in (column.key, f"-{column.key}"):
-            rows = _csv(client.get(INVOICES, {"group": group, "sort": sort, "format": "csv"}))
+            rows = _csv(client.get(export, {"sort": sort, "format": "csv"}))
             found = sorted(tuple(r.values()) for r in rows)
             expected = expected or found
             assert found == expected, sort
-            assert client.get(INVOICES, {"group": group, "sort": sort}).status_code == 200
+            assert client.get(page, {"sort": sort}).status_code == 200
 
 
 def test_credits_alone_are_not_an_empty_page(alice: User, books_a: QBOConnection) -> None:
@@ -318,19 +341,19 @@ def test_credits_alone_are_not_an_empty_page(alice: User, books_a: QBOConnection
 
 
 def test_empty_states_of_the_customer_view(alice: User, books_a: QBOConnection) -> None:
-    nothing = signed_in(alice).get(INVOICES, {"group": "customer"}).content.decode()
+    nothing = signed_in(alice).get(RECEIVABLES).content.decode()
     CreditMemoFactory(connection=books_a, customer_name="Harbor Wines")
-    no_match = signed_in(alice).get(INVOICES, {"group": "customer", "customer": "nobody"})
+    no_match = signed_in(alice).get(RECEIVABLES, {"customer": "nobody"})
 
-    assert "No open invoices or credits" in nothing
-    assert "No open invoice or credit matches these filters" in no_match.content.decode()
+    assert "No customer owes anything or holds a credit" in nothing
+    assert "No customer matches these filters" in no_match.content.decode()
 
 
 def test_the_customer_view_as_an_htmx_fragment(alice: User, ledger: None) -> None:
-    fragment = signed_in(alice).get(INVOICES, {"group": "customer"}, headers={"HX-Request": "true"})
+    fragment = signed_in(alice).get(RECEIVABLES, headers={"HX-Request": "true"})
 
-    assert fragment.content.lstrip().startswith(b'<div id="invoice-table"')
-    assert b"<html" not in fragment.content and b"Balance by customer" in fragment.content
+    assert fragment.content.lstrip().startswith(b'<div id="receivables-table"')
+    assert b"<html" not in fragment.content and b"Receivables by customer" in fragment.content
 
 
 # --- Payments that used credit memos --------------------------------------------------------
@@ -528,13 +551,13 @@ def test_a_partner_user_never_sees_another_partners_credits(
 
     pages = [
         client.get(INVOICES, widen).content.decode(),
-        client.get(INVOICES, {**widen, "group": "customer"}).content.decode(),
+        client.get(RECEIVABLES, widen).content.decode(),
         client.get(PAYMENTS, widen).content.decode(),
         client.get(reverse("billing:invoice", args=[mine.pk])).content.decode(),
     ]
     exports = [
         _csv(client.get(INVOICES, {**widen, "format": "csv"})),
-        _csv(client.get(INVOICES, {**widen, "group": "customer", "format": "csv"})),
+        _csv(client.get(RECEIVABLES_CSV, widen)),
         _csv(client.get(PAYMENTS, {**widen, "format": "csv"})),
     ]
 
@@ -576,15 +599,18 @@ def _grow_ledger(both: list[QBOConnection]) -> Any:
     return grow
 
 
-@pytest.mark.parametrize("view", [{}, {"group": "customer"}], ids=["documents", "customers"])
+@pytest.mark.parametrize("by_customer", [False, True], ids=["documents", "customers"])
 @pytest.mark.parametrize("export", [False, True], ids=["page", "export"])
 @pytest.mark.parametrize("who", ["alice", "sam"])
 def test_invoices_page_with_credits_costs_the_same_at_n_and_10n(
-    who: str, export: bool, view: dict[str, str], cast: dict[str, User], both: list[QBOConnection]
+    who: str, export: bool, by_customer: bool, cast: dict[str, User], both: list[QBOConnection]
 ) -> None:
     client = signed_in(cast[who])
-    data = {**view, **({"format": "csv"} if export else {})}
-    flat(_grow_ledger(both), lambda: cost(client, INVOICES, data))
+    if by_customer:
+        url, data = (RECEIVABLES_CSV if export else RECEIVABLES), {}
+    else:
+        url, data = INVOICES, ({"format": "csv"} if export else {})
+    flat(_grow_ledger(both), lambda: cost(client, url, data))
 
 
 @pytest.mark.parametrize("export", [False, True], ids=["page", "export"])
@@ -761,7 +787,7 @@ def test_our_aging_per_customer_equals_quickbooks_aged_receivables_to_the_cent(
     client = signed_in(alice)
     with time_machine.travel(datetime.combine(report_date, datetime.min.time(), UTC) +
                              timedelta(hours=20), tick=False):  # fmt: skip
-        by_customer = _csv(client.get(INVOICES, {"group": "customer", "format": "csv"}))
+        by_customer = _csv(client.get(RECEIVABLES_CSV))
         payment_rows = _csv(client.get(PAYMENTS, {"format": "csv"}))
         totals = client.get(PAYMENTS).context["totals"]
     assert {r["Customer"]: _money(r["Total"]) for r in by_customer} == {
