@@ -55,6 +55,21 @@ def test_a_403_is_a_page_in_the_layout_and_one_warning_line(
 
 
 @pytest.mark.django_db
+def test_a_403_from_a_role_check_shows_the_users_own_navigation(sam: User) -> None:
+    # Staff may not open the admins' warehouse upload: refused, the menu still takes
+    # them anywhere their role may go (the pages it lists are the navigation's own).
+    response = signed_in(sam).get(reverse("inventory:warehouse_upload"))
+
+    assert response.status_code == 403
+    html = response.content.decode()
+    nav = html[html.index('aria-label="Main"') : html.index("</nav>")]
+    for name in ("billing:invoices", "billing:payments", "inventory:discrepancies"):
+        assert f'href="{reverse(name)}"' in nav, name
+    assert f'href="{reverse("inventory:warehouse_upload")}"' not in nav
+    assert "sam@unefemme.test" in html
+
+
+@pytest.mark.django_db
 def test_a_404_is_a_page_in_the_layout_and_one_warning_line(
     alice: User, console: io.StringIO
 ) -> None:

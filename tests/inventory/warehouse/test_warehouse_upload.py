@@ -219,6 +219,21 @@ def test_confirm_applies_a_clean_file_once_with_audit(
     assert WarehouseSnapshotChange.objects.count() == 2
 
 
+def test_the_preview_shows_bottles_as_whole_numbers_with_thousands_separators(
+    admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
+) -> None:
+    # Stored as numeric(12, 2): "4100.00" bottles read as a price, not a count.
+    snapshot(partner_a, catalog["UF-CAL-NV-750"], "4100")
+    upload(admin_client, f"partner,sku,as_of,bottles\nbubbles-brine,UF-CAL-NV-750,{D1},4200\n")
+    item = WarehouseUpload.objects.get()
+
+    html = admin_client.get(reverse("inventory:warehouse_upload_detail", args=[item.pk]))
+
+    page = html.content.decode()
+    assert "Replaces 4,100" in page and '<td class="num">4,200</td>' in page
+    assert "4100.00" not in page and "4200.00" not in page
+
+
 def test_a_re_sent_day_replaces_the_quantity_and_is_audited(
     admin_client: Client, partner_a: Partner, catalog: dict[str, CatalogSKU]
 ) -> None:
