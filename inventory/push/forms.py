@@ -54,3 +54,13 @@ _ROW_ID = re.compile(rf"[0-9]{{1,{ROW_ID_DIGITS}}}")
 def row_id(raw: str) -> int | None:
     """``raw`` as a row id, or None when it is not one."""
     return int(raw) if _ROW_ID.fullmatch(raw) else None
+
+
+# A QuickBooks id as the push form sends it (the item chosen for a SKU): digits, as
+# QuickBooks' ids are, and no longer than the column that keeps it.
+_QBO_ID = re.compile(r"[0-9]{1,32}")
+
+
+def qbo_id(raw: str) -> str | None:
+    """``raw`` as a QuickBooks id, or None when it is not one."""
+    return raw if _QBO_ID.fullmatch(raw) else None

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from django.http import Http404
 from accounts.access import AuthedRequest
 from inventory.catalog.models import CatalogSKU
 from inventory.mapping.models import QBOItem, SKUMapping
+from inventory.reports.costs import ItemCost, bill_average_costs, item_cost, mapping_order
 from inventory.reports.selectors import discrepancy_rows
 from sync.models import QBOConnection
 
@@ -34,6 +35,41 @@ ITEM_NAME_MAX = 100  # QuickBooks' limit on an item's Name
 
 
 @dataclass
+class ItemOption:
+    """One of the QuickBooks items mapped to a SKU, as a place for its adjustment."""
+
+    mapping: SKUMapping
+    item: QBOItem | None
+    # What one unit of the item costs (docs/reports.md, "Value at cost"); None if unknown.
+    cost: ItemCost | None
+    # Why it cannot take the adjustment, in words (empty when it can).
+    problem: str = ""
+    # The SKU's adjustment on this item at its cost: what QuickBooks would book.
+    value: Decimal | None = None
+
+    @property
+    def usable(self) -> bool:
+        return not self.problem
+
+    @property
+    def item_qbo_id(self) -> str:
+        return self.mapping.item_qbo_id
+
+    @property
+    def label(self) -> str:
+        name = self.item.name if self.item is not None else self.mapping.item_name
+        if self.mapping.unit == Unit.CASE:
+            return f"{name} (case of {self.mapping.bottles_per_unit})"
+        return f"{name} (bottle)"
+
+    @property
+    def bottles_on_hand(self) -> Decimal | None:
+        if self.item is None or self.item.qty_on_hand is None:
+            return None
+        return self.item.qty_on_hand * self.mapping.bottles_per_unit
+
+
+@dataclass
 class StockCandidate:
     """One SKU of a partner whose warehouse quantity could be written to QuickBooks."""
 
@@ -42,11 +78,15 @@ class StockCandidate:
     warehouse_as_of: date
     qbo_bottles: Decimal | None
     status: str
+    # The item that takes the adjustment: the only usable one, or, with several, none
+    # until an admin chooses (``options``).
     target: SKUMapping | None
+    options: list[ItemOption] = field(default_factory=list)
     # Why it cannot be pushed, in words (empty when it can).
     blocked: str = ""
-    # Ticked on the form (set by the view).
+    # Ticked on the form, and the item chosen there (set by the view).
     checked: bool = False
+    chosen: str = ""
 
     @property
     def adjustment(self) -> Decimal | None:
@@ -58,6 +98,29 @@ class StockCandidate:
     def pushable(self) -> bool:
         return not self.blocked
 
+    @property
+    def usable_options(self) -> list[ItemOption]:
+        return [option for option in self.options if option.usable]
+
+    @property
+    def needs_choice(self) -> bool:
+        """Several items could take the adjustment: an admin says which, none is assumed."""
+        return self.pushable and len(self.usable_options) > 1
+
+    def option(self, item_qbo_id: str) -> ItemOption | None:
+        return next((o for o in self.options if o.item_qbo_id == item_qbo_id), None)
+
+    @property
+    def target_option(self) -> ItemOption | None:
+        return None if self.target is None else self.option(self.target.item_qbo_id)
+
+    @property
+    def value(self) -> Decimal | None:
+        """The adjustment at the target item's cost (what QuickBooks books), when the item
+        is known; with a choice to make, each option has its own."""
+        option = self.target_option
+        return None if option is None else option.value
+
 
 def live_connection(partner_id: int) -> QBOConnection | None:
     connection: QBOConnection | None = (
@@ -67,14 +130,35 @@ def live_connection(partner_id: int) -> QBOConnection | None:
 
 
 def target_mapping(mappings: Sequence[SKUMapping]) -> SKUMapping | None:
-    """The item an adjustment goes to: a bottle item first, then the smallest case."""
+    """The first of a SKU's items: a bottle item first, then the smallest case."""
     if not mappings:
         return None
-    return min(mappings, key=lambda m: (m.unit != Unit.BOTTLE, m.bottles_per_unit, m.item_qbo_id))
+    return min(mappings, key=lambda m: mapping_order(m.unit, m.bottles_per_unit, m.item_qbo_id))
+
+
+def _problem(option: ItemOption, adjustment: Decimal | None, *, several: bool) -> str:
+    target, item = option.mapping, option.item
+    if item is None or not item.active:
+        return f"The mapped item {target.item_qbo_id} is no longer active in QuickBooks."
+    if item.item_type != "Inventory":
+        return (
+            f"“{item.name}” is a {item.item_type or 'non-stock'} item; "
+            "QuickBooks tracks no quantity for it."
+        )
+    if adjustment is not None and adjustment % target.bottles_per_unit != 0:
+        return (
+            f"The adjustment, {adjustment.normalize():f} bottles, is not a whole number of "
+            f"cases of {target.bottles_per_unit}"
+            + (", and no bottle item is mapped." if not several else ".")
+        )
+    return ""
 
 
 def stock_candidates(*, user: User, connection: QBOConnection) -> list[StockCandidate]:
-    """The partner's SKUs with a warehouse quantity, as the push form offers them."""
+    """The partner's SKUs with a warehouse quantity, as the push form offers them, each
+    with the items mapped to it and whether each could take the adjustment. A constant
+    number of queries: the discrepancy rows, the mappings, their items, the bills of the
+    items QuickBooks has no cost for, and the SKUs."""
     rows = discrepancy_rows(user=user, partner_id=connection.partner_id)
     mappings: dict[int, list[SKUMapping]] = defaultdict(list)
     for m in SKUMapping.objects.filter(connection=connection).order_by("item_qbo_id"):
@@ -86,39 +170,58 @@ def stock_candidates(*, user: User, connection: QBOConnection) -> list[StockCand
             qbo_id__in=[m.item_qbo_id for ms in mappings.values() for m in ms],
         )
     }
+    averages = bill_average_costs(
+        (connection.pk, m.item_qbo_id)
+        for ms in mappings.values()
+        for m in ms
+        if not _has_purchase_cost(items.get(m.item_qbo_id))
+    )
     skus = CatalogSKU.objects.in_bulk([row.sku_id for row in rows])
     candidates = []
     for row in rows:
-        target = target_mapping(mappings.get(row.sku_id, []))
+        mapped = sorted(
+            mappings.get(row.sku_id, []),
+            key=lambda m: mapping_order(m.unit, m.bottles_per_unit, m.item_qbo_id),
+        )
         candidate = StockCandidate(
             sku=skus[row.sku_id],
             warehouse_bottles=row.warehouse_bottles,
             warehouse_as_of=row.warehouse_as_of,
             qbo_bottles=row.qbo_bottles,
             status=row.status,
-            target=target,
+            target=None,
         )
-        item = items.get(target.item_qbo_id) if target else None
-        if target is None:
+        for m in mapped:
+            item = items.get(m.item_qbo_id)
+            option = ItemOption(
+                mapping=m,
+                item=item,
+                cost=item_cost(
+                    item_qbo_id=m.item_qbo_id,
+                    bottles_per_unit=m.bottles_per_unit,
+                    purchase_cost=item.purchase_cost if item is not None else None,
+                    bill_average=averages.get((connection.pk, m.item_qbo_id)),
+                ),
+            )
+            option.problem = _problem(option, candidate.adjustment, several=len(mapped) > 1)
+            if option.cost is not None and candidate.adjustment is not None:
+                option.value = option.cost.value_of(candidate.adjustment)
+            candidate.options.append(option)
+        usable = candidate.usable_options
+        if not mapped:
             candidate.blocked = "No QuickBooks item is mapped to this SKU."
-        elif item is None or not item.active:
-            candidate.blocked = (
-                f"The mapped item {target.item_qbo_id} is no longer active in QuickBooks."
-            )
-        elif item.item_type != "Inventory":
-            candidate.blocked = (
-                f"“{item.name}” is a {item.item_type or 'non-stock'} item; "
-                "QuickBooks tracks no quantity for it."
-            )
-        elif candidate.adjustment is not None and (
-            candidate.adjustment % target.bottles_per_unit != 0
-        ):
-            candidate.blocked = (
-                f"The adjustment, {candidate.adjustment.normalize():f} bottles, is not a whole "
-                f"number of cases of {target.bottles_per_unit}, and no bottle item is mapped."
-            )
+        elif not usable:
+            # The first item's reason: with one item, the only one; with several, why
+            # even the bottle item cannot take it.
+            candidate.blocked = candidate.options[0].problem
+        elif len(usable) == 1:
+            candidate.target = usable[0].mapping
         candidates.append(candidate)
     return candidates
+
+
+def _has_purchase_cost(item: QBOItem | None) -> bool:
+    return item is not None and item.purchase_cost is not None and item.purchase_cost > 0
 
 
 def item_name_for(sku: CatalogSKU) -> str:
@@ -228,6 +331,41 @@ def job_progress(job: PushJob) -> Progress:
         unchanged=counts["unchanged"],
         failed=counts["failed"],
     )
+
+
+@dataclass(frozen=True)
+class JobValue:
+    """A stock job's adjustments at cost: what QuickBooks books to the adjustment account
+    (negative for a loss). Before the job runs, what the draft plans; once it has run,
+    what was written. ``unvalued`` counts the adjustments with no cost known."""
+
+    total: Decimal
+    unvalued: int
+    booked: bool
+
+
+# An item's adjustment stands in the total while it may still be written, or once it is.
+_COUNTED = {ItemStatus.PENDING, ItemStatus.SENT, ItemStatus.WRITTEN}
+
+
+def job_value(job: PushJob, items: Sequence[PushItem]) -> JobValue | None:
+    """The value of ``items`` (the job's, already loaded: no query). None for a job that
+    creates items, which books nothing."""
+    if job.kind != PushJob.Kind.STOCK:
+        return None
+    booked = job.status not in (PushJob.Status.DRAFT, *PushJob.ACTIVE)
+    counted = {ItemStatus.WRITTEN} if booked else _COUNTED
+    total = Decimal("0.00")
+    unvalued = 0
+    for item in items:
+        if item.status not in counted:
+            continue
+        value = item.value
+        if value is None:
+            unvalued += 1
+        else:
+            total += value
+    return JobValue(total=total, unvalued=unvalued, booked=booked)
 
 
 def get_job_for_user(request: AuthedRequest, pk: int) -> PushJob:

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from decimal import Decimal
@@ -55,6 +55,8 @@ from sync.tokens import ConnectionTokens
 
 from .models import PushBatch, PushItem, PushJob
 from .selectors import (
+    ItemOption,
+    StockCandidate,
     item_candidates,
     job_progress,
     live_connection,
@@ -115,17 +117,57 @@ def _draft_start(
 
 
 @transaction.atomic
-def push_stock_draft(*, user: User, partner_id: int, sku_ids: Iterable[int]) -> PushJob:
-    """A draft job setting QuickBooks' quantities of ``sku_ids`` to the warehouse's."""
+def push_stock_draft(
+    *,
+    user: User,
+    partner_id: int,
+    sku_ids: Iterable[int],
+    item_choices: Mapping[int, str] | None = None,
+) -> PushJob:
+    """A draft job setting QuickBooks' quantities of ``sku_ids`` to the warehouse's.
+
+    ``item_choices`` maps a SKU's id to the QuickBooks id of the item that takes its
+    adjustment. A SKU with several items that could take it must have one: which item a
+    partner's stock moves on is the admin's decision, never a guess (a bottle item took
+    −1,320 bottles once a case item was mapped). The chosen item must be mapped to that
+    SKU in this partner's books."""
     connection, wanted = _draft_start(partner_id, PushJob.Kind.STOCK, sku_ids)
+    choices = item_choices or {}
     by_sku = {c.sku.pk: c for c in stock_candidates(user=user, connection=connection)}
     problems = []
+    planned: list[tuple[StockCandidate, ItemOption, bool]] = []
     for sku_id in sorted(wanted):
         candidate = by_sku.get(sku_id)
         if candidate is None:
             problems.append(f"SKU {sku_id} has no warehouse quantity for this partner.")
-        elif candidate.blocked:
+            continue
+        if candidate.blocked:
             problems.append(f"{candidate.sku.code}: {candidate.blocked}")
+            continue
+        chosen = choices.get(sku_id, "")
+        if chosen:
+            option = candidate.option(chosen)
+            if option is None:
+                problems.append(
+                    f"{candidate.sku.code}: item {chosen} is not mapped to this SKU in "
+                    f"{connection.partner.name}'s QuickBooks; choose one of the items listed."
+                )
+            elif not option.usable:
+                problems.append(f"{candidate.sku.code}: {option.problem}")
+            else:
+                planned.append((candidate, option, candidate.needs_choice))
+        elif candidate.needs_choice:
+            problems.append(
+                f"{candidate.sku.code}: {len(candidate.usable_options)} QuickBooks items are "
+                "mapped to this SKU ("
+                + ", ".join(f"“{o.label}”" for o in candidate.usable_options)
+                + "); choose which one takes the adjustment."
+            )
+        else:
+            assert candidate.target is not None
+            option = candidate.option(candidate.target.item_qbo_id)
+            assert option is not None
+            planned.append((candidate, option, False))
     if problems:
         raise ValidationError(problems)
     job = PushJob.objects.create(connection=connection, kind=PushJob.Kind.STOCK, created_by=user)
@@ -133,15 +175,18 @@ def push_stock_draft(*, user: User, partner_id: int, sku_ids: Iterable[int]) -> 
         PushItem(
             job=job,
             catalog_sku=c.sku,
-            item_qbo_id=c.target.item_qbo_id,
-            item_name=c.target.item_name,
-            unit=c.target.unit,
-            bottles_per_unit=c.target.bottles_per_unit,
+            item_qbo_id=option.item_qbo_id,
+            item_name=option.item.name if option.item is not None else option.mapping.item_name,
+            unit=option.mapping.unit,
+            bottles_per_unit=option.mapping.bottles_per_unit,
             target_bottles=c.warehouse_bottles,
             qbo_bottles_before=c.qbo_bottles,
+            # The cost as it is now, kept: the job's value must not move later.
+            unit_cost=option.cost.unit_cost if option.cost is not None else None,
+            cost_source=option.cost.source if option.cost is not None else "",
+            item_chosen=chosen,
         )
-        for c in (by_sku[s] for s in sorted(wanted))
-        if c.target is not None
+        for c, option, chosen in planned
     )
     return job
 

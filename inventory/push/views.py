@@ -29,7 +29,7 @@ from inventory.reports.selectors import OUT_OF_TOLERANCE
 from sync.models import QBOConnection
 
 from . import selectors, services
-from .forms import ROW_ID_DIGITS, JobFilterForm, PartnerPickForm, row_id
+from .forms import ROW_ID_DIGITS, JobFilterForm, PartnerPickForm, qbo_id, row_id
 from .models import PushJob
 
 # Refresh the job page's progress this often while a job is queued or running.
@@ -78,6 +78,7 @@ def push_job(request: AuthedRequest, pk: int) -> HttpResponse:
         "job": job,
         "items": items,
         "progress": selectors.job_progress(job),
+        "value": selectors.job_value(job, items),
         "poll_seconds": POLL_SECONDS,
         "can_decide": request.user.is_admin,
     }
@@ -183,13 +184,38 @@ def _draft(
     return redirect("inventory:push_job", pk=job.pk)
 
 
+def _item_choices(request: AuthedRequest) -> dict[int, str] | None:
+    """The items chosen on the stock form (``item-<SKU id>``: a QuickBooks id) for the SKUs
+    it names; None, with a message, when one is not understood."""
+    choices = {}
+    for name in request.POST:
+        if not name.startswith("item-"):
+            continue
+        sku_id = row_id(name.removeprefix("item-"))
+        values = request.POST.getlist(name)
+        chosen = qbo_id(values[0]) if len(values) == 1 else None
+        if sku_id is None or chosen is None:
+            messages.error(
+                request,
+                "Nothing was started. The item chosen for a SKU was not understood: choose "
+                "one of the QuickBooks items listed for it.",
+            )
+            return None
+        choices[sku_id] = chosen
+    return choices
+
+
 @role_required(*ADMINS)
 @require_http_methods(["GET", "POST"])
 def push_stock_new(request: AuthedRequest) -> HttpResponse:
-    """Pick a partner, then the SKUs whose warehouse quantity QuickBooks should take."""
+    """Pick a partner, then the SKUs whose warehouse quantity QuickBooks should take, and
+    for a SKU with several items, which item takes it."""
     pick = _Pick.read(request)
-    if drafted := _draft(request, pick, services.push_stock_draft):
-        return drafted
+    choices = _item_choices(request) if request.method == "POST" else {}
+    if choices is not None:
+        make = partial(services.push_stock_draft, item_choices=choices)
+        if drafted := _draft(request, pick, make):
+            return drafted
     candidates = (
         selectors.stock_candidates(user=request.user, connection=pick.connection)
         if pick.connection
@@ -201,7 +227,13 @@ def push_stock_new(request: AuthedRequest) -> HttpResponse:
         candidate.checked = candidate.pushable and (
             pick.names(candidate.sku) if pick.named else candidate.status in OUT_OF_TOLERANCE
         )
-    return render(request, "inventory/push/stock_new.html", pick.context(candidates=candidates))
+        # A refused POST shows again with the items it chose; nothing is chosen otherwise.
+        candidate.chosen = (choices or {}).get(candidate.sku.pk, "")
+    context = pick.context(
+        candidates=candidates,
+        choices_needed=sum(1 for c in candidates if c.needs_choice),
+    )
+    return render(request, "inventory/push/stock_new.html", context)
 
 
 @role_required(*ADMINS)

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_UP, Decimal
 from typing import TYPE_CHECKING, Any
 
 import psutil
@@ -20,6 +20,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Partner, User
+from common.templatetags.ui import format_money
 from inventory.catalog.models import CatalogSKU
 from inventory.catalog.services import catalog_demo_load
 from inventory.mapping.models import MappingConflict, MappingDecision, QBOItem, SKUMapping
@@ -30,6 +31,7 @@ from inventory.tasks import push_job_run as push_job_task
 from inventory.warehouse.models import WarehouseSnapshot, WarehouseSource
 from sync import locks, services
 from sync.models import QBOConnection
+from tests.billing.factories import ConnectionFactory, ItemFactory
 from tests.conftest import signed_in
 from tests.sync.books import Books, connection_for
 from tests.sync.conftest import SilentServer, start_worker
@@ -127,6 +129,20 @@ def warehouse_counts(
     return wanted
 
 
+def chosen(connection: QBOConnection, skus: Iterable[CatalogSKU]) -> dict[int, str]:
+    """The item each SKU's adjustment goes to, as an admin chooses it on the form (a SKU
+    with several items that could take it is refused without): the one warehouse_counts
+    sized the offsets for."""
+    choices = {}
+    for sku in skus:
+        target = push_selectors.target_mapping(
+            list(SKUMapping.objects.filter(connection=connection, catalog_sku=sku))
+        )
+        assert target is not None
+        choices[sku.pk] = target.item_qbo_id
+    return choices
+
+
 def approved(job: PushJob, admin: User) -> PushJob:
     """Approve without enqueueing, for tests that run the job in this process."""
     PushJob.objects.filter(pk=job.pk).update(
@@ -173,7 +189,11 @@ def test_an_approved_push_sets_quickbooks_to_the_warehouse_count(
         assert sku.code in page.content.decode()
     drafted = admin.post(
         reverse("inventory:push_stock_new"),
-        {"partner": partner_a.slug, "sku": [str(sku.pk) for sku in wanted]},
+        {
+            "partner": partner_a.slug,
+            "sku": [str(sku.pk) for sku in wanted],
+            **{f"item-{pk}": item for pk, item in chosen(connection, wanted).items()},
+        },
     )
     job = PushJob.objects.get()
     assert drafted.status_code == 302 and drafted["Location"] == job.get_absolute_url()
@@ -206,8 +226,23 @@ def test_an_approved_push_sets_quickbooks_to_the_warehouse_count(
     shown = signed_in(sam).get(job.get_absolute_url()).content.decode()
     assert shown.count("Written") >= len(wanted)
 
+    # Each adjustment's value is what QuickBooks books for it: its quantity × the item's
+    # PurchaseCost in QuickBooks (read from the sandbox, not the mirror), and the job's
+    # total is theirs.
+    for i in items:
+        cost = Decimal(str(books.read("Item", i.item_qbo_id)["PurchaseCost"]))
+        assert i.unit_cost == cost and i.cost_source == "purchase_cost"
+        assert i.qty_diff is not None
+        assert i.value == (i.qty_diff * cost).quantize(Decimal("0.01"), ROUND_HALF_UP)
+    total = sum((i.value or Decimal(0) for i in items), Decimal("0.00"))
+    assert f"<strong>{format_money(total)}</strong>" in shown
+    assert "Booked by QuickBooks to “Inventory Shrinkage”" in shown
+
     # Pushing the same counts again writes nothing: QuickBooks already holds them.
-    again = push.push_stock_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted])
+    again = push.push_stock_draft(
+        user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted],
+        item_choices=chosen(connection, wanted),
+    )  # fmt: skip
     again = run_to_the_end(approved(again, ada))
     assert {i.status for i in again.items.all()} == {PushItem.Status.UNCHANGED}
     assert len(adjustments(books)) == before + len(wanted)
@@ -219,7 +254,10 @@ def test_a_lost_batch_answer_is_replayed_not_applied_twice(
     connection, books = imported(sandbox_faults, partner_a)
     wanted = warehouse_counts(connection, books, offsets=[4, -2])
     before = len(adjustments(books))
-    job = push.push_stock_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted])
+    job = push.push_stock_draft(
+        user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted],
+        item_choices=chosen(connection, wanted),
+    )  # fmt: skip
     job = approved(job, ada)
 
     # QuickBooks writes the batch and the answer never arrives (twice: our retry too).
@@ -275,7 +313,12 @@ def test_a_push_that_cannot_be_applied_says_why_and_changes_nothing(
     ]
     assert target is not None
     job = approved(
-        push.push_stock_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted]),
+        push.push_stock_draft(
+            user=ada,
+            partner_id=partner_a.pk,
+            sku_ids=[s.pk for s in wanted],
+            item_choices=chosen(connection, wanted),
+        ),
         ada,
     )
     item = books.read("Item", target.item_qbo_id)
@@ -289,6 +332,109 @@ def test_a_push_that_cannot_be_applied_says_why_and_changes_nothing(
     assert failed.status == PushItem.Status.FAILED and "inactive" in failed.message
     assert len(adjustments(books)) == before
     assert not job.batches.exists()
+
+
+def test_a_sku_with_several_items_is_pushed_onto_the_item_the_admin_chose(
+    sandbox_server: SandboxProcess,
+    celery_worker_process: subprocess.Popen[bytes],
+    partner_a: Partner,
+    partner_b: Partner,
+    ada: User,
+) -> None:
+    connection, books = imported(sandbox_server, partner_a)
+    # A SKU kept in a bottle item and a case item, both in stock in QuickBooks.
+    sku, bottle, case = several_items(connection)
+    bottle_before = Decimal(str(books.read("Item", bottle.item_qbo_id)["QtyOnHand"]))
+    case_before = Decimal(str(books.read("Item", case.item_qbo_id)["QtyOnHand"]))
+    # Two cases more than QuickBooks holds: either item could take it.
+    target = sku_bottles(books, connection, sku) + 2 * case.bottles_per_unit
+    WarehouseSnapshot.objects.create(
+        partner=partner_a, sku=sku, as_of=timezone.localdate(), bottles=target,
+        source=WarehouseSource.CSV,
+    )  # fmt: skip
+    # Another partner's item for the same wine, under an id this company does not have.
+    books_b = ConnectionFactory(partner=partner_b, realm_id="4620000000000002")
+    other = ItemFactory(connection=books_b, qbo_id="99999", sku=sku.code)
+    SKUMapping.objects.create(
+        connection=books_b, catalog_sku=sku, item_qbo_id=other.qbo_id, item_name=other.name,
+        method=SKUMapping.Method.SKU,
+    )  # fmt: skip
+    admin = signed_in(ada)
+    url = reverse("inventory:push_stock_new")
+
+    page = admin.get(url, {"partner": partner_a.slug, "sku": sku.code}).content.decode()
+    assert f'name="item-{sku.pk}" value="{bottle.item_qbo_id}"' in page
+    assert f'name="item-{sku.pk}" value="{case.item_qbo_id}"' in page
+    assert "choose the item that takes the adjustment" in page
+
+    # No choice, another SKU's item, another partner's item: refused, nothing drafted.
+    elsewhere = SKUMapping.objects.filter(connection=connection).exclude(catalog_sku=sku).first()
+    assert elsewhere is not None
+    for item, said in [
+        (None, "choose which one takes the adjustment"),
+        (elsewhere.item_qbo_id, "is not mapped to this SKU"),
+        (other.qbo_id, "is not mapped to this SKU"),
+    ]:
+        form = {"partner": partner_a.slug, "sku": [str(sku.pk)]}
+        if item is not None:
+            form[f"item-{sku.pk}"] = item
+        refused = admin.post(url, form, follow=True)
+        assert refused.status_code == 200
+        html = refused.content.decode()
+        assert "Nothing was started." in html and said in html, said
+        assert not PushJob.objects.exists()
+
+    # The case item chosen: the whole adjustment lands on it, none on the bottle item.
+    drafted = admin.post(
+        url, {"partner": partner_a.slug, "sku": [str(sku.pk)], f"item-{sku.pk}": case.item_qbo_id}
+    )
+    job = PushJob.objects.get()
+    assert drafted["Location"] == job.get_absolute_url()
+    [item] = job.items.all()
+    assert (item.item_qbo_id, item.item_chosen) == (case.item_qbo_id, True)
+    case_cost = Decimal(str(books.read("Item", case.item_qbo_id)["PurchaseCost"]))
+    assert item.unit_cost == case_cost
+    job = run_to_the_end(approved(job, ada))
+    assert job.status == PushJob.Status.DONE
+    item.refresh_from_db()
+    assert item.qty_diff == 2
+    assert Decimal(str(books.read("Item", case.item_qbo_id)["QtyOnHand"])) == case_before + 2
+    assert Decimal(str(books.read("Item", bottle.item_qbo_id)["QtyOnHand"])) == bottle_before
+    assert item.value == (2 * case_cost).quantize(Decimal("0.01"))
+    shown = admin.get(job.get_absolute_url()).content.decode()
+    assert "Chosen by the admin among the SKU's items" in shown
+    assert f"(item {case.item_qbo_id}, counted in cases of {case.bottles_per_unit})" in shown
+
+    # The job's value was taken when it was drafted: a new cost in QuickBooks, synced,
+    # does not move it.
+    fresh = books.read("Item", case.item_qbo_id)
+    books.post("Item", {"Id": fresh["Id"], "SyncToken": fresh["SyncToken"], "sparse": True,
+                        "PurchaseCost": float(case_cost * 3)})  # fmt: skip
+    synced(connection)
+    assert QBOItem.objects.get(connection=connection, qbo_id=case.item_qbo_id).purchase_cost == (
+        case_cost * 3
+    )
+    item.refresh_from_db()
+    assert item.value == (2 * case_cost).quantize(Decimal("0.01"))
+
+
+def several_items(connection: QBOConnection) -> tuple[CatalogSKU, SKUMapping, SKUMapping]:
+    """A SKU of the demo company mapped to an active bottle item and an active case item,
+    each with stock."""
+    for sku in CatalogSKU.objects.filter(mappings__connection=connection).distinct():
+        mapped = list(SKUMapping.objects.filter(connection=connection, catalog_sku=sku))
+        live = {
+            i.qbo_id: i
+            for i in QBOItem.objects.filter(
+                connection=connection, qbo_id__in=[m.item_qbo_id for m in mapped], active=True,
+                item_type="Inventory", qty_on_hand__gt=0,
+            )
+        }  # fmt: skip
+        bottles = [m for m in mapped if m.unit == SKUMapping.Unit.BOTTLE and m.item_qbo_id in live]
+        cases = [m for m in mapped if m.unit == SKUMapping.Unit.CASE and m.item_qbo_id in live]
+        if len(mapped) == 2 and bottles and cases:
+            return sku, bottles[0], cases[0]
+    raise AssertionError("the demo company maps no SKU to both a bottle and a case item")
 
 
 # ------------------------------------------------------------------ catalog items
@@ -532,10 +678,11 @@ def test_a_partner_sees_only_its_own_pushes_and_cannot_act_on_them(
     ada: User,
 ) -> None:  # fmt: skip
     connection, books = imported(sandbox_server, partner_a)
-    warehouse_counts(connection, books, offsets=[1])
+    wanted = warehouse_counts(connection, books, offsets=[1])
     job = push.push_stock_draft(
         user=ada, partner_id=partner_a.pk,
         sku_ids=WarehouseSnapshot.objects.values_list("sku_id", flat=True),
+        item_choices=chosen(connection, wanted),
     )  # fmt: skip
     assert signed_in(alice).get(job.get_absolute_url()).status_code == 200
     assert signed_in(bob).get(job.get_absolute_url()).status_code == 404
@@ -566,7 +713,12 @@ def test_beat_resumes_a_job_nobody_is_running(
     connection, books = imported(sandbox_server, partner_a)
     wanted = warehouse_counts(connection, books, offsets=[2])
     job = approved(
-        push.push_stock_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted]),
+        push.push_stock_draft(
+            user=ada,
+            partner_id=partner_a.pk,
+            sku_ids=[s.pk for s in wanted],
+            item_choices=chosen(connection, wanted),
+        ),
         ada,
     )
     # Approved while the broker was unreachable: queued, with no task behind it.
@@ -621,7 +773,12 @@ def test_a_batch_formed_but_never_sent_is_planned_afresh(
     connection, books = imported(sandbox_server, partner_a)
     wanted = warehouse_counts(connection, books, offsets=[3])
     job = approved(
-        push.push_stock_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted]),
+        push.push_stock_draft(
+            user=ada,
+            partner_id=partner_a.pk,
+            sku_ids=[s.pk for s in wanted],
+            item_choices=chosen(connection, wanted),
+        ),
         ada,
     )
     # As a job stopped between forming its batch and sending it leaves things, with an
@@ -667,7 +824,10 @@ def test_approving_with_the_broker_hanging_answers_at_once_and_keeps_the_job_que
 ) -> None:  # fmt: skip
     connection, books = imported(sandbox_server, partner_a)
     wanted = warehouse_counts(connection, books, offsets=[2])
-    job = push.push_stock_draft(user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted])
+    job = push.push_stock_draft(
+        user=ada, partner_id=partner_a.pk, sku_ids=[s.pk for s in wanted],
+        item_choices=chosen(connection, wanted),
+    )  # fmt: skip
     # A Redis that accepts the connection and never answers.
     broker = settings.CELERY_BROKER_URL
     settings.CELERY_BROKER_URL = silent_server.url.replace("http://", "redis://") + "/0"
