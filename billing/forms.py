@@ -63,23 +63,25 @@ class InvoiceFilterForm(_DateRangeFilterForm):
         }
 
 
-class AmountField(forms.CharField):
+class AmountField(forms.Field):
     """An amount of money as people type it: "1,200.00", "1200", "$1,200" or "1 200.5".
     Gives a Decimal to the cent; anything else is reported next to the field."""
 
+    widget = forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "1,200.00"})
     # Digits with optional thousands separators (commas or spaces), then at most two
     # decimals; a leading dollar sign and spaces around are allowed.
     PATTERN = re.compile(r"\$?\s*(\d{1,3}(?:[, ]\d{3})+|\d+)(?:\.(\d{1,2}))?")
     # What numeric(18, 2) holds: 16 digits before the point.
     MAX_DIGITS = 16
 
-    def to_python(self, value: Any) -> Decimal | None:  # type: ignore[override]
-        text = super().to_python(value)
+    def to_python(self, value: Any) -> Decimal | None:
+        text = str(value).strip() if value is not None else ""
         if not text:
             return None
-        match = self.PATTERN.fullmatch(text.strip())
+        # ASCII digits only: \d would take other scripts' digits, which Decimal reads.
+        match = self.PATTERN.fullmatch(text) if text.isascii() else None
         whole = match.group(1).replace(",", "").replace(" ", "") if match else ""
-        if not match or len(whole.lstrip("0")) > self.MAX_DIGITS:
+        if match is None or len(whole.lstrip("0")) > self.MAX_DIGITS:
             raise ValidationError(
                 "Enter an amount such as 1200, 1,200.00 or $1,200.", code="invalid"
             )
@@ -91,10 +93,7 @@ class PaymentFilterForm(_DateRangeFilterForm):
     date_to = forms.DateField(required=False, label="Paid to", widget=DATE_WIDGET)
     customer = forms.CharField(required=False, max_length=255, strip=True)
     reference = forms.CharField(required=False, max_length=100, strip=True)
-    amount = AmountField(
-        required=False, max_length=40, label="Amount received",
-        widget=forms.TextInput(attrs={"inputmode": "decimal", "placeholder": "1,200.00"}),
-    )  # fmt: skip
+    amount = AmountField(required=False, label="Amount received")
     date_range = ("date_from", "date_to")
 
     def filters(self) -> dict[str, Any]:
