@@ -188,6 +188,16 @@ def invoice(side: Side) -> Kwargs:
     return {"pk": made.pk}
 
 
+def customer_account(side: Side) -> Kwargs:
+    # The world's open invoice is customer 1's in each company (the ids collide, as
+    # QuickBooks' do across companies): only the connection tells the two apart.
+    made: QBOInvoice = InvoiceFactory(
+        connection=side.books, customer_qbo_id="1", doc_number=f"INV-{side.tag}-3",
+        customer_name=side.customer,
+    )  # fmt: skip
+    return {"connection_id": made.connection_id, "customer_qbo_id": made.customer_qbo_id}
+
+
 def connection(side: Side) -> Kwargs:
     # A partner has one live company (a database constraint): the world's is the object.
     return {"pk": side.books.pk}
@@ -283,6 +293,8 @@ class ObjectURL:
 
 OBJECT_URLS: dict[str, ObjectURL] = {
     "billing:invoice": ObjectURL(invoice),
+    "billing:receivables_customer": ObjectURL(customer_account),
+    "billing:statement": ObjectURL(customer_account),
     "sync:connection": ObjectURL(connection),
     "sync:sync_now": ObjectURL(connection),  # GET: "Sync now?", the button POSTs
     "sync:disconnect": ObjectURL(connection),  # GET: "Disconnect?", the button POSTs

@@ -38,7 +38,7 @@ from hypothesis import strategies as st
 from accounts.models import User
 from accounts.roles import Role
 from billing.selectors import AGING_BUCKETS
-from billing.views import OPEN_INVOICES, PAYMENTS
+from billing.views import OPEN_INVOICES, PAYMENTS, RECEIVABLES
 from inventory.push.views import JOBS
 from inventory.reports.selectors import STATUSES, WINDOW_CHOICES
 from inventory.reports.views import DEPLETION, DISCREPANCIES, REGION
@@ -56,7 +56,17 @@ pytestmark = pytest.mark.django_db
 TABLE = ("sort", "page", "format")
 READS_QUERY: dict[str, tuple[str, ...]] = {
     "billing:invoices": ("partner", "customer", "bucket", "due_from", "due_to", *TABLE),
-    "billing:payments": ("partner", "date_from", "date_to", *TABLE),
+    "billing:payments": (
+        "partner",
+        "date_from",
+        "date_to",
+        "customer",
+        "reference",
+        "amount",
+        *TABLE,
+    ),
+    "billing:receivables": ("partner", "customer", "overdue", "bucket", *TABLE),
+    "billing:receivables_csv": ("partner", "customer", "overdue", "bucket", *TABLE),
     "inventory:discrepancies": ("partner", "status", "sku", *TABLE),
     "inventory:depletion": ("partner", "sku", "window", "threshold", *TABLE),
     "inventory:stock_ledger": ("partner", "sku", "start", "end", "unit", *TABLE),
@@ -102,12 +112,16 @@ KNOWN_NAMES = sorted({name for names in READS_QUERY.values() for name in names})
 
 # Valid values, so that examples also reach the code behind a filter that parsed.
 SORT_KEYS = sorted(
-    {c.key for table in (OPEN_INVOICES, PAYMENTS, DISCREPANCIES, DEPLETION, JOBS)
+    {c.key for table in (OPEN_INVOICES, PAYMENTS, RECEIVABLES, DISCREPANCIES, DEPLETION, JOBS)
      for c in table.columns}
 )  # fmt: skip
 PLAUSIBLE: dict[str, list[str]] = {
     "customer": ["Customer of partner", "Château"],
     "bucket": [b.key for b in AGING_BUCKETS],
+    "overdue": ["on", "true", "1"],
+    "reference": ["CHK-", "INV"],
+    # Amounts as people type them, the world's payment of 20.00 among them.
+    "amount": ["20", "20.00", "$20", "1,200.00", "$1,200", "0.5"],
     "due_from": ["2025-01-01"],
     "due_to": ["2030-12-31"],
     "date_from": ["2025-01-01"],
@@ -396,6 +410,7 @@ def test_every_page_of_ours_is_fuzzed_somewhere() -> None:
 OWN_ROW: dict[str, Callable[[Side], str]] = {
     "billing:invoices": lambda side: side.invoice_number,
     "billing:payments": lambda side: side.payment_reference,
+    "billing:receivables": lambda side: side.customer,
     "inventory:discrepancies": lambda side: side.sku_code,
     "inventory:depletion": lambda side: side.sku_code,
     "inventory:push_jobs": lambda side: side.partner_name,
