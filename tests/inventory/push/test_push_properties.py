@@ -29,7 +29,7 @@ from common.textinput import forbidden_character
 from inventory.catalog.models import CatalogSKU
 from inventory.catalog.services import catalog_demo_load
 from inventory.mapping import services as mapping
-from inventory.mapping.models import MappingConflict
+from inventory.mapping.models import MappingConflict, SKUMapping
 from inventory.push.models import PushBatch, PushItem, PushJob
 from inventory.warehouse.models import WarehouseSnapshot, WarehouseSource
 from sync.models import QBOConnection
@@ -42,6 +42,8 @@ DRAFT_PAGES = ("push_stock_new", "push_items_new")
 DECISIONS = ("approve", "discard", "retry")
 PARTNERS = ("bubbles-brine", "cote-ouest", "harbor-point", "north-shore")
 MAPPED = ("UF-CAL-NV-750", "UF-JUL-NV-750", "UF-BDB-2021-750")
+# Bubbles & Brine's items (21-24, 24 the Callie case), Côte Ouest's (40), and none.
+ITEM_IDS = ("21", "22", "24", "40", "99")
 JOBS = ("draft", "draft-reconnect", "queued", "failed", "partial", "done", "discarded")
 
 TRICKY = [
@@ -82,6 +84,17 @@ def draft_form_data(draw: st.DrawFn) -> dict[str, Any]:
     if draw(st.booleans()):
         data["conflict"] = draw(st.integers(0, 1).map(lambda n: f"@conflict:{n}"))
     if draw(st.booleans()):
+        # The item chosen for a SKU (the stock form's radio buttons): one of the partner's
+        # items, another partner's, none at all, or anything.
+        sku = draw(st.one_of(st.just("@callie"), st.integers(0, 7).map(lambda n: f"@sku:{n}")))
+        data[f"item-{sku}"] = draw(
+            st.one_of(
+                st.sampled_from(ITEM_IDS),
+                field_value,
+                st.lists(field_value, min_size=2, max_size=3),
+            )
+        )
+    if draw(st.booleans()):
         name = draw(st.sampled_from(["partner", "sku", "conflict"]))
         value = draw(field)
         if value is None:
@@ -106,14 +119,28 @@ def messages_of(response: Any) -> list[tuple[int, str]]:
 class World:
     """The fixture's rows, by name, and the references the strategies use."""
 
-    def __init__(self, skus: list[int], conflicts: list[int], jobs: dict[str, int]) -> None:
+    def __init__(
+        self, skus: list[int], conflicts: list[int], jobs: dict[str, int], callie: int
+    ) -> None:
         self.skus = skus
         self.conflicts = conflicts
         self.jobs = jobs
+        self.callie = callie
+
+    def form(self, data: dict[str, Any]) -> dict[str, Any]:
+        """The form data with its references resolved, in names (``item-@callie``) too."""
+        return {
+            (f"item-{self.resolve(name[5:])}" if name.startswith("item-@") else name): (
+                self.resolve(value)
+            )
+            for name, value in data.items()
+        }
 
     def resolve(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
+        if value == "@callie":
+            return str(self.callie)
         if isinstance(value, str) and value.startswith("@sku:"):
             return str(self.skus[int(value[5:])])
         if isinstance(value, str) and value.startswith("@conflict:"):
@@ -148,6 +175,15 @@ def world(ada: User, partner_a: Partner, partner_b: Partner) -> World:
                     qty_on_hand=Decimal(24))  # fmt: skip
     ItemFactory(connection=books_a, qbo_id="30", name="Une Femme Mystery Cuvée", sku="")
     mapping.mapping_refresh(connection_id=books_a.pk)
+    # The Callie also in a case item, empty: the warehouse's 12 more bottles could go on
+    # either item, so the form asks which.
+    callie = CatalogSKU.objects.get(code="UF-CAL-NV-750")
+    case = ItemFactory(connection=books_a, qbo_id="24", name="Callie case", sku="",
+                       qty_on_hand=Decimal(0), purchase_cost=Decimal("96.00"))  # fmt: skip
+    SKUMapping.objects.create(
+        connection=books_a, catalog_sku=callie, item_qbo_id=case.qbo_id, item_name=case.name,
+        unit=SKUMapping.Unit.CASE, bottles_per_unit=12, method=SKUMapping.Method.ADMIN,
+    )  # fmt: skip
     for code in [*MAPPED, "UF-DEM-NV-750"]:
         WarehouseSnapshot.objects.create(
             partner=partner_a, sku=CatalogSKU.objects.get(code=code),
@@ -175,7 +211,9 @@ def world(ada: User, partner_a: Partner, partner_b: Partner) -> World:
     conflicts = sorted(MappingConflict.objects.open().values_list("pk", flat=True))
     assert len(conflicts) == 2, "one look-alike conflict per connected partner"
     skus = sorted(CatalogSKU.objects.values_list("pk", flat=True))
-    return World(skus=skus, conflicts=conflicts, jobs={k: v.pk for k, v in jobs.items()})
+    return World(
+        skus=skus, conflicts=conflicts, jobs={k: v.pk for k, v in jobs.items()}, callie=callie.pk
+    )
 
 
 @pytest.fixture
@@ -191,11 +229,18 @@ def admin_client(ada: User) -> Client:
 @example(page="push_items_new", form={"partner": "cote-ouest", "sku": "@sku:5",
                                       "conflict": "@conflict:0"})  # fmt: skip
 @example(page="push_stock_new", form={})
+@example(page="push_stock_new", form={"partner": "bubbles-brine", "sku": ["@callie"]})
+@example(page="push_stock_new", form={"partner": "bubbles-brine", "sku": ["@callie"],
+                                      "item-@callie": "24"})  # fmt: skip
+@example(page="push_stock_new", form={"partner": "bubbles-brine", "sku": ["@callie"],
+                                      "item-@callie": "40"})  # fmt: skip
+@example(page="push_stock_new", form={"partner": "bubbles-brine", "sku": ["@callie"],
+                                      "item-@callie": "²"})  # fmt: skip
 @given(page=st.sampled_from(DRAFT_PAGES), form=draft_form_data())
 def test_any_draft_post_is_answered_below_500_and_a_refusal_starts_nothing(
     admin_client: Client, ada: User, world: World, page: str, form: dict[str, Any]
 ) -> None:
-    data = {name: world.resolve(value) for name, value in form.items()}
+    data = world.form(form)
     note(f"POST {page} {data!r}")
     with rolled_back(admin_client):
         before = state()
@@ -226,7 +271,7 @@ def test_any_draft_post_is_answered_below_500_and_a_refusal_starts_nothing(
 def test_any_draft_page_query_is_answered_below_500(
     admin_client: Client, world: World, page: str, form: dict[str, Any]
 ) -> None:
-    data = {name: world.resolve(value) for name, value in form.items()}
+    data = world.form(form)
     before = state()
     response = admin_client.get(reverse(f"inventory:{page}"), data)
     assert response.status_code == 200
@@ -261,7 +306,7 @@ def test_any_decision_is_answered_below_500_and_a_refusal_changes_no_job(
     admin_client: Client, world: World, decision: str, target: str | int, form: dict[str, Any]
 ) -> None:
     url = reverse(f"inventory:push_job_{decision}", args=[world.job_pk(target)])
-    data = {name: world.resolve(value) for name, value in form.items()}
+    data = world.form(form)
     with rolled_back(admin_client):
         before = state()
         response = admin_client.post(url, data)
@@ -299,7 +344,7 @@ def test_staff_and_partner_users_cannot_draft_or_decide(
 ) -> None:
     name, target = url
     args = [] if target is None else [world.job_pk(target)]
-    data = {key: world.resolve(value) for key, value in form.items()}
+    data = world.form(form)
     before = state()
     response = signed_in(cast[who]).post(reverse(f"inventory:{name}", args=args), data)
     assert response.status_code in (403, 404)
