@@ -20,7 +20,7 @@ NAVIGATION = [
     ("Invoices", "billing:invoices", EVERYONE),
     ("Payments", "billing:payments", EVERYONE),
     ("Connections", "sync:connections", EVERYONE),
-    ("Partners", "accounts:partners", UNE_FEMME),
+    ("Partners", "partners", EVERYONE),
     ("Catalog", "inventory:catalog", UNE_FEMME),
     ("Warehouse feed", "inventory:warehouse_upload", ADMINS),
     ("Mapping conflicts", "inventory:conflicts", ADMINS),

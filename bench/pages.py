@@ -72,6 +72,8 @@ FLOW_PAGES = [
     ("Stock ledger, this month", "inventory:stock_ledger", "", STAFF_EMAIL),
     ("Stock ledger, all history", "inventory:stock_ledger", "start=2000-01-01", STAFF_EMAIL),
     ("Stock ledger CSV", "inventory:stock_ledger", "start=2000-01-01&format=csv", STAFF_EMAIL),
+    # The partner scorecard (issue 16): every figure of every partner, each its page's own.
+    ("Partner scorecard", "partners", "", ADMIN_EMAIL),
 ]
 FLOW_TARGET_SECONDS = 1.0
 # (label, URL name, target for export time ÷ main SQL; None: for the record only)

@@ -9,4 +9,6 @@ from . import views
 urlpatterns = [
     path("", views.dashboard, name="dashboard"),
     path("healthz", views.healthz, name="healthz"),
+    # The partner scorecard; the Partners page it replaced was at this path.
+    path("partners/", views.partners, name="partners"),
 ]

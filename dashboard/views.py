@@ -11,10 +11,12 @@ from django.views.decorators.http import require_GET
 from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE
 from common.htmx import wants_fragment
+from common.tables import Column, Table
 from reconciliation.selectors import failing_detail
 from sync.selectors import last_tick as last_tick_at
 
 from . import health
+from .scorecard import scorecard
 from .selectors import dashboard_tiles
 
 logger = logging.getLogger(__name__)
@@ -55,3 +57,47 @@ def healthz(request: HttpRequest) -> JsonResponse:
     # look into, not a reason for the load balancer to take this instance out.
     body["detail"] = {"reconciliation": _reconciliation_detail(checks["database"])}
     return JsonResponse(body, status=200 if body["ok"] else 503)
+
+
+# ------------------------------------------------------------------------------------------
+# The partner scorecard (the Partners page): per partner, its connection, receivables,
+# stock and this month's flow, each linking to its page narrowed to the partner. The
+# figures are read in ``dashboard.scorecard``; this is the table and the page.
+
+SCORECARD = Table(
+    [
+        Column("name", "Name", sort=lambda r: r.name.casefold()),
+        Column("connection", "QuickBooks", sort=lambda r: r.health_sort, attr="health_label"),
+        Column("last_success_at", "Last synced", sort="last_success_at", kind="datetime"),
+        Column("receivables", "Receivables", sort="receivables", kind="money"),
+        Column("overdue", "Overdue", sort="overdue", kind="money"),
+        Column("dso", "DSO (days)", sort="dso", kind="number"),
+        Column("on_hand", "On hand (bottles)", sort="on_hand", kind="qty"),
+        Column("days_on_hand", "Days on hand", sort="days_on_hand", kind="number"),
+        Column("sell_in", "Sell-in (bottles)", sort="sell_in", kind="qty"),
+        Column("sell_through", "Sell-through (bottles)", sort="sell_through", kind="qty"),
+        Column("discrepancies", "Discrepancies", sort="discrepancies", kind="number"),
+        Column("conflicts", "Conflicts", sort="conflicts", kind="number"),
+        Column("contact", "Contact", sort=lambda r: r.contact_email.casefold(),
+               attr="contact_email"),
+        Column("people", "People", sort="people", kind="number"),
+    ],
+    default_sort="name",
+)  # fmt: skip
+
+
+@role_required(*EVERYONE)
+@require_GET
+def partners(request: AuthedRequest) -> HttpResponse:
+    user = request.user
+    # The user's today (UserTimezoneMiddleware): "overdue" and "this month" as on the
+    # pages each figure links to.
+    card = scorecard(user=user, today=timezone.localdate())
+    # Only admins decide mapping conflicts, so only they get the column (as on the
+    # dashboard's tiles).
+    hide = () if card.shows_conflicts else ("conflicts",)
+    table = SCORECARD.bind(request, card.rows, hide=hide)
+    template = "dashboard/partners.html"
+    if wants_fragment(request):
+        template += "#partners-table"
+    return render(request, template, {"card": card, "table": table})

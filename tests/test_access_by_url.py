@@ -374,6 +374,7 @@ ROW_PAGES = {
     "inventory:push_jobs": "partner_name",
     "inventory:suppliers": "company_name",
     "reconciliation:index": "company_name",
+    "partners": "partner_name",
 }
 # The ones that export their rows with ?format=csv.
 EXPORTS = {

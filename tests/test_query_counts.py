@@ -263,7 +263,7 @@ def test_partners_page(sam: User) -> None:
             partner_user(partner)
 
     client = signed_in(sam)
-    flat(grow, lambda: cost(client, reverse("accounts:partners")))
+    flat(grow, lambda: cost(client, reverse("partners")))
 
 
 @pytest.mark.parametrize("export", [False, True], ids=["page", "export"])

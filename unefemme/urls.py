@@ -10,12 +10,12 @@ admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-a
 admin.site.site_header = "unefemme administration"
 
 urlpatterns = [
-    path("", include("dashboard.urls")),  # the dashboard at / and /healthz
+    path("", include("dashboard.urls")),  # the dashboard at /, /healthz and /partners/
     path("accounts/", include("allauth.urls")),
-    path("partners/", include("accounts.urls")),
     path("sync/", include("sync.urls")),
     path("inventory/", include("inventory.urls")),
     path("billing/", include("billing.urls")),
     path("reconciliation/", include("reconciliation.urls")),
+    path("trends/", include("history.urls")),
     path("admin/", admin.site.urls),
 ]
