@@ -383,6 +383,20 @@ def test_an_account_with_credits_only_and_one_with_nothing_open(
     assert "Nothing is open on this account" in paid_up and "<h1>Paid Up</h1>" in paid_up
 
 
+def test_a_sort_or_page_link_of_the_account_page_gets_its_tables_alone(
+    alice: User, books: dict[str, QBOConnection]
+) -> None:
+    url = _account(books["a"], "10")
+    fragment = signed_in(alice).get(
+        url, {"payments_sort": "reference"}, headers={"HX-Request": "true"}
+    )
+
+    body = fragment.content.decode()
+    assert body.lstrip().startswith('<div id="customer-tables">') and "<html" not in body
+    assert [r[2] for r in _rows(body, which=1)] == ["CHK-LAST", "CHK-OLD", "CHK-VOID"]
+    assert 'hx-target="#customer-tables"' in body
+
+
 def test_the_account_pages_payments_are_paginated(alice: User, books_a: QBOConnection) -> None:
     for n in range(51):
         PaymentFactory(connection=books_a, customer_qbo_id="30", reference=f"P{n:03d}",
