@@ -21,7 +21,8 @@ Handler = Callable[[HttpRequest], HttpResponseBase]
 # Modules whose views must declare their roles. Third-party views (allauth, the Django
 # admin) carry their own checks.
 OWN_VIEW_MODULES = (
-    "accounts.", "sync.", "inventory.", "billing.", "reconciliation.", "dashboard.", "unefemme.",
+    "accounts.", "sync.", "inventory.", "billing.", "reconciliation.", "history.", "dashboard.",
+    "unefemme.",
 )  # fmt: skip
 
 

@@ -42,6 +42,7 @@ from django.utils import timezone
 
 from accounts.models import Partner, User
 from billing.models import QBOInvoice
+from history.services import snapshot_day
 from inventory.catalog.models import CatalogSKU
 from inventory.catalog.services import catalog_import_upload
 from inventory.mapping import services as mapping
@@ -128,10 +129,14 @@ class World:
 
 def world_build(*, alice: User, bob: User, admin: User) -> World:
     assert alice.partner is not None and bob.partner is not None
-    return World(
+    world = World(
         a=_side_build("A", alice.partner, alice, admin, "4620000000000001", "UF-CAL-NV-750"),
         b=_side_build("B", bob.partner, bob, admin, "4620000000000002", "UF-BDB-2021-750"),
     )
+    # A day of daily history (the trends page's rows: each partner's and the total), taken
+    # as the nightly job takes it.
+    snapshot_day(timezone.localdate())
+    return world
 
 
 def _side_build(

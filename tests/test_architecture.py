@@ -24,6 +24,7 @@ ALLOWED: dict[str, set[str]] = {
     "billing": {"accounts", "common"},
     "inventory": {"accounts", "common", "sync", "billing"},
     "reconciliation": {"accounts", "common", "sync", "billing", "inventory"},
+    "history": {"accounts", "common", "sync", "billing", "inventory"},
     "dashboard": {
         "accounts",
         "common",
@@ -31,6 +32,7 @@ ALLOWED: dict[str, set[str]] = {
         "billing",
         "inventory",
         "reconciliation",
+        "history",
         "unefemme",
     },
     "unefemme": {
@@ -40,6 +42,7 @@ ALLOWED: dict[str, set[str]] = {
         "billing",
         "inventory",
         "reconciliation",
+        "history",
         "dashboard",
     },
     "qbo_sandbox": set(),

@@ -77,6 +77,7 @@ READS_QUERY: dict[str, tuple[str, ...]] = {
     "inventory:conflicts": ("partner", "kind"),
     "inventory:push_stock_new": ("partner", "sku"),
     "inventory:push_items_new": ("partner", "sku", "conflict"),
+    "history:trends": ("partner",),
 }
 # Pages whose GET reads the query string and has its own property module.
 FUZZED_ELSEWHERE = {
@@ -414,6 +415,7 @@ OWN_ROW: dict[str, Callable[[Side], str]] = {
     "inventory:discrepancies": lambda side: side.sku_code,
     "inventory:depletion": lambda side: side.sku_code,
     "inventory:push_jobs": lambda side: side.partner_name,
+    "history:trends": lambda side: side.partner_name,
 }
 
 

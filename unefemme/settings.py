@@ -122,6 +122,8 @@ INSTALLED_APPS = [
     "billing",
     # Compares the mirror with QuickBooks' own reports; reads billing, inventory and sync.
     "reconciliation",
+    # Daily snapshots of receivables and stock, the trends page; reads billing and inventory.
+    "history",
     # Last: it reads every app above (the dashboard, /healthz, demo_setup); none reads it.
     "dashboard",
 ]
@@ -394,6 +396,12 @@ CELERY_BEAT_SCHEDULE = {
     "reconciliation-nightly": {
         "task": "reconciliation.tasks.reconciliation_nightly",
         "schedule": crontab(hour=2, minute=41),
+    },
+    # Just after midnight (beat keeps TIME_ZONE, the business day): the day that has just
+    # ended, its documents in (history/services.py).
+    "history-snapshot": {
+        "task": "history.tasks.history_snapshot",
+        "schedule": crontab(hour=0, minute=25),
     },
     "cleanup-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
