@@ -26,7 +26,7 @@ in Python, as the discrepancies page does.
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
@@ -107,7 +107,7 @@ class ScorecardRow:
     discrepancies: int | None = None
     conflicts: int | None = None  # None for anyone but admins
     # Each figure's page, narrowed to this partner (set by ``scorecard``).
-    urls: dict[str, str] | None = None
+    urls: dict[str, str] = field(default_factory=dict)
 
     @property
     def health(self) -> str:
