@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
@@ -8,35 +10,89 @@ from django.urls import NoReverseMatch, reverse
 
 from .access import user_has_role
 from .demo import DEMO_PASSWORD, DEMO_USERS
-from .roles import ADMINS, EVERYONE, UNE_FEMME
+from .roles import ADMINS, EVERYONE, UNE_FEMME, Role
 
-# (label, url name, roles that see it). The views enforce the same roles; this only
-# keeps people from being shown links they cannot follow.
-NAVIGATION = [
-    ("Dashboard", "dashboard", EVERYONE),
-    ("Discrepancies", "inventory:discrepancies", EVERYONE),
-    ("Depletion", "inventory:depletion", EVERYONE),
-    ("Sell-through", "inventory:sell_through", EVERYONE),
-    ("Invoices", "billing:invoices", EVERYONE),
-    ("Payments", "billing:payments", EVERYONE),
-    ("Connections", "sync:connections", EVERYONE),
-    ("Partners", "partners", EVERYONE),
-    ("Catalog", "inventory:catalog", UNE_FEMME),
-    ("Warehouse feed", "inventory:warehouse_upload", ADMINS),
-    ("Mapping conflicts", "inventory:conflicts", ADMINS),
-    ("QuickBooks pushes", "inventory:push_jobs", EVERYONE),
-]
+
+@dataclass(frozen=True)
+class Link:
+    """A page in the navigation. ``roles`` are the roles its view admits (its
+    ``@role_required``; tests/test_navigation.py holds the two equal): the navigation only
+    keeps people from being shown links they cannot follow, the view enforces."""
+
+    label: str
+    url_name: str
+    roles: tuple[Role, ...]
+
+
+@dataclass(frozen=True)
+class Menu:
+    """A drop-down of pages. With twelve and more pages a flat row of links wrapped to two
+    rows at 1280 px and was unusable on a phone; a few menus stay on one row."""
+
+    label: str
+    links: tuple[Link, ...]
+
+
+NAVIGATION: tuple[Link | Menu, ...] = (
+    Link("Dashboard", "dashboard", EVERYONE),
+    Menu(
+        "Stock",
+        (
+            Link("Discrepancies", "inventory:discrepancies", EVERYONE),
+            Link("Depletion", "inventory:depletion", EVERYONE),
+            Link("Sell-through", "inventory:sell_through", EVERYONE),
+            Link("Stock ledger", "inventory:stock_ledger", EVERYONE),
+            Link("Catalog", "inventory:catalog", UNE_FEMME),
+            Link("Warehouse feed", "inventory:warehouse_upload", ADMINS),
+            Link("QuickBooks pushes", "inventory:push_jobs", EVERYONE),
+        ),
+    ),
+    Menu(
+        "Money",
+        (
+            Link("Receivables", "billing:receivables", EVERYONE),
+            Link("Invoices", "billing:invoices", EVERYONE),
+            Link("Payments", "billing:payments", EVERYONE),
+            Link("Trends", "history:trends", EVERYONE),
+            Link("Reconciliation", "reconciliation:index", EVERYONE),
+        ),
+    ),
+    Menu(
+        "Partners",
+        (
+            Link("Partners", "partners", EVERYONE),
+            Link("Connections", "sync:connections", EVERYONE),
+            Link("Mapping conflicts", "inventory:conflicts", ADMINS),
+        ),
+    ),
+)
+
+
+def navigation_links() -> Iterator[Link]:
+    """Every page of the navigation, menus opened, in order."""
+    for entry in NAVIGATION:
+        yield from entry.links if isinstance(entry, Menu) else (entry,)
 
 
 def navigation(request: HttpRequest) -> dict[str, Any]:
     # An error page can be rendered for a request refused before AuthenticationMiddleware
     # ran (a bad Host header is a 400 from CommonMiddleware): it has no user, and no links.
     user = getattr(request, "user", None)
-    items = [
-        {"label": label, "url": url, "active": _is_active(request, name)}
-        for label, name, roles in NAVIGATION
-        if user is not None and user_has_role(user, roles) and (url := _url(name))
-    ]
+    items: list[dict[str, Any]] = []
+    for entry in NAVIGATION if user is not None else ():
+        links = [
+            {"label": link.label, "url": url, "active": _is_active(request, link.url_name)}
+            for link in (entry.links if isinstance(entry, Menu) else (entry,))
+            if user_has_role(user, link.roles) and (url := _url(link.url_name))
+        ]
+        if isinstance(entry, Menu) and len(links) > 1:
+            active = any(link["active"] for link in links)
+            items.append({"label": entry.label, "links": links, "active": active})
+        else:
+            # A menu the role sees one page of is that page's link: a drop-down of one is a
+            # click for nothing (a partner user's "Partners" menu is only its connection).
+            # A menu it sees nothing of is not shown.
+            items.extend(links)
     return {
         "nav_items": items,
         "require_staff_mfa": settings.REQUIRE_STAFF_MFA,

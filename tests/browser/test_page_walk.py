@@ -3,8 +3,10 @@
 Staff, an admin and a partner user each sign in through the real form and follow their
 navigation, link by link, against qbo_sandbox's three demo companies as the real import
 brought them in (tests/browser/demo_books.py). The links come from the page and must equal
-``accounts.context_processors.NAVIGATION`` for the role; a link with no walker below fails
-the test, so a new page cannot be left out silently. Sub-pages (an invoice, a connection,
+``accounts.context_processors.NAVIGATION`` for the role, menu by menu (a link is followed by
+opening its menu first); a link with no walker below fails the test, so a new page cannot be
+left out silently. A NAVIGATION entry whose URL name does not reverse (a page another change
+has not landed yet) is not shown, and not walked. Sub-pages (an invoice, a connection,
 the catalog import, the warehouse API tokens, an admin's draft of a QuickBooks push) are
 walked from the page that leads there.
 
@@ -28,10 +30,10 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
 from playwright.sync_api import Locator, Page, Response, expect
 
-from accounts.context_processors import NAVIGATION
+from accounts.context_processors import NAVIGATION, Menu
 from accounts.models import User
 from accounts.roles import Role
 from inventory.catalog.services import DEMO_SKUS
@@ -540,12 +542,51 @@ def walk_connections(walk: Walk) -> None:
 
 
 def walk_partners(walk: Walk) -> None:
+    """The partner scorecard: one row per partner the user sees (its figures against the
+    pages they link to are checked in tests/dashboard/)."""
     page = walk.page
     walk.arrive("partners", "Partners")
-    rows = table_rows(page.locator("main table"))
+    rows = table_rows(page.locator("#partners-table table"))
     assert sorted((r["Name"], r["Contact"], r["People"]) for r in rows) == sorted(
-        (c.name, c.partner.contact_email, "1") for c in walk.books.companies
+        (c.name, c.partner.contact_email, "1") for c in walk.visible
     )
+
+
+def walk_stock_ledger(walk: Walk) -> None:
+    """The stock ledger as the navigation opens it (this month); its figures, filters and
+    drill-downs are walked in tests/browser/test_ledger_walk.py."""
+    page = walk.page
+    walk.arrive("stock-ledger", "Stock ledger")
+    table = page.get_by_role("table", name="Stock ledger by partner and SKU", exact=True)
+    hrefs = [a.get_attribute("href") or "" for a in table.locator("tbody a").all()]
+    partners = {int(m.group(1)) for h in hrefs if (m := re.search(r"/inventory/ledger/(\d+)/", h))}
+    assert partners <= {c.partner.pk for c in walk.visible}, partners
+
+
+def walk_reconciliation(walk: Walk) -> None:
+    """One row per QuickBooks company the user sees, none run yet in this walk (a run is
+    walked in tests/browser/test_reconciliation_walk.py)."""
+    page = walk.page
+    walk.arrive("reconciliation", "Reconciliation with QuickBooks")
+    overview = page.get_by_role("table", name="QuickBooks companies")
+    expect(overview.locator("tbody tr")).to_have_count(len(walk.visible))
+    for company in walk.visible:
+        expect(overview).to_contain_text(company.connection.company_name)
+
+
+def walk_receivables(walk: Walk) -> None:
+    """Receivables by customer: the demo companies' customers owe money, so it has rows
+    (to the cent against the open invoices in tests/billing/; a customer's page and
+    statement in tests/browser/test_finance_walk.py)."""
+    page = walk.page
+    walk.arrive("receivables", "Receivables by customer")
+    table = page.locator("#receivables-table table")
+    assert table_rows(table), "no customer with receivables in the demo companies"
+
+
+def walk_trends(walk: Walk) -> None:
+    """Trends from the daily history (its figures are tested in tests/history/)."""
+    walk.arrive("trends", "Trends")
 
 
 def walk_catalog(walk: Walk) -> None:
@@ -690,6 +731,10 @@ WALKERS: dict[str, Callable[[Walk], None]] = {
     "billing:payments": walk_payments,
     "sync:connections": walk_connections,
     "partners": walk_partners,
+    "inventory:stock_ledger": walk_stock_ledger,
+    "reconciliation:index": walk_reconciliation,
+    "billing:receivables": walk_receivables,
+    "history:trends": walk_trends,
     "inventory:catalog": walk_catalog,
     "inventory:warehouse_upload": walk_warehouse_upload,
     "inventory:conflicts": walk_conflicts,
@@ -705,6 +750,10 @@ PAGE_NAMES = {
     "billing:payments": "payments",
     "sync:connections": "connections",
     "partners": "partners",
+    "inventory:stock_ledger": "stock-ledger",
+    "reconciliation:index": "reconciliation",
+    "billing:receivables": "receivables",
+    "history:trends": "trends",
     "inventory:catalog": "catalog",
     "inventory:warehouse_upload": "warehouse-upload",
     "inventory:conflicts": "conflicts",
@@ -712,9 +761,26 @@ PAGE_NAMES = {
 }
 
 
-def navigation_for(role: Role) -> list[tuple[str, str]]:
-    """(label, URL name) of the links the role's navigation must show, in order."""
-    return [(label, name) for label, name, roles in NAVIGATION if role in roles]
+def reverses(name: str) -> bool:
+    try:
+        reverse(name)
+    except NoReverseMatch:
+        return False
+    return True
+
+
+def navigation_for(role: Role) -> list[tuple[str | None, str, str]]:
+    """(menu, label, URL name) of the links the role's navigation must show, in order: the
+    pages it may open, of those in the URLconf; a menu left with one is that page's link
+    (menu None), as a page of its own is."""
+    shown: list[tuple[str | None, str, str]] = []
+    for entry in NAVIGATION:
+        links = entry.links if isinstance(entry, Menu) else (entry,)
+        names = [(link.label, link.url_name) for link in links
+                 if role in link.roles and reverses(link.url_name)]  # fmt: skip
+        menu = entry.label if isinstance(entry, Menu) and len(names) > 1 else None
+        shown.extend((menu, label, name) for label, name in names)
+    return shown
 
 
 @pytest.mark.parametrize("role", list(ROLES))
@@ -742,25 +808,36 @@ def test_each_role_walks_every_page_of_its_navigation(
 
     sign_in(page, user.email, PASSWORD)
     navigation = navigation_for(ROLES[role])
-    unwalked = [name for _, name in navigation if name not in WALKERS]
+    unwalked = [name for _, _, name in navigation if name not in WALKERS]
     assert not unwalked, f"navigation links this walk does not know: {unwalked}"
     nav = page.get_by_role("navigation", name="Main")
-    shown = [
-        (link.inner_text().strip(), link.get_attribute("href"))
-        for link in nav.get_by_role("link").all()
+    # Every link, in its menu (the name on the menu's button; None: a link of its own),
+    # read from the document: a closed menu's links are not on screen.
+    shown = nav.evaluate(
+        """nav => [...nav.querySelectorAll('a')].map(a => {
+            const menu = a.closest('li.nav-menu');
+            return [menu ? menu.querySelector('summary').textContent.trim() : null,
+                    a.textContent.trim(), a.getAttribute('href')];
+        })"""
+    )
+    assert [tuple(link) for link in shown] == [
+        (menu, label, reverse(name)) for menu, label, name in navigation
     ]
-    assert shown == [(label, reverse(name)) for label, name in navigation]
 
-    for label, name in navigation:
-        link = nav.get_by_role("link", name=label, exact=True)
-        link.click()
+    for menu, label, name in navigation:
+        if menu is not None:
+            nav.locator(f"summary:text-is({menu!r})").click()
+        nav.get_by_role("link", name=label, exact=True).click()
         expect(page).to_have_url(live_server.url + reverse(name))
+        link = nav.get_by_role("link", name=label, exact=True, include_hidden=True)
         expect(link).to_have_attribute("aria-current", "page")
+        if menu is not None:
+            expect(nav.locator("summary[aria-current=true]")).to_have_text(menu)
         WALKERS[name](walk)
         walk.check()
 
-    expected = {PAGE_NAMES[name] for _, name in navigation}
-    for _, name in navigation:
+    expected = {PAGE_NAMES[name] for _, _, name in navigation}
+    for _, _, name in navigation:
         pages, roles = SUB_PAGES.get(name, (set(), set()))
         expected |= pages if role in roles else set()
     assert set(walk.shots) == expected
