@@ -15,8 +15,9 @@ InventoryAdjustments, and catalog SKUs created as items.
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from decimal import ROUND_HALF_UP, Decimal
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from django.conf import settings
 from django.db import models
@@ -153,6 +154,14 @@ class PushItem(models.Model):
     cost_source = models.CharField(max_length=16, choices=CostSource.choices, blank=True)
     # Stock only: several items are mapped to the SKU and an admin chose this one.
     item_chosen = models.BooleanField(default=False)
+    # Stock only: the admin chose to share the adjustment among the SKU's items in
+    # proportion to their stock (inventory.push.split). ``item_*``, ``unit`` and
+    # ``unit_cost`` then stay empty and ``shares`` says which item moves by how much:
+    # [{"item_qbo_id", "item_name", "unit", "bottles_per_unit", "unit_cost", "cost_source",
+    # "qty_diff"}], decimals as text; planned from the mirror when drafted, and replaced by
+    # what is sent when the batch is formed (each item's cost is the drafted one).
+    split = models.BooleanField(default=False)
+    shares = models.JSONField(default=list, blank=True)
     batch = models.ForeignKey(
         PushBatch, null=True, blank=True, on_delete=models.SET_NULL, related_name="items"
     )
@@ -179,6 +188,10 @@ class PushItem(models.Model):
         return f"{self.catalog_sku_id} in job {self.job_id}: {self.status}"
 
     @property
+    def share_rows(self) -> list[Share]:
+        return [Share.from_json(row) for row in self.shares]
+
+    @property
     def planned_qty_diff(self) -> Decimal | None:
         """The adjustment in the item's units: as sent once the batch is formed, else as
         the draft saw it (QuickBooks' quantity may move before it is sent)."""
@@ -192,7 +205,61 @@ class PushItem(models.Model):
     def value(self) -> Decimal | None:
         """What QuickBooks books for the adjustment: its quantity × the item's unit cost, to
         the cent (negative for a loss); None when either is unknown."""
+        if self.split:
+            values = [share.value for share in self.share_rows]
+            if not values or None in values:
+                return None
+            return sum((v for v in values if v is not None), Decimal("0.00"))
         quantity = self.planned_qty_diff
         if quantity is None or self.unit_cost is None:
             return None
         return (quantity * self.unit_cost).quantize(CENT, rounding=ROUND_HALF_UP)
+
+
+@dataclass(frozen=True)
+class Share:
+    """One item's part of a split adjustment (``PushItem.shares``)."""
+
+    item_qbo_id: str
+    item_name: str
+    unit: str
+    bottles_per_unit: int
+    unit_cost: Decimal | None
+    cost_source: str
+    qty_diff: Decimal
+
+    @classmethod
+    def from_json(cls, row: dict[str, Any]) -> Share:
+        cost = row.get("unit_cost")
+        return cls(
+            item_qbo_id=str(row["item_qbo_id"]),
+            item_name=str(row.get("item_name", "")),
+            unit=str(row.get("unit", "")),
+            bottles_per_unit=int(row.get("bottles_per_unit", 1)),
+            unit_cost=None if cost in (None, "") else Decimal(str(cost)),
+            cost_source=str(row.get("cost_source", "")),
+            qty_diff=Decimal(str(row.get("qty_diff", "0"))),
+        )
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "item_qbo_id": self.item_qbo_id,
+            "item_name": self.item_name,
+            "unit": self.unit,
+            "bottles_per_unit": self.bottles_per_unit,
+            "unit_cost": None if self.unit_cost is None else str(self.unit_cost),
+            "cost_source": self.cost_source,
+            "qty_diff": str(self.qty_diff),
+        }
+
+    @property
+    def value(self) -> Decimal | None:
+        if self.qty_diff == 0:
+            return Decimal("0.00")
+        if self.unit_cost is None:
+            return None
+        return (self.qty_diff * self.unit_cost).quantize(CENT, rounding=ROUND_HALF_UP)
+
+    @property
+    def unit_label(self) -> str:
+        return "bottles" if self.unit == "bottle" else f"cases of {self.bottles_per_unit}"

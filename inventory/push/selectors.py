@@ -21,6 +21,7 @@ from inventory.reports.selectors import discrepancy_rows
 from sync.models import QBOConnection
 
 from .models import PushItem, PushJob
+from .split import Part, SplitRefused, split_by_stock
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -28,6 +29,8 @@ if TYPE_CHECKING:
 
 Unit = SKUMapping.Unit
 ItemStatus = PushItem.Status
+# What the stock form sends for a SKU whose adjustment is shared among its items by stock.
+SPLIT = "split"
 ITEM_NAME_MAX = 100  # QuickBooks' limit on an item's Name
 
 
@@ -50,6 +53,12 @@ class ItemOption:
     @property
     def usable(self) -> bool:
         return not self.problem
+
+    @property
+    def tracked(self) -> bool:
+        """An active inventory item: it can hold a part of a split adjustment."""
+        item = self.item
+        return item is not None and item.active and item.item_type == "Inventory"
 
     @property
     def item_qbo_id(self) -> str:
@@ -87,6 +96,10 @@ class StockCandidate:
     # Ticked on the form, and the item chosen there (set by the view).
     checked: bool = False
     chosen: str = ""
+    # Shared by stock instead (inventory.push.split), as the mirror's quantities would
+    # share it now: item id → units; or why it cannot be shared.
+    split_units: dict[str, Decimal] | None = None
+    split_problem: str = ""
 
     @property
     def adjustment(self) -> Decimal | None:
@@ -107,6 +120,39 @@ class StockCandidate:
         """Several items could take the adjustment: an admin says which, none is assumed."""
         return self.pushable and len(self.usable_options) > 1
 
+    @property
+    def split_options(self) -> list[ItemOption]:
+        return [option for option in self.options if option.tracked]
+
+    @property
+    def split_value(self) -> Decimal | None:
+        """The split adjustment at its items' costs; None if any moving item has none."""
+        if self.split_units is None:
+            return None
+        total = Decimal("0.00")
+        for option in self.split_options:
+            units = self.split_units.get(option.item_qbo_id, Decimal(0))
+            if units == 0:
+                continue
+            if option.cost is None:
+                return None
+            total += option.cost.value_of(units * option.mapping.bottles_per_unit)
+        return total
+
+    @property
+    def split_summary(self) -> str:
+        """ "−1 case of 12 on “X”, −12 bottles on “Y”": the preview, in words."""
+        if self.split_units is None:
+            return ""
+        return (
+            ", ".join(
+                f"{units.normalize():+f} {_unit_words(option.mapping)} on “{option.label}”"
+                for option in self.split_options
+                if (units := self.split_units.get(option.item_qbo_id, Decimal(0)))
+            )
+            or "nothing to move"
+        )
+
     def option(self, item_qbo_id: str) -> ItemOption | None:
         return next((o for o in self.options if o.item_qbo_id == item_qbo_id), None)
 
@@ -120,6 +166,10 @@ class StockCandidate:
         is known; with a choice to make, each option has its own."""
         option = self.target_option
         return None if option is None else option.value
+
+
+def _unit_words(mapping: SKUMapping) -> str:
+    return "bottles" if mapping.unit == Unit.BOTTLE else f"cases of {mapping.bottles_per_unit}"
 
 
 def live_connection(partner_id: int) -> QBOConnection | None:
@@ -216,6 +266,22 @@ def stock_candidates(*, user: User, connection: QBOConnection) -> list[StockCand
             candidate.blocked = candidate.options[0].problem
         elif len(usable) == 1:
             candidate.target = usable[0].mapping
+        if candidate.needs_choice and candidate.adjustment is not None:
+            try:
+                candidate.split_units = split_by_stock(
+                    candidate.adjustment,
+                    [
+                        Part(
+                            o.item_qbo_id,
+                            o.item.qty_on_hand or Decimal(0),
+                            o.mapping.bottles_per_unit,
+                        )
+                        for o in candidate.split_options
+                        if o.item is not None
+                    ],
+                )
+            except SplitRefused as refused:
+                candidate.split_problem = str(refused)
         candidates.append(candidate)
     return candidates
 

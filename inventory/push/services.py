@@ -53,8 +53,9 @@ from sync.models import QBOConnection
 from sync.services import connection_sync_now
 from sync.tokens import ConnectionTokens
 
-from .models import PushBatch, PushItem, PushJob
+from .models import PushBatch, PushItem, PushJob, Share
 from .selectors import (
+    SPLIT,
     ItemOption,
     StockCandidate,
     item_candidates,
@@ -62,6 +63,7 @@ from .selectors import (
     live_connection,
     stock_candidates,
 )
+from .split import Part, SplitRefused, split_by_stock
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -136,6 +138,7 @@ def push_stock_draft(
     by_sku = {c.sku.pk: c for c in stock_candidates(user=user, connection=connection)}
     problems = []
     planned: list[tuple[StockCandidate, ItemOption, bool]] = []
+    splits: list[StockCandidate] = []
     for sku_id in sorted(wanted):
         candidate = by_sku.get(sku_id)
         if candidate is None:
@@ -145,7 +148,17 @@ def push_stock_draft(
             problems.append(f"{candidate.sku.code}: {candidate.blocked}")
             continue
         chosen = choices.get(sku_id, "")
-        if chosen:
+        if chosen == SPLIT:
+            if not candidate.needs_choice:
+                problems.append(
+                    f"{candidate.sku.code}: only one QuickBooks item can take this SKU's "
+                    "adjustment, so there is nothing to split."
+                )
+            elif candidate.split_problem:
+                problems.append(f"{candidate.sku.code}: {candidate.split_problem}")
+            else:
+                splits.append(candidate)
+        elif chosen:
             option = candidate.option(chosen)
             if option is None:
                 problems.append(
@@ -188,7 +201,35 @@ def push_stock_draft(
         )
         for c, option, chosen in planned
     )
+    PushItem.objects.bulk_create(
+        PushItem(
+            job=job,
+            catalog_sku=c.sku,
+            item_name="Shared among its items by stock on hand",
+            target_bottles=c.warehouse_bottles,
+            qbo_bottles_before=c.qbo_bottles,
+            split=True,
+            item_chosen=True,
+            shares=[
+                _share(option, (c.split_units or {}).get(option.item_qbo_id, Decimal(0))).as_json()
+                for option in c.split_options
+            ],
+        )
+        for c in splits
+    )
     return job
+
+
+def _share(option: ItemOption, qty_diff: Decimal) -> Share:
+    return Share(
+        item_qbo_id=option.item_qbo_id,
+        item_name=option.item.name if option.item is not None else option.mapping.item_name,
+        unit=option.mapping.unit,
+        bottles_per_unit=option.mapping.bottles_per_unit,
+        unit_cost=option.cost.unit_cost if option.cost is not None else None,
+        cost_source=option.cost.source if option.cost is not None else "",
+        qty_diff=qty_diff,
+    )
 
 
 @transaction.atomic
@@ -433,6 +474,8 @@ def _form_batch(context: _JobContext, pending: list[PushItem]) -> PushBatch | No
             item.message = plan.message
             item.qbo_bottles_before = plan.qbo_bottles_before
             item.qty_diff = plan.qty_diff
+            if plan.shares is not None:
+                item.shares = plan.shares
             if plan.result_qbo_id:
                 item.result_qbo_id = plan.result_qbo_id
                 item.item_qbo_id = plan.result_qbo_id
@@ -443,7 +486,7 @@ def _form_batch(context: _JobContext, pending: list[PushItem]) -> PushBatch | No
         PushItem.objects.bulk_update(
             pending,
             ["status", "message", "qbo_bottles_before", "qty_diff", "result_qbo_id",
-             "item_qbo_id", "batch", "bid", "updated_at"],
+             "item_qbo_id", "batch", "bid", "updated_at", "shares"],
         )  # fmt: skip
         for item in pending:
             if (
@@ -461,6 +504,8 @@ class _Plan:
     qbo_bottles_before: Decimal | None = None
     qty_diff: Decimal | None = None
     result_qbo_id: str = ""
+    # A split adjustment: each item's part, as it will be sent.
+    shares: list[dict[str, Any]] | None = None
 
 
 def _stock_plans(context: _JobContext, pending: list[PushItem]) -> dict[int, _Plan]:
@@ -470,7 +515,8 @@ def _stock_plans(context: _JobContext, pending: list[PushItem]) -> dict[int, _Pl
     for m in SKUMapping.objects.filter(connection=job.connection, catalog_sku_id__in=sku_ids):
         mappings[m.catalog_sku_id].append(m)
     ids = sorted(
-        {m.item_qbo_id for ms in mappings.values() for m in ms} | {i.item_qbo_id for i in pending}
+        {m.item_qbo_id for ms in mappings.values() for m in ms}
+        | {i.item_qbo_id for i in pending if not i.split}
     )
     found = {
         str(row["Id"]): row
@@ -480,6 +526,9 @@ def _stock_plans(context: _JobContext, pending: list[PushItem]) -> dict[int, _Pl
     }
     plans: dict[int, _Plan] = {}
     for item in pending:
+        if item.split:
+            plans[item.pk] = _split_plan(item, mappings.get(item.catalog_sku_id, []), found)
+            continue
         row = found.get(item.item_qbo_id)
         if row is None:
             plans[item.pk] = _Plan(
@@ -526,6 +575,65 @@ def _stock_plans(context: _JobContext, pending: list[PushItem]) -> dict[int, _Pl
             qty_diff=difference / item.bottles_per_unit,
         )
     return plans
+
+
+def _tracks_quantity(row: dict[str, Any] | None) -> bool:
+    return (
+        row is not None
+        and bool(row.get("Active", True))
+        and row.get("Type") == "Inventory"
+        and bool(row.get("TrackQtyOnHand", True))
+    )
+
+
+def _split_plan(
+    item: PushItem, mappings: list[SKUMapping], found: dict[str, dict[str, Any]]
+) -> _Plan:
+    """A split adjustment, shared from QuickBooks' quantities as they are now among the
+    SKU's items that still track one (inventory.push.split). Each item keeps the cost it
+    had when the job was drafted; an item mapped since has none."""
+    drafted = {share.item_qbo_id: share for share in item.share_rows}
+    live = sorted(
+        (m for m in mappings if _tracks_quantity(found.get(m.item_qbo_id))),
+        key=lambda m: (m.unit != Unit.BOTTLE, m.bottles_per_unit, m.item_qbo_id),
+    )
+    before = sum(
+        (Decimal(str(found[m.item_qbo_id].get("QtyOnHand") or 0)) * m.bottles_per_unit
+         for m in live),
+        Decimal(0),
+    )  # fmt: skip
+    assert item.target_bottles is not None
+    difference = item.target_bottles - before
+    if difference == 0:
+        return _Plan(
+            ItemStatus.UNCHANGED,
+            f"QuickBooks already holds {before.normalize():f} bottles.",
+            qbo_bottles_before=before,
+        )
+    parts = [
+        Part(m.item_qbo_id, Decimal(str(found[m.item_qbo_id].get("QtyOnHand") or 0)),
+             m.bottles_per_unit)
+        for m in live
+    ]  # fmt: skip
+    try:
+        units = split_by_stock(difference, parts)
+    except SplitRefused as refused:
+        return _Plan(ItemStatus.FAILED, str(refused), qbo_bottles_before=before)
+    shares = []
+    for m in live:
+        was = drafted.get(m.item_qbo_id)
+        shares.append(
+            Share(
+                item_qbo_id=m.item_qbo_id,
+                item_name=str(found[m.item_qbo_id].get("Name") or m.item_name),
+                unit=m.unit,
+                bottles_per_unit=m.bottles_per_unit,
+                unit_cost=was.unit_cost if was is not None else None,
+                cost_source=was.cost_source if was is not None else "",
+                qty_diff=units[m.item_qbo_id],
+            ).as_json()
+        )
+    return _Plan(ItemStatus.SENT, qbo_bottles_before=before, shares=shares)
 
 
 def _item_plans(context: _JobContext, pending: list[PushItem]) -> dict[int, _Plan]:
@@ -640,7 +748,16 @@ def _operation(context: _JobContext, batch: PushBatch, item: PushItem) -> qbo.Ba
         if job.adjust_account != account["name"]:
             job.adjust_account = account["name"]
             PushJob.objects.filter(pk=job.pk).update(adjust_account=account["name"])
-        assert item.qty_diff is not None and item.target_bottles is not None
+        assert item.target_bottles is not None
+        if item.split:
+            lines = [
+                {"ItemRef": {"value": share.item_qbo_id}, "QtyDiff": share.qty_diff.normalize()}
+                for share in item.share_rows
+                if share.qty_diff
+            ]
+        else:
+            assert item.qty_diff is not None
+            lines = [{"ItemRef": {"value": item.item_qbo_id}, "QtyDiff": item.qty_diff.normalize()}]
         return qbo.BatchOperation(
             bid=item.bid,
             entity="InventoryAdjustment",
@@ -651,14 +768,10 @@ def _operation(context: _JobContext, batch: PushBatch, item: PushItem) -> qbo.Ba
                     f"unefemme push #{job.pk}: set {item.catalog_sku.code} to the warehouse "
                     f"count of {item.target_bottles.normalize():f} bottles"
                 )[:4000],
+                # One line per item moved: a split is one adjustment of several lines.
                 "Line": [
-                    {
-                        "DetailType": "ItemAdjustmentLineDetail",
-                        "ItemAdjustmentLineDetail": {
-                            "ItemRef": {"value": item.item_qbo_id},
-                            "QtyDiff": item.qty_diff.normalize(),
-                        },
-                    }
+                    {"DetailType": "ItemAdjustmentLineDetail", "ItemAdjustmentLineDetail": line}
+                    for line in lines
                 ],
             },
         )
@@ -718,8 +831,7 @@ def _send(context: _JobContext, batch: PushBatch) -> None:
                     item.message = f"Created as item {item.result_qbo_id}."
                 else:
                     item.message = (
-                        f"Adjusted by {_signed(item.qty_diff)} {_unit_label(item)} "
-                        f"(InventoryAdjustment {item.result_qbo_id})."
+                        f"Adjusted by {_moved(item)} (InventoryAdjustment {item.result_qbo_id})."
                     )
             else:
                 item.status = ItemStatus.FAILED
@@ -763,6 +875,16 @@ def _signed(value: Decimal | None) -> str:
 
 def _unit_label(item: PushItem) -> str:
     return "bottles" if item.unit == Unit.BOTTLE else f"cases of {item.bottles_per_unit}"
+
+
+def _moved(item: PushItem) -> str:
+    if not item.split:
+        return f"{_signed(item.qty_diff)} {_unit_label(item)}"
+    return ", ".join(
+        f"{_signed(share.qty_diff)} {share.unit_label} on item {share.item_qbo_id}"
+        for share in item.share_rows
+        if share.qty_diff
+    )
 
 
 def _settle_conflict(job: PushJob, item: PushItem) -> None:

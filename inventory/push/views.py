@@ -194,6 +194,8 @@ def _item_choices(request: AuthedRequest) -> dict[int, str] | None:
         sku_id = row_id(name.removeprefix("item-"))
         values = request.POST.getlist(name)
         chosen = qbo_id(values[0]) if len(values) == 1 else None
+        if values == [selectors.SPLIT]:
+            chosen = selectors.SPLIT
         if sku_id is None or chosen is None:
             messages.error(
                 request,

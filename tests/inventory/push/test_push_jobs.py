@@ -418,6 +418,74 @@ def test_a_sku_with_several_items_is_pushed_onto_the_item_the_admin_chose(
     assert item.value == (2 * case_cost).quantize(Decimal("0.01"))
 
 
+def test_a_sku_split_by_stock_moves_each_item_in_proportion_in_one_adjustment(
+    sandbox_server: SandboxProcess,
+    celery_worker_process: subprocess.Popen[bytes],
+    partner_a: Partner,
+    ada: User,
+) -> None:
+    connection, books = imported(sandbox_server, partner_a)
+    sku, bottle, case = several_items(connection)
+    per_case = case.bottles_per_unit
+    on_hand = {
+        m.item_qbo_id: Decimal(str(books.read("Item", m.item_qbo_id)["QtyOnHand"]))
+        for m in (bottle, case)
+    }
+    before = sku_bottles(books, connection, sku)
+    difference = Decimal(2 * per_case)
+    WarehouseSnapshot.objects.create(
+        partner=partner_a, sku=sku, as_of=timezone.localdate(), bottles=before + difference,
+        source=WarehouseSource.CSV,
+    )  # fmt: skip
+    page = signed_in(ada).get(
+        reverse("inventory:push_stock_new"), {"partner": partner_a.slug, "sku": sku.code}
+    )
+    assert f'name="item-{sku.pk}" value="split"' in page.content.decode()
+    before_adjustments = len(adjustments(books))
+    drafted = signed_in(ada).post(
+        reverse("inventory:push_stock_new"),
+        {"partner": partner_a.slug, "sku": [str(sku.pk)], f"item-{sku.pk}": "split"},
+    )
+    job = PushJob.objects.get()
+    assert drafted["Location"] == job.get_absolute_url()
+    job = run_to_the_end(approved(job, ada))
+    assert job.status == PushJob.Status.DONE, job.error
+    [item] = job.items.all()
+    assert item.split and item.status == PushItem.Status.WRITTEN
+
+    # The case item takes its share of the stock in whole cases; the bottle item the rest.
+    held = on_hand[case.item_qbo_id] * per_case
+    weight = held / (held + on_hand[bottle.item_qbo_id])
+    cases = (difference * weight / per_case).quantize(Decimal(1), ROUND_HALF_UP)
+    moved = {case.item_qbo_id: cases, bottle.item_qbo_id: difference - cases * per_case}
+    for item_id, units in moved.items():
+        now = Decimal(str(books.read("Item", item_id)["QtyOnHand"]))
+        assert now == on_hand[item_id] + units, item_id
+    assert sku_bottles(books, connection, sku) == before + difference
+    [written] = adjustments(books)[before_adjustments:]
+    lines = {
+        line["ItemAdjustmentLineDetail"]["ItemRef"]["value"]: Decimal(
+            str(line["ItemAdjustmentLineDetail"]["QtyDiff"])
+        )
+        for line in written["Line"]
+    }
+    assert lines == {k: v for k, v in moved.items() if v}
+    # Its value: each item's part × that item's PurchaseCost, added up.
+    expected = sum(
+        (
+            (units * Decimal(str(books.read("Item", item_id)["PurchaseCost"]))).quantize(
+                Decimal("0.01"), ROUND_HALF_UP
+            )
+            for item_id, units in moved.items()
+        ),
+        Decimal("0.00"),
+    )
+    assert item.value == expected
+    shown = signed_in(ada).get(job.get_absolute_url()).content.decode()
+    assert "shared in proportion to each item's stock in QuickBooks" in shown
+    assert f"<strong>{format_money(expected)}</strong>" in shown
+
+
 def several_items(connection: QBOConnection) -> tuple[CatalogSKU, SKUMapping, SKUMapping]:
     """A SKU of the demo company mapped to an active bottle item and an active case item,
     each with stock."""

@@ -19,6 +19,7 @@ from inventory.catalog.models import CatalogSKU
 from inventory.push import selectors as push_selectors
 from inventory.push import services as push
 from inventory.push.models import PushItem, PushJob
+from inventory.push.split import Part, SplitRefused, split_by_stock
 from sync.models import QBOConnection
 from tests.billing.factories import ConnectionFactory
 from tests.conftest import signed_in
@@ -44,7 +45,7 @@ def books_b(partner_b: Partner) -> QBOConnection:
 
 @pytest.fixture
 def stock(partner_a: Partner, books_a: QBOConnection) -> dict[str, CatalogSKU]:
-    """Callie: a bottle item (11 at $9.00) and a case of 12 (2 at $100.00), 59 bottles in
+    """Callie: a bottle item (11 at $9.00) and a case of 12 (4 at $100.00), 59 bottles in
     QuickBooks against 35 in the warehouse: −24 bottles, two cases, which either item could
     take. Juliette: one bottle item without a purchase cost, valued from its bills."""
     callie, juliette = sku("UF-CAL-NV-750"), sku("UF-JUL-NV-750", wine="The Juliette")
@@ -182,6 +183,63 @@ def test_a_draft_totals_what_it_plans_and_says_what_has_no_cost(
     assert "Value at cost of the adjustments planned: <strong>−$41.00</strong>" in html
     assert "1 adjustment with no cost known, not counted" in html
     assert "no cost known" in html
+
+
+# --- split by stock --------------------------------------------------------------------------
+
+
+def test_split_shares_by_stock_in_whole_units_and_the_bottle_item_takes_the_rest() -> None:
+    bottle, case = Part("1", Decimal(30), 1), Part("2", Decimal(5), 12)  # 30 and 60 bottles
+    assert split_by_stock(Decimal(36), [bottle, case]) == {"1": 12, "2": 2}
+    assert split_by_stock(Decimal(-24), [bottle, case]) == {"1": -12, "2": -1}  # −1.33 → −1
+    assert split_by_stock(Decimal(-30), [bottle, case]) == {"1": -6, "2": -2}  # −1.67 → −2
+    # Below zero in QuickBooks weighs nothing.
+    assert split_by_stock(Decimal(24), [Part("1", Decimal(-5), 1), case]) == {"1": 0, "2": 2}
+
+
+@pytest.mark.parametrize(
+    ("difference", "parts", "says"),
+    [
+        (Decimal(12), [Part("1", Decimal(0), 1), Part("2", Decimal(0), 12)], "no stock to split"),
+        (Decimal(12), [Part("1", Decimal(3), 1)], "Only one item"),
+        # Two case items: 18 bottles leave 6 for a case of 12 after rounding.
+        (Decimal(18), [Part("1", Decimal(1), 12), Part("2", Decimal(1), 24)], "cases of 12"),
+    ],
+)
+def test_a_split_that_cannot_be_made_in_whole_units_says_why(
+    difference: Decimal, parts: list[Part], says: str
+) -> None:
+    with pytest.raises(SplitRefused, match=says):
+        split_by_stock(difference, parts)
+
+
+def test_a_split_draft_plans_each_items_part_and_its_value(
+    ada: User, partner_a: Partner, stock: dict[str, CatalogSKU]
+) -> None:
+    callie = stock["callie"]
+    client = signed_in(ada)
+    html = client.get(URL, {"partner": partner_a.slug}).content.decode()
+    # 11 bottles and 48 in cases: the cases' share, −24 × 48/59 = −19.5 bottles, is −2 cases
+    # to the nearest, which leaves nothing for the bottle item.
+    assert "now: -2 cases of 12 on “" in html
+    assert "bottles on “" not in html
+    post(client, partner_a, callie, **{str(callie.pk): "split"})
+    [item] = PushJob.objects.get().items.all()
+    assert (item.split, item.item_qbo_id, item.item_chosen) == (True, "", True)
+    assert {(s.item_qbo_id, s.qty_diff, s.unit_cost) for s in item.share_rows} == {
+        ("10", Decimal(0), Decimal("9.0000")),
+        ("11", Decimal(-2), Decimal("100.0000")),
+    }
+    assert item.value == Decimal("-200.00")
+
+
+def test_split_is_refused_where_only_one_item_can_take_the_adjustment(
+    ada: User, partner_a: Partner, stock: dict[str, CatalogSKU]
+) -> None:
+    juliette = stock["juliette"]
+    html = post(signed_in(ada), partner_a, juliette, **{str(juliette.pk): "split"}).content
+    assert "UF-JUL-NV-750: only one QuickBooks item can take" in html.decode()
+    assert not PushJob.objects.exists()
 
 
 # --- queries at N and 10N -------------------------------------------------------------------
