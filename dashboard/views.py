@@ -67,8 +67,9 @@ def healthz(request: HttpRequest) -> JsonResponse:
 SCORECARD = Table(
     [
         Column("name", "Name", sort=lambda r: r.name.casefold()),
+        # Its health, worst first, then the longest since a successful sync; the cell says
+        # when that was.
         Column("connection", "QuickBooks", sort=lambda r: r.health_sort, attr="health_label"),
-        Column("last_success_at", "Last synced", sort="last_success_at", kind="datetime"),
         Column("receivables", "Receivables", sort="receivables", kind="money"),
         Column("overdue", "Overdue", sort="overdue", kind="money"),
         Column("dso", "DSO (days)", sort="dso", kind="number"),
