@@ -53,6 +53,10 @@ def test_an_admin_pushes_warehouse_counts_and_watches_them_land(
     expect(table).to_be_visible()
     ticked = table.locator("input[type=checkbox]:checked")
     assert ticked.count() > 0
+    # A SKU with several items that could take its adjustment asks which (a draft without
+    # the choice is refused): the admin picks the first item offered for each.
+    for choice in table.locator("fieldset.item-choice").all():
+        choice.locator("input[type=radio]:not([disabled])").first.check()
     page.get_by_role("button", name="Make a draft for approval").click()
 
     expect(page.locator("#job-progress h2")).to_have_text("Status: Awaiting approval")
@@ -69,6 +73,8 @@ def test_an_admin_pushes_warehouse_counts_and_watches_them_land(
     assert page.evaluate("window.pushMark") == 1
     expect(page.locator("#job-progress progress")).to_have_attribute("value", str(len(codes)))
     expect(page.locator("#job-progress")).to_contain_text(f"{len(codes)} written")
+    # What QuickBooks booked for the adjustments, at the items' costs.
+    expect(page.locator(".push-value")).to_contain_text("Booked by QuickBooks to")
     screenshot(page, "push-2-done")
 
     for item in job.items.select_related("catalog_sku"):
