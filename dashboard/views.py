@@ -12,6 +12,7 @@ from accounts.access import AuthedRequest, role_required
 from accounts.roles import EVERYONE
 from common.htmx import wants_fragment
 from common.tables import Column, Table
+from history.selectors import month_ago, month_changes
 from reconciliation.selectors import failing_detail
 from sync.selectors import last_tick as last_tick_at
 
@@ -27,12 +28,24 @@ logger = logging.getLogger(__name__)
 def dashboard(request: AuthedRequest) -> HttpResponse:
     # "Today" is the user's (UserTimezoneMiddleware activates their zone), so "overdue"
     # here means what it means on the invoices page.
-    tiles = dashboard_tiles(user=request.user, today=timezone.localdate())
+    today = timezone.localdate()
+    tiles = dashboard_tiles(user=request.user, today=today)
+    # The money tiles against the daily history's snapshot of a month ago: one query.
+    changes = month_changes(
+        month_ago(user=request.user, today=today),
+        receivables=tiles.receivables.net_amount,
+        overdue=tiles.receivables.overdue_amount,
+        unapplied=tiles.unapplied.amount,
+    )
     template = "dashboard/dashboard.html"
     # The tiles poll themselves; a boosted request still wants the whole page.
     if wants_fragment(request):
         template += "#dashboard-tiles"
-    return render(request, template, {"tiles": tiles, "refreshed_at": timezone.now()})
+    return render(
+        request,
+        template,
+        {"tiles": tiles, "changes": changes, "refreshed_at": timezone.now()},
+    )
 
 
 def _reconciliation_detail(database: bool) -> dict[str, object]:

@@ -375,6 +375,7 @@ ROW_PAGES = {
     "inventory:suppliers": "company_name",
     "reconciliation:index": "company_name",
     "partners": "partner_name",
+    "history:trends": "partner_name",
 }
 # The ones that export their rows with ?format=csv.
 EXPORTS = {
