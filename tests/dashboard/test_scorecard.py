@@ -326,6 +326,23 @@ def test_a_partner_without_a_connection_says_so_and_links_to_connections(
         assert row.receivables is None and row.discrepancies is None
 
 
+def test_a_disconnected_company_still_counts_where_its_pages_count_it(
+    sam: User, partner_a: Partner, today: date
+) -> None:
+    # Its documents stay in the mirror: the open-invoices page still lists them, so the
+    # scorecard shows them too, beside "Not connected".
+    gone: QBOConnection = ConnectionFactory(
+        partner=partner_a, status=QBOConnection.Status.DISCONNECTED
+    )
+    InvoiceFactory(connection=gone, txn_date=today, due_date=today, total_amt=D("99.99"))
+    client = signed_in(sam)
+    row = row_for(client, partner_a)
+    assert row.health == Health.NOT_CONNECTED
+    assert row.receivables == context_of(client, row.urls["receivables"])["totals"]["total"]
+    assert row.receivables == D("99.99")
+    assert row.urls["connection"] == reverse("sync:connections")
+
+
 # --- The table -------------------------------------------------------------------------------
 
 
