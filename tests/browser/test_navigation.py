@@ -7,7 +7,8 @@ accounts/context_processors.py). Here, for a partner user, staff and an admin:
 - the menus and links on the page are ``NAVIGATION`` for the role, worked out here on its
   own: a page the role may not open is not shown, nor a page whose URL name does not
   reverse (yet), nor a menu left empty; a menu left with one page is that page's link;
-- wide, the top-level items share one row, and who is signed in is on it too;
+- wide, the top-level items share one row, and who is signed in is on it too (also at
+  1024 px; at 768 and 900 px, a tablet, "Menu" as on a phone);
 - nothing scrolls sideways: not the navigation, not the page (``scrollWidth`` against
   ``clientWidth``), with a menu open or not;
 - every menu opens (by mouse; one also by keyboard, and Escape closes it) and each of its
@@ -248,6 +249,27 @@ def check_wide(page: Page, role: str, expected: list[Shown], origin: str) -> Non
             else:
                 expect(current).to_have_count(0)
             no_sideways_scroll(page, f"{role} at 1280 on {href}")
+
+    # Between a phone and a desk nothing scrolls sideways either: a tablet gets "Menu" (who
+    # is signed in would be squeezed beside the menus), a small laptop the one row.
+    page.goto(reverse("dashboard"))
+    for width in (768, 900, 1024):
+        page.set_viewport_size({"width": width, "height": 800})
+        toggle = page.locator(".topbar-toggle")
+        if width < 960:
+            expect(toggle).to_be_visible()
+            toggle.click()
+        else:
+            expect(toggle).to_be_hidden()
+            tops = page.locator("nav[aria-label=Main] .nav-items > li").evaluate_all(
+                "lis => lis.map(li => Math.round(li.getBoundingClientRect().top))"
+            )
+            assert len(set(tops)) == 1, f"{role} at {width}: not on one row: {tops}"
+        within_width(page.get_by_role("button", name="Sign out"), width, f"Sign out at {width}")
+        no_sideways_scroll(page, f"{role} at {width}")
+        screenshot(page, f"nav-{role}-{width}")
+        if width < 960:
+            toggle.click()
 
 
 def check_phone(page: Page, role: str, expected: list[Shown], origin: str) -> None:
