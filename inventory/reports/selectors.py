@@ -436,9 +436,25 @@ class DiscrepancyAttention:
     partner_name: str
     sku_code: str
     wine: str
+    # Bottles, without the database's padding (−2064, not −2064.0000).
     difference: Decimal
     value: Decimal
     url: str
+
+    # The names a list of attention lines reads them by.
+    @property
+    def partner(self) -> str:
+        return self.partner_name
+
+    @property
+    def sku(self) -> str:
+        return self.sku_code
+
+
+def _plain(number: Decimal) -> Decimal:
+    # normalize() alone would write 2000 as 2E+3.
+    whole = number.to_integral_value()
+    return whole.quantize(Decimal(1)) if number == whole else number.normalize()
 
 
 def largest_discrepancies_by_value(*, user: User, limit: int = 5) -> list[DiscrepancyAttention]:
@@ -460,7 +476,7 @@ def largest_discrepancies_by_value(*, user: User, limit: int = 5) -> list[Discre
                 partner_name=row.partner_name,
                 sku_code=row.sku_code,
                 wine=row.wine,
-                difference=row.difference,
+                difference=_plain(row.difference),
                 value=row.value,
                 url=f"{page}?{query}",
             )

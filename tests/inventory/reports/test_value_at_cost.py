@@ -222,7 +222,9 @@ def test_largest_discrepancies_by_value_ranks_rows_out_of_tolerance(
         ("UF-A-NV-750", Decimal("-2064"), Decimal("-10320.00")),
         ("UF-B-NV-750", Decimal("500"), Decimal("5000.00")),
     ]
-    assert found[0].partner_name == partner_a.name
+    assert found[0].partner_name == found[0].partner == partner_a.name
+    assert found[0].sku == "UF-A-NV-750"
+    assert f"{found[0].difference:+,}" == "-2,064"  # no padding, no exponent
     # Within tolerance (E), without a cost (D) or unmapped (F): not on the list.
     assert {f.sku_code for f in d.largest_discrepancies_by_value(user=sam, limit=10)} == {
         "UF-A-NV-750", "UF-B-NV-750", "UF-C-NV-750",
