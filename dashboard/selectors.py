@@ -14,7 +14,7 @@ from datetime import date
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
-from django.db.models import Count, DecimalField, OuterRef, Q, Subquery, Sum
+from django.db.models import Count, DecimalField, Q, Sum
 from django.db.models.functions import Coalesce
 
 from accounts.models import Partner
@@ -23,7 +23,8 @@ from billing.selectors import aging_totals
 from inventory.mapping.selectors import open_conflict_count
 from inventory.reports.selectors import discrepancies_out_of_tolerance
 from reconciliation.selectors import FailingCheck, failing_check
-from sync.models import QBOConnection, SyncRun
+from sync.models import QBOConnection
+from sync.selectors import failing_connections
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -134,28 +135,9 @@ def failing_syncs(*, user: User) -> int:
     nothing about whether syncing works, so the latest *finished* run decides: a
     connection stays failing while a retry runs, until a run succeeds.
     """
-    latest_status = (
-        SyncRun.objects.filter(
-            connection=OuterRef("pk"),
-            status__in=[SyncRun.Status.SUCCEEDED, SyncRun.Status.FAILED],
-        )
-        .order_by("-started_at", "-pk")
-        .values("status")[:1]
-    )
-    connections = QBOConnection.objects.live().visible_to(user)
-    row = (
-        connections.annotate(latest_status=Subquery(latest_status))
-        .order_by()
-        .aggregate(
-            failing=Count(
-                "pk",
-                filter=Q(status=QBOConnection.Status.NEEDS_RECONNECT)
-                | Q(latest_status=SyncRun.Status.FAILED),
-            )
-        )
-    )
-    failing: int = row["failing"]
-    return failing
+    # The rule is sync's (failing_connections), so the tile counts what the attention
+    # list names.
+    return failing_connections(user=user).order_by().count()
 
 
 def conflicts_open(*, user: User) -> int | None:

@@ -17,6 +17,7 @@ from reconciliation.selectors import failing_detail
 from sync.selectors import last_tick as last_tick_at
 
 from . import health
+from .attention import attention
 from .scorecard import scorecard
 from .selectors import dashboard_tiles
 
@@ -37,15 +38,16 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         overdue=tiles.receivables.overdue_amount,
         unapplied=tiles.unapplied.amount,
     )
+    context = {"tiles": tiles, "changes": changes, "refreshed_at": timezone.now()}
     template = "dashboard/dashboard.html"
-    # The tiles poll themselves; a boosted request still wants the whole page.
+    # The tiles poll themselves; a boosted request still wants the whole page. The
+    # attention list is read with the page only: its lists change with a person's work
+    # (a payment applied, a sync fixed), not by the minute.
     if wants_fragment(request):
         template += "#dashboard-tiles"
-    return render(
-        request,
-        template,
-        {"tiles": tiles, "changes": changes, "refreshed_at": timezone.now()},
-    )
+    else:
+        context["attention"] = attention(user=request.user, today=today)
+    return render(request, template, context)
 
 
 def _reconciliation_detail(database: bool) -> dict[str, object]:

@@ -190,7 +190,7 @@ def failing_connections(*, user: User) -> QuerySet[QBOConnection]:
     Annotated with ``latest_status``, ``latest_error`` and ``latest_finished_at`` (of
     that run), oldest failure first. One query, however it is consumed (a count is the
     dashboard tile, the rows its attention list)."""
-    return (
+    connections: QuerySet[QBOConnection] = (
         QBOConnection.objects.live()
         .visible_to(user)
         .annotate(
@@ -204,3 +204,4 @@ def failing_connections(*, user: User) -> QuerySet[QBOConnection]:
         .select_related("partner")
         .order_by("latest_finished_at", "pk")
     )
+    return connections

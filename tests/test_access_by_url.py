@@ -366,6 +366,9 @@ def test_a_post_nobody_may_make_is_refused_and_changes_nothing(
 ROW_PAGES = {
     "billing:invoices": "invoice_number",
     "billing:payments": "payment_reference",
+    "billing:receivables": "customer",
+    # The same rows as receivables' ?format=csv, at a URL of its own.
+    "billing:receivables_csv": "customer",
     "inventory:discrepancies": "sku_code",
     "inventory:depletion": "sku_code",
     "inventory:sell_through": "sku_code",
@@ -381,6 +384,8 @@ ROW_PAGES = {
 EXPORTS = {
     "billing:invoices",
     "billing:payments",
+    "billing:receivables",
+    "billing:receivables_csv",
     "inventory:discrepancies",
     "inventory:depletion",
     "inventory:sell_through",
