@@ -114,6 +114,9 @@ def measure(sandbox: SandboxProcess, args: argparse.Namespace, run: Run) -> None
         pages.prepare_people_and_counts(big.connection.partner)
         found["pages"] += run.step("pages", lambda: pages.page_results(args.repeat))
         found["pages"] += run.step("flow pages", lambda: pages.flow_page_results(args.repeat))
+        found["pages"] += run.step(
+            "finance pages", lambda: pages.finance_page_results(big.connection, args.repeat)
+        )
         found["exports"] += run.step(
             "exports", lambda: pages.export_results(small.connection.partner, 3)
         )
