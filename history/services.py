@@ -20,6 +20,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from django.db import transaction
+from django.db.models import Count, Max, Min
 from django.utils import timezone
 
 from accounts.models import Partner, User
@@ -36,6 +37,7 @@ from billing.selectors import (
 from inventory.catalog.models import CatalogSKU
 from inventory.reports.selectors import DEFAULT_WINDOW, depletion_report
 from inventory.reports.stock_ledger import stock_ledger
+from sync.models import SyncRun
 
 from .models import BUCKET_FIELDS, PartnerDay, StockDay
 
@@ -175,4 +177,36 @@ def history_backfill(
         if progress is not None:
             progress(result)
         day += timedelta(days=1)
+    return results
+
+
+# How far back the catch-up rebuilds: the trends page's 13 weeks.
+CATCH_UP_DAYS = 91
+
+
+def history_catch_up(*, today: date) -> list[DayResult]:
+    """Rebuild the last ``CATCH_UP_DAYS`` days (from the documents) when the history does
+    not hold them as the books now stand, and nothing otherwise; then today's snapshot.
+
+    Two cases make the history stale: a day of the window has no snapshot (beat was down
+    that night, or the history is new), or a company finished an import after the
+    window's oldest snapshot was taken, so the days before it counted that partner as
+    having no books. The first import of a newly connected partner is the common case:
+    its trends fill in minutes after it connects instead of one point a night. A rebuild
+    takes each day's rows again, so the next check finds them newer than every import
+    and does nothing: two aggregate queries.
+    """
+    start = today - timedelta(days=CATCH_UP_DAYS)
+    window = PartnerDay.objects.filter(partner__isnull=True, day__gte=start, day__lt=today)
+    found = window.aggregate(days=Count("day", distinct=True), oldest=Min("taken_at"))
+    last_import = SyncRun.objects.filter(
+        kind=SyncRun.Kind.IMPORT, status=SyncRun.Status.SUCCEEDED
+    ).aggregate(at=Max("finished_at"))["at"]
+    stale = found["days"] < CATCH_UP_DAYS or (
+        last_import is not None and found["oldest"] is not None and last_import > found["oldest"]
+    )
+    if not stale:
+        return []
+    results = history_backfill(start=start, end=today - timedelta(days=1))
+    results.append(snapshot_day(today))
     return results

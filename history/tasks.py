@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import date
 
 from celery import shared_task
+from django.utils import timezone
 
 from . import services
 
@@ -18,3 +19,11 @@ def history_snapshot(day: str | None = None) -> str:
     target = date.fromisoformat(day) if day else services.last_finished_day()
     services.snapshot_day(target)
     return target.isoformat()
+
+
+@shared_task(soft_time_limit=10 * 60, time_limit=11 * 60, ignore_result=True)
+def history_catch_up() -> int:
+    """Beat's frequent entry: rebuild the recent history when it is missing days or is
+    older than a company's latest import (``services.history_catch_up``); usually two
+    queries and nothing to do. Returns the days written."""
+    return len(services.history_catch_up(today=timezone.localdate()))

@@ -403,6 +403,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "history.tasks.history_snapshot",
         "schedule": crontab(hour=0, minute=25),
     },
+    # A company's first import (or a night beat missed) leaves the recent history short of
+    # its books; this rebuilds it within minutes, and is two queries when nothing is due.
+    "history-catch-up": {
+        "task": "history.tasks.history_catch_up",
+        "schedule": 2 * 60,
+    },
     "cleanup-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
