@@ -1,8 +1,12 @@
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser, BaseUserManager
+from django.core.serializers.json import DjangoJSONEncoder
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -22,6 +26,42 @@ class Partner(models.Model):
     name = models.CharField(max_length=200, unique=True)
     slug = models.SlugField(max_length=80, unique=True)
     contact_email = models.EmailField(blank=True)
+    contact_name = models.CharField(max_length=200, blank=True)
+    contact_phone = models.CharField(max_length=40, blank=True)
+    # Per-partner defaults for the stock reports. The defaults equal the report constants
+    # (inventory.reports.selectors TOLERANCE_SHARE, TOLERANCE_BOTTLES, DEFAULT_THRESHOLD)
+    # so that a report reading them changes nothing for a partner nobody has edited.
+    tolerance_share = models.DecimalField(
+        "discrepancy tolerance (share)",
+        max_digits=5,
+        decimal_places=4,
+        default=Decimal("0.01"),
+        validators=[MinValueValidator(Decimal("0")), MaxValueValidator(Decimal("1"))],
+        help_text="A count within this share of the warehouse quantity is not flagged "
+        "(0.01 = 1 %).",
+    )
+    tolerance_bottles = models.DecimalField(
+        "discrepancy tolerance (bottles)",
+        max_digits=8,
+        decimal_places=2,
+        default=Decimal("1"),
+        validators=[MinValueValidator(Decimal("0"))],
+        help_text="…or within this many bottles, whichever is larger.",
+    )
+    days_on_hand_threshold = models.PositiveIntegerField(
+        default=21,
+        validators=[MinValueValidator(1), MaxValueValidator(365)],
+        help_text="Depletion flags a SKU with fewer days of stock on hand than this.",
+    )
+    # A free-text hint for whoever settles the Une Femme vendor of this partner's
+    # QuickBooks (inventory.purchasing): detection reads settings.UNE_FEMME_VENDOR_NAMES,
+    # and a distributor that files us under another name is told here.
+    une_femme_vendor_hint = models.CharField(
+        "Une Femme vendor hint",
+        max_length=200,
+        blank=True,
+        help_text="How this partner's QuickBooks names Une Femme as a vendor, if unusual.",
+    )
     created_at = models.DateTimeField(default=timezone.now, editable=False)
 
     objects: ClassVar[PartnerQuerySet] = PartnerQuerySet.as_manager()  # type: ignore[assignment]
@@ -117,3 +157,55 @@ class User(AbstractBaseUser):
 
     def has_module_perms(self, app_label: str) -> bool:
         return self.is_staff
+
+
+class SignInEvent(models.Model):
+    """One successful sign-in: who, when, from where. Written on ``user_logged_in``."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="sign_ins"
+    )
+    at = models.DateTimeField(default=timezone.now)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [models.Index(fields=["user", "-at"], name="signin_user_at")]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} at {self.at:%Y-%m-%d %H:%M}"
+
+
+class AuditEvent(models.Model):
+    """Who changed what, when: one row per change made through the app's services.
+
+    ``target_type``/``target_id`` name the changed object loosely (a label and a key, not a
+    foreign key) so a row outlives its target and any app can record its own objects.
+    ``changes`` maps each changed field to ``[before, after]``.
+    """
+
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_events",
+    )
+    action = models.CharField(max_length=64)
+    target_type = models.CharField(max_length=100)
+    target_id = models.CharField(max_length=64)
+    target_repr = models.CharField(max_length=200, blank=True)
+    # DjangoJSONEncoder: before/after values include decimals and datetimes.
+    changes = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        indexes = [
+            models.Index(fields=["target_type", "target_id", "-at"], name="audit_target_at"),
+            models.Index(fields=["actor", "-at"], name="audit_actor_at"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.action} {self.target_type}:{self.target_id}"

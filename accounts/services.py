@@ -1,9 +1,12 @@
 from __future__ import annotations
 
-from django.db import transaction
+from collections.abc import Mapping
+from typing import Any
+
+from django.db import models, transaction
 from django.utils.text import slugify
 
-from .models import Partner, User
+from .models import AuditEvent, Partner, User
 from .roles import Role
 
 
@@ -28,4 +31,28 @@ def user_create(
     user needs exactly one partner, Une Femme people none."""
     return User.objects.create_user(
         email, password, role=role, partner=partner, full_name=full_name
+    )
+
+
+def audit_record(
+    *,
+    actor: User | None,
+    action: str,
+    target: models.Model,
+    changes: Mapping[str, Any] | None = None,
+) -> AuditEvent:
+    """Record that ``actor`` did ``action`` (e.g. ``"partner.update"``, ``"invitation.send"``)
+    to ``target``. ``changes`` maps each changed field to ``(before, after)``; values must
+    be JSON-serialisable by DjangoJSONEncoder (str, numbers, Decimal, dates).
+
+    Call it inside the transaction that makes the change, so a change and its record are
+    written together or not at all. Any app may call it for its own objects.
+    """
+    return AuditEvent.objects.create(
+        actor=actor if actor is not None and actor.pk else None,
+        action=action,
+        target_type=target._meta.label_lower,
+        target_id=str(target.pk),
+        target_repr=str(target)[:200],
+        changes={field: list(pair) for field, pair in (changes or {}).items()},
     )
