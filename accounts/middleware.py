@@ -22,6 +22,7 @@ Handler = Callable[[HttpRequest], HttpResponseBase]
 # admin) carry their own checks.
 OWN_VIEW_MODULES = (
     "accounts.", "sync.", "inventory.", "billing.", "reconciliation.", "history.", "dashboard.",
+    "notifications.",
     "unefemme.",
 )  # fmt: skip
 

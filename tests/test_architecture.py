@@ -33,6 +33,7 @@ ALLOWED: dict[str, set[str]] = {
         "inventory",
         "reconciliation",
         "history",
+        "notifications",
         "unefemme",
     },
     "unefemme": {
@@ -43,8 +44,10 @@ ALLOWED: dict[str, set[str]] = {
         "inventory",
         "reconciliation",
         "history",
+        "notifications",
         "dashboard",
     },
+    "notifications": {"accounts", "common", "sync", "billing", "inventory", "reconciliation"},
     "qbo_sandbox": set(),
 }
 OURS = set(ALLOWED) | {"devtools", "tests", "bench"}

@@ -101,10 +101,15 @@ def test_debug_on_runs_with_development_defaults() -> None:
         "--no-imports",
         "-c",
         "from django.conf import settings; "
-        "print(settings.REQUIRE_STAFF_MFA, settings.EMAIL_BACKEND)",
+        "print(settings.REQUIRE_STAFF_MFA, settings.EMAIL_BACKEND, "
+        "settings.EMAIL_DELIVERY_BACKEND)",
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.split() == ["False", "django.core.mail.backends.console.EmailBackend"]
+    assert result.stdout.split() == [
+        "False",
+        "notifications.backends.RecordingEmailBackend",
+        "django.core.mail.backends.console.EmailBackend",
+    ]
 
 
 def test_two_factor_is_required_by_default_in_production() -> None:

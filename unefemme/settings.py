@@ -124,6 +124,8 @@ INSTALLED_APPS = [
     "reconciliation",
     # Daily snapshots of receivables and stock, the trends page; reads billing and inventory.
     "history",
+    # E-mail notifications, the daily digest and the sent-messages log; reads the others.
+    "notifications",
     # Last: it reads every app above (the dashboard, /healthz, demo_setup); none reads it.
     "dashboard",
 ]
@@ -308,18 +310,38 @@ STORAGES = {
 
 # --- E-mail -----------------------------------------------------------------------------
 
-EMAIL_BACKEND = env_str(
+# Every message goes through notifications' recording backend, which hands it to the real
+# one (the EMAIL_BACKEND variable: SMTP in production, the console in development and the
+# local demo) and keeps the last SENT_MESSAGES_KEEP for admins to read on
+# /notifications/sent/.
+EMAIL_BACKEND = "notifications.backends.RecordingEmailBackend"
+EMAIL_DELIVERY_BACKEND = env_str(
     "EMAIL_BACKEND",
     "django.core.mail.backends.console.EmailBackend"
-    if DEBUG
+    if DEBUG or DEMO
     else "django.core.mail.backends.smtp.EmailBackend",
 )
+SENT_MESSAGES_KEEP = env_int("SENT_MESSAGES_KEEP", 100)
 EMAIL_HOST = env_str("EMAIL_HOST", "localhost")
 EMAIL_PORT = env_int("EMAIL_PORT", 25)
 EMAIL_HOST_USER = env_str("EMAIL_HOST_USER")
 EMAIL_HOST_PASSWORD = env_str("EMAIL_HOST_PASSWORD")
 EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", False)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "unefemme <noreply@localhost>")
+# Where the app is reached, for the links in e-mails (no request to build them from).
+SITE_URL = env_str("SITE_URL", "http://127.0.0.1:8000").rstrip("/")
+
+# --- Notifications (notifications/services.py) --------------------------------------------
+
+# A sync is reported to staff once it has been failing this long (since the first failed
+# run after its last success): a single failure is retried by the next poll.
+NOTIFY_SYNC_FAILING_AFTER = timedelta(minutes=env_int("NOTIFY_SYNC_FAILING_AFTER_MINUTES", 60))
+# A partner's warehouse feed is reported as out of date once its latest snapshot is older.
+NOTIFY_WAREHOUSE_STALE_DAYS = env_int("NOTIFY_WAREHOUSE_STALE_DAYS", 7)
+# At most one mapping-conflicts e-mail per admin per this interval.
+NOTIFY_CONFLICT_BATCH = timedelta(hours=1)
+# A person's digest goes out on the first hourly run after this time of their own day.
+DIGEST_LOCAL_HOUR = 7
 
 # --- QuickBooks Online (Intuit) ----------------------------------------------------------
 
@@ -408,6 +430,15 @@ CELERY_BEAT_SCHEDULE = {
     "history-catch-up": {
         "task": "history.tasks.history_catch_up",
         "schedule": 2 * 60,
+    },
+    # Turns the other apps' state into notifications; idempotent, so a missed or doubled
+    # run only moves an e-mail by a few minutes (notifications/services.py).
+    "notifications-scan": {"task": "notifications.tasks.notifications_scan", "schedule": 5 * 60},
+    # Hourly, since 07:00 comes at a different hour in each person's time zone; the
+    # DigestSent row keeps it to one a day.
+    "notifications-digest": {
+        "task": "notifications.tasks.digests_send",
+        "schedule": crontab(minute=5),
     },
     "cleanup-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",

@@ -48,7 +48,11 @@ from .settings import *  # noqa: E402,F403
 
 # Speed: hashing cost is not what these tests are about.
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+# Django's test set-up puts the locmem backend in EMAIL_BACKEND whatever this says; a test
+# of the sent-messages log puts the recording backend back (tests/notifications/), and it
+# then delivers to the same outbox.
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+EMAIL_DELIVERY_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
 # The suite turns two-factor on in the tests that are about it (tests/test_mfa.py).
 REQUIRE_STAFF_MFA = False
 # Tests run over plain http on testserver.

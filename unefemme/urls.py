@@ -17,5 +17,6 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("reconciliation/", include("reconciliation.urls")),
     path("trends/", include("history.urls")),
+    path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]
