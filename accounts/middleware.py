@@ -23,6 +23,7 @@ Handler = Callable[[HttpRequest], HttpResponseBase]
 OWN_VIEW_MODULES = (
     "accounts.", "sync.", "inventory.", "billing.", "reconciliation.", "history.", "dashboard.",
     "notifications.",
+    "onboarding.",
     "unefemme.",
 )  # fmt: skip
 

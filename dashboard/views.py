@@ -13,6 +13,7 @@ from accounts.roles import EVERYONE
 from common.htmx import wants_fragment
 from common.tables import Column, Table
 from history.selectors import month_ago, month_changes
+from onboarding.selectors import first_run
 from reconciliation.selectors import failing_detail
 from sync.selectors import last_tick as last_tick_at
 
@@ -47,6 +48,9 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
         template += "#dashboard-tiles"
     else:
         context["attention"] = attention(user=request.user, today=today)
+        # A partner user's first steps (one query; None for Une Femme's people): the page
+        # points to the welcome page until all three are done.
+        context["first_run"] = first_run(request.user)
     return render(request, template, context)
 
 

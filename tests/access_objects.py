@@ -234,6 +234,24 @@ def warehouse_token(side: Side) -> Kwargs:
     return {"pk": token.pk}
 
 
+def invitation(side: Side) -> Kwargs:
+    from onboarding.models import Invitation
+
+    row = Invitation.objects.create(
+        email=f"invitee-{side.tag.lower()}@example.test", role="partner", partner=side.partner,
+        invited_by=side.admin, expires_at=timezone.now() + timedelta(days=7),
+    )  # fmt: skip
+    return {"pk": row.pk}
+
+
+def invitation_link(side: Side) -> Kwargs:
+    from onboarding.models import Invitation
+    from onboarding.tokens import make_token
+
+    row = Invitation.objects.get(pk=invitation(side)["pk"])
+    return {"token": make_token(row.pk, row.key)}
+
+
 def catalog_import(side: Side) -> Kwargs:
     # Previews are their uploader's alone (another admin gets 404): the admin uploads.
     content = (
@@ -321,4 +339,9 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:push_job_approve": ObjectURL(push_job, Answer(405)),
     "inventory:push_job_discard": ObjectURL(push_job, Answer(405)),
     "inventory:push_job_retry": ObjectURL(push_job, Answer(405)),
+    # Invitations are Une Femme's admin records, not a partner's data: admins only.
+    "onboarding:resend": ObjectURL(invitation, Answer(405), partner_scoped=False),  # POST only
+    "onboarding:revoke": ObjectURL(invitation, Answer(405), partner_scoped=False),  # POST only
+    # Public (the token is the credential); a signed-in person is told to sign out first.
+    "onboarding:accept": ObjectURL(invitation_link, partner_scoped=False),
 }

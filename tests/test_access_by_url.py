@@ -48,12 +48,20 @@ PUBLIC_URL_NAMES = {
     "admin:login",  # redirects to account_login (see unefemme/urls.py)
     "sync:webhooks",  # Intuit's POSTs, authenticated by their intuit-signature (401 without)
     "inventory:warehouse_api_snapshots",  # warehouse pushes, by API token (401 without)
+    # An invitee has no account yet: the signed token in the link (checked against the
+    # invitation row, single-use) is the credential; tests/onboarding covers it.
+    "onboarding:accept",
 }
 
 # What our public views answer a signed-in person's GET: the same as anyone's, since they
 # read no session. /healthz is left out of the walk for signed-in people: it pings the
 # Celery workers for a second, and tests/dashboard/test_healthz.py covers it.
-PUBLIC_GET_ANSWERS = {"sync:webhooks": 405, "inventory:warehouse_api_snapshots": 405}
+PUBLIC_GET_ANSWERS = {
+    "sync:webhooks": 405,
+    "inventory:warehouse_api_snapshots": 405,
+    # "You are signed in: sign out to accept", naming nothing of the invitation.
+    "onboarding:accept": 200,
+}
 
 # Our pages without parameters answer a GET from the roles they allow with 200, except:
 PAGE_ANSWERS = {

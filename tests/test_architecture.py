@@ -34,6 +34,7 @@ ALLOWED: dict[str, set[str]] = {
         "reconciliation",
         "history",
         "notifications",
+        "onboarding",
         "unefemme",
     },
     "unefemme": {
@@ -45,9 +46,11 @@ ALLOWED: dict[str, set[str]] = {
         "reconciliation",
         "history",
         "notifications",
+        "onboarding",
         "dashboard",
     },
     "notifications": {"accounts", "common", "sync", "billing", "inventory", "reconciliation"},
+    "onboarding": {"accounts", "common", "sync", "inventory"},
     "qbo_sandbox": set(),
 }
 OURS = set(ALLOWED) | {"devtools", "tests", "bench"}

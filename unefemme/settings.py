@@ -124,6 +124,8 @@ INSTALLED_APPS = [
     "reconciliation",
     # Daily snapshots of receivables and stock, the trends page; reads billing and inventory.
     "history",
+    # Invitations and the first-run page; reads accounts, sync and inventory.
+    "onboarding",
     # E-mail notifications, the daily digest and the sent-messages log; reads the others.
     "notifications",
     # Last: it reads every app above (the dashboard, /healthz, demo_setup); none reads it.
@@ -378,6 +380,9 @@ UNE_FEMME_VENDOR_NAMES = ("Une Femme",)
 # E-mail domains of ours: a vendor whose e-mail is at one of them (or a subdomain) is us,
 # whatever the partner named it. Tried only when no vendor's name matches.
 UNE_FEMME_EMAIL_DOMAINS = ("unefemmewines.com",)
+
+# How many days an invitation link works (onboarding); resending starts them again.
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7)
 
 # --- Celery -----------------------------------------------------------------------------
 

@@ -17,6 +17,8 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("reconciliation/", include("reconciliation.urls")),
     path("trends/", include("history.urls")),
+    # /people/invite/, /people/invitations/, /invite/<token>/ and /welcome/.
+    path("", include("onboarding.urls")),
     path("notifications/", include("notifications.urls")),
     path("admin/", admin.site.urls),
 ]
