@@ -373,3 +373,13 @@ def test_the_list_does_not_grow_in_queries(
         assert page.status_code == 200 and page.content.decode().count("<tr id=") == n
         counts.append(len(ctx.captured_queries))
     assert counts[0] == counts[1], counts
+
+
+def test_the_people_page_shows_pending_invitations(
+    ada: User, ada_client: Client, sam: User, partner_a: Partner
+) -> None:
+    _pending(ada, partner_a)
+    page = ada_client.get(reverse("accounts:people")).content.decode()
+    assert "late@example.test" in page and reverse("onboarding:invite") in page
+    staff_page = signed_in(sam).get(reverse("accounts:people")).content.decode()
+    assert "late@example.test" in staff_page and reverse("onboarding:invite") not in staff_page
