@@ -13,8 +13,7 @@ from typing import Any
 from django import template
 
 from accounts.roles import UNE_FEMME
-
-from ..selectors import pending_invitations as pending
+from onboarding.selectors import pending_invitations as pending
 
 register = template.Library()
 
