@@ -61,6 +61,7 @@ NAVIGATION: tuple[Link | Menu, ...] = (
         "Partners",
         (
             Link("Partners", "partners", EVERYONE),
+            Link("People", "accounts:people", UNE_FEMME),
             Link("Connections", "sync:connections", EVERYONE),
             Link("Mapping conflicts", "inventory:conflicts", ADMINS),
         ),

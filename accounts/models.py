@@ -168,6 +168,9 @@ class SignInEvent(models.Model):
     at = models.DateTimeField(default=timezone.now)
     ip = models.GenericIPAddressField(null=True, blank=True)
     user_agent = models.CharField(max_length=300, blank=True)
+    # The session it opened, so deactivating a person can delete exactly their sessions
+    # (Django's session table cannot be searched by user).
+    session_key = models.CharField(max_length=40, blank=True, db_index=True)
 
     class Meta:
         ordering = ["-at", "-pk"]

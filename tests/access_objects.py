@@ -252,6 +252,21 @@ def invitation_link(side: Side) -> Kwargs:
     return {"token": make_token(row.pk, row.key)}
 
 
+def partner(side: Side) -> Kwargs:
+    return {"pk": side.partner.pk}
+
+
+def person(side: Side) -> Kwargs:
+    # The partner's own user: Une Femme sees everyone, partner users are refused the
+    # people pages outright (403), their own partner's people included.
+    return {"pk": side.user.pk}
+
+
+def _person_page(kwargs: Kwargs) -> str:
+    # Changing a role takes POSTs; a GET goes to the person's page, where the form is.
+    return reverse("accounts:person", kwargs=kwargs)
+
+
 def catalog_import(side: Side) -> Kwargs:
     # Previews are their uploader's alone (another admin gets 404): the admin uploads.
     content = (
@@ -339,6 +354,11 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:push_job_approve": ObjectURL(push_job, Answer(405)),
     "inventory:push_job_discard": ObjectURL(push_job, Answer(405)),
     "inventory:push_job_retry": ObjectURL(push_job, Answer(405)),
+    "accounts:partner_edit": ObjectURL(partner),  # staff read it, admins edit it
+    "accounts:person": ObjectURL(person),
+    "accounts:person_deactivate": ObjectURL(person),  # GET: "Deactivate?"
+    "accounts:person_reactivate": ObjectURL(person),  # GET: "Reactivate?"
+    "accounts:person_role": ObjectURL(person, redirect_to(_person_page)),
     # Invitations are Une Femme's admin records, not a partner's data: admins only.
     "onboarding:resend": ObjectURL(invitation, Answer(405), partner_scoped=False),  # POST only
     "onboarding:revoke": ObjectURL(invitation, Answer(405), partner_scoped=False),  # POST only

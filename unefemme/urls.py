@@ -11,6 +11,9 @@ admin.site.site_header = "unefemme administration"
 
 urlpatterns = [
     path("", include("dashboard.urls")),  # the dashboard at /, /healthz and /partners/
+    # After the dashboard's: /partners/new/, /partners/<pk>/edit/, /people/ and a person's
+    # pages (the /partners/ scorecard itself is the dashboard's).
+    path("", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
     path("sync/", include("sync.urls")),
     path("inventory/", include("inventory.urls")),

@@ -721,6 +721,21 @@ def _draft_a_stock_push(walk: Walk) -> None:
     assert sorted(r["SKU"] for r in items) == sorted(ticked)
 
 
+def walk_people(walk: Walk) -> None:
+    """Everyone who can sign in, for Une Femme only; admins open a person and see the
+    deactivate button, staff do not."""
+    page = walk.page
+    walk.arrive("people", "People")
+    rows = table_rows(page.get_by_role("table", name="People", exact=True))
+    assert sorted(r["E-mail"] for r in rows) == sorted(
+        User.objects.values_list("email", flat=True)
+    ), rows
+    page.get_by_role("link", name=walk.user.email, exact=True).first.click()
+    walk.arrive("person", walk.user.email)
+    # Nobody is offered to deactivate themself.
+    expect(page.get_by_role("link", name="Deactivate…")).to_have_count(0)
+
+
 # Every page the navigation can show, by URL name. A link with none here fails the walk.
 WALKERS: dict[str, Callable[[Walk], None]] = {
     "dashboard": walk_dashboard,
@@ -739,6 +754,7 @@ WALKERS: dict[str, Callable[[Walk], None]] = {
     "inventory:warehouse_upload": walk_warehouse_upload,
     "inventory:conflicts": walk_conflicts,
     "inventory:push_jobs": walk_push_jobs,
+    "accounts:people": walk_people,
 }
 # The screenshot name of each navigation page.
 PAGE_NAMES = {
@@ -758,6 +774,7 @@ PAGE_NAMES = {
     "inventory:warehouse_upload": "warehouse-upload",
     "inventory:conflicts": "conflicts",
     "inventory:push_jobs": "push-jobs",
+    "accounts:people": "people",
 }
 
 
