@@ -42,7 +42,7 @@ def _form_errors(form: InviteForm, error: ValidationError) -> None:
 @role_required(*ADMINS)
 @require_http_methods(["GET", "POST"])
 def invite(request: AuthedRequest) -> HttpResponse:
-    form = InviteForm(request.POST or None, initial=request.GET.dict() or None)
+    form = InviteForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
