@@ -67,6 +67,7 @@ SUB_PAGES: dict[str, tuple[set[str], set[str]]] = {
     "inventory:warehouse_upload": ({"warehouse-tokens"}, {"admin"}),
     "inventory:push_jobs": ({"push-stock-new", "push-job"}, {"admin"}),
     "inventory:sell_through": ({"suppliers"}, set(ROLES)),
+    "accounts:people": ({"person"}, {"staff", "admin"}),
 }
 MARK = "not reloaded"
 
