@@ -8,6 +8,7 @@ from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
+import pyotp
 import pytest
 import time_machine
 from allauth.account.models import EmailAddress
@@ -139,6 +140,13 @@ def test_staff_with_mfa_required_enrol_first(ada: User, settings: SettingsWrappe
     assert welcome["Location"].startswith(reverse("mfa_activate_totp"))
     # Without asking for the password just chosen (accounts.adapters' grace period).
     assert invitee.get(reverse("mfa_activate_totp")).status_code == 200
+    secret = invitee.session["mfa.totp.secret"]
+    with time_machine.travel(timezone.now(), tick=False):
+        code = str(pyotp.TOTP(secret, interval=30).now())
+        enrolled = invitee.post(reverse("mfa_activate_totp"), {"code": code})
+    assert enrolled.status_code == 302
+    # Enrolled in this session: the first-run page opens.
+    assert invitee.get(reverse("onboarding:welcome")).status_code == 200
 
 
 @pytest.mark.parametrize(
