@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 from celery.schedules import crontab
 from django.conf import settings
 
@@ -7,7 +9,7 @@ from unefemme.celery import app
 
 
 def test_beat_runs_the_scan_every_few_minutes_and_the_digest_hourly() -> None:
-    schedule = settings.CELERY_BEAT_SCHEDULE
+    schedule: dict[str, Any] = settings.CELERY_BEAT_SCHEDULE
     scan = schedule["notifications-scan"]
     assert scan["task"] == "notifications.tasks.notifications_scan"
     assert scan["schedule"] <= 5 * 60
