@@ -131,6 +131,8 @@ def accept(request: HttpRequest, token: str) -> HttpResponse:
         # swap who is signed in, and the page would show an invitation to the wrong person.
         return render(request, "onboarding/accept_signed_in.html")
     if request.method == "POST" and request.POST.get("action") == "renew":
+        if services.invitation_check(token).usable:
+            return redirect(request.path)  # the link still works: nothing to ask for
         sent = services.invitation_request_renewal(token=token, base_url=_base_url(request))
         check = services.invitation_check(token)
         return render(
