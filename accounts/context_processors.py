@@ -62,6 +62,10 @@ NAVIGATION: tuple[Link | Menu, ...] = (
         (
             Link("Partners", "partners", EVERYONE),
             Link("People", "accounts:people", UNE_FEMME),
+            # Beside the people: what the app e-mailed them (invitations included), and
+            # what each person wants to be e-mailed about.
+            Link("Sent e-mails", "notifications:sent", ADMINS),
+            Link("Notifications", "notifications:preferences", EVERYONE),
             Link("Connections", "sync:connections", EVERYONE),
             Link("Mapping conflicts", "inventory:conflicts", ADMINS),
         ),

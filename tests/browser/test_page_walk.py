@@ -38,6 +38,8 @@ from accounts.models import User
 from accounts.roles import Role
 from inventory.catalog.services import DEMO_SKUS
 from inventory.mapping.models import MappingConflict, SKUMapping
+from notifications.models import Delivery, Kind, SentMessage
+from notifications.selectors import preference_kinds_for, preferences_for
 from tests.browser.conftest import screenshot, sign_in
 from tests.browser.demo_books import (
     UPLOAD_NAME,
@@ -737,6 +739,38 @@ def walk_people(walk: Walk) -> None:
     expect(page.get_by_role("link", name="Deactivate…")).to_have_count(0)
 
 
+def walk_sent_emails(walk: Walk) -> None:
+    """The e-mails the app sent, newest first, for admins to read (in the demo, the only
+    place an invitation can be read)."""
+    page = walk.page
+    walk.arrive("sent-emails", "Sent e-mails")
+    sent = list(SentMessage.objects.order_by("-sent_at", "-pk")[:100])
+    if not sent:
+        expect(page.get_by_text("No e-mail has been sent yet.")).to_have_count(1)
+        return
+    listing = page.get_by_role("list", name="Sent e-mails")
+    expect(listing.locator("> li")).to_have_count(len(sent))
+    listing.locator("summary").first.click()
+    expect(listing.get_by_role("region", name="Text part").first).to_be_visible()
+
+
+def walk_notifications(walk: Walk) -> None:
+    """One's own notification settings: the kinds one's role is told of, each at its
+    default until chosen; a choice saved stays chosen."""
+    page = walk.page
+    walk.arrive("notifications", "Notifications")
+    kinds = preference_kinds_for(walk.user)
+    legends = page.locator("main fieldset legend")
+    expect(legends).to_have_text([Kind(kind).label for kind in kinds])
+    expect(page.get_by_role("radio", name="Immediately", checked=True)).to_have_count(len(kinds))
+    first = page.locator("main fieldset").first
+    first.get_by_role("radio", name="In my daily digest").check()
+    page.get_by_role("button", name="Save").click()
+    expect(page.get_by_text("Your notification settings are saved.")).to_be_visible()
+    expect(first.get_by_role("radio", name="In my daily digest")).to_be_checked()
+    assert preferences_for(walk.user)[kinds[0]] == Delivery.DIGEST
+
+
 # Every page the navigation can show, by URL name. A link with none here fails the walk.
 WALKERS: dict[str, Callable[[Walk], None]] = {
     "dashboard": walk_dashboard,
@@ -756,6 +790,8 @@ WALKERS: dict[str, Callable[[Walk], None]] = {
     "inventory:conflicts": walk_conflicts,
     "inventory:push_jobs": walk_push_jobs,
     "accounts:people": walk_people,
+    "notifications:sent": walk_sent_emails,
+    "notifications:preferences": walk_notifications,
 }
 # The screenshot name of each navigation page.
 PAGE_NAMES = {
@@ -776,6 +812,8 @@ PAGE_NAMES = {
     "inventory:conflicts": "conflicts",
     "inventory:push_jobs": "push-jobs",
     "accounts:people": "people",
+    "notifications:sent": "sent-emails",
+    "notifications:preferences": "notifications",
 }
 
 
