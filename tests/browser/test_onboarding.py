@@ -1,7 +1,8 @@
 """Onboarding a new distributor end to end in real Chromium, with no Django admin: an
-admin invites the distributor's user from the app; the invitee opens the link from the
-e-mail actually sent, sets a password, lands on the first-run page, connects QuickBooks
-from its first step through qbo_sandbox's consent page and watches the import finish.
+admin adds the partner and invites the distributor's user from the app's own pages; the
+invitee opens the link from the e-mail actually sent, sets a password, lands on the
+first-run page, connects QuickBooks from its first step through qbo_sandbox's consent
+page and watches the import finish.
 
 The live server runs in this process, so the message it sends is in Django's locmem
 outbox (``mail.outbox``), which the test reads as the invitee's mailbox.
@@ -18,13 +19,13 @@ from django.urls import reverse
 from playwright.sync_api import Browser, Page, expect
 
 from accounts.demo import DEMO_PARTNERS
-from accounts.models import User
+from accounts.models import Partner, User
 from accounts.roles import Role
 from onboarding.models import Invitation
 from sync.models import QBOConnection
 from tests.browser.conftest import LiveApp, screenshot, sign_in, wait_for
 from tests.browser.test_connect_quickbooks import IMPORT_TIMEOUT_MS, card_of, latest_run_shown
-from tests.factories import PASSWORD, PartnerFactory, UserFactory
+from tests.factories import PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -44,20 +45,39 @@ def invitation_link_sent_to(address: str) -> str:
     return str(link)
 
 
+def open_from_menu(page: Page, menu: str, label: str) -> None:
+    """Open a page from a menu of the navigation (accounts/context_processors.py)."""
+    nav = page.get_by_role("navigation", name="Main")
+    nav.locator(f"summary:text-is({menu!r})").click()
+    nav.get_by_role("link", name=label, exact=True).click()
+
+
 def test_an_admin_invites_a_distributor_who_connects_quickbooks(
     page: Page,
     browser: Browser,
     browser_context_args: dict[str, Any],
     live_app: LiveApp,
 ) -> None:
-    # A new distributor (qbo_sandbox's third demo company bears its name) and an admin.
-    name, slug, contact = DEMO_PARTNERS[2]
-    partner = PartnerFactory(name=name, slug=slug, contact_email=contact)
+    # A new distributor: qbo_sandbox's third demo company bears its name. Only an admin
+    # exists so far.
+    name, slug, _contact = DEMO_PARTNERS[2]
     admin = UserFactory(role=Role.ADMIN, email="ada@unefemmewines.test")
 
-    # 1. The admin invites the distributor's buyer.
+    # 1. The admin adds the partner on the Partners page.
     sign_in(page, admin.email, PASSWORD)
-    page.goto(reverse("onboarding:invite"))
+    open_from_menu(page, "Partners", "Partners")
+    page.get_by_role("link", name="New partner").click()
+    expect(page.get_by_role("heading", name="New partner", level=1)).to_be_visible()
+    page.get_by_label("Name", exact=True).fill(name)
+    page.get_by_label("Short name (slug)").fill(slug)
+    page.get_by_role("button", name="Add partner").click()
+    expect(page.get_by_role("heading", name=name, level=1)).to_be_visible()
+    screenshot(page, "onboarding-0-partner-added")
+    partner = Partner.objects.get(slug=slug)
+
+    # 2. Then invites the distributor's buyer from the People page.
+    open_from_menu(page, "Partners", "People")
+    page.get_by_role("link", name="Invite someone").click()
     expect(page.get_by_role("heading", name="Invite someone", level=1)).to_be_visible()
     page.get_by_label("E-mail").fill(INVITEE)
     page.get_by_label("Role").select_option(label="Partner user")
@@ -74,7 +94,7 @@ def test_an_admin_invites_a_distributor_who_connects_quickbooks(
         Role.PARTNER, partner.pk, admin.pk,
     )  # fmt: skip
 
-    # 2. The invitee, in a browser of their own, opens the link from the e-mail.
+    # 3. The invitee, in a browser of their own, opens the link from the e-mail.
     link = invitation_link_sent_to(INVITEE)
     assert link.startswith(live_app.url + "/invite/")
     invitee_context = browser.new_context(**browser_context_args)
@@ -90,7 +110,7 @@ def test_an_admin_invites_a_distributor_who_connects_quickbooks(
         screenshot(invitee, "onboarding-3-set-password")
         invitee.get_by_role("button", name="Set password and sign in").click()
 
-        # 3. Signed in, on the first-run page: three steps, none done yet.
+        # 4. Signed in, on the first-run page: three steps, none done yet.
         expect(invitee).to_have_url(live_app.url + reverse("onboarding:welcome"))
         expect(invitee.get_by_role("banner")).to_contain_text(INVITEE)
         steps = invitee.locator("[data-step]")
@@ -101,7 +121,7 @@ def test_an_admin_invites_a_distributor_who_connects_quickbooks(
         user = User.objects.get(email=INVITEE)
         assert (user.role, user.partner_id) == (Role.PARTNER, partner.pk)
 
-        # 4. The first step's button: QuickBooks' (qbo_sandbox's) consent page.
+        # 5. The first step's button: QuickBooks' (qbo_sandbox's) consent page.
         invitee.get_by_role("button", name="Connect to QuickBooks").click()
         expect(invitee).to_have_url(
             re.compile("^" + re.escape(live_app.sandbox.base_url + "/connect/oauth2"))
@@ -111,7 +131,7 @@ def test_an_admin_invites_a_distributor_who_connects_quickbooks(
         screenshot(invitee, "onboarding-5-consent")
         invitee.get_by_role("button", name="Connect", exact=True).click()
 
-        # 5. Back on Connections, the import runs to its end on the page itself.
+        # 6. Back on Connections, the import runs to its end on the page itself.
         expect(invitee).to_have_url(live_app.url + reverse("sync:connections"))
         card = card_of(invitee, name)
         expect(card).to_be_visible()
@@ -124,7 +144,7 @@ def test_an_admin_invites_a_distributor_who_connects_quickbooks(
         assert connection.connected_by == user
         assert connection.status == QBOConnection.Status.CONNECTED
 
-        # 6. The first-run page now marks the first step done.
+        # 7. The first-run page now marks the first step done.
         invitee.goto(reverse("onboarding:welcome"))
         expect(invitee.locator('[data-step="connect"]')).to_have_attribute("data-done", "yes")
         screenshot(invitee, "onboarding-7-welcome-connected")
