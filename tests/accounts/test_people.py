@@ -364,3 +364,14 @@ def test_the_scorecard_links_admins_to_new_and_edit(ada: User, sam: User, alice:
     assert reverse("accounts:partner_new") not in staff
     mine = signed_in(alice).get(reverse("partners")).content.decode()
     assert reverse("accounts:partner_edit", args=[partner_a.pk]) not in mine
+
+
+def test_a_partners_report_defaults_start_as_the_reports_own_constants() -> None:
+    # The reports read the constants today; a partner nobody edited must mean the same
+    # figures when they read the partner's fields instead.
+    from inventory.reports import selectors as reports
+
+    fields = {f.name: f.get_default() for f in Partner._meta.get_fields() if hasattr(f, "default")}
+    assert fields["tolerance_share"] == reports.TOLERANCE_SHARE
+    assert fields["tolerance_bottles"] == reports.TOLERANCE_BOTTLES
+    assert fields["days_on_hand_threshold"] == reports.DEFAULT_THRESHOLD
