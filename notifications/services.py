@@ -365,6 +365,14 @@ def notifications_scan(*, now: datetime | None = None) -> ScanResult:
 
 # --- Sending what is due now --------------------------------------------------------------
 
+# What the person can do about it, above the line that says what happened.
+_INTROS: dict[str, str] = {
+    Kind.CONNECTION_RECONNECT: "QuickBooks no longer accepts unefemme's sign-in for this "
+    "company. One of the partner's people reconnects it from its connection page.",
+    Kind.SYNC_FAILING: "The connection page lists each run and its error.",
+    Kind.WAREHOUSE_STALE: "The discrepancies compare QuickBooks with this count until a "
+    "newer one arrives.",
+}
 _SUBJECTS: dict[str, str] = {
     Kind.CONNECTION_RECONNECT: "A QuickBooks connection needs reconnecting",
     Kind.SYNC_FAILING: "A sync keeps failing",
@@ -397,10 +405,11 @@ def immediate_notifications_send(*, now: datetime | None = None) -> int:
 def _send_pending(*, user_id: int, kind: str, now: datetime) -> int:
     user = User.objects.get(pk=user_id)
     rows = list(
-        NotificationDelivery.objects.select_for_update(skip_locked=True)
+        # Only the deliveries are locked: the event's partner is an outer join.
+        NotificationDelivery.objects.select_for_update(skip_locked=True, of=("self",))
         .filter(user_id=user_id, event__kind=kind, delivery=Delivery.IMMEDIATELY)
         .filter(sent_at__isnull=True)
-        .select_related("event")
+        .select_related("event__partner")
         .order_by("event__occurred_at", "event__pk")
     )
     if not rows:
@@ -426,12 +435,14 @@ def _send_pending(*, user_id: int, kind: str, now: datetime) -> int:
         sent = 1
     else:
         for row in rows:
+            partner = row.event.partner
+            subject = _SUBJECTS.get(kind, "Notification")
             _send(
                 user=user,
                 kind=kind,
-                subject=_SUBJECTS.get(kind, "Notification"),
-                intro="",
-                sections=[Section(Kind(kind).label, [_line(row.event)])],
+                subject=f"{subject}: {partner.name}" if partner else subject,
+                intro=_INTROS.get(kind, ""),
+                sections=[Section("", [_line(row.event)])],
             )
         sent = len(rows)
     NotificationDelivery.objects.filter(pk__in=[r.pk for r in rows]).update(sent_at=now)

@@ -35,7 +35,10 @@ def test_a_reconnect_goes_to_the_partners_people_and_une_femme(
         ["alice@bubbles.test", "alice2@bubbles.test", "sam@unefemme.test", "ada@unefemme.test"]
     )
     message = next(m for m in mail.outbox if m.to == ["alice@bubbles.test"])
-    assert message.subject == "[unefemme] A QuickBooks connection needs reconnecting"
+    assert message.subject == (
+        "[unefemme] A QuickBooks connection needs reconnecting: Bubbles & Brine Distributing"
+    )
+    assert "reconnects it from its connection page" in str(message.body)
     assert "Bubbles Books needs reconnecting" in str(message.body)
     link = f"https://unefemme.example/sync/connections/{books_a.pk}/"
     assert link in str(message.body)
@@ -95,7 +98,7 @@ def test_a_sync_failing_longer_than_the_setting_tells_staff_and_admins(
     notifications_scan(now=later)
     assert recipients() == ["ada@unefemme.test", "sam@unefemme.test"]
     body = str(mail.outbox[0].body)
-    assert mail.outbox[0].subject == "[unefemme] A sync keeps failing"
+    assert mail.outbox[0].subject.startswith("[unefemme] A sync keeps failing: Bubbles")
     assert "syncs of Bubbles Books have failed since" in body
     assert "Intuit answered 503" in body
     notifications_scan(now=later + timedelta(minutes=5))
