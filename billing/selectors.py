@@ -439,7 +439,15 @@ def aging_by_customer_for_connection(*, connection_id: int, today: date) -> Cust
     return _aging_by_customer(_open_sources(scope=_connection_scope(connection_id), today=today))
 
 
-def _aging_by_customer(sources: list[QuerySet[Any]]) -> CustomerAging:
+def _customers(sources: list[QuerySet[Any]]) -> tuple[list[dict[str, Any]], _Totals]:
+    """The open items of ``sources`` summed per customer (and currency): one query.
+    PostgreSQL groups the rows by customer, kind and bucket (at most fifteen groups per
+    customer) and each customer's groups are added up here in Decimal. A row holds
+    ``partner``, ``connection_id``, ``customer_qbo_id``, ``customer_name``, ``currency``,
+    its net amount under each bucket's key, ``total``, ``owed`` (its open invoices),
+    ``credits`` (zero or negative), ``overdue`` (its open invoices past due), ``count``
+    (documents open), ``oldest_invoice`` and ``most_days_overdue`` (of its open
+    invoices; None without one). Unordered."""
     key = ("connection_id", "customer_qbo_id", "currency")
     groups = _union(
         [
@@ -448,24 +456,35 @@ def _aging_by_customer(sources: list[QuerySet[Any]]) -> CustomerAging:
             .annotate(
                 partner_name=Max("partner"), name=Max("customer_name"),
                 amount=Sum("open_balance"), count=Count("pk"),
+                oldest=Min("txn_date"), most_days=Max("days_overdue"),
             )
-            .values_list(*key, "kind", "aging_bucket", "partner_name", "name", "amount", "count")
+            .values_list(*key, "kind", "aging_bucket", "partner_name", "name", "amount",
+                         "count", "oldest", "most_days")
             for rows in sources
         ]
     )  # fmt: skip
     customers: dict[tuple[int, str, str], dict[str, Any]] = {}
     totals = _Totals()
-    for connection_id, customer_id, currency, kind, bucket, partner, name, amount, count in groups:
+    for (
+        connection_id, customer_id, currency, kind, bucket, partner, name, amount, count,
+        oldest, most_days,
+    ) in groups:  # fmt: skip
         row = customers.get((connection_id, customer_id, currency))
         if row is None:
             row = customers[(connection_id, customer_id, currency)] = {
                 "partner": partner,
+                "connection_id": connection_id,
                 "customer_qbo_id": customer_id,
                 "customer_name": name,
                 "currency": currency,
                 **dict.fromkeys(BUCKET_KEYS, ZERO),
                 "total": ZERO,
+                "owed": ZERO,
+                "credits": ZERO,
+                "overdue": ZERO,
                 "count": 0,
+                "oldest_invoice": None,
+                "most_days_overdue": None,
             }
         # The documents of one customer may carry its name as it was when each was
         # last changed; the greatest stands for them all, whatever order groups come in.
@@ -474,10 +493,28 @@ def _aging_by_customer(sources: list[QuerySet[Any]]) -> CustomerAging:
         row["total"] += amount
         row["count"] += count
         totals.add(kind, bucket, amount, count)
-    rows = sorted(
-        customers.values(),
-        key=lambda r: (r["partner"], r["customer_name"].casefold(), r["customer_qbo_id"]),
-    )
+        if kind == INVOICE:
+            row["owed"] += amount
+            if bucket != "current":
+                row["overdue"] += amount
+            if oldest is not None and (
+                row["oldest_invoice"] is None or oldest < row["oldest_invoice"]
+            ):
+                row["oldest_invoice"] = oldest
+            if row["most_days_overdue"] is None or most_days > row["most_days_overdue"]:
+                row["most_days_overdue"] = most_days
+        else:
+            row["credits"] += amount
+    return list(customers.values()), totals
+
+
+def _by_partner_and_name(row: dict[str, Any]) -> tuple[str, str, str]:
+    return (row["partner"], row["customer_name"].casefold(), row["customer_qbo_id"])
+
+
+def _aging_by_customer(sources: list[QuerySet[Any]]) -> CustomerAging:
+    rows, totals = _customers(sources)
+    rows.sort(key=_by_partner_and_name)
     for row in rows:
         row["by_bucket"] = [row[key] for key in BUCKET_KEYS]  # in the buckets' order
     return CustomerAging(rows=rows, totals=totals.result())
@@ -533,70 +570,17 @@ def receivables_by_customer(
     sources = _open_sources(
         scope=_user_scope(user), today=today, partner_id=partner_id, customer=customer
     )
-    key = ("connection_id", "customer_qbo_id", "currency")
-    groups = _union(
-        [
-            rows.order_by()
-            .values(*key, "kind", "aging_bucket")
-            .annotate(
-                partner_name=Max("partner"), name=Max("customer_name"),
-                amount=Sum("open_balance"), count=Count("pk"),
-                oldest=Min("txn_date"), most_days=Max("days_overdue"),
-            )
-            .values_list(*key, "kind", "aging_bucket", "partner_name", "name", "amount",
-                         "count", "oldest", "most_days")
-            for rows in sources
-        ]
-    )  # fmt: skip
-    customers: dict[tuple[int, str, str], dict[str, Any]] = {}
-    for (
-        connection_id, customer_id, currency, kind, bucket_key, partner, name, amount, count,
-        oldest, most_days,
-    ) in groups:  # fmt: skip
-        row = customers.get((connection_id, customer_id, currency))
-        if row is None:
-            row = customers[(connection_id, customer_id, currency)] = {
-                "partner": partner,
-                "connection_id": connection_id,
-                "customer_qbo_id": customer_id,
-                "customer_name": name,
-                "currency": currency,
-                **dict.fromkeys(BUCKET_KEYS, ZERO),
-                "total": ZERO,
-                "owed": ZERO,
-                "credits": ZERO,
-                "overdue": ZERO,
-                "count": 0,
-                "oldest_invoice": None,
-                "most_days_overdue": None,
-                "last_payment_date": None,
-                "last_payment_amount": None,
-            }
-        # As in aging_by_customer: the greatest of the names its documents carry.
-        row["customer_name"] = max(row["customer_name"], name)
-        row[bucket_key] += amount
-        row["total"] += amount
-        row["count"] += count
-        if kind == INVOICE:
-            row["owed"] += amount
-            if bucket_key != "current":
-                row["overdue"] += amount
-            if oldest is not None and (
-                row["oldest_invoice"] is None or oldest < row["oldest_invoice"]
-            ):
-                row["oldest_invoice"] = oldest
-            if row["most_days_overdue"] is None or most_days > row["most_days_overdue"]:
-                row["most_days_overdue"] = most_days
-        else:
-            row["credits"] += amount
+    customers, _ = _customers(sources)
+    for row in customers:
+        row["last_payment_date"] = row["last_payment_amount"] = None
     rows = [
         row
-        for row in customers.values()
+        for row in customers
         if (not overdue_only or row["overdue"] > 0) and (not bucket or row[bucket] > 0)
     ]
     if rows:
         _add_last_payments(rows, user=user, today=today, partner_id=partner_id)
-    rows.sort(key=lambda r: (r["partner"], r["customer_name"].casefold(), r["customer_qbo_id"]))
+    rows.sort(key=_by_partner_and_name)
     totals: dict[str, Any] = {name: sum((r[name] for r in rows), ZERO) for name in RECEIVABLE_SUMS}
     totals["count"] = int(totals["count"])
     totals["customers"] = len(rows)
