@@ -3,15 +3,20 @@ ending sessions, the audit trail and the sign-in log."""
 
 from __future__ import annotations
 
+import time
 from decimal import Decimal
 
+import pyotp
 import pytest
+import time_machine
+from allauth.mfa.totp.internal.auth import TOTP
 from django.contrib.sessions.models import Session
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils.html import escape
+from pytest_django.fixtures import Settings as SettingsWrapper
 
 from accounts.models import AuditEvent, Partner, SignInEvent, User
 from accounts.roles import Role
@@ -371,7 +376,32 @@ def test_a_partners_report_defaults_start_as_the_reports_own_constants() -> None
     # figures when they read the partner's fields instead.
     from inventory.reports import selectors as reports
 
-    fields = {f.name: f.get_default() for f in Partner._meta.get_fields() if hasattr(f, "default")}
-    assert fields["tolerance_share"] == reports.TOLERANCE_SHARE
-    assert fields["tolerance_bottles"] == reports.TOLERANCE_BOTTLES
-    assert fields["days_on_hand_threshold"] == reports.DEFAULT_THRESHOLD
+    fresh = Partner(name="Untouched")
+    assert fresh.tolerance_share == reports.TOLERANCE_SHARE
+    assert fresh.tolerance_bottles == reports.TOLERANCE_BOTTLES
+    assert fresh.days_on_hand_threshold == reports.DEFAULT_THRESHOLD
+
+
+@pytest.mark.django_db
+def test_with_two_factor_the_sign_in_is_recorded_once_after_the_code(
+    ada: User, sam: User, settings: SettingsWrapper
+) -> None:
+    settings.REQUIRE_STAFF_MFA = True
+    secret = pyotp.random_base32()
+    TOTP.activate(sam, secret)
+    client = Client()
+    # The clock stands still inside one 30-second TOTP window (as tests/test_mfa.py does),
+    # so the code computed here is the one allauth expects.
+    start = (int(time.time()) // 30 + 1) * 30 + 10
+    with time_machine.travel(start, tick=False):
+        _sign_in(client, sam.email)
+        # The password alone is not a sign-in: allauth holds it at the two-factor stage.
+        assert not SignInEvent.objects.filter(user=sam).exists()
+        code = str(pyotp.TOTP(secret).now())
+        assert client.post(reverse("mfa_authenticate"), {"code": code}).status_code == 302
+    event = SignInEvent.objects.get(user=sam)
+    assert event.session_key == client.session.session_key
+    # The recorded key is the live session: deactivating deletes it.
+    settings.REQUIRE_STAFF_MFA = False  # ada has no authenticator in this test
+    signed_in(ada).post(reverse("accounts:person_deactivate", args=[sam.pk]))
+    assert not Session.objects.filter(session_key=event.session_key).exists()
