@@ -61,7 +61,7 @@ class PeopleFilterForm(forms.Form):
         queryset=Partner.objects.order_by("name"), required=False, empty_label="All partners"
     )
     active = forms.ChoiceField(
-        choices=[("", "Active and not"), ("yes", "Active"), ("no", "Deactivated")],
+        choices=[("", "Everyone"), ("yes", "Active"), ("no", "Deactivated")],
         required=False,
     )
 
