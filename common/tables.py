@@ -115,6 +115,9 @@ class Column:
     export: bool = True
     # Keep the cell on one line: codes such as SKUs break at their hyphens otherwise.
     nowrap: bool = False
+    # ``row -> text`` shown small under the value on the page (never exported): what
+    # places the row, such as a customer's partner, without a column of its own.
+    note: RowFunc | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -253,6 +256,7 @@ class Cell:
     value: Any
     currency: str | None
     url: str | None
+    note: str | None = None
 
     @property
     def kind(self) -> str:
@@ -285,6 +289,7 @@ class BoundRow:
                 value=column.value(row),
                 currency=column.currency_of(row) if column.kind == "money" else None,
                 url=column.link(row) if column.link is not None else None,
+                note=column.note(row) if column.note is not None else None,
             )
             for column in self._columns
         ]
