@@ -97,7 +97,7 @@ def attention(*, user: User, today: date) -> Attention:
         Line(
             label=row.sku,
             context=row.partner,
-            figure=f"{row.difference:+,} bottles",
+            figure=f"{row.difference:+,} bottles".replace("-", "\u2212"),
             amount=row.value,
             url=row.url,
         )
