@@ -411,6 +411,10 @@ PAGES_WITHOUT_ROWS = {
     "sync:connect": "explains connecting the reader's own company",
     "sync:callback": "where Intuit returns the reader",
     "sync:disconnected": "where Intuit sends the reader after disconnecting",
+    "notifications:preferences": "the reader's own e-mail choices, no partner's rows",
+    "onboarding:welcome": (
+        "the reader's own first steps, done or not; tests/onboarding proves they are its own"
+    ),
 }
 
 
