@@ -28,9 +28,10 @@ class Partner(models.Model):
     contact_email = models.EmailField(blank=True)
     contact_name = models.CharField(max_length=200, blank=True)
     contact_phone = models.CharField(max_length=40, blank=True)
-    # Per-partner defaults for the stock reports. The defaults equal the report constants
-    # (inventory.reports.selectors TOLERANCE_SHARE, TOLERANCE_BOTTLES, DEFAULT_THRESHOLD)
-    # so that a report reading them changes nothing for a partner nobody has edited.
+    # Per-partner settings the stock reports read (inventory.reports.selectors: the
+    # discrepancies' and the ledger's tolerance, the depletion warning when the reader has
+    # not chosen a threshold). The defaults equal the reports' constants (TOLERANCE_SHARE,
+    # TOLERANCE_BOTTLES, DEFAULT_THRESHOLD), so a partner nobody edited reads as before.
     tolerance_share = models.DecimalField(
         "discrepancy tolerance (share)",
         max_digits=5,

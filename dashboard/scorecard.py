@@ -45,7 +45,6 @@ from billing.selectors import (
 from inventory.mapping.models import MappingConflict
 from inventory.reports import sell_through
 from inventory.reports.selectors import (
-    DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
     DepletionRow,
     depletion_report,
@@ -167,11 +166,10 @@ def _connections(*, user: User) -> dict[int, dict[str, Any]]:
 
 
 def _depletion_by_partner(*, user: User, today: date) -> dict[int, DepletionRow]:
-    """The Depletion page's rows (its default window and threshold) added up per partner:
-    a row of that page's kind, so days on hand and the low-stock warning are its rules."""
-    report = depletion_report(
-        user=user, today=today, window_days=DEFAULT_WINDOW, threshold_days=DEFAULT_THRESHOLD
-    )
+    """The Depletion page's rows (its default window, each partner's own threshold) added
+    up per partner: a row of that page's kind, so days on hand and the low-stock warning
+    are its rules."""
+    report = depletion_report(user=user, today=today, window_days=DEFAULT_WINDOW)
     totals: dict[int, DepletionRow] = {}
     for row in report.rows:
         total = totals.get(row.partner_id)
@@ -179,7 +177,8 @@ def _depletion_by_partner(*, user: User, today: date) -> dict[int, DepletionRow]
             total = totals[row.partner_id] = DepletionRow(
                 partner_id=row.partner_id, partner=row.partner, sku="", wine="",
                 weeks=report.weeks, window_days=DEFAULT_WINDOW,
-                threshold_days=DEFAULT_THRESHOLD,
+                # The partner's own, as each of its rows on the page has.
+                threshold_days=row.threshold_days,
             )  # fmt: skip
         total.sold += row.sold
         total.returned += row.returned

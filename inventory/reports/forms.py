@@ -14,7 +14,6 @@ from inventory.mapping.models import SKUMapping
 
 from . import selectors, sell_through
 from .selectors import (
-    DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
     WINDOW_CHOICES,
 )
@@ -58,6 +57,7 @@ class DepletionFilterForm(PartnerFilterForm):
         min_value=1,
         max_value=365,
         label="Warn under (days on hand)",
+        help_text="Blank: each partner's own threshold.",
         widget=forms.NumberInput(attrs={"inputmode": "numeric"}),
     )
 
@@ -83,7 +83,8 @@ class DepletionFilterForm(PartnerFilterForm):
             **super().filters(),
             "sku": data.get("sku") or "",
             "window_days": data.get("window") or DEFAULT_WINDOW,
-            "threshold_days": data.get("threshold") or DEFAULT_THRESHOLD,
+            # Blank: each partner's own threshold (its page's setting).
+            "threshold_days": data.get("threshold") or None,
         }
 
 

@@ -65,6 +65,8 @@ __all__ = [
     "TOLERANCE_BOTTLES",
     "TOLERANCE_SHARE",
     "TREND_POINTS",
+    "DEFAULT_TOLERANCE",
+    "Tolerance",
     "DiscrepancyAttention",
     "DiscrepancyRow",
     "DiscrepancyTotals",
@@ -74,6 +76,8 @@ __all__ = [
     "discrepancy_rows",
     "discrepancy_totals",
     "largest_discrepancies_by_value",
+    "partner_tolerance",
+    "status_for",
     "tolerance_for",
 ]
 
@@ -116,19 +120,38 @@ STATUS_LABELS = {
 OUT_OF_TOLERANCE = frozenset((Status.OVER, Status.UNDER))
 
 
-def tolerance_for(warehouse_bottles: Decimal) -> Decimal:
+@dataclass(frozen=True)
+class Tolerance:
+    """How far QuickBooks may stray from the warehouse and still agree: a share of the
+    warehouse quantity, but never less than a number of bottles. Each partner has its own
+    (``Partner.tolerance_share``/``tolerance_bottles``, set by an admin on the partner's
+    page); the defaults are the constants above."""
+
+    share: Decimal = TOLERANCE_SHARE
+    bottles: Decimal = TOLERANCE_BOTTLES
+
+
+DEFAULT_TOLERANCE = Tolerance()
+
+
+def tolerance_for(warehouse_bottles: Decimal, tolerance: Tolerance = DEFAULT_TOLERANCE) -> Decimal:
     """The largest difference, in bottles, that is still within tolerance."""
-    return max(abs(warehouse_bottles) * TOLERANCE_SHARE, TOLERANCE_BOTTLES)
+    return max(abs(warehouse_bottles) * tolerance.share, tolerance.bottles)
 
 
-def status_for(*, warehouse_bottles: Decimal, qbo_bottles: Decimal | None) -> str:
+def status_for(
+    *,
+    warehouse_bottles: Decimal,
+    qbo_bottles: Decimal | None,
+    tolerance: Tolerance = DEFAULT_TOLERANCE,
+) -> str:
     if qbo_bottles is None:
         return Status.UNMAPPED
     difference = qbo_bottles - warehouse_bottles
-    tolerance = tolerance_for(warehouse_bottles)
-    if difference > tolerance:
+    tolerance_bottles = tolerance_for(warehouse_bottles, tolerance)
+    if difference > tolerance_bottles:
         return Status.OVER
-    if difference < -tolerance:
+    if difference < -tolerance_bottles:
         return Status.UNDER
     return Status.WITHIN
 
@@ -158,6 +181,8 @@ class DiscrepancyRow:
     cost: ItemCost | None = None
     # The warehouse's last TREND_POINTS quantities, oldest first; filled by attach_trends().
     trend: list[Decimal] = field(default_factory=list)
+    # The partner's own tolerance (its page's settings).
+    tolerance: Tolerance = DEFAULT_TOLERANCE
 
     @property
     def key(self) -> tuple[int, int]:
@@ -236,7 +261,11 @@ class DiscrepancyRow:
 
     @property
     def status(self) -> str:
-        return status_for(warehouse_bottles=self.warehouse_bottles, qbo_bottles=self.qbo_bottles)
+        return status_for(
+            warehouse_bottles=self.warehouse_bottles,
+            qbo_bottles=self.qbo_bottles,
+            tolerance=self.tolerance,
+        )
 
     @property
     def status_label(self) -> str:
@@ -249,6 +278,13 @@ class DiscrepancyRow:
     @property
     def trend_chart(self) -> SafeString:
         return sparkline(self.trend, label=f"{self.sku_code} warehouse bottles, last snapshots")
+
+
+def partner_tolerance(snapshot: dict[str, Any]) -> Tolerance:
+    """The tolerance of the partner of a ``_latest_snapshots`` row."""
+    return Tolerance(
+        share=snapshot["partner__tolerance_share"], bottles=snapshot["partner__tolerance_bottles"]
+    )
 
 
 def _latest_snapshots(
@@ -273,6 +309,7 @@ def _latest_snapshots(
         .values(
             "partner_id", "partner__name", "partner__slug", "sku_id", "sku__code", "sku__wine",
             "sku__bottles_per_case", "as_of", "bottles", "last_synced_at",
+            "partner__tolerance_share", "partner__tolerance_bottles",
         )
     )  # fmt: skip
     return latest
@@ -360,6 +397,7 @@ def discrepancy_rows(
                 qbo_bottles=bottles,
                 last_synced_at=s["last_synced_at"],
                 cost=cost,
+                tolerance=partner_tolerance(s),
             )
         )
     if status:
@@ -640,13 +678,15 @@ def depletion_report(
     user: User,
     today: date,
     window_days: int = DEFAULT_WINDOW,
-    threshold_days: int = DEFAULT_THRESHOLD,
+    threshold_days: int | None = None,
     partner_id: int | None = None,
     sku: str = "",
 ) -> Depletion:
     """Depletion per partner × SKU over the ``window_days`` days ending on ``today``
     (inclusive), for what ``user`` may see. ``partner_id`` and ``sku`` narrow within that
-    scope; they never widen it. Rows come sorted by partner, then SKU."""
+    scope; they never widen it. Rows come sorted by partner, then SKU. A row is low under
+    ``threshold_days`` days on hand, or, without one, under its partner's own threshold
+    (``Partner.days_on_hand_threshold``, set on the partner's page)."""
     if window_days < 1:
         raise ValueError("The window must be at least one day.")
     start = today - timedelta(days=window_days - 1)
@@ -702,13 +742,14 @@ def depletion_report(
         "connection__partner__name",
         "catalog_sku__code",
         "catalog_sku__wine",
+        "connection__partner__days_on_hand_threshold",
     )
 
     rows: dict[tuple[int, str], DepletionRow] = {}
     # (connection id, item id) → (its row, or None when the SKU filter leaves it out;
     # bottles per unit)
     by_item: dict[tuple[int, str], tuple[DepletionRow | None, int]] = {}
-    for conn_id, item_id, per_unit, item_on_hand, p_id, p_name, code, wine in mapping_rows:
+    for conn_id, item_id, per_unit, item_on_hand, p_id, p_name, code, wine, own in mapping_rows:
         if sku and code != sku:
             by_item[(conn_id, item_id)] = (None, per_unit)
             continue
@@ -716,7 +757,8 @@ def depletion_report(
         if row is None:
             row = rows[(p_id, code)] = DepletionRow(
                 partner_id=p_id, partner=p_name, sku=code, wine=wine, weeks=weeks,
-                window_days=window_days, threshold_days=threshold_days,
+                window_days=window_days,
+                threshold_days=threshold_days if threshold_days is not None else own,
             )  # fmt: skip
         by_item[(conn_id, item_id)] = (row, per_unit)
         if item_on_hand is not None:

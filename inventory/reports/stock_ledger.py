@@ -65,7 +65,15 @@ from inventory.stock.mirror import ITEM_ADJUSTMENT
 from inventory.stock.models import QBOInventoryAdjustmentLine
 from sync.models import QBOConnection
 
-from .selectors import OUT_OF_TOLERANCE, _latest_snapshots, status_for, tolerance_for
+from .selectors import (
+    DEFAULT_TOLERANCE,
+    OUT_OF_TOLERANCE,
+    Tolerance,
+    _latest_snapshots,
+    partner_tolerance,
+    status_for,
+    tolerance_for,
+)
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -173,6 +181,8 @@ class LedgerRow:
     lowest_on: date | None = None
     # The latest warehouse count and QuickBooks' derived quantity on its day.
     warehouse_bottles: Decimal | None = None
+    # The partner's own tolerance, which the count is judged by.
+    tolerance: Tolerance = DEFAULT_TOLERANCE
     warehouse_as_of: date | None = None
     qbo_on_count_day: Decimal | None = None
     # Lines of mapped items QuickBooks does not track, in the period: measure → bottles.
@@ -211,14 +221,16 @@ class LedgerRow:
     def warehouse_tolerance(self) -> Decimal | None:
         if self.warehouse_bottles is None:
             return None
-        return tolerance_for(self.warehouse_bottles)
+        return tolerance_for(self.warehouse_bottles, self.tolerance)
 
     @property
     def warehouse_flagged(self) -> bool:
         if self.warehouse_bottles is None:
             return False
         status = status_for(
-            warehouse_bottles=self.warehouse_bottles, qbo_bottles=self.qbo_on_count_day
+            warehouse_bottles=self.warehouse_bottles,
+            qbo_bottles=self.qbo_on_count_day,
+            tolerance=self.tolerance,
         )
         return status in OUT_OF_TOLERANCE
 
@@ -370,16 +382,17 @@ def stock_ledger(
 
     # The warehouse's latest count per partner × SKU (the discrepancies page's own read).
     counts = {
-        (s["partner_id"], s["sku__code"]): (s["as_of"], s["bottles"])
+        (s["partner_id"], s["sku__code"]): (s["as_of"], s["bottles"], partner_tolerance(s))
         for s in _latest_snapshots(user=user, partner_id=partner_id, sku_code="")
         if (s["partner_id"], s["sku__code"]) in rows
     }
-    for key, (as_of, bottles) in counts.items():
+    for key, (as_of, bottles, tolerance) in counts.items():
         rows[key].warehouse_as_of, rows[key].warehouse_bottles = as_of, bottles
+        rows[key].tolerance = tolerance
     # Movements from the first day any figure needs: the period's, or those after a count
     # (read from the count's own day, which the walk below leaves out: a day after the last
     # one a date can hold would not be a date).
-    since = min([start, *(as_of for as_of, _ in counts.values())])
+    since = min([start, *(as_of for as_of, _, _ in counts.values())])
 
     parts = []
     for model, document, _, measure, column, only in _SOURCES:
@@ -426,7 +439,8 @@ def stock_ledger(
             row.after_end_lines += count
 
     for row in rows.values():
-        _walk(row, counts.get((row.partner_id, row.sku)))
+        count = counts.get((row.partner_id, row.sku))
+        _walk(row, count[:2] if count is not None else None)
 
     return Ledger(
         rows=sorted(rows.values(), key=lambda r: (r.partner.casefold(), r.sku)),

@@ -24,7 +24,6 @@ from . import selectors, sell_through
 from .forms import DepletionFilterForm, DiscrepancyFilterForm, SellThroughFilterForm
 from .ledger_views import ledger_url
 from .selectors import (
-    DEFAULT_THRESHOLD,
     DEFAULT_WINDOW,
     DepletionRow,
     depletion_report,
@@ -152,7 +151,6 @@ def depletion(request: AuthedRequest) -> HttpResponseBase:
     data = request.GET.copy()
     # A first visit shows the defaults in the form, not empty fields.
     data.setdefault("window", str(DEFAULT_WINDOW))
-    data.setdefault("threshold", str(DEFAULT_THRESHOLD))
     form = DepletionFilterForm(data, user=user)
     form.is_valid()  # bad filters are shown and replaced by their defaults
     filters = form.filters()

@@ -111,9 +111,26 @@ def test_window_and_threshold_come_from_the_form(alice: User, books_a: QBOConnec
     )  # fmt: skip
     net = "Net depletion (bottles)"
     assert (wide[net], wide["Days on hand"], wide["Warning"]) == ("56", "40", "low")
-    # A first visit shows the defaults in the form.
+    # A first visit shows the default window, and leaves the threshold to each partner.
     assert re.search(r'<option value="28" selected>', page)
-    assert 'name="threshold" value="21"' in page
+    assert re.search(r'<input type="number" name="threshold"(?![^>]*value=)', page)
+    assert "each partner's own days-on-hand threshold" in page
+
+
+def test_a_partner_s_own_threshold_warns_without_one_in_the_form(
+    alice: User, books_a: QBOConnection
+) -> None:
+    # 40 bottles on hand, 28 sold in 28 days: 40 days on hand. Low under 45 days (the
+    # partner's own, set on its page), not under the 21 days partners start with.
+    today = _today(alice)
+    sell(mapped_item(books_a, "UF-CAL-NV-750", on_hand=40), 28, today)
+    client = signed_in(alice)
+    assert _csv(client.get(URL, {"format": "csv"}))[0]["Warning"] == ""
+    books_a.partner.days_on_hand_threshold = 45
+    books_a.partner.save()
+    assert _csv(client.get(URL, {"format": "csv"}))[0]["Warning"] == "low"
+    # A threshold in the form is the reader's choice, for every partner.
+    assert _csv(client.get(URL, {"format": "csv", "threshold": "30"}))[0]["Warning"] == ""
 
 
 def test_bad_filters_are_reported_and_replaced_by_defaults(
@@ -132,7 +149,8 @@ def test_bad_filters_are_reported_and_replaced_by_defaults(
     assert "Select a valid choice. 30 is not one of the available choices." in page
     assert "Enter a whole number." in page
     assert 'name="threshold" value="abc"' in page  # what was typed is kept to correct
-    assert "28 days, ending today" in page and "Warning under 21 days" in page
+    assert "28 days, ending today" in page
+    assert "Warning under each partner's own days-on-hand threshold" in page
     # The SKU filter that did parse still applies.
     assert [(r["SKU"], r["Warning"]) for r in export] == [("UF-JUL-NV-750", "low")]
 

@@ -188,6 +188,28 @@ def test_tolerance_is_one_percent_or_one_bottle_whichever_is_larger(
     assert only_row(sam).status == status
 
 
+def test_each_partner_is_judged_by_its_own_tolerance(
+    sam: User, partner_a: Partner, books_a: QBOConnection
+) -> None:
+    # 1,000 bottles counted, 1,030 in QuickBooks: 30 over. Out of the default tolerance
+    # (1 %, 10 bottles); within a partner's own 5 % (50 bottles), set on its page; within
+    # a floor of 40 bottles (the larger of share and floor decides), out under 29.
+    callie = sku()
+    snap(partner_a, callie, 1000)
+    mapped(books_a, callie, "1030", qbo_id="1")
+    assert only_row(sam).status == d.Status.OVER
+    partner_a.tolerance_share = Decimal("0.05")
+    partner_a.save()
+    assert only_row(sam).status == d.Status.WITHIN
+    partner_a.tolerance_share, partner_a.tolerance_bottles = Decimal("0.01"), Decimal("40")
+    partner_a.save()
+    assert only_row(sam).status == d.Status.WITHIN
+    partner_a.tolerance_bottles = Decimal("29")
+    partner_a.save()
+    assert only_row(sam).status == d.Status.OVER
+    assert d.discrepancies_out_of_tolerance(user=sam) == 1
+
+
 def test_difference_percent_is_empty_when_the_warehouse_holds_none(
     sam: User, partner_a: Partner, books_a: QBOConnection
 ) -> None:
