@@ -54,9 +54,9 @@ class Partner(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(365)],
         help_text="Depletion flags a SKU with fewer days of stock on hand than this.",
     )
-    # A free-text hint for whoever settles the Une Femme vendor of this partner's
-    # QuickBooks (inventory.purchasing): detection reads settings.UNE_FEMME_VENDOR_NAMES,
-    # and a distributor that files us under another name is told here.
+    # The name this partner's QuickBooks files Une Femme under, when it is not one of
+    # settings.UNE_FEMME_VENDOR_NAMES: the vendor detection (inventory.purchasing)
+    # matches it by name for this partner's companies.
     une_femme_vendor_hint = models.CharField(
         "Une Femme vendor hint",
         max_length=200,

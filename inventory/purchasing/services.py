@@ -5,8 +5,9 @@ How ``une_femme_vendor_detect`` (run after every successful sync, after the SKU 
 and on demand) chooses, per connection, unless an admin has set the vendor:
 
 1. **By name**: active vendors whose display or company name holds one of
-   ``settings.UNE_FEMME_VENDOR_NAMES`` as whole words, without case or accents ("Une
-   Femme Wines" and "UNE FÉMME" match, "Prune Femmes" does not).
+   ``settings.UNE_FEMME_VENDOR_NAMES``, or the partner's own hint (its page's "Une Femme
+   vendor hint"), as whole words, without case or accents ("Une Femme Wines" and "UNE
+   FÉMME" match, "Prune Femmes" does not).
 2. **Else by e-mail domain**: active vendors whose e-mail is at one of
    ``settings.UNE_FEMME_EMAIL_DOMAINS``, or at a subdomain of one.
 3. **Else by bills**: active vendors with bill lines for items mapped to catalog SKUs.
@@ -116,6 +117,11 @@ def _detect(connection: QBOConnection) -> Choice:
     )
     lines = _mapped_bill_lines(connection)
     names, domains = _names(), _domains()
+    # A distributor that files us under a name of its own ("UF Imports") is told so on its
+    # partner page: that name counts as one of ours for this partner's companies only.
+    hint = normalise(connection.partner.une_femme_vendor_hint)
+    if hint:
+        names.append(hint)
     # The rules in order, each as (how it is recorded, which vendors it finds).
     ranks: list[tuple[str, list[QBOVendor]]] = [
         (

@@ -186,6 +186,22 @@ def test_the_names_are_a_setting(books_a: QBOConnection) -> None:
 
 
 @pytest.mark.django_db
+def test_a_partner_s_hint_names_us_for_its_companies_only(
+    books_a: QBOConnection, books_b: QBOConnection
+) -> None:
+    vendor(books_a, "8", "UF Imports, LLC")
+    vendor(books_b, "8", "UF Imports, LLC")
+    assert detect(books_a).source == Source.NOT_FOUND
+    books_a.partner.une_femme_vendor_hint = "UF Imports"
+    books_a.partner.save()
+    books_a.refresh_from_db()
+    found = detect(books_a)
+    assert (found.vendor_qbo_id, found.source) == ("8", Source.NAME)
+    books_b.refresh_from_db()
+    assert detect(books_b).source == Source.NOT_FOUND
+
+
+@pytest.mark.django_db
 @override_settings(UNE_FEMME_EMAIL_DOMAINS=("unefemme.example",))
 @pytest.mark.parametrize(
     ("email", "found"),
