@@ -322,6 +322,10 @@ class Runner:
         # Line-buffered output, so that lines from different programs interleave as they
         # happen instead of arriving in blocks.
         env["PYTHONUNBUFFERED"] = "1"
+        # Links in the e-mails the demo sends (invitations, notifications) point at this
+        # server, whatever port it was given.
+        browsable = "127.0.0.1" if self.host in ("0.0.0.0", "::") else self.host
+        env.setdefault("SITE_URL", f"http://{browsable}:{self.port}")
         self.var.mkdir(parents=True, exist_ok=True)
         if not env.get("DATABASE_URL"):
             server = start_postgres(self.var / "postgres")

@@ -197,3 +197,18 @@ def test_a_crashing_program_is_restarted_with_growing_delays(tmp_path: Path) -> 
     assert "crasher | up" in log
     for delay in (1, 2, 4):
         assert f"crasher exited with code 3; restarting in {delay} s" in log
+
+
+def test_the_demo_s_e_mail_links_point_at_its_own_port(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Servers already given (no embedded PostgreSQL or Redis is started), and an Intuit
+    # app configured, so environment() only composes the variables.
+    monkeypatch.setenv("DATABASE_URL", "postgres://localhost/none")
+    monkeypatch.setenv("REDIS_URL", "redis://localhost:1/0")
+    monkeypatch.setenv("QBO_CLIENT_ID", "configured")
+    monkeypatch.delenv("SITE_URL", raising=False)
+    runner = Runner(host="0.0.0.0", port=8123, var=tmp_path, output=Output(io.StringIO()))
+    assert runner.environment()["SITE_URL"] == "http://127.0.0.1:8123"
+    monkeypatch.setenv("SITE_URL", "https://unefemme.example")
+    assert runner.environment()["SITE_URL"] == "https://unefemme.example"
