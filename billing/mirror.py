@@ -9,6 +9,7 @@ from decimal import Decimal
 from common.mirror import JSON, MirrorSpec, date_of, is_voided, money, qty, ref, text
 
 from .models import (
+    CREDIT_MEMO_LINK,
     QBOCreditMemo,
     QBOCreditMemoLine,
     QBOCustomer,
@@ -90,12 +91,19 @@ def _sales_lines(obj: JSON) -> list[JSON]:
 
 def _payment(obj: JSON) -> JSON:
     customer_id, customer_name = ref(obj, "CustomerRef")
+    applications = _payment_applications(obj)
+    credit = sum(
+        (a["amount"] for a in applications if a["txn_type"] == CREDIT_MEMO_LINK), Decimal("0.00")
+    )
+    paid = sum((a["amount"] for a in applications), Decimal("0.00")) - credit
     return {
         "customer_qbo_id": customer_id,
         "customer_name": customer_name,
         "txn_date": date_of(obj.get("TxnDate")),
         "total_amt": money(obj.get("TotalAmt")),
         "unapplied_amt": money(obj.get("UnappliedAmt")),
+        "applied_amt": paid - credit,
+        "credit_used_amt": credit,
         "payment_method": ref(obj, "PaymentMethodRef")[1][:100],
         "reference": text(obj.get("PaymentRefNum"), 100),
         "currency": text(ref(obj, "CurrencyRef")[0] or "USD", 3),

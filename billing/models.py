@@ -251,6 +251,13 @@ class QBOPayment(MirroredRecord):
     txn_date = models.DateField(null=True, blank=True)
     total_amt = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
     unapplied_amt = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    # Sums of its applications, stored with the payment as it is mirrored (billing.mirror
+    # ``_payment``) so that the payments page, its totals and its export read one table:
+    # summed per page view they were a third of the page's SQL at 77,000 payments.
+    # ``applied_amt``: money applied to invoices, what the applications paid less the
+    # credit memos' credit used; ``credit_used_amt``: that credit.
+    applied_amt = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
+    credit_used_amt = models.DecimalField(max_digits=18, decimal_places=2, default=Decimal("0"))
     payment_method = models.CharField(max_length=100, blank=True)
     reference = models.CharField(max_length=100, blank=True)
     currency = models.CharField(max_length=3, default="USD")

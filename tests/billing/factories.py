@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from datetime import date
 from decimal import Decimal
+from typing import Any
 
 import factory
 
 from billing.models import (
+    CREDIT_MEMO_LINK,
     QBOCreditMemo,
     QBOCustomer,
     QBOInvoice,
@@ -122,6 +124,20 @@ class PaymentApplicationFactory(factory.django.DjangoModelFactory[QBOPaymentAppl
     txn_type = "Invoice"
     txn_qbo_id = "1"
     amount = Decimal("100.00")
+
+    @classmethod
+    def _create(cls, model_class: Any, *args: Any, **kwargs: Any) -> QBOPaymentApplication:
+        # The mirror stores a payment's application sums with it (QBOPayment.applied_amt):
+        # an application made here keeps them true, as a synced payment's are.
+        application: QBOPaymentApplication = super()._create(model_class, *args, **kwargs)
+        payment = application.payment
+        if application.txn_type == CREDIT_MEMO_LINK:
+            payment.applied_amt -= application.amount
+            payment.credit_used_amt += application.amount
+        else:
+            payment.applied_amt += application.amount
+        payment.save(update_fields=["applied_amt", "credit_used_amt"])
+        return application
 
 
 def pay(

@@ -403,8 +403,8 @@ def test_payment_totals_count_credit_used_once_and_apart_from_money(
     assert totals["difference"] == ZERO
     assert totals["credit_used"] == D("70.00")
     for payment in rows:
-        assert payment.total_amt == payment.applied_amt + payment.unapplied_amt  # type: ignore[attr-defined]
-    assert {p.reference: p.credit_used_amt for p in rows} == {  # type: ignore[attr-defined]
+        assert payment.total_amt == payment.applied_amt + payment.unapplied_amt
+    assert {p.reference: p.credit_used_amt for p in rows} == {
         "P-2": D("40.00"), "P-3": D("30.00"), "P-4": ZERO,
     }  # fmt: skip
 

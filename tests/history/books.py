@@ -119,6 +119,7 @@ class Books:
         payment = QBOPayment.objects.create(
             connection=self.connection, qbo_id=_id(), customer_qbo_id="1", txn_date=on,
             total_amt=paid - used + D(unapplied), unapplied_amt=D(unapplied), voided=voided,
+            applied_amt=paid - used, credit_used_amt=used,
         )  # fmt: skip
         for invoice, amount in pays:
             QBOPaymentApplication.objects.create(
