@@ -73,8 +73,10 @@ def _text(markup: str) -> str:
 
 
 def _rows(html: str, table_class: str = "data-table", which: int = 0) -> list[list[str]]:
-    """The text of each cell of each body row of the ``which``-th table of that class."""
-    tables = re.findall(rf'<table class="{table_class}">(.*?)</table>', html, re.S)
+    """The text of each cell of each body row of the ``which``-th table with that class
+    (among its others, such as ``cards``)."""
+    classes = rf'(?:[^"]*\s)?{re.escape(table_class)}(?:\s[^"]*)?'
+    tables = re.findall(rf'<table class="{classes}">(.*?)</table>', html, re.S)
     assert len(tables) > which, f"no {table_class} table #{which} in the page"
     body = re.search(r"<tbody>(.*?)</tbody>", tables[which], re.S)
     assert body

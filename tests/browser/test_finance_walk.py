@@ -96,9 +96,13 @@ class FinanceWalk:
         self.nav.get_by_role("link", name=label, exact=True).click()
         expect(self.page).to_have_url(self.origin + reverse(url_name))
 
-    def arrive(self, width: str, name: str, heading: str | re.Pattern[str]) -> None:
+    def arrive(
+        self, width: str, name: str, heading: str | re.Pattern[str], *, cells_in_view: bool = False
+    ) -> None:
         """On a page just opened: its heading, nothing wrong, nothing of a partner the user
-        may not see, nothing wider than the window; then its screenshot."""
+        may not see, nothing wider than the window; with ``cells_in_view``, every table cell
+        inside the window too (an amount is read, not scrolled to inside its box); then its
+        screenshot."""
         expect(self.page.get_by_role("heading", level=1)).to_have_text(heading)
         self.page.wait_for_load_state("load")
         assert not self.problems, f"{self.page.url}: {self.problems}"
@@ -126,6 +130,18 @@ class FinanceWalk:
                     f"at {width} px on {self.page.url}: the {part} scrolls sideways"
                     f" ({scroll} > {client} px); too wide: {widths['too']}"
                 )
+        if cells_in_view:
+            outside = self.page.evaluate(
+                """() => [...document.querySelectorAll('main table td, main table th')]
+                    .filter(e => e.checkVisibility()
+                        && e.getBoundingClientRect().right
+                            > document.documentElement.clientWidth + 0.5)
+                    .slice(0, 5).map(e => e.textContent.trim())"""
+            )
+            if outside:
+                self.too_wide.append(
+                    f"at {width} px on {self.page.url}: table cells outside the window: {outside}"
+                )
         shot = f"finance-{self.role}-{width}-{name}"
         screenshot(self.page, shot)
         self.shots.append(shot)
@@ -151,10 +167,12 @@ def walk_at(walk: FinanceWalk, width: str) -> None:
     customer = first.inner_text().strip()
     first.click()
     expect(page).to_have_url(CUSTOMER_PAGE)
-    walk.arrive(width, "customer", customer)
+    # A customer's account and statement are read on a phone too (a rep at the customer's
+    # door): their tables become cards, every amount in view.
+    walk.arrive(width, "customer", customer, cells_in_view=True)
     page.get_by_role("link", name="Statement", exact=True).click()
     expect(page).to_have_url(re.compile(r"/statement/"))
-    walk.arrive(width, "statement", "Statement")
+    walk.arrive(width, "statement", "Statement", cells_in_view=True)
     expect(page.locator(".statement")).to_contain_text(customer)
 
 
