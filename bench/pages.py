@@ -26,7 +26,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import date, timedelta
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -321,6 +321,44 @@ def finance_page_results(connection: Any, repeat: int) -> list[Result]:
     return results + [_page_result(label, url, STAFF_EMAIL, repeat) for label, url in pages]
 
 
+def placements_results(repeat: int) -> list[Result]:
+    """Figure 4e: accounts and placements per partner × SKU (inventory.reports.placements),
+    the one query the accounts pages will read, against the second those pages must answer
+    in: last month, and the twelve months before it."""
+    from django.utils import timezone
+
+    from accounts.models import User
+    from inventory.reports.placements import placements
+
+    user = User.objects.get(email=STAFF_EMAIL)
+    this_month = timezone.localdate().replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    results = []
+    for label, start in (("last month", last_month), ("12 months", _months_back(this_month, 12))):
+        end = this_month - timedelta(days=1)
+        seconds, report = median_seconds(
+            partial(placements, user=user, start=start, end=end), repeat
+        )
+        accounts = [a for row in report.rows for a in row.accounts]
+        results.append(
+            Result.check(
+                f"Accounts and placements, {label}, every partner",
+                seconds,
+                "s",
+                at_most=FLOW_TARGET_SECONDS,
+                record=f"{len(report.rows)} partner × SKU rows, {len(accounts):,} accounts: "
+                f"{sum(a.buying for a in accounts):,} buying, {sum(a.new for a in accounts):,} "
+                f"new, {sum(a.lost for a in accounts):,} lost",
+            )
+        )
+    return results
+
+
+def _months_back(first: date, months: int) -> date:
+    index = first.year * 12 + first.month - 1 - months
+    return date(index // 12, index % 12 + 1, 1)
+
+
 def reconciliation_results(connection: Any, repeat: int) -> list[Result]:
     """Figure 4c: reconciliation of the big company. The run (both reports from the
     sandbox, our aging and stock, the differences written) is timed for the record; then
@@ -505,6 +543,7 @@ def run(sandbox: SandboxProcess, scale: float, repeat: int) -> int:
         page_results(repeat)
         + flow_page_results(repeat)
         + finance_page_results(big.connection, repeat)
+        + placements_results(repeat)
         + reconciliation_results(big.connection, repeat)
         + export_results(small.connection.partner, repeat)
     )

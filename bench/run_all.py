@@ -117,6 +117,9 @@ def measure(sandbox: SandboxProcess, args: argparse.Namespace, run: Run) -> None
         found["pages"] += run.step(
             "finance pages", lambda: pages.finance_page_results(big.connection, args.repeat)
         )
+        found["pages"] += run.step(
+            "accounts and placements", lambda: pages.placements_results(args.repeat)
+        )
         found["exports"] += run.step(
             "exports", lambda: pages.export_results(small.connection.partner, 3)
         )

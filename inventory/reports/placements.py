@@ -1,0 +1,296 @@
+"""Where the wine goes, account by account: per partner × SKU over a period, the retail and
+on-premise accounts (each partner's QuickBooks customers) that bought it, the new
+placements, the accounts lost, how often accounts reorder and which buy the most. Reads
+only; the rules are written down once in docs/reports.md, "Accounts and placements".
+
+- An account's bottles of a SKU on a day: its net depletion that day (docs/reports.md,
+  "Net depletion"): invoice and sales-receipt lines less credit-memo and refund-receipt
+  lines of items mapped to the SKU, voided documents left out.
+- A **purchase** is a day on which that is above zero: a day whose returns outweigh its
+  sales is not a purchase, nor is a day of nothing but returns.
+- **Buying** in the period: net depletion over the whole period above zero.
+- **New placement**: buying in the period with no purchase in the ``new_after_months``
+  months before the period starts. A company whose books begin inside that window makes
+  all its first buyers new: there is nothing earlier to say otherwise.
+- **Lost**: the account's last purchase (up to the period's end) is ``lost_after_days``
+  days old at some day of the period, so it turned lost in the period: a last purchase
+  between start − days and end − days. An account lost earlier is not lost again.
+- **Reorder interval**: the account's mean days between purchases over the year ending
+  with the period (its first to its last purchase in that year ÷ one less than their
+  number); an account with one purchase has none. A partner's is the median of its
+  accounts'.
+
+Cost: one SQL statement (the four kinds of line, joined to the SKU mappings, grouped by
+account × SKU × day and then by account × SKU in PostgreSQL) returning a row per account
+and SKU with any purchase in the window: a few thousand at the ~100,000-invoice scale,
+whatever the number of lines.
+"""
+
+from __future__ import annotations
+
+import calendar
+import statistics
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from django.db import connection as db
+
+from billing.models import (
+    QBOCreditMemo,
+    QBOCreditMemoLine,
+    QBOCustomer,
+    QBOInvoice,
+    QBOInvoiceLine,
+    QBORefundReceipt,
+    QBORefundReceiptLine,
+    QBOSalesReceipt,
+    QBOSalesReceiptLine,
+)
+from inventory.catalog.models import CatalogSKU
+from inventory.mapping.models import SKUMapping
+from sync.models import QBOConnection
+
+if TYPE_CHECKING:
+    from django.db.models import Model
+
+    from accounts.models import User
+
+__all__ = ["AccountFigures", "PlacementRules", "Placements", "PlacementRow", "placements"]
+
+ZERO = Decimal("0")
+SALES_ITEM = "SalesItemLineDetail"
+# How far back a reorder interval looks, ending with the period.
+REORDER_YEAR = timedelta(days=365)
+TOP_ACCOUNTS = 5
+
+
+@dataclass(frozen=True)
+class PlacementRules:
+    """The two settings the brand chooses (docs/reports.md, "Accounts and placements")."""
+
+    new_after_months: int = 6
+    lost_after_days: int = 90
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.new_after_months <= 60:
+            raise ValueError("new_after_months must be between 1 and 60")
+        if not 1 <= self.lost_after_days <= 730:
+            raise ValueError("lost_after_days must be between 1 and 730")
+
+
+@dataclass(frozen=True)
+class AccountFigures:
+    """One account's figures for one SKU."""
+
+    connection_id: int
+    customer_qbo_id: str
+    name: str
+    net: Decimal  # net bottles over the period
+    first_purchase: date | None  # its first purchase in the period
+    last_purchase: date | None  # its last purchase up to the period's end
+    buying: bool
+    new: bool
+    lost: bool
+    reorder_days: Decimal | None
+
+
+@dataclass
+class PlacementRow:
+    """One partner × SKU: its accounts, and what they add up to."""
+
+    partner_id: int
+    partner: str
+    sku: str
+    wine: str
+    accounts: list[AccountFigures] = field(default_factory=list)
+
+    @property
+    def buying(self) -> list[AccountFigures]:
+        return [a for a in self.accounts if a.buying]
+
+    @property
+    def new(self) -> list[AccountFigures]:
+        return [a for a in self.accounts if a.new]
+
+    @property
+    def lost(self) -> list[AccountFigures]:
+        return [a for a in self.accounts if a.lost]
+
+    @property
+    def net(self) -> Decimal:
+        return sum((a.net for a in self.accounts), ZERO)
+
+    @property
+    def reorder_days(self) -> Decimal | None:
+        intervals = [a.reorder_days for a in self.accounts if a.reorder_days is not None]
+        return statistics.median(intervals) if intervals else None
+
+    @property
+    def top(self) -> list[AccountFigures]:
+        ranked = sorted(self.buying, key=lambda a: (-a.net, a.name.casefold(), a.customer_qbo_id))
+        return ranked[:TOP_ACCOUNTS]
+
+
+@dataclass
+class Placements:
+    rows: list[PlacementRow]
+    start: date
+    end: date
+    rules: PlacementRules
+
+
+def months_before(day: date, months: int) -> date:
+    """The same day ``months`` calendar months earlier (the month's last day where the
+    earlier month is shorter: 31 May less 3 months is 28 or 29 February)."""
+    index = day.year * 12 + day.month - 1 - months
+    year, month = divmod(index, 12)
+    return date(year, month + 1, min(day.day, calendar.monthrange(year, month + 1)[1]))
+
+
+# The sales forms whose lines deplete (+1) or return (-1), with each line's key to its form.
+_SOURCES: tuple[tuple[type[Model], type[Model], str, int], ...] = (
+    (QBOInvoice, QBOInvoiceLine, "invoice_id", 1),
+    (QBOSalesReceipt, QBOSalesReceiptLine, "sales_receipt_id", 1),
+    (QBOCreditMemo, QBOCreditMemoLine, "credit_memo_id", -1),
+    (QBORefundReceipt, QBORefundReceiptLine, "refund_receipt_id", -1),
+)
+
+
+def _moves_sql() -> str:
+    parts = [
+        f"""SELECT d.connection_id, d.customer_qbo_id, d.txn_date AS day, l.item_qbo_id,
+                   {sign} * l.qty AS qty
+              FROM {line._meta.db_table} l JOIN {doc._meta.db_table} d ON d.id = l.{key}
+             WHERE d.connection_id = ANY(%(connections)s) AND NOT d.voided
+               AND d.customer_qbo_id <> '' AND l.qty IS NOT NULL
+               AND l.detail_type = %(sales_item)s
+               AND d.txn_date BETWEEN %(since)s AND %(end)s"""
+        for doc, line, key, sign in _SOURCES
+    ]
+    return "\nUNION ALL\n".join(parts)
+
+
+def _sql() -> str:
+    mapping, customer = SKUMapping._meta.db_table, QBOCustomer._meta.db_table
+    return f"""
+    WITH moves AS ({_moves_sql()}),
+    days AS (
+        SELECT m.connection_id, m.customer_qbo_id, s.catalog_sku_id, m.day,
+               SUM(m.qty * s.bottles_per_unit) AS bottles
+          FROM moves m
+          JOIN {mapping} s ON s.connection_id = m.connection_id AND s.item_qbo_id = m.item_qbo_id
+         WHERE s.catalog_sku_id = ANY(%(skus)s)
+         GROUP BY 1, 2, 3, 4
+    )
+    SELECT g.connection_id, g.customer_qbo_id, g.catalog_sku_id, c.display_name,
+           g.net, g.first_in_period, g.last_purchase, g.before_period,
+           g.first_in_year, g.last_in_year, g.in_year
+      FROM (
+        SELECT connection_id, customer_qbo_id, catalog_sku_id,
+               COALESCE(SUM(bottles) FILTER (WHERE day >= %(start)s), 0) AS net,
+               MIN(day) FILTER (WHERE bottles > 0 AND day >= %(start)s) AS first_in_period,
+               MAX(day) FILTER (WHERE bottles > 0) AS last_purchase,
+               COUNT(*) FILTER (WHERE bottles > 0 AND day >= %(new_since)s
+                                AND day < %(start)s) AS before_period,
+               MIN(day) FILTER (WHERE bottles > 0 AND day > %(year_since)s) AS first_in_year,
+               MAX(day) FILTER (WHERE bottles > 0 AND day > %(year_since)s) AS last_in_year,
+               COUNT(*) FILTER (WHERE bottles > 0 AND day > %(year_since)s) AS in_year
+          FROM days
+         GROUP BY 1, 2, 3
+      ) g
+      LEFT JOIN {customer} c
+        ON c.connection_id = g.connection_id AND c.qbo_id = g.customer_qbo_id
+    """
+
+
+def placements(
+    *,
+    user: User,
+    start: date,
+    end: date,
+    rules: PlacementRules | None = None,
+    partner_id: int | None = None,
+    sku: str = "",
+) -> Placements:
+    """Accounts per partner × SKU for ``start``..``end`` (inclusive), for what ``user`` may
+    see; ``partner_id`` and ``sku`` narrow within that scope, never widen it. Rows come
+    sorted by partner, then SKU; each row's accounts by name."""
+    rules = rules or PlacementRules()
+    if start > end:
+        raise ValueError("start must not be after end")
+    connections = QBOConnection.objects.visible_to(user)
+    if partner_id is not None:
+        connections = connections.filter(partner_id=partner_id)
+    scope = {
+        pk: (partner_pk, partner_name)
+        for pk, partner_pk, partner_name in connections.values_list(
+            "pk", "partner_id", "partner__name"
+        )
+    }
+    skus = CatalogSKU.objects.all()
+    if sku:
+        skus = skus.filter(code=sku)
+    catalog = {pk: (code, wine) for pk, code, wine in skus.values_list("pk", "code", "wine")}
+    result = Placements(rows=[], start=start, end=end, rules=rules)
+    if not scope or not catalog:
+        return result
+
+    lost_after = timedelta(days=rules.lost_after_days)
+    new_since = months_before(start, rules.new_after_months)
+    year_since = end - REORDER_YEAR
+    # The earliest day any figure reads: a lost account's last purchase can be as early
+    # as start − days.
+    since = min(new_since, year_since, start - lost_after)
+    params: dict[str, Any] = {
+        "connections": list(scope),
+        "skus": list(catalog),
+        "since": since,
+        "start": start,
+        "end": end,
+        "new_since": new_since,
+        "year_since": year_since,
+        "sales_item": SALES_ITEM,
+    }
+    rows: dict[tuple[int, int], PlacementRow] = {}
+    with db.cursor() as cursor:
+        cursor.execute(_sql(), params)
+        fetched = cursor.fetchall()
+    for (
+        conn_id, customer_id, sku_pk, name, net, first_in_period, last_purchase,
+        before_period, first_in_year, last_in_year, in_year,
+    ) in fetched:  # fmt: skip
+        partner_pk, partner_name = scope[conn_id]
+        code, wine = catalog[sku_pk]
+        row = rows.get((partner_pk, sku_pk))
+        if row is None:
+            row = rows[(partner_pk, sku_pk)] = PlacementRow(partner_pk, partner_name, code, wine)
+        buying = net > 0
+        lost = last_purchase is not None and start <= last_purchase + lost_after <= end
+        reorder = None
+        if in_year >= 2:
+            reorder = Decimal((last_in_year - first_in_year).days) / (in_year - 1)
+        if not (buying or lost or net or first_in_period or reorder is not None):
+            continue  # a purchase only long before: nothing to say of this period
+        row.accounts.append(
+            AccountFigures(
+                connection_id=conn_id,
+                customer_qbo_id=customer_id,
+                name=name or customer_id,
+                net=Decimal(net),
+                first_purchase=first_in_period,
+                last_purchase=last_purchase,
+                buying=buying,
+                new=buying and before_period == 0,
+                lost=lost,
+                reorder_days=reorder.quantize(Decimal("0.1")) if reorder is not None else None,
+            )
+        )
+    for row in rows.values():
+        row.accounts.sort(key=lambda a: (a.name.casefold(), a.customer_qbo_id))
+    result.rows = sorted(
+        (row for row in rows.values() if row.accounts),
+        key=lambda r: (r.partner.casefold(), r.partner_id, r.sku),
+    )
+    return result
