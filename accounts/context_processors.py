@@ -41,6 +41,7 @@ NAVIGATION: tuple[Link | Menu, ...] = (
             Link("Discrepancies", "inventory:discrepancies", EVERYONE),
             Link("Depletion", "inventory:depletion", EVERYONE),
             Link("Sell-through", "inventory:sell_through", EVERYONE),
+            Link("Accounts", "inventory:placements", EVERYONE),
             Link("Stock ledger", "inventory:stock_ledger", EVERYONE),
             Link("Catalog", "inventory:catalog", UNE_FEMME),
             Link("Warehouse feed", "inventory:warehouse_upload", ADMINS),

@@ -1,6 +1,7 @@
 """What needs someone's attention, for the dashboard: the most overdue customers, the
-largest stock discrepancies by value, failing syncs and reconciliation breaks, each a
-short list whose rows link to the page that shows them filtered.
+largest stock discrepancies by value, the accounts lost this month, failing syncs and
+reconciliation breaks, each a short list whose rows link to the page that shows them
+filtered.
 
 A constant number of queries whatever the books hold: each list is cut to its length in
 PostgreSQL (tests/dashboard/test_attention.py counts them).
@@ -8,7 +9,7 @@ PostgreSQL (tests/dashboard/test_attention.py counts them).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -22,7 +23,11 @@ from sync.models import QBOConnection
 from sync.selectors import failing_connections as failing_syncs
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from accounts.models import User
+
+    from .selectors import LostAccount
 
 # Each list's length: enough to act on today, short enough to read at a glance.
 LIST_LENGTH = 5
@@ -47,6 +52,7 @@ class Attention:
     discrepancies: list[Line]
     failing_syncs: list[Line]
     reconciliation_breaks: list[Line]
+    lost_accounts: list[Line] = field(default_factory=list)
 
     @property
     def sections(self) -> list[tuple[str, list[Line], str, str]]:
@@ -58,6 +64,8 @@ class Attention:
              reverse("billing:receivables"), "All receivables by customer"),
             ("Largest discrepancies by value", self.discrepancies,
              reverse("inventory:discrepancies"), "All discrepancies"),
+            ("Lost accounts this month", self.lost_accounts,
+             reverse("inventory:placements"), "All accounts and placements"),
             ("Failing syncs", self.failing_syncs,
              reverse("sync:connections"), "All connections"),
             ("Reconciliation breaks", self.reconciliation_breaks,
@@ -69,6 +77,7 @@ class Attention:
         return not (
             self.overdue_customers
             or self.discrepancies
+            or self.lost_accounts
             or self.failing_syncs
             or self.reconciliation_breaks
         )
@@ -78,7 +87,9 @@ def _since(moment: datetime | None) -> str:
     return f"since {moment:%-d %b}" if moment else "never synced"
 
 
-def attention(*, user: User, today: date) -> Attention:
+def attention(*, user: User, today: date, lost: Iterable[LostAccount] = ()) -> Attention:
+    """The lists; ``lost``: the accounts lost this month that the dashboard's tile already
+    read (dashboard.selectors.placement_counts), most recent first."""
     overdue = [
         Line(
             label=row.customer_name,
@@ -123,7 +134,22 @@ def attention(*, user: User, today: date) -> Attention:
         )
         for row in reconciliation_breaks(user=user, limit=LIST_LENGTH)
     ]
+    lost_accounts = [
+        Line(
+            label=row.account.name,
+            context=f"{row.partner} · {row.sku}",
+            figure=f"last bought {row.account.last_purchase:%-d %b %Y}"
+            + (
+                f", usually every {row.account.reorder_days:,} days"
+                if row.account.reorder_days is not None
+                else ""
+            ),
+            url=reverse("inventory:placements_row", args=[row.partner_id, row.sku]),
+        )
+        for row in lost
+    ]
     return Attention(
+        lost_accounts=lost_accounts,
         overdue_customers=overdue,
         discrepancies=discrepancies,
         failing_syncs=syncs,

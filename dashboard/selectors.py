@@ -21,6 +21,7 @@ from accounts.models import Partner
 from billing.models import QBOPayment
 from billing.selectors import aging_totals
 from inventory.mapping.selectors import open_conflict_count
+from inventory.reports.placements import AccountFigures, PlacementRules, placements
 from inventory.reports.selectors import discrepancies_out_of_tolerance
 from reconciliation.selectors import FailingCheck, failing_check
 from sync.models import QBOConnection
@@ -80,6 +81,49 @@ class Tiles:
     # Differences with QuickBooks' own reports older than one sync interval
     # (reconciliation.selectors): a failing check until a run finds them agreeing.
     reconciliation: FailingCheck
+    # This month's accounts per partner × SKU (inventory.reports.placements), as the
+    # accounts page counts them for this month by default.
+    placements: PlacementCounts
+
+
+# How many lost accounts the dashboard's attention list names.
+LOST_LISTED = 5
+
+
+@dataclass(frozen=True)
+class LostAccount:
+    partner_id: int
+    partner: str
+    sku: str
+    account: AccountFigures
+
+
+@dataclass(frozen=True)
+class PlacementCounts:
+    new: int
+    lost: int
+    rules: PlacementRules
+    # The accounts lost most recently (latest last purchase first), for the attention list:
+    # read from the tile's own statement, not a second one.
+    recently_lost: tuple[LostAccount, ...] = ()
+
+
+def placement_counts(*, user: User, today: date) -> PlacementCounts:
+    """New placements and lost accounts this month so far, summed over partner × SKU rows
+    as the accounts page's totals are. One statement, like the other tiles' aggregates."""
+    report = placements(user=user, start=today.replace(day=1), end=today)
+    lost = [
+        LostAccount(row.partner_id, row.partner, row.sku, account)
+        for row in report.rows
+        for account in row.lost
+    ]
+    lost.sort(key=lambda a: (a.account.last_purchase or date.min, a.account.name), reverse=True)
+    return PlacementCounts(
+        new=sum(row.new_count for row in report.rows),
+        lost=len(lost),
+        rules=report.rules,
+        recently_lost=tuple(lost[:LOST_LISTED]),
+    )
 
 
 def partners_connected(*, user: User) -> PartnersConnected:
@@ -157,4 +201,5 @@ def dashboard_tiles(*, user: User, today: date) -> Tiles:
         conflicts_open=conflicts_open(user=user),
         discrepancies_out_of_tolerance=discrepancies_out_of_tolerance(user=user),
         reconciliation=failing_check(user=user),
+        placements=placement_counts(user=user, today=today),
     )

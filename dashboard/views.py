@@ -47,7 +47,9 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     if wants_fragment(request):
         template += "#dashboard-tiles"
     else:
-        context["attention"] = attention(user=request.user, today=today)
+        context["attention"] = attention(
+            user=request.user, today=today, lost=tiles.placements.recently_lost
+        )
         # A partner user's first steps (one query; None for Une Femme's people): the page
         # points to the welcome page until all three are done.
         context["first_run"] = first_run(request.user)

@@ -7,6 +7,7 @@ from .mapping import views as mapping
 from .purchasing import views as purchasing
 from .push import views as push
 from .reports import ledger_views as ledger
+from .reports import placements_views as accounts
 from .reports import views as reports
 from .warehouse import views as warehouse
 
@@ -17,6 +18,8 @@ urlpatterns = [
     path("sell-through/", reports.sell_through_page, name="sell_through"),
     path("ledger/", ledger.stock_ledger_page, name="stock_ledger"),
     path("ledger/<int:partner_id>/<str:sku>/", ledger.stock_ledger_row, name="stock_ledger_row"),
+    path("accounts/", accounts.placements_page, name="placements"),
+    path("accounts/<int:partner_id>/<str:sku>/", accounts.placements_row, name="placements_row"),
     path("conflicts/", mapping.conflicts, name="conflicts"),
     path("conflicts/<int:pk>/choose/", mapping.conflict_choose, name="conflict_choose"),
     path("conflicts/<int:pk>/ignore/", mapping.conflict_ignore, name="conflict_ignore"),

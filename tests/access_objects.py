@@ -3,9 +3,9 @@ for every URL of ours that takes parameters, a function making a real object to 
 
 ``world_build`` gives partner A (alice's) and partner B (bob's) the same kinds of rows:
 a QuickBooks company, a customer, an open invoice selling a mapped item, a payment on
-it and a warehouse snapshot, so every list page and export has a row of each. Every row
-carries text only its own partner's rows carry (``Side.markers``): none of B's may reach
-alice, and none of A's may reach bob.
+it, a cash sale of the item today and a warehouse snapshot, so every list page and export
+has a row of each. Every row carries text only its own partner's rows carry
+(``Side.markers``): none of B's may reach alice, and none of A's may reach bob.
 
 To register a new URL with parameters, say ``inventory:push_job`` at
 ``push/<int:pk>/``:
@@ -41,7 +41,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Partner, User
-from billing.models import QBOInvoice
+from billing.models import QBOInvoice, QBOSalesReceipt, QBOSalesReceiptLine
 from history.services import snapshot_day
 from inventory.catalog.models import CatalogSKU
 from inventory.catalog.services import catalog_import_upload
@@ -177,6 +177,16 @@ def _side_build(
         invoice, Decimal("20.00"), reference=side.payment_reference, customer_name=side.customer,
         txn_date=today - timedelta(days=1),
     )  # fmt: skip
+    # A cash sale of that item today to the same customer: the invoice three days ago falls
+    # in last month on the 1st to the 3rd, and the accounts page lists this month's buyers.
+    receipt = QBOSalesReceipt.objects.create(
+        connection=books, qbo_id=f"SR-{tag}-1", customer_qbo_id=invoice.customer_qbo_id,
+        customer_name=side.customer, txn_date=today, total_amt=Decimal("20.00"),
+    )  # fmt: skip
+    QBOSalesReceiptLine.objects.create(
+        sales_receipt=receipt, position=0, detail_type="SalesItemLineDetail",
+        item_qbo_id=item.qbo_id, qty=Decimal("2"), amount=Decimal("20.00"),
+    )  # fmt: skip
     # A push job into this partner's books (a push jobs row).
     PushJob.objects.create(connection=books, kind=PushJob.Kind.STOCK, created_by=admin)
     return side
@@ -291,6 +301,12 @@ def ledger_row(side: Side) -> Kwargs:
     return {"partner_id": side.partner.pk, "sku": side.sku_code}
 
 
+def placements_row(side: Side) -> Kwargs:
+    # The same partner × SKU: its accounts drill-down (its accounts buying this month are
+    # the world's invoice's and cash sale's customer).
+    return ledger_row(side)
+
+
 # --- The registry ------------------------------------------------------------------------
 
 
@@ -347,6 +363,7 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:push_job": ObjectURL(push_job),
     "inventory:supplier_vendor": ObjectURL(connection, redirect_to(_connection_on_suppliers_page)),
     "inventory:stock_ledger_row": ObjectURL(ledger_row),
+    "inventory:placements_row": ObjectURL(placements_row),
     # POST-only: a GET is refused before the job is loaded.
     "reconciliation:connection": ObjectURL(connection),
     "reconciliation:status": ObjectURL(connection),  # the run's progress, as a fragment

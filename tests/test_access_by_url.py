@@ -380,6 +380,7 @@ ROW_PAGES = {
     "inventory:discrepancies": "sku_code",
     "inventory:depletion": "sku_code",
     "inventory:sell_through": "sku_code",
+    "inventory:placements": "sku_code",
     "inventory:stock_ledger": "sku_code",
     "sync:connections": "company_name",
     "inventory:push_jobs": "partner_name",
@@ -397,6 +398,7 @@ EXPORTS = {
     "inventory:discrepancies",
     "inventory:depletion",
     "inventory:sell_through",
+    "inventory:placements",
     "inventory:stock_ledger",
     "inventory:push_jobs",
 }

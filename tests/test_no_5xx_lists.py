@@ -71,6 +71,7 @@ READS_QUERY: dict[str, tuple[str, ...]] = {
     "inventory:depletion": ("partner", "sku", "window", "threshold", *TABLE),
     "inventory:stock_ledger": ("partner", "sku", "start", "end", "unit", *TABLE),
     "inventory:sell_through": ("partner", "sku", "start", "end", "group", "unit", *TABLE),
+    "inventory:placements": ("partner", "sku", "month", "new_months", "lost_days", *TABLE),
     "inventory:push_jobs": ("partner", "status", "kind", *TABLE),
     "inventory:catalog": ("q", "active"),
     "inventory:catalog_export": ("q", "active"),
@@ -127,6 +128,11 @@ PLAUSIBLE: dict[str, list[str]] = {
     "due_to": ["2030-12-31"],
     "date_from": ["2025-01-01"],
     "date_to": ["2030-12-31"],
+    # The accounts page's month (earlier ones, one still to come; none is this month) and
+    # its settings, each bound just inside and just outside its range.
+    "month": ["2025-01", "2024-12", "1999-12", "2999-01"],
+    "new_months": ["1", "6", "60", "61"],
+    "lost_days": ["1", "90", "730", "731"],
     "status": [key for key, _ in STATUSES] + ["draft", "done", "failed"],
     "window": [str(days) for days in WINDOW_CHOICES],
     "threshold": ["1", "14", "365", "366"],
@@ -414,6 +420,7 @@ OWN_ROW: dict[str, Callable[[Side], str]] = {
     "billing:receivables": lambda side: side.customer,
     "inventory:discrepancies": lambda side: side.sku_code,
     "inventory:depletion": lambda side: side.sku_code,
+    "inventory:placements": lambda side: side.sku_code,
     "inventory:push_jobs": lambda side: side.partner_name,
     "history:trends": lambda side: side.partner_name,
 }

@@ -14,7 +14,7 @@ Connections page (tests/sync/test_connections_page.py).
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import date, timedelta
 from decimal import Decimal
 
 import pytest
@@ -26,6 +26,7 @@ from django.utils import timezone
 
 from accounts.models import Partner, User
 from accounts.roles import Role
+from billing.models import QBOCreditMemoLine
 from inventory.catalog.models import CatalogSKU
 from inventory.catalog.services import (
     COLUMNS,
@@ -35,7 +36,7 @@ from inventory.catalog.services import (
     catalog_import_upload,
 )
 from inventory.mapping import services as mapping
-from inventory.mapping.models import MappingConflict
+from inventory.mapping.models import MappingConflict, QBOItem
 from inventory.purchasing import services as purchasing
 from inventory.purchasing.models import QBOBill, QBOVendor
 from inventory.push.models import PushBatch, PushItem, PushJob
@@ -44,8 +45,10 @@ from inventory.warehouse.models import WarehouseSnapshot, WarehouseToken, Wareho
 from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import (
     ConnectionFactory,
+    CreditMemoFactory,
     CustomerFactory,
     InvoiceFactory,
+    InvoiceLineFactory,
     ItemFactory,
     PaymentFactory,
     pay,
@@ -202,6 +205,68 @@ def test_sell_through_page(
     client = signed_in(cast[who])
     params = {"format": "csv"} if export else {}
     flat(grow, lambda: cost(client, reverse("inventory:sell_through"), params))
+
+
+def _accounts_buy(item: QBOItem, key: str, today: date) -> None:
+    """Four accounts of ``item``'s company buying its SKU, named after ``key``: one today
+    and a month ago (a reorder interval), one today with part of it taken back (a credit
+    memo), one today only, and one whose last purchase was 90 days ago (lost this month)."""
+    connection = item.connection
+    for k in range(4):
+        CustomerFactory(connection=connection, qbo_id=f"{key}-{k}",
+                        display_name=f"Account {key}-{k}")  # fmt: skip
+    for k, back, qty in [(0, 0, 6), (0, 30, 3), (1, 0, 2), (2, 0, 12), (3, 90, 4)]:
+        invoice = InvoiceFactory(connection=connection, customer_qbo_id=f"{key}-{k}",
+                                 txn_date=today - timedelta(days=back))  # fmt: skip
+        InvoiceLineFactory(invoice=invoice, item_qbo_id=item.qbo_id, qty=Decimal(qty))
+    memo = CreditMemoFactory(connection=connection, customer_qbo_id=f"{key}-1", txn_date=today)
+    QBOCreditMemoLine.objects.create(
+        credit_memo=memo, position=0, detail_type="SalesItemLineDetail",
+        item_qbo_id=item.qbo_id, qty=Decimal(1),
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize("export", [False, True], ids=["page", "csv"])
+@pytest.mark.parametrize("who", ["alice", "sam"])
+def test_placements_page(
+    who: str, export: bool, cast: dict[str, User], both: list[QBOConnection]
+) -> None:
+    # Accounts per SKU and SKUs per partner both grow; the figures are one grouped query
+    # (tests/inventory/reports/test_placements.py grows every kind of document).
+    today = timezone.localdate()
+
+    def grow(rows: range) -> None:
+        for connection in both:
+            for n in rows:
+                item = mapped_item(connection, f"UF-P{n}-NV-750")
+                for a in range(2):
+                    _accounts_buy(item, f"p{n}-{a}", today)
+
+    client = signed_in(cast[who])
+    params = {"format": "csv"} if export else {}
+    flat(grow, lambda: cost(client, reverse("inventory:placements"), params))
+
+
+@pytest.mark.parametrize("export", [False, True], ids=["page", "csv"])
+@pytest.mark.parametrize("who", ["alice", "sam"])
+def test_placements_row_page(
+    who: str, export: bool, cast: dict[str, User], both: list[QBOConnection]
+) -> None:
+    # One partner × SKU's drill-down: its accounts (the table, the new and lost lists) and
+    # its months grow; the other partner's accounts of the same SKU grow beside them.
+    today = timezone.localdate()
+    code = "UF-CAL-NV-750"
+    items = [mapped_item(connection, code) for connection in both]
+
+    def grow(rows: range) -> None:
+        for item in items:
+            for n in rows:
+                _accounts_buy(item, f"r{n}", today)
+
+    client = signed_in(cast[who])
+    url = reverse("inventory:placements_row", args=[both[0].partner_id, code])
+    params = {"format": "csv"} if export else {}
+    flat(grow, lambda: cost(client, url, params))
 
 
 @pytest.mark.parametrize("fragment", [False, True], ids=["page", "htmx-card"])

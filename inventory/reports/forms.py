@@ -12,7 +12,7 @@ from django import forms
 from common.forms import PartnerFilterForm
 from inventory.mapping.models import SKUMapping
 
-from . import selectors, sell_through
+from . import placements, selectors, sell_through
 from .selectors import (
     DEFAULT_WINDOW,
     WINDOW_CHOICES,
@@ -160,3 +160,72 @@ class SellThroughFilterForm(PartnerFilterForm):
         """The unit the table shows (call after ``is_valid()``): bottles unless cases
         parsed."""
         return getattr(self, "cleaned_data", {}).get("unit") or sell_through.BOTTLES
+
+
+_RULES = placements.PlacementRules()
+
+
+class PlacementsFilterForm(PartnerFilterForm):
+    """The accounts page's filters (docs/reports.md, "Accounts and placements"): a SKU, a
+    month, and the two settings that say when an account is new and when it is lost. A
+    field that does not parse is reported next to itself and its default is used."""
+
+    sku = forms.ChoiceField(required=False, label="SKU")
+    month = forms.DateField(
+        required=False, input_formats=MONTH_FORMATS, label="Month",
+        widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
+    )  # fmt: skip
+    new_months = forms.IntegerField(
+        required=False, min_value=1, max_value=60, label="New: none bought in (months)",
+        widget=forms.NumberInput(attrs={"placeholder": str(_RULES.new_after_months)}),
+    )  # fmt: skip
+    lost_days = forms.IntegerField(
+        required=False, min_value=1, max_value=730, label="Lost: no reorder in (days)",
+        widget=forms.NumberInput(attrs={"placeholder": str(_RULES.lost_after_days)}),
+    )  # fmt: skip
+
+    def __init__(self, data: Any, *, user: User, today: date) -> None:
+        super().__init__(data, user=user)
+        self.today = today
+        codes = (
+            SKUMapping.objects.visible_to(user)
+            .order_by("catalog_sku__code")
+            .values_list("catalog_sku__code", flat=True)
+            .distinct()
+        )
+        sku_field = self.fields["sku"]
+        assert isinstance(sku_field, forms.ChoiceField)
+        sku_field.choices = [("", "All SKUs"), *((code, code) for code in codes)]
+
+    def clean_month(self) -> date | None:
+        month: date | None = self.cleaned_data.get("month")
+        if month and month.replace(day=1) > self.today:
+            raise forms.ValidationError("Choose this month or an earlier one.")
+        return month
+
+    def period(self) -> tuple[date, date]:
+        """The chosen month (this month by default), up to today: an account cannot yet
+        have turned lost on a day still to come."""
+        month = getattr(self, "cleaned_data", {}).get("month") or self.today
+        start = month.replace(day=1)
+        return start, min(sell_through.month_end(start), self.today)
+
+    def rules(self) -> placements.PlacementRules:
+        data = getattr(self, "cleaned_data", {})
+        return placements.PlacementRules(
+            new_after_months=data.get("new_months") or _RULES.new_after_months,
+            lost_after_days=data.get("lost_days") or _RULES.lost_after_days,
+        )
+
+    def filters(self) -> dict[str, Any]:
+        """The selector's keyword arguments from the fields that parsed (call after
+        ``is_valid()``); defaults for the rest."""
+        start, end = self.period()
+        data = getattr(self, "cleaned_data", {})
+        return {
+            **super().filters(),
+            "sku": data.get("sku") or "",
+            "start": start,
+            "end": end,
+            "rules": self.rules(),
+        }

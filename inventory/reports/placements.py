@@ -57,9 +57,18 @@ if TYPE_CHECKING:
 
     from accounts.models import User
 
-__all__ = ["AccountFigures", "PlacementRules", "Placements", "PlacementRow", "placements"]
+__all__ = [
+    "AccountFigures",
+    "PlacementRules",
+    "PlacementRow",
+    "Placements",
+    "accounts_buying_by_month",
+    "months_before",
+    "placements",
+]
 
 ZERO = Decimal("0")
+TENTH = Decimal("0.1")
 SALES_ITEM = "SalesItemLineDetail"
 # How far back a reorder interval looks, ending with the period.
 REORDER_YEAR = timedelta(days=365)
@@ -95,6 +104,17 @@ class AccountFigures:
     lost: bool
     reorder_days: Decimal | None
 
+    @property
+    def status(self) -> str:
+        """What the period makes of the account, in a word for the page and the export."""
+        if self.new:
+            return "New"
+        if self.buying:
+            return "Buying"
+        if self.lost:
+            return "Lost"
+        return "Not buying"
+
 
 @dataclass
 class PlacementRow:
@@ -125,12 +145,32 @@ class PlacementRow:
     @property
     def reorder_days(self) -> Decimal | None:
         intervals = [a.reorder_days for a in self.accounts if a.reorder_days is not None]
-        return statistics.median(intervals) if intervals else None
+        if not intervals:
+            return None
+        # To a tenth of a day, as each account's is (the median of an even count halves).
+        return statistics.median(intervals).quantize(TENTH)
 
     @property
     def top(self) -> list[AccountFigures]:
         ranked = sorted(self.buying, key=lambda a: (-a.net, a.name.casefold(), a.customer_qbo_id))
         return ranked[:TOP_ACCOUNTS]
+
+    # Counts and words for the tables and exports.
+    @property
+    def buying_count(self) -> int:
+        return len(self.buying)
+
+    @property
+    def new_count(self) -> int:
+        return len(self.new)
+
+    @property
+    def lost_count(self) -> int:
+        return len(self.lost)
+
+    @property
+    def top_names(self) -> str:
+        return ", ".join(a.name for a in self.top)
 
 
 @dataclass
@@ -158,51 +198,48 @@ _SOURCES: tuple[tuple[type[Model], type[Model], str, int], ...] = (
 )
 
 
-def _moves_sql() -> str:
-    parts = [
-        f"""SELECT d.connection_id, d.customer_qbo_id, d.txn_date AS day, l.item_qbo_id,
-                   {sign} * l.qty AS qty
-              FROM {line._meta.db_table} l JOIN {doc._meta.db_table} d ON d.id = l.{key}
-             WHERE d.connection_id = ANY(%(connections)s) AND NOT d.voided
-               AND d.customer_qbo_id <> '' AND l.qty IS NOT NULL
-               AND l.detail_type = %(sales_item)s
-               AND d.txn_date BETWEEN %(since)s AND %(end)s"""
-        for doc, line, key, sign in _SOURCES
-    ]
-    return "\nUNION ALL\n".join(parts)
+def _scope(user: User, partner_id: int | None) -> tuple[str, list[Any]]:
+    """The connections ``user`` may see (``partner_id`` narrowing), as SQL of (connection
+    id, partner id, partner name) with its parameters: the access rule stays the queryset's
+    (``visible_to``), and the report is one statement."""
+    connections = QBOConnection.objects.visible_to(user)
+    if partner_id is not None:
+        connections = connections.filter(partner_id=partner_id)
+    sql, params = connections.values_list(
+        "pk", "partner_id", "partner__name"
+    ).query.sql_with_params()
+    return sql, list(params)
 
 
-def _sql() -> str:
-    mapping, customer = SKUMapping._meta.db_table, QBOCustomer._meta.db_table
+def _moves(since: date, end: date) -> tuple[str, list[Any]]:
+    """Every sales-form item line of the scope's companies (``scope``, a CTE) from ``since``
+    to ``end``, signed: sold positive, returned negative."""
+    parts, params = [], []
+    for doc, line, key, sign in _SOURCES:
+        parts.append(
+            f"""SELECT d.connection_id, d.customer_qbo_id, d.txn_date AS day, l.item_qbo_id,
+                       {sign} * l.qty AS qty
+                  FROM {line._meta.db_table} l JOIN {doc._meta.db_table} d ON d.id = l.{key}
+                 WHERE d.connection_id IN (SELECT connection_id FROM scope) AND NOT d.voided
+                   AND d.customer_qbo_id <> '' AND l.qty IS NOT NULL
+                   AND l.detail_type = %s AND d.txn_date BETWEEN %s AND %s"""
+        )
+        params += [SALES_ITEM, since, end]
+    return "\nUNION ALL\n".join(parts), params
+
+
+def _days_sql() -> str:
+    """Each account's net bottles of each SKU per day, from ``moves`` (a CTE); the SKU's
+    code given as one parameter twice ('' for every SKU)."""
+    mapping, catalog = SKUMapping._meta.db_table, CatalogSKU._meta.db_table
     return f"""
-    WITH moves AS ({_moves_sql()}),
-    days AS (
         SELECT m.connection_id, m.customer_qbo_id, s.catalog_sku_id, m.day,
                SUM(m.qty * s.bottles_per_unit) AS bottles
           FROM moves m
           JOIN {mapping} s ON s.connection_id = m.connection_id AND s.item_qbo_id = m.item_qbo_id
-         WHERE s.catalog_sku_id = ANY(%(skus)s)
-         GROUP BY 1, 2, 3, 4
-    )
-    SELECT g.connection_id, g.customer_qbo_id, g.catalog_sku_id, c.display_name,
-           g.net, g.first_in_period, g.last_purchase, g.before_period,
-           g.first_in_year, g.last_in_year, g.in_year
-      FROM (
-        SELECT connection_id, customer_qbo_id, catalog_sku_id,
-               COALESCE(SUM(bottles) FILTER (WHERE day >= %(start)s), 0) AS net,
-               MIN(day) FILTER (WHERE bottles > 0 AND day >= %(start)s) AS first_in_period,
-               MAX(day) FILTER (WHERE bottles > 0) AS last_purchase,
-               COUNT(*) FILTER (WHERE bottles > 0 AND day >= %(new_since)s
-                                AND day < %(start)s) AS before_period,
-               MIN(day) FILTER (WHERE bottles > 0 AND day > %(year_since)s) AS first_in_year,
-               MAX(day) FILTER (WHERE bottles > 0 AND day > %(year_since)s) AS last_in_year,
-               COUNT(*) FILTER (WHERE bottles > 0 AND day > %(year_since)s) AS in_year
-          FROM days
-         GROUP BY 1, 2, 3
-      ) g
-      LEFT JOIN {customer} c
-        ON c.connection_id = g.connection_id AND c.qbo_id = g.customer_qbo_id
-    """
+          JOIN {catalog} k ON k.id = s.catalog_sku_id
+         WHERE (%s = '' OR k.code = %s)
+         GROUP BY 1, 2, 3, 4"""
 
 
 def placements(
@@ -220,52 +257,56 @@ def placements(
     rules = rules or PlacementRules()
     if start > end:
         raise ValueError("start must not be after end")
-    connections = QBOConnection.objects.visible_to(user)
-    if partner_id is not None:
-        connections = connections.filter(partner_id=partner_id)
-    scope = {
-        pk: (partner_pk, partner_name)
-        for pk, partner_pk, partner_name in connections.values_list(
-            "pk", "partner_id", "partner__name"
-        )
-    }
-    skus = CatalogSKU.objects.all()
-    if sku:
-        skus = skus.filter(code=sku)
-    catalog = {pk: (code, wine) for pk, code, wine in skus.values_list("pk", "code", "wine")}
     result = Placements(rows=[], start=start, end=end, rules=rules)
-    if not scope or not catalog:
-        return result
-
     lost_after = timedelta(days=rules.lost_after_days)
     new_since = months_before(start, rules.new_after_months)
     year_since = end - REORDER_YEAR
     # The earliest day any figure reads: a lost account's last purchase can be as early
     # as start − days.
     since = min(new_since, year_since, start - lost_after)
-    params: dict[str, Any] = {
-        "connections": list(scope),
-        "skus": list(catalog),
-        "since": since,
-        "start": start,
-        "end": end,
-        "new_since": new_since,
-        "year_since": year_since,
-        "sales_item": SALES_ITEM,
-    }
-    rows: dict[tuple[int, int], PlacementRow] = {}
+    scope_sql, scope_params = _scope(user, partner_id)
+    moves_sql, moves_params = _moves(since, end)
+    customer, catalog = QBOCustomer._meta.db_table, CatalogSKU._meta.db_table
+    sql = f"""
+    WITH scope (connection_id, partner_id, partner_name) AS ({scope_sql}),
+    moves AS ({moves_sql}),
+    days AS ({_days_sql()})
+    SELECT g.connection_id, sc.partner_id, sc.partner_name, k.code, k.wine,
+           g.customer_qbo_id, c.display_name,
+           g.net, g.first_in_period, g.last_purchase, g.before_period,
+           g.first_in_year, g.last_in_year, g.in_year
+      FROM (
+        SELECT connection_id, customer_qbo_id, catalog_sku_id,
+               COALESCE(SUM(bottles) FILTER (WHERE day >= %s), 0) AS net,
+               MIN(day) FILTER (WHERE bottles > 0 AND day >= %s) AS first_in_period,
+               MAX(day) FILTER (WHERE bottles > 0) AS last_purchase,
+               COUNT(*) FILTER (WHERE bottles > 0 AND day >= %s AND day < %s) AS before_period,
+               MIN(day) FILTER (WHERE bottles > 0 AND day > %s) AS first_in_year,
+               MAX(day) FILTER (WHERE bottles > 0 AND day > %s) AS last_in_year,
+               COUNT(*) FILTER (WHERE bottles > 0 AND day > %s) AS in_year
+          FROM days
+         GROUP BY 1, 2, 3
+      ) g
+      JOIN scope sc ON sc.connection_id = g.connection_id
+      JOIN {catalog} k ON k.id = g.catalog_sku_id
+      LEFT JOIN {customer} c
+        ON c.connection_id = g.connection_id AND c.qbo_id = g.customer_qbo_id
+    """
+    params = [
+        *scope_params, *moves_params, sku, sku,
+        start, start, new_since, start, year_since, year_since, year_since,
+    ]  # fmt: skip
+    rows: dict[tuple[int, str], PlacementRow] = {}
     with db.cursor() as cursor:
-        cursor.execute(_sql(), params)
+        cursor.execute(sql, params)
         fetched = cursor.fetchall()
     for (
-        conn_id, customer_id, sku_pk, name, net, first_in_period, last_purchase,
-        before_period, first_in_year, last_in_year, in_year,
+        conn_id, partner_pk, partner_name, code, wine, customer_id, name, net,
+        first_in_period, last_purchase, before_period, first_in_year, last_in_year, in_year,
     ) in fetched:  # fmt: skip
-        partner_pk, partner_name = scope[conn_id]
-        code, wine = catalog[sku_pk]
-        row = rows.get((partner_pk, sku_pk))
+        row = rows.get((partner_pk, code))
         if row is None:
-            row = rows[(partner_pk, sku_pk)] = PlacementRow(partner_pk, partner_name, code, wine)
+            row = rows[(partner_pk, code)] = PlacementRow(partner_pk, partner_name, code, wine)
         buying = net > 0
         lost = last_purchase is not None and start <= last_purchase + lost_after <= end
         reorder = None
@@ -284,7 +325,7 @@ def placements(
                 buying=buying,
                 new=buying and before_period == 0,
                 lost=lost,
-                reorder_days=reorder.quantize(Decimal("0.1")) if reorder is not None else None,
+                reorder_days=reorder.quantize(TENTH) if reorder is not None else None,
             )
         )
     for row in rows.values():
@@ -294,3 +335,36 @@ def placements(
         key=lambda r: (r.partner.casefold(), r.partner_id, r.sku),
     )
     return result
+
+
+def accounts_buying_by_month(
+    *, user: User, partner_id: int, sku: str, start: date, end: date
+) -> list[tuple[date, int]]:
+    """For each month from ``start``'s to ``end``'s: how many of the partner's accounts had
+    net depletion of ``sku`` above zero over that month (the month's "accounts buying"),
+    zeros included; nothing outside ``user``'s scope."""
+    first = start.replace(day=1)
+    months = []
+    while first <= end:
+        months.append(first)
+        first = (first + timedelta(days=32)).replace(day=1)
+    counts: dict[date, int] = {}
+    if months:
+        scope_sql, scope_params = _scope(user, partner_id)
+        moves_sql, moves_params = _moves(months[0], end)
+        sql = f"""
+        WITH scope (connection_id, partner_id, partner_name) AS ({scope_sql}),
+        moves AS ({moves_sql}),
+        days AS ({_days_sql()})
+        SELECT month, COUNT(*) FROM (
+            SELECT date_trunc('month', day)::date AS month, connection_id, customer_qbo_id
+              FROM days
+             GROUP BY 1, 2, 3
+            HAVING SUM(bottles) > 0
+        ) buying
+        GROUP BY month
+        """
+        with db.cursor() as cursor:
+            cursor.execute(sql, [*scope_params, *moves_params, sku, sku])
+            counts = dict(cursor.fetchall())
+    return [(month, counts.get(month, 0)) for month in months]

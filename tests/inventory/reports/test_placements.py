@@ -361,5 +361,6 @@ def test_a_seeded_companys_accounts_equal_those_counted_from_its_documents(
         lost_seen = lost_seen or any(f["lost"] for f in got.values())
         for row in report.rows:
             intervals = [a.reorder_days for a in row.accounts if a.reorder_days is not None]
-            assert row.reorder_days == (statistics.median(intervals) if intervals else None)
+            median = statistics.median(intervals).quantize(D("0.1")) if intervals else None
+            assert row.reorder_days == median
     assert lost_seen
