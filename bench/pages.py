@@ -323,8 +323,10 @@ def finance_page_results(connection: Any, repeat: int) -> list[Result]:
 
 def placements_results(repeat: int) -> list[Result]:
     """Figure 4e: accounts and placements per partner × SKU (inventory.reports.placements),
-    the one query the accounts pages will read, against the second those pages must answer
-    in: last month, and the twelve months before it."""
+    the one statement the accounts pages and the dashboard's tiles read, against the second
+    those pages must answer in: last month, and the twelve months before it; then the pages
+    themselves."""
+    from django.urls import reverse
     from django.utils import timezone
 
     from accounts.models import User
@@ -333,12 +335,13 @@ def placements_results(repeat: int) -> list[Result]:
     user = User.objects.get(email=STAFF_EMAIL)
     this_month = timezone.localdate().replace(day=1)
     last_month = (this_month - timedelta(days=1)).replace(day=1)
-    results = []
+    results, reports = [], []
     for label, start in (("last month", last_month), ("12 months", _months_back(this_month, 12))):
         end = this_month - timedelta(days=1)
         seconds, report = median_seconds(
             partial(placements, user=user, start=start, end=end), repeat
         )
+        reports.append(report)
         accounts = [a for row in report.rows for a in row.accounts]
         results.append(
             Result.check(
@@ -351,7 +354,19 @@ def placements_results(repeat: int) -> list[Result]:
                 f"new, {sum(a.lost for a in accounts):,} lost",
             )
         )
-    return results
+    # The pages that read it, as staff: this month (the default), last month, the dashboard
+    # whose tiles count this month's, and the drill-down of last month's busiest row.
+    page = reverse("inventory:placements")
+    assert reports[0].rows, "no account bought anything last month"
+    busiest = max(reports[0].rows, key=lambda row: row.buying_count)
+    drill = reverse("inventory:placements_row", args=[busiest.partner_id, busiest.sku])
+    pages = [
+        ("Accounts, this month", page),
+        ("Accounts, last month", f"{page}?month={last_month:%Y-%m}"),
+        ("Accounts CSV, last month", f"{page}?month={last_month:%Y-%m}&format=csv"),
+        (f"Accounts of {busiest.sku}, last month", f"{drill}?month={last_month:%Y-%m}"),
+    ]
+    return results + [_page_result(label, url, STAFF_EMAIL, repeat) for label, url in pages]
 
 
 def _months_back(first: date, months: int) -> date:

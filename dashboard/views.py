@@ -20,7 +20,7 @@ from sync.selectors import last_tick as last_tick_at
 from . import health
 from .attention import attention
 from .scorecard import scorecard
-from .selectors import dashboard_tiles
+from .selectors import dashboard_tiles, placement_counts
 
 logger = logging.getLogger(__name__)
 
@@ -47,8 +47,12 @@ def dashboard(request: AuthedRequest) -> HttpResponse:
     if wants_fragment(request):
         template += "#dashboard-tiles"
     else:
+        # This month's accounts: read with the page too (dashboard.selectors.placement_counts
+        # says why), and its lost accounts are the attention list's.
+        accounts = placement_counts(user=request.user, today=today)
+        context["placements"] = accounts
         context["attention"] = attention(
-            user=request.user, today=today, lost=tiles.placements.recently_lost
+            user=request.user, today=today, lost=accounts.recently_lost
         )
         # A partner user's first steps (one query; None for Une Femme's people): the page
         # points to the welcome page until all three are done.

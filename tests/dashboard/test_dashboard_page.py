@@ -459,9 +459,9 @@ def test_each_figure_is_one_query(ada: User, monkeypatch: pytest.MonkeyPatch,
                                   django_assert_num_queries: Any) -> None:  # fmt: skip
     _mirror(_connections(), 3)
     # Partners, receivables, unapplied cash, failing syncs, conflicts, the
-    # discrepancies' two (latest snapshots, mapped QuickBooks quantities), the
-    # reconciliation check, and this month's new and lost accounts (one statement).
-    with django_assert_num_queries(9):
+    # discrepancies' two (latest snapshots, mapped QuickBooks quantities), and the
+    # reconciliation check.
+    with django_assert_num_queries(8):
         dashboard_tiles(user=ada, today=TODAY)
 
 
@@ -475,8 +475,8 @@ def test_the_page_does_not_grow_with_the_mirror(
     counts = []
     for rows in (3, 27):  # N, then 10N in all
         _mirror(connections, rows)
-        # Session and user, the tiles' nine, and the month-ago snapshot (history).
-        with django_assert_max_num_queries(12), CaptureQueriesContext(db_connection) as ctx:
+        # Session and user, the tiles' eight, and the month-ago snapshot (history).
+        with django_assert_max_num_queries(11), CaptureQueriesContext(db_connection) as ctx:
             response = client.get(URL, headers={"HX-Request": "true"})
         assert response.status_code == 200
         counts.append(len(ctx.captured_queries))
