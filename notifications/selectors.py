@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import zoneinfo
 from collections.abc import Sequence
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -68,6 +68,32 @@ def _failure(connection: QBOConnection, zone: zoneinfo.ZoneInfo) -> str:
     return f"last sync failed at {finished.astimezone(zone):%Y-%m-%d %H:%M}"
 
 
+def _lost_accounts(user: User, since_day: date, today: date) -> list[Line]:
+    """Accounts that turned lost (docs/reports.md, "Accounts and placements") on a day from
+    the last digest's to yesterday, as new overdue receivables are counted: each with its
+    partner × SKU's accounts page for the month it went."""
+    from inventory.reports.placements import placements
+
+    yesterday = today - timedelta(days=1)
+    if since_day > yesterday:
+        return []
+    report = placements(user=user, start=since_day, end=yesterday)
+    lines = []
+    for row in report.rows:
+        for account in row.lost:
+            assert account.last_purchase is not None  # lost: it bought once
+            went = account.last_purchase + timedelta(days=report.rules.lost_after_days)
+            url = reverse("inventory:placements_row", args=[row.partner_id, row.sku])
+            lines.append(
+                Line(
+                    f"{row.partner}: {account.name} has not reordered {row.sku} since "
+                    f"{account.last_purchase:%Y-%m-%d} ({report.rules.lost_after_days} days)",
+                    absolute(f"{url}?month={went:%Y-%m}"),
+                )
+            )
+    return lines
+
+
 def digest_sections(*, user: User, since: datetime, now: datetime) -> list[Section]:
     """What a staff or admin digest says about the time since ``since``, each line a link;
     empty sections are left out. Nothing for a partner user: their digest is what they
@@ -108,6 +134,7 @@ def digest_sections(*, user: User, since: datetime, now: datetime) -> list[Secti
         return [Line(e.title, absolute(e.path)) for e in rows.order_by("occurred_at", "pk")]
 
     sections.append(Section("Discrepancies that went out of tolerance", events(Kind.DISCREPANCY)))
+    sections.append(Section("Accounts lost", _lost_accounts(user, since_day, today)))
     sections.append(
         Section(
             "Failing syncs",

@@ -8,6 +8,7 @@ from decimal import Decimal
 
 import pytest
 from django.core import mail
+from django.urls import reverse
 
 from accounts.models import User
 from inventory.mapping.models import SKUMapping
@@ -21,6 +22,7 @@ from notifications.models import (
 from notifications.services import digests_send, notifications_scan
 from sync.models import QBOConnection
 from tests.billing.factories import InvoiceFactory, ItemFactory
+from tests.inventory.reports.test_placements import account, mapped_item, sale
 from tests.notifications.conftest import conflict, failed_run, recipients, sku, snapshot
 
 pytestmark = pytest.mark.django_db
@@ -145,3 +147,29 @@ def test_notifications_held_for_the_digest_go_out_in_it_once(
     mail.outbox = []
     digests_send(now=EARLY + timedelta(days=1, hours=10))
     assert "Held for your digest" not in "".join(str(m.body) for m in mail.outbox)
+
+
+def test_the_digest_names_the_accounts_lost_since_the_last_one(
+    people: dict[str, User], books_a: QBOConnection
+) -> None:
+    ada = people["ada"]
+    ada.time_zone = "Europe/Paris"
+    ada.save(update_fields=["time_zone"])
+    now = EARLY + timedelta(hours=2)  # 08:30 in Paris on the 4th: the day before is the 3rd
+    item = mapped_item(books_a, "UF-CAL-NV-750")
+    # 90 days before 3 December is 4 September: lost yesterday. 1 September: lost on
+    # 30 November, in an earlier digest.
+    sale("invoice", item, account(books_a, "Gone Yesterday Bistro"), 6, date(2026, 9, 4))
+    sale("invoice", item, account(books_a, "Gone Last Week Bar"), 6, date(2026, 9, 1))
+    still = account(books_a, "Still Buying Shop")
+    sale("invoice", item, still, 6, date(2026, 9, 4))
+    sale("invoice", item, still, 2, date(2026, 11, 20))
+
+    digests_send(now=now)
+    [digest] = [m for m in mail.outbox if m.to == ["ada@unefemme.test"]]
+    text = str(digest.body)
+    assert "Accounts lost" in text
+    assert "Gone Yesterday Bistro has not reordered UF-CAL-NV-750 since 2026-09-04" in text
+    assert "Gone Last Week Bar" not in text and "Still Buying Shop" not in text
+    url = reverse("inventory:placements_row", args=[books_a.partner_id, "UF-CAL-NV-750"])
+    assert f"https://unefemme.example{url}?month=2026-12" in text
