@@ -49,7 +49,6 @@ _NOT_MODELLED = frozenset(
         "recurringtransaction",
         "exchangerate",
         "companycurrency",
-        "customertype",
     ]
 )
 _MAX_REQUEST_ID = 50

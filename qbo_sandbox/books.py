@@ -55,7 +55,8 @@ class Spec:
     void: Callable[[Books, JSON], JSON] | None = None
     sparse_only_update: bool = False
     hides_inactive: bool = False
-    # False for the lists QBO serves read-only (TaxCode, TaxRate: Intuit's TaxService makes them).
+    # False for the lists QBO serves read-only (TaxCode, TaxRate: Intuit's TaxService makes
+    # them; CustomerType: made in QBO's settings). Only the seed and /_sandbox/ write them.
     writable: bool = True
 
 
@@ -292,9 +293,11 @@ def _load_for_write(books: Books, spec: Spec, body: JSON) -> JSON:
 # ---------------------------------------------------------------- the verbs
 
 
-def create(books: Books, entity: str, body: Any) -> JSON:
+def create(books: Books, entity: str, body: Any, *, internal: bool = False) -> JSON:
+    """Create an object. `internal` (the seed's and /_sandbox/'s writes, never the API's)
+    may also write the lists the API serves read-only."""
     spec = SPECS[entity]
-    if spec.kind == "singleton" or not spec.writable:
+    if spec.kind == "singleton" or not (spec.writable or internal):
         raise unsupported_operation(f"Create for {entity}")
     data = prepare(spec, body)
     new = spec.normalize(books, data, None)
@@ -306,9 +309,9 @@ def create(books: Books, entity: str, body: Any) -> JSON:
     return saved
 
 
-def update(books: Books, entity: str, body: Any) -> JSON:
+def update(books: Books, entity: str, body: Any, *, internal: bool = False) -> JSON:
     spec = SPECS[entity]
-    if not spec.writable:
+    if not (spec.writable or internal):
         raise unsupported_operation(f"Update for {entity}")
     if not isinstance(body, dict):
         raise invalid_value(entity, body)

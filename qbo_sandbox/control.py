@@ -6,7 +6,9 @@ import json
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
-from qbo_sandbox import seed
+from qbo_sandbox import books, seed
+from qbo_sandbox.books import Books
+from qbo_sandbox.common import Fault
 from qbo_sandbox.web import Request, Response, json_response
 
 if TYPE_CHECKING:
@@ -83,7 +85,33 @@ def _route(app: SandboxApp, req: Request, parts: list[str], body: dict[str, Any]
         if action == "revoke-tokens":
             app.oauth.revoke_realm(realm_id)
             return json_response(200, {"realm_id": realm_id, "revoked": True}, stamp=False)
+        if action == "customer-types":
+            try:
+                written = write_customer_type(app, realm_id, body)
+            except Fault as fault:
+                return json_response(
+                    400, {"error": str(fault), "Fault": fault.fault()}, stamp=False
+                )
+            return json_response(200, {"CustomerType": written}, stamp=False)
     return _error(404, f"no control endpoint {req.method} /_sandbox/{'/'.join(parts)}")
+
+
+def write_customer_type(app: SandboxApp, realm_id: str, body: dict[str, Any]) -> dict[str, Any]:
+    """Create a CustomerType (`{"Name", "Active"?}`) or, given its `Id`, change it (a sparse
+    update of what the body names: `{"Id": "2", "Active": false}` deactivates it).
+
+    What QBO's settings screen does; its API refuses to (entities.py), so tests that need
+    types beyond the demo's four make them here. The same rules as the API's other name
+    lists apply (unique Name, no colon, faults as JSON under "Fault"); the change gets a
+    SyncToken and LastUpdatedTime but no webhook, as no API request made it.
+    """
+    with app.store.transaction() as tx:
+        bk = Books(tx, realm_id)
+        if body.get("Id") not in (None, ""):
+            current = bk.require("CustomerType", body["Id"])
+            change = {**body, "SyncToken": current["SyncToken"], "sparse": True}
+            return books.update(bk, "CustomerType", change, internal=True)
+        return books.create(bk, "CustomerType", body, internal=True)
 
 
 # Switches that live on the OAuth settings (oauth.py) rather than on app.Config, read and

@@ -1,5 +1,6 @@
-"""Name-list entities (Item, Customer, Vendor, Account, PaymentMethod, Term) and the two
-company singletons (CompanyInfo, Preferences): validation and normalisation rules.
+"""Name-list entities (Item, Customer, Vendor, Account, PaymentMethod, Term, and the
+read-only CustomerType) and the two company singletons (CompanyInfo, Preferences):
+validation and normalisation rules.
 """
 
 from __future__ import annotations
@@ -233,6 +234,15 @@ def _names(books: Books, data: JSON, old: JSON | None) -> str:
 
 def _customer(books: Books, data: JSON, old: JSON | None) -> JSON:
     display = _names(books, data, old)
+    # A reference like the others to a list (unknown → 2500, inactive → 610), but QBO
+    # answers it with its `value` alone, never a `name` (Intuit's Customer examples and
+    # third-party schemas such as singer-io/tap-quickbooks show only `value`)
+    # [unconfirmed: name not returned].
+    type_ref = books.ref(data.get("CustomerTypeRef"), "CustomerType", "CustomerTypeRef")
+    if type_ref is None:
+        data.pop("CustomerTypeRef", None)
+    else:
+        data["CustomerTypeRef"] = {"value": type_ref["value"]}
     data["BalanceWithJobs"] = data["Balance"]
     data["Taxable"] = _bool(data, "Taxable", False)
     data.setdefault("PreferredDeliveryMethod", "Print")
@@ -304,6 +314,13 @@ def _term(books: Books, data: JSON, old: JSON | None) -> JSON:
     else:
         data["Type"] = "STANDARD"
         data.setdefault("DueDays", 0)
+    return data
+
+
+def _customer_type(books: Books, data: JSON, old: JSON | None) -> JSON:
+    # Reached only by the seed and /_sandbox/ (books.create/update with internal=True).
+    _plain_name(data, "Name")
+    data["Active"] = _bool(data, "Active", True)
     return data
 
 
@@ -690,6 +707,26 @@ register(
         normalize=_term,
         name_key=lambda obj: _name_key("Term", obj.get("Name")),
         hides_inactive=True,
+    )
+)
+# CustomerType classifies customers (Customer.CustomerTypeRef). Intuit's API reference
+# offers only read and query for it: types are made in QBO's settings, and "the API does
+# not allow creation of CustomerTypes" (python-quickbooks #212; pyqb 0.9.12's CustomerType
+# is a QuickbooksReadOnlyObject). What QBO answers a create or update is [unconfirmed];
+# the sandbox refuses both with 400 Unsupported Operation (code 500), as it does for
+# TaxCode and TaxRate. Whether CDC covers it is [unconfirmed] too: cdc.py leaves it out
+# of CDC_ENTITIES, so `entities=CustomerType` is a 2010 fault like any unsupported name.
+register(
+    Spec(
+        name="CustomerType",
+        kind="list",
+        sequence="CustomerType",
+        fields=_fields("Name", "Active"),
+        read_only=frozenset(),
+        normalize=_customer_type,
+        name_key=lambda obj: _name_key("CustomerType", obj.get("Name")),
+        hides_inactive=True,
+        writable=False,
     )
 )
 register(

@@ -14,6 +14,7 @@ credits, and the bill payments that settle the bills.
 from __future__ import annotations
 
 import gc
+import hashlib
 import random
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -42,10 +43,13 @@ from qbo_sandbox.seed_data import (
     CREMANTS,
     CUSTOMER_FIRST,
     CUSTOMER_KIND,
+    CUSTOMER_TYPES,
     DEPARTMENTS,
     EMPLOYEES,
     FAMILY_NAMES,
     GIVEN_NAMES,
+    KIND_CUSTOMER_TYPES,
+    NOTABLE_CUSTOMER_TYPES,
     NOTABLE_CUSTOMERS,
     ON_PREMISE_KINDS,
     OTHER_WINES,
@@ -120,6 +124,23 @@ def _ref(obj: JSON) -> JSON:
     return {"value": obj["Id"], "name": verbs.display_name(obj)}
 
 
+def customer_type_of(display_name: str) -> str | None:
+    """The CustomerType a demo customer gets, from the kind of account its name says.
+
+    About one customer in eight gets none: those whose name's SHA-256 starts with a byte
+    below 32, a choice that draws nothing from the seed's random streams (so every other
+    seeded value stays as it was) and gives a name the same answer in every company.
+    """
+    if hashlib.sha256(display_name.encode()).digest()[0] < 32:
+        return None
+    if display_name in NOTABLE_CUSTOMER_TYPES:
+        return NOTABLE_CUSTOMER_TYPES[display_name]
+    for kind, type_name in KIND_CUSTOMER_TYPES.items():
+        if display_name.endswith(f" {kind}"):
+            return type_name
+    return None
+
+
 @dataclass
 class _Plan:
     """A transaction before ids are assigned."""
@@ -165,6 +186,10 @@ class _Seeder:
 
     def create(self, entity: str, body: JSON) -> JSON:
         return verbs.create(self.books, entity, body)
+
+    def create_internal(self, entity: str, body: JSON) -> JSON:
+        """Create a row of a list the API serves read-only (CustomerType)."""
+        return verbs.create(self.books, entity, body, internal=True)
 
     # ------------------------------------------------------------ every company
 
@@ -381,6 +406,11 @@ class _Seeder:
 
     def _customers(self) -> list[JSON]:
         rng = self.rng
+        # Customer types first (their own id sequence; read-only through the API, so the
+        # seed writes them as internal creates). They draw nothing from `rng`.
+        types = {
+            name: self.create_internal("CustomerType", {"Name": name}) for name in CUSTOMER_TYPES
+        }
         names = list(NOTABLE_CUSTOMERS)
         pool = [f"{first} {kind}" for first in CUSTOMER_FIRST for kind in CUSTOMER_KIND]
         names += rng.sample(pool, rng.randint(100, 130))
@@ -409,6 +439,9 @@ class _Seeder:
                 body["FamilyName"] = rng.choice(FAMILY_NAMES)
             if number > len(NOTABLE_CUSTOMERS) and rng.random() < 0.03:
                 body["Active"] = False
+            type_name = customer_type_of(display)
+            if type_name is not None:
+                body["CustomerTypeRef"] = {"value": types[type_name]["Id"]}
             customers.append(self.create("Customer", body))
         return customers
 

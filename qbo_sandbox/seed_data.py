@@ -213,3 +213,25 @@ RETURN_REASONS = (
 ON_PREMISE_KINDS = (
     "Bistro", "Wine Bar", "Trattoria", "Brasserie", "Tavern", "Oyster Bar", "Kitchen",
 )  # fmt: skip
+
+# The customer types (QBO's CustomerType, read-only through the API) of every demo company,
+# and the one each kind of retail account gets: CUSTOMER_KIND's kinds, matched at the end of
+# a generated name, and the notable accounts one by one. About one customer in eight gets
+# none (seed.customer_type_of), as real books have untyped customers.
+CUSTOMER_TYPES = ("Restaurant", "Bar", "Wine shop", "Grocery")
+KIND_CUSTOMER_TYPES = {
+    "Wine Shop": "Wine shop", "Bistro": "Restaurant", "Wine Bar": "Bar",
+    "Bottle Shop": "Wine shop", "Trattoria": "Restaurant", "Brasserie": "Restaurant",
+    "Market": "Grocery", "Tavern": "Bar", "Oyster Bar": "Bar", "Kitchen": "Restaurant",
+    "Cellars": "Wine shop", "Grocery": "Grocery",
+}  # fmt: skip
+NOTABLE_CUSTOMER_TYPES = {
+    "Le Bistrot d'Émile": "Restaurant",
+    "O'Malley's Wine & Spirits": "Wine shop",
+    "Café Mélanie": "Restaurant",
+    "Chez Thérèse": "Restaurant",
+    "The Corkscrew & Crumb": "Wine shop",  # a wine and cheese shop
+    "Bottle Shop on Ninth": "Wine shop",
+    "Ça Va Wine Bar": "Bar",
+    "Naïve Natural Wines": "Wine shop",
+}

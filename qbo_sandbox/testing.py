@@ -56,6 +56,20 @@ class SandboxProcess:
         realm_id: str = created["realm_id"]
         return realm_id
 
+    def customer_type(
+        self, realm_id: str, name: str | None = None, *, active: bool | None = None, **fields: Any
+    ) -> dict[str, Any]:
+        """Create a CustomerType (the API cannot), or change one given `Id=...`; returns it."""
+        body: dict[str, Any] = dict(fields)
+        if name is not None:
+            body["Name"] = name
+        if active is not None:
+            body["Active"] = active
+        written: dict[str, Any] = self.control(
+            "POST", f"/_sandbox/companies/{realm_id}/customer-types", body
+        )["CustomerType"]
+        return written
+
     def mint_tokens(self, realm_id: str) -> dict[str, Any]:
         tokens: dict[str, Any] = self.control(
             "POST", f"/_sandbox/companies/{realm_id}/tokens", {"client_id": self.client_id}

@@ -38,6 +38,9 @@ from .support import (
 
 # The Accounting API entities CDC does not cover (docs/qbo-api.md §3).
 NOT_IN_CDC = ("JournalCode", "TaxAgency", "TimeActivity", "TaxCode", "TaxRate")
+# Modelled entities whether CDC covers is [unconfirmed]; the sandbox refuses them with 2010
+# like NOT_IN_CDC (docs/qbo-api.md §6, "CustomerType"; test_customer_types.py).
+CDC_UNCONFIRMED = ("CustomerType",)
 
 
 def yesterday() -> datetime:
@@ -245,7 +248,8 @@ def test_a_batch_cdc_query_takes_the_same_names(api: RealmApi, accounts: Account
 def test_every_modelled_entity_cdc_covers_is_among_the_cdc_names() -> None:
     # An entity added to the sandbox reports its changes as soon as it is registered, unless
     # §3 says CDC does not cover it.
-    modelled = set(SPECS) - set(NOT_IN_CDC)
+    modelled = set(SPECS) - set(NOT_IN_CDC) - set(CDC_UNCONFIRMED)
     assert {"Item", "Customer", "Invoice", "Payment", "Bill"} <= modelled
     assert modelled <= set(CDC_ENTITIES)
     assert not set(NOT_IN_CDC) & set(CDC_ENTITIES)
+    assert set(CDC_UNCONFIRMED) <= set(SPECS) and not set(CDC_UNCONFIRMED) & set(CDC_ENTITIES)
