@@ -22,6 +22,20 @@ if TYPE_CHECKING:
     from accounts.models import User
 
 
+def offer_mapped_skus(form: forms.Form, user: User) -> None:
+    """Give ``form``'s ``sku`` field the SKUs ``user`` has mappings for, after "All SKUs":
+    another partner's assortment is its own business."""
+    codes = (
+        SKUMapping.objects.visible_to(user)
+        .order_by("catalog_sku__code")
+        .values_list("catalog_sku__code", flat=True)
+        .distinct()
+    )
+    sku_field = form.fields["sku"]
+    assert isinstance(sku_field, forms.ChoiceField)
+    sku_field.choices = [("", "All SKUs"), *((code, code) for code in codes)]
+
+
 class DiscrepancyFilterForm(PartnerFilterForm):
     """A GET form: a filter that does not parse is reported next to its field and left
     out, and the other filters still apply."""
@@ -63,17 +77,7 @@ class DepletionFilterForm(PartnerFilterForm):
 
     def __init__(self, data: Any, *, user: User) -> None:
         super().__init__(data, user=user)
-        # Only the SKUs this user has mappings for: another partner's assortment is its
-        # own business.
-        codes = (
-            SKUMapping.objects.visible_to(user)
-            .order_by("catalog_sku__code")
-            .values_list("catalog_sku__code", flat=True)
-            .distinct()
-        )
-        sku_field = self.fields["sku"]
-        assert isinstance(sku_field, forms.ChoiceField)
-        sku_field.choices = [("", "All SKUs"), *((code, code) for code in codes)]
+        offer_mapped_skus(self, user)
 
     def filters(self) -> dict[str, Any]:
         """The selector's keyword arguments from the fields that parsed (call after
@@ -114,15 +118,7 @@ class SellThroughFilterForm(PartnerFilterForm):
     def __init__(self, data: Any, *, user: User, today: date) -> None:
         super().__init__(data, user=user)
         self.default_start, self.default_end = sell_through.default_months(today)
-        codes = (
-            SKUMapping.objects.visible_to(user)
-            .order_by("catalog_sku__code")
-            .values_list("catalog_sku__code", flat=True)
-            .distinct()
-        )
-        sku_field = self.fields["sku"]
-        assert isinstance(sku_field, forms.ChoiceField)
-        sku_field.choices = [("", "All SKUs"), *((code, code) for code in codes)]
+        offer_mapped_skus(self, user)
 
     def clean(self) -> dict[str, Any] | None:
         data = super().clean() or {}
@@ -187,15 +183,7 @@ class PlacementsFilterForm(PartnerFilterForm):
     def __init__(self, data: Any, *, user: User, today: date) -> None:
         super().__init__(data, user=user)
         self.today = today
-        codes = (
-            SKUMapping.objects.visible_to(user)
-            .order_by("catalog_sku__code")
-            .values_list("catalog_sku__code", flat=True)
-            .distinct()
-        )
-        sku_field = self.fields["sku"]
-        assert isinstance(sku_field, forms.ChoiceField)
-        sku_field.choices = [("", "All SKUs"), *((code, code) for code in codes)]
+        offer_mapped_skus(self, user)
 
     def clean_month(self) -> date | None:
         month: date | None = self.cleaned_data.get("month")

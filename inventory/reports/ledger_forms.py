@@ -10,9 +10,9 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 
 from common.forms import PartnerFilterForm
-from inventory.mapping.models import SKUMapping
 
 from . import stock_ledger
+from .forms import offer_mapped_skus
 
 if TYPE_CHECKING:
     from accounts.models import User
@@ -42,17 +42,7 @@ class StockLedgerFilterForm(PartnerFilterForm):
     def __init__(self, data: Any, *, user: User, today: date) -> None:
         super().__init__(data, user=user)
         self.default_start, self.default_end = stock_ledger.default_period(today)
-        # Only the SKUs this user has mappings for: another partner's assortment is its
-        # own business.
-        codes = (
-            SKUMapping.objects.visible_to(user)
-            .order_by("catalog_sku__code")
-            .values_list("catalog_sku__code", flat=True)
-            .distinct()
-        )
-        sku_field = self.fields["sku"]
-        assert isinstance(sku_field, forms.ChoiceField)
-        sku_field.choices = [("", "All SKUs"), *((code, code) for code in codes)]
+        offer_mapped_skus(self, user)
 
     def _bounded(self, name: str) -> date | None:
         value: date | None = self.cleaned_data.get(name)
