@@ -130,7 +130,7 @@ PLAUSIBLE: dict[str, list[str]] = {
     "date_to": ["2030-12-31"],
     # The accounts page's month (earlier ones, one still to come; none is this month) and
     # its settings, each bound just inside and just outside its range.
-    "month": ["2025-01", "2024-12", "1999-12", "2999-01"],
+    "month": ["2025-01", "2024-12", "1999-12", "2999-01", "0001-01", "0001-06"],
     "new_months": ["1", "6", "60", "61"],
     "lost_days": ["1", "90", "730", "731"],
     "status": [key for key, _ in STATUSES] + ["draft", "done", "failed"],

@@ -159,6 +159,7 @@ class SellThroughFilterForm(PartnerFilterForm):
 
 
 _RULES = placements.PlacementRules()
+EARLIEST_MONTH = date(2000, 1, 1)
 
 
 class PlacementsFilterForm(PartnerFilterForm):
@@ -189,6 +190,10 @@ class PlacementsFilterForm(PartnerFilterForm):
         month: date | None = self.cleaned_data.get("month")
         if month and month.replace(day=1) > self.today:
             raise forms.ValidationError("Choose this month or an earlier one.")
+        # The figures read back a year and more from the month: a bound keeps that inside
+        # what a date can hold (QuickBooks Online has no books from before 2000 anyway).
+        if month and month < EARLIEST_MONTH:
+            raise forms.ValidationError("Choose a month from January 2000 on.")
         return month
 
     def period(self) -> tuple[date, date]:

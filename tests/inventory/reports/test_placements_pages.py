@@ -163,6 +163,9 @@ def test_the_drill_down_keeps_the_month_and_settings_back_to_the_page(
     [
         ({"month": "2025-04"}, "Choose this month or an earlier one."),
         ({"month": "March"}, "Enter a valid date."),
+        # A year back from the first month a date holds is no date at all.
+        ({"month": "0001-01"}, "Choose a month from January 2000 on."),
+        ({"month": "1999-12"}, "Choose a month from January 2000 on."),
         ({"new_months": "0"}, "greater than or equal to 1"),
         ({"lost_days": "9999"}, "less than or equal to 730"),
         ({"sku": "UF-NOPE"}, "Select a valid choice."),
