@@ -39,7 +39,7 @@ from inventory.reports.placements import (
 )
 from sync import services as sync
 from sync.models import QBOConnection, SyncRun
-from tests.billing.factories import ConnectionFactory, CustomerFactory, ItemFactory
+from tests.billing.factories import CustomerFactory, ItemFactory
 from tests.sync.books import Books, connection_for
 from tests.sync.conftest import (  # noqa: F401 (fixtures, found by pytest by name)
     pointed_at,
@@ -61,18 +61,6 @@ KINDS: dict[str, tuple[Any, Any]] = {
     "credit_memo": (QBOCreditMemo, QBOCreditMemoLine),
     "refund_receipt": (QBORefundReceipt, QBORefundReceiptLine),
 }
-
-
-@pytest.fixture
-def books_a(partner_a: Partner) -> QBOConnection:
-    connection: QBOConnection = ConnectionFactory(partner=partner_a, realm_id="4620000000000001")
-    return connection
-
-
-@pytest.fixture
-def books_b(partner_b: Partner) -> QBOConnection:
-    connection: QBOConnection = ConnectionFactory(partner=partner_b, realm_id="4620000000000002")
-    return connection
 
 
 def mapped_item(connection: QBOConnection, code: str, *, per_unit: int = 1) -> QBOItem:

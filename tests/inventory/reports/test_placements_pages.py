@@ -14,9 +14,8 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from accounts.models import Partner, User
+from accounts.models import User
 from sync.models import QBOConnection
-from tests.billing.factories import ConnectionFactory
 from tests.conftest import signed_in
 from tests.inventory.reports.test_placements import account, mapped_item, sale
 
@@ -32,18 +31,6 @@ def _csv(response: Any) -> list[dict[str, str]]:
     assert response["Content-Type"].startswith("text/csv")
     content = b"".join(response.streaming_content) if response.streaming else response.content
     return list(csv.DictReader(io.StringIO(content.decode("utf-8-sig"))))
-
-
-@pytest.fixture
-def books_a(partner_a: Partner) -> QBOConnection:
-    connection: QBOConnection = ConnectionFactory(partner=partner_a, realm_id="4620000000000001")
-    return connection
-
-
-@pytest.fixture
-def books_b(partner_b: Partner) -> QBOConnection:
-    connection: QBOConnection = ConnectionFactory(partner=partner_b, realm_id="4620000000000002")
-    return connection
 
 
 @pytest.fixture(autouse=True)
