@@ -10,7 +10,7 @@ from datetime import date
 from typing import Any
 
 from django.http import Http404, HttpResponseBase
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -172,9 +172,7 @@ def stock_ledger_row(request: AuthedRequest, partner_id: int, sku: str) -> HttpR
     user = request.user
     # Another partner's ledger is not there for a partner user: a 404, as for any object
     # outside one's scope.
-    partner = Partner.objects.visible_to(user).filter(pk=partner_id).first()
-    if partner is None:
-        raise Http404("No such partner.")
+    partner = get_object_or_404(Partner.objects.visible_to(user), pk=partner_id)
     today = timezone.localdate()
     form = StockLedgerFilterForm(request.GET, user=user, today=today)
     form.is_valid()

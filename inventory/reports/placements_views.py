@@ -14,7 +14,7 @@ from datetime import date
 from typing import Any
 
 from django.http import Http404, HttpResponseBase
-from django.shortcuts import render
+from django.shortcuts import get_object_or_404, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
@@ -153,9 +153,7 @@ def placements_row(request: AuthedRequest, partner_id: int, sku: str) -> HttpRes
     user = request.user
     # Another partner's accounts are not there for a partner user: a 404, as for any object
     # outside one's scope.
-    partner = Partner.objects.visible_to(user).filter(pk=partner_id).first()
-    if partner is None:
-        raise Http404("No such partner.")
+    partner = get_object_or_404(Partner.objects.visible_to(user), pk=partner_id)
     mapped = SKUMapping.objects.visible_to(user).filter(
         connection__partner=partner, catalog_sku__code=sku
     )
