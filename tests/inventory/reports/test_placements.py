@@ -34,6 +34,7 @@ from inventory.mapping.models import QBOItem, SKUMapping
 from inventory.reports.placements import (
     AccountFigures,
     PlacementRules,
+    accounts_buying_by_month,
     months_before,
     placements,
 )
@@ -352,3 +353,32 @@ def test_a_seeded_companys_accounts_equal_those_counted_from_its_documents(
             median = statistics.median(intervals).quantize(D("0.1")) if intervals else None
             assert row.reorder_days == median
     assert lost_seen
+
+
+@pytest.mark.django_db
+def test_accounts_buying_by_month_counts_each_months_net_buyers(
+    sam: User, alice: User, books_a: QBOConnection, books_b: QBOConnection
+) -> None:
+    item = mapped_item(books_a, "UF-CAL-NV-750")
+    other = mapped_item(books_a, "UF-JUL-NV-750")
+    one, two = account(books_a, "One Bistro"), account(books_a, "Two Shop")
+    sale("invoice", item, one, 3, date(2025, 1, 5))
+    sale("invoice", item, two, 1, date(2025, 1, 20))
+    sale("credit_memo", item, two, 2, date(2025, 1, 25))  # January: Two returned more
+    sale("invoice", item, one, 2, date(2025, 3, 2))
+    sale("invoice", other, two, 9, date(2025, 2, 2))  # another SKU: not this one's
+    # Partner B buys the same SKU in February: not partner A's accounts.
+    sale("invoice", mapped_item(books_b, "UF-CAL-NV-750"), account(books_b, "Beta"), 4,
+         date(2025, 2, 3))  # fmt: skip
+
+    def series(user: User, connection: QBOConnection) -> list[tuple[date, int]]:
+        return accounts_buying_by_month(
+            user=user, partner_id=connection.partner_id, sku="UF-CAL-NV-750",
+            start=date(2024, 12, 1), end=date(2025, 3, 31),
+        )  # fmt: skip
+
+    months = [date(2024, 12, 1), date(2025, 1, 1), date(2025, 2, 1), date(2025, 3, 1)]
+    assert series(sam, books_a) == list(zip(months, [0, 1, 0, 1], strict=True))
+    assert series(sam, books_b) == list(zip(months, [0, 0, 1, 0], strict=True))
+    # Alice may not see partner B's accounts: nothing counts, whatever she asks for.
+    assert series(alice, books_b) == list(zip(months, [0, 0, 0, 0], strict=True))
