@@ -1,0 +1,1 @@
+"""Retail accounts' channels: on-premise, off-premise or other (docs/reports.md, "Channels")."""
