@@ -15,6 +15,7 @@ class InventoryConfig(AppConfig):
         # without importing inventory.
         from common import mirror
 
+        from .channels import services as channels
         from .mapping import services as mapping
         from .mapping.mirror import ITEM
         from .purchasing import services as purchasing
@@ -41,5 +42,14 @@ class InventoryConfig(AppConfig):
                 lambda connection_id: purchasing.une_femme_vendor_detect(
                     connection_id=connection_id
                 ),
+            )
+        )
+        # Customer type names, once an import has finished (polls leave them to the
+        # nightly job; docs/reports.md, "Channels"). After the others: it asks QuickBooks,
+        # and a failure there must not hold up the mapping.
+        mirror.register_after_sync(
+            mirror.AfterSync(
+                "Customer types",
+                lambda connection_id: channels.customer_types_after_sync(connection_id),
             )
         )

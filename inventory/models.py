@@ -7,6 +7,7 @@ Django loads an app's models from this module; each feature package keeps its ow
 from __future__ import annotations
 
 from .catalog.models import CatalogImport, CatalogSKU
+from .channels.models import ChannelOverride, ChannelRule, QBOCustomerType
 from .mapping.models import MappingConflict, MappingDecision, QBOItem, SKUMapping
 from .purchasing.models import (
     QBOBill,
@@ -31,6 +32,8 @@ from .warehouse.models import (
 __all__ = [
     "CatalogImport",
     "CatalogSKU",
+    "ChannelOverride",
+    "ChannelRule",
     "MappingConflict",
     "MappingDecision",
     "PushBatch",
@@ -38,6 +41,7 @@ __all__ = [
     "PushJob",
     "QBOBill",
     "QBOBillLine",
+    "QBOCustomerType",
     "QBOInventoryAdjustment",
     "QBOInventoryAdjustmentLine",
     "QBOItem",

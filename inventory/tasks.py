@@ -8,6 +8,7 @@ from celery import shared_task
 
 from sync import conf
 
+from .channels import services as channels
 from .push import services as push
 from .push.models import PushJob
 
@@ -31,3 +32,18 @@ def push_job_run(self: Any, job_id: int) -> str | None:
 def push_jobs_resume() -> int:
     """Re-enqueue push jobs left queued or running by a broker outage or a dead worker."""
     return len(push.push_jobs_resume())
+
+
+# One query request (a company keeps a handful of types), which may wait for the realm's
+# limiter and retry: well under CELERY_VISIBILITY_TIMEOUT.
+@shared_task(soft_time_limit=3 * 60, time_limit=4 * 60, ignore_result=True)
+def customer_types_refresh(connection_id: int) -> int | None:
+    """Re-read a company's customer type names (docs/reports.md, "Channels")."""
+    stored = channels.customer_types_refresh(connection_id=connection_id)
+    return None if stored is None else len(stored)
+
+
+@shared_task(soft_time_limit=50, time_limit=55)
+def customer_types_nightly() -> list[int]:
+    """Beat's nightly entry: enqueue one refresh per live connection."""
+    return channels.customer_types_schedule()

@@ -11,7 +11,7 @@ package's interface, and the submodules are its parts, each with one role:
 
 - ``errors``: ``QBOError`` and its subclasses, whose text is ours, never a response body.
 - ``records``: the typed records calls take and return (``TokenSet``, ``QueryPage``,
-  ``CDCBatch``, ``Meter``, ``BatchOperation``, ``BatchOutcome``, ``TokenSource``).
+  ``CDCBatch``, ``CustomerType``, ``Meter``, ``BatchOperation``, ``BatchOutcome``, ``TokenSource``).
 - ``query``: query text (``quote``, ``statement``), the one way a value enters a query.
 - ``http``: the HTTP seam: the two sessions every request goes through, timeouts, what is
   kept of an answer, and the discovery document, fetched once per process.
@@ -46,6 +46,7 @@ from .records import (
     BatchOperation,
     BatchOutcome,
     CDCBatch,
+    CustomerType,
     Meter,
     QueryPage,
     Report,
@@ -68,6 +69,7 @@ __all__ = [
     "BatchOutcome",
     "CDCBatch",
     "CDCTooOld",
+    "CustomerType",
     "Meter",
     "OAuthCallbackError",
     "QBOClient",

@@ -27,6 +27,7 @@ from .records import (
     BatchOperation,
     BatchOutcome,
     CDCBatch,
+    CustomerType,
     Meter,
     QueryPage,
     Report,
@@ -270,6 +271,27 @@ class QBOClient:
             f"report {name}", lambda: self._qb.get(url, {}, params=dict(params or {}))
         )
         return report_from_json(name, result)
+
+    def customer_types(self) -> list[CustomerType]:
+        """Every CustomerType of the company, inactive ones included (a customer may still
+        name one that was deactivated). By query, page after page: CDC does not carry the
+        entity (docs/qbo-api.md §6, "CustomerType"). A company keeps a handful, so this is
+        one request in practice."""
+        found: list[CustomerType] = []
+        after = ""
+        while True:
+            page = self.query_page("CustomerType", after_id=after)
+            for row in page.rows:
+                found.append(
+                    CustomerType(
+                        id=str(row.get("Id") or ""),
+                        name=str(row.get("Name") or ""),
+                        active=row.get("Active") is not False,
+                    )
+                )
+            if page.is_last:
+                return [t for t in found if t.id]
+            after = page.last_id
 
     def company_name(self) -> str:
         result = self._call(

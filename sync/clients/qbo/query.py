@@ -70,7 +70,9 @@ def statement(
 
 # Name lists hide inactive rows unless asked (docs/qbo-api.md §2); transactions have no
 # Active.
-HAS_ACTIVE = frozenset({"Customer", "Item", "Vendor", "Account", "PaymentMethod", "Term"})
+HAS_ACTIVE = frozenset(
+    {"Customer", "CustomerType", "Item", "Vendor", "Account", "PaymentMethod", "Term"}
+)
 # Sku is not part of SELECT * for items (python-quickbooks PR #379); name it.
 EXTRA_FIELDS = {"Item": ("Sku",)}
 

@@ -47,6 +47,16 @@ class QueryPage:
 
 
 @dataclass(frozen=True)
+class CustomerType:
+    """One entry of the company's CustomerType list (docs/qbo-api.md §6, "CustomerType"):
+    what a customer's ``CustomerTypeRef`` names by id alone."""
+
+    id: str
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True)
 class ReportRow:
     """One name's own row of a report (a customer's, an item's): the first column's
     ``id`` and text, then the other columns' texts as QuickBooks printed them ("" for a
