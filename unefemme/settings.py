@@ -445,6 +445,12 @@ CELERY_BEAT_SCHEDULE = {
         "task": "notifications.tasks.digests_send",
         "schedule": crontab(minute=5),
     },
+    # CDC does not carry CustomerType: the names channels are read from are re-read each
+    # night, one query request per live connection (inventory/channels/services.py).
+    "customer-types-nightly": {
+        "task": "inventory.tasks.customer_types_nightly",
+        "schedule": crontab(hour=2, minute=11),
+    },
     "cleanup-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
         "schedule": crontab(hour=3, minute=17),
