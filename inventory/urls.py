@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import path
 
 from .catalog import views as catalog
+from .channels import views as channels
 from .mapping import views as mapping
 from .purchasing import views as purchasing
 from .push import views as push
@@ -20,6 +21,28 @@ urlpatterns = [
     path("ledger/<int:partner_id>/<str:sku>/", ledger.stock_ledger_row, name="stock_ledger_row"),
     path("accounts/", accounts.placements_page, name="placements"),
     path("accounts/<int:partner_id>/<str:sku>/", accounts.placements_row, name="placements_row"),
+    path("channels/", channels.channel_accounts, name="channels"),
+    path(
+        "channels/accounts/<int:connection_id>/<str:customer_qbo_id>/",
+        channels.channel_override,
+        name="channel_override",
+    ),
+    path("channels/<int:partner_id>/rules/", channels.channel_rules, name="channel_rules"),
+    path(
+        "channels/<int:partner_id>/rules/new/",
+        channels.channel_rule_create,
+        name="channel_rule_create",
+    ),
+    path(
+        "channels/<int:partner_id>/types/refresh/",
+        channels.channel_types_refresh,
+        name="channel_types_refresh",
+    ),
+    path("channels/rules/<int:pk>/", channels.channel_rule_edit, name="channel_rule_edit"),
+    path(
+        "channels/rules/<int:pk>/delete/", channels.channel_rule_delete, name="channel_rule_delete"
+    ),
+    path("channels/rules/<int:pk>/move/", channels.channel_rule_move, name="channel_rule_move"),
     path("conflicts/", mapping.conflicts, name="conflicts"),
     path("conflicts/<int:pk>/choose/", mapping.conflict_choose, name="conflict_choose"),
     path("conflicts/<int:pk>/ignore/", mapping.conflict_ignore, name="conflict_ignore"),

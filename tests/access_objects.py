@@ -41,10 +41,12 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Partner, User
-from billing.models import QBOInvoice, QBOSalesReceipt, QBOSalesReceiptLine
+from billing.models import QBOCustomer, QBOInvoice, QBOSalesReceipt, QBOSalesReceiptLine
 from history.services import snapshot_day
 from inventory.catalog.models import CatalogSKU
 from inventory.catalog.services import catalog_import_upload
+from inventory.channels import services as channels
+from inventory.channels.models import Channel
 from inventory.mapping import services as mapping
 from inventory.mapping.models import MappingConflict, QBOItem, SKUMapping
 from inventory.push.models import PushJob
@@ -307,6 +309,26 @@ def placements_row(side: Side) -> Kwargs:
     return ledger_row(side)
 
 
+def channel_rule(side: Side) -> Kwargs:
+    # A rule whose pattern is the partner's own customer's name: its text is a marker, so
+    # the rules page of one partner shown to the other would be caught.
+    rule = channels.channel_rule_create(
+        partner=side.partner, kind="name", value=side.customer, channel=Channel.ON_PREMISE,
+        user=side.admin,
+    )  # fmt: skip
+    return {"pk": rule.pk}
+
+
+def channel_account(side: Side) -> Kwargs:
+    # The world's customer of this partner (ids collide across companies, as in QuickBooks).
+    customer = QBOCustomer.objects.get(connection=side.books, display_name=side.customer)
+    return {"connection_id": side.books.pk, "customer_qbo_id": customer.qbo_id}
+
+
+def partner_channels(side: Side) -> Kwargs:
+    return {"partner_id": side.partner.pk}
+
+
 # --- The registry ------------------------------------------------------------------------
 
 
@@ -364,6 +386,15 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:supplier_vendor": ObjectURL(connection, redirect_to(_connection_on_suppliers_page)),
     "inventory:stock_ledger_row": ObjectURL(ledger_row),
     "inventory:placements_row": ObjectURL(placements_row),
+    # Everyone reads a partner's channel rules (their own partner's, for partner users);
+    # only admins change them, by POST.
+    "inventory:channel_rules": ObjectURL(partner_channels),
+    "inventory:channel_rule_edit": ObjectURL(channel_rule),  # admins: the edit form
+    "inventory:channel_rule_create": ObjectURL(partner_channels, Answer(405)),  # POST only
+    "inventory:channel_rule_delete": ObjectURL(channel_rule, Answer(405)),  # POST only
+    "inventory:channel_rule_move": ObjectURL(channel_rule, Answer(405)),  # POST only
+    "inventory:channel_types_refresh": ObjectURL(partner_channels, Answer(405)),  # POST only
+    "inventory:channel_override": ObjectURL(channel_account, Answer(405)),  # POST only
     # POST-only: a GET is refused before the job is loaded.
     "reconciliation:connection": ObjectURL(connection),
     "reconciliation:status": ObjectURL(connection),  # the run's progress, as a fragment

@@ -382,6 +382,7 @@ ROW_PAGES = {
     "inventory:sell_through": "sku_code",
     "inventory:placements": "sku_code",
     "inventory:stock_ledger": "sku_code",
+    "inventory:channels": "customer",
     "sync:connections": "company_name",
     "inventory:push_jobs": "partner_name",
     "inventory:suppliers": "company_name",
@@ -401,6 +402,7 @@ EXPORTS = {
     "inventory:placements",
     "inventory:stock_ledger",
     "inventory:push_jobs",
+    "inventory:channels",
 }
 # Exports that hold no partner's rows.
 UNSCOPED_EXPORTS = {"inventory:catalog_export": "Une Femme's own catalog, for staff only"}

@@ -269,6 +269,39 @@ def test_placements_row_page(
     flat(grow, lambda: cost(client, url, params))
 
 
+@pytest.mark.parametrize("export", [False, True], ids=["page", "csv"])
+@pytest.mark.parametrize("who", ["alice", "ada"])
+def test_channels_page(
+    who: str, export: bool, cast: dict[str, User], both: list[QBOConnection]
+) -> None:
+    # Accounts, their types, the partners' rules and the admins' overrides all grow; the
+    # channels are four queries (docs/reports.md, "Channels"), the admin's row forms none.
+    from inventory.channels import services as channels
+    from inventory.channels.models import Channel, QBOCustomerType
+
+    def grow(rows: range) -> None:
+        for connection in both:
+            for n in rows:
+                QBOCustomerType.objects.create(connection=connection, qbo_id=f"t{n}", name="Bar")
+                customer = CustomerFactory(
+                    connection=connection, display_name=f"Tap Room {n}",
+                    raw={"CustomerTypeRef": {"value": f"t{n}"}},
+                )  # fmt: skip
+                if n % 2:
+                    channels.channel_override_set(
+                        connection_id=connection.pk, customer_qbo_id=customer.qbo_id,
+                        channel=Channel.OTHER, user=cast["ada"],
+                    )  # fmt: skip
+                channels.channel_rule_create(
+                    partner=connection.partner, kind="name", value=f"tap room {n}",
+                    channel=Channel.OFF_PREMISE, user=cast["ada"],
+                )  # fmt: skip
+
+    client = signed_in(cast[who])
+    params = {"format": "csv"} if export else {}
+    flat(grow, lambda: cost(client, reverse("inventory:channels"), params))
+
+
 @pytest.mark.parametrize("fragment", [False, True], ids=["page", "htmx-card"])
 @pytest.mark.parametrize("who", ["alice", "sam"])
 def test_connection_detail_while_importing(

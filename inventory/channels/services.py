@@ -6,6 +6,7 @@ makes writes an audit row in the same transaction.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from functools import partial
 from typing import TYPE_CHECKING
 
@@ -70,6 +71,32 @@ def customer_types_refresh(
                 changes={"customer_types": (sorted(before.values()), sorted(after.values()))},
             )  # fmt: skip
     return stored
+
+
+@dataclass(frozen=True)
+class TypesRead:
+    """What one company's refresh came to, for the admin who pressed the button."""
+
+    company: str
+    count: int | None  # types read; None when QuickBooks did not answer
+    error: str = ""
+
+
+def customer_types_refresh_for_partner(*, partner: Partner, user: User) -> list[TypesRead]:
+    """Re-read the type names of each of the partner's live companies now (the rules
+    page's button). A QuickBooks fault is reported per company, with the ``intuit_tid``
+    Intuit's support asks for, and leaves that company's names as they were."""
+    outcomes = []
+    for connection in partner.connections.live().order_by("pk"):
+        company = connection.company_name or connection.realm_id
+        try:
+            stored = customer_types_refresh(connection_id=connection.pk, user=user)
+        except qbo.QBOError as exc:
+            tid = f" (intuit_tid {exc.intuit_tid})" if exc.intuit_tid else ""
+            outcomes.append(TypesRead(company, None, f"{exc}{tid}"))
+        else:
+            outcomes.append(TypesRead(company, len(stored or [])))
+    return outcomes
 
 
 def customer_types_after_sync(connection_id: int) -> None:

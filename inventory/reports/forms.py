@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from django import forms
 
 from common.forms import PartnerFilterForm
+from inventory.channels.models import Channel
 from inventory.mapping.models import SKUMapping
 
 from . import placements, selectors, sell_through
@@ -164,10 +165,14 @@ EARLIEST_MONTH = date(2000, 1, 1)
 
 class PlacementsFilterForm(PartnerFilterForm):
     """The accounts page's filters (docs/reports.md, "Accounts and placements"): a SKU, a
-    month, and the two settings that say when an account is new and when it is lost. A
+    channel, a month, and the two settings that say when an account is new and when it is lost. A
     field that does not parse is reported next to itself and its default is used."""
 
     sku = forms.ChoiceField(required=False, label="SKU")
+    # docs/reports.md, "Channels": keeps one channel's accounts.
+    channel = forms.ChoiceField(
+        required=False, label="Channel", choices=[("", "Every channel"), *Channel.choices]
+    )
     month = forms.DateField(
         required=False, input_formats=MONTH_FORMATS, label="Month",
         widget=forms.DateInput(attrs={"type": "month"}, format="%Y-%m"),
@@ -218,6 +223,7 @@ class PlacementsFilterForm(PartnerFilterForm):
         return {
             **super().filters(),
             "sku": data.get("sku") or "",
+            "channel": data.get("channel") or "",
             "start": start,
             "end": end,
             "rules": self.rules(),

@@ -20,10 +20,15 @@ only; the rules are written down once in docs/reports.md, "Accounts and placemen
   number); an account with one purchase has none. A partner's is the median of its
   accounts'.
 
+- **Channel**: each account's on-premise / off-premise / other, as docs/reports.md,
+  "Channels" decides it (``inventory.channels.selectors.account_channels``); the page can
+  keep one channel's accounts, and counts buying, new and lost accounts per channel.
+
 Cost: one SQL statement (the four kinds of line, joined to the SKU mappings, grouped by
 account × SKU × day and then by account × SKU in PostgreSQL) returning a row per account
 and SKU with any purchase in the window: a few thousand at the ~100,000-invoice scale,
-whatever the number of lines.
+whatever the number of lines; then the channels' four queries, whatever the number of
+accounts (none when no account is in the answer).
 """
 
 from __future__ import annotations
@@ -49,6 +54,8 @@ from billing.models import (
     QBOSalesReceiptLine,
 )
 from inventory.catalog.models import CatalogSKU
+from inventory.channels.models import Channel
+from inventory.channels.selectors import account_channels
 from inventory.mapping.models import SKUMapping
 from sync.models import QBOConnection
 
@@ -59,10 +66,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "AccountFigures",
+    "ChannelCounts",
     "PlacementRules",
     "PlacementRow",
     "Placements",
     "accounts_buying_by_month",
+    "channel_counts",
     "months_before",
     "placements",
 ]
@@ -103,6 +112,11 @@ class AccountFigures:
     new: bool
     lost: bool
     reorder_days: Decimal | None
+    channel: Channel = Channel.OTHER  # docs/reports.md, "Channels"
+
+    @property
+    def channel_label(self) -> str:
+        return Channel(self.channel).label
 
     @property
     def status(self) -> str:
@@ -114,6 +128,34 @@ class AccountFigures:
         if self.lost:
             return "Lost"
         return "Not buying"
+
+
+@dataclass(frozen=True)
+class ChannelCounts:
+    """One channel's share of a set of accounts' figures."""
+
+    channel: Channel
+    buying: int
+    new: int
+    lost: int
+
+    @property
+    def label(self) -> str:
+        return Channel(self.channel).label
+
+
+def channel_counts(accounts: list[AccountFigures]) -> list[ChannelCounts]:
+    """Accounts buying, new and lost per channel, every channel listed (zeros included) in
+    the enum's order."""
+    return [
+        ChannelCounts(
+            channel=channel,
+            buying=sum(1 for a in accounts if a.channel == channel and a.buying),
+            new=sum(1 for a in accounts if a.channel == channel and a.new),
+            lost=sum(1 for a in accounts if a.channel == channel and a.lost),
+        )
+        for channel in Channel
+    ]
 
 
 @dataclass
@@ -171,6 +213,13 @@ class PlacementRow:
     @property
     def top_names(self) -> str:
         return ", ".join(a.name for a in self.top)
+
+    @property
+    def by_channel(self) -> list[ChannelCounts]:
+        return channel_counts(self.accounts)
+
+    def buying_in(self, channel: Channel) -> int:
+        return sum(1 for a in self.accounts if a.channel == channel and a.buying)
 
 
 @dataclass
@@ -250,10 +299,12 @@ def placements(
     rules: PlacementRules | None = None,
     partner_id: int | None = None,
     sku: str = "",
+    channel: str = "",
 ) -> Placements:
     """Accounts per partner × SKU for ``start``..``end`` (inclusive), for what ``user`` may
-    see; ``partner_id`` and ``sku`` narrow within that scope, never widen it. Rows come
-    sorted by partner, then SKU; each row's accounts by name."""
+    see; ``partner_id``, ``sku`` and ``channel`` (a ``Channel`` value; "" for all) narrow
+    within that scope, never widen it. Rows come sorted by partner, then SKU; each row's
+    accounts by name. A row none of whose accounts is in ``channel`` is left out."""
     rules = rules or PlacementRules()
     if start > end:
         raise ValueError("start must not be after end")
@@ -300,6 +351,8 @@ def placements(
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         fetched = cursor.fetchall()
+    # Only the companies in the answer: the scope's CTE already kept them to the user's.
+    channels = account_channels(connection_ids={row[0] for row in fetched})
     for (
         conn_id, partner_pk, partner_name, code, wine, customer_id, name, net,
         first_in_period, last_purchase, before_period, first_in_year, last_in_year, in_year,
@@ -314,6 +367,9 @@ def placements(
             reorder = Decimal((last_in_year - first_in_year).days) / (in_year - 1)
         if not (buying or lost or net or first_in_period or reorder is not None):
             continue  # a purchase only long before: nothing to say of this period
+        account_channel = channels.get((conn_id, customer_id), Channel.OTHER)
+        if channel and account_channel != channel:
+            continue
         row.accounts.append(
             AccountFigures(
                 connection_id=conn_id,
@@ -326,6 +382,7 @@ def placements(
                 new=buying and before_period == 0,
                 lost=lost,
                 reorder_days=reorder.quantize(TENTH) if reorder is not None else None,
+                channel=account_channel,
             )
         )
     for row in rows.values():

@@ -10,6 +10,7 @@ included (another partner's drill-down is a 404).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from typing import Any
 
@@ -26,6 +27,7 @@ from accounts.roles import EVERYONE
 from common.charts import bar_chart
 from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
+from inventory.channels.models import Channel
 from inventory.mapping.models import SKUMapping
 
 from . import placements
@@ -46,12 +48,33 @@ def row_url(partner_id: int, sku: str, query: dict[str, str]) -> str:
     return f"{url}?{urlencode(query)}" if query else url
 
 
-def _kept(start: date, rules: PlacementRules) -> dict[str, str]:
-    # What the drill-down must keep of the page's filters: the month and the settings.
+def _kept(start: date, rules: PlacementRules, channel: str = "") -> dict[str, str]:
+    # What the drill-down must keep of the page's filters: the month, the settings and the
+    # channel.
     kept = {"month": f"{start:%Y-%m}"}
     if rules != PlacementRules():
         kept |= {"new_months": str(rules.new_after_months), "lost_days": str(rules.lost_after_days)}
+    if channel:
+        kept["channel"] = channel
     return kept
+
+
+def _buying_in(channel: Channel) -> Callable[[PlacementRow], int]:
+    return lambda row: row.buying_in(channel)
+
+
+def _channel_columns() -> list[Column]:
+    # Export only: the page has no room for three more counts, the CSV has (docs/reports.md,
+    # "Channels").
+    return [
+        Column(
+            f"buying_{channel.value}",
+            f"Accounts buying, {channel.label.lower()}",
+            csv=_buying_in(channel),
+            kind="number",
+        )  # fmt: skip
+        for channel in Channel
+    ]
 
 
 def _table(kept: dict[str, str]) -> Table:
@@ -80,9 +103,13 @@ def _table(kept: dict[str, str]) -> Table:
             ),
             Column("net", "Net depletion (bottles)", sort="net", kind="qty"),
             Column("top", "Top accounts", attr="top_names"),
+            *_channel_columns(),
         ],  # fmt: skip
         default_sort="partner",
     )
+
+
+CHANNEL_ONLY_COLUMNS = [f"buying_{channel.value}" for channel in Channel]
 
 
 @role_required(*EVERYONE)
@@ -94,8 +121,8 @@ def placements_page(request: AuthedRequest) -> HttpResponseBase:
     form.is_valid()  # bad filters are shown and replaced by their defaults
     filters = form.filters()
     report = placements.placements(user=user, **filters)
-    kept = _kept(filters["start"], filters["rules"])
-    hide = [] if user.sees_all_partners else ["partner"]
+    kept = _kept(filters["start"], filters["rules"], filters["channel"])
+    hide = CHANNEL_ONLY_COLUMNS + ([] if user.sees_all_partners else ["partner"])
     table = _table(kept).bind(request, report.rows, hide=hide)
     if table.is_csv:
         return csv_response(table, f"accounts-{filters['start']:%Y-%m}.csv")
@@ -108,7 +135,10 @@ def placements_page(request: AuthedRequest) -> HttpResponseBase:
             "new": sum(row.new_count for row in report.rows),
             "lost": sum(row.lost_count for row in report.rows),
         },
-        "filtered": bool(filters["partner_id"] or filters["sku"]),
+        # Per channel: every account of every row once per SKU, as the totals count them.
+        "by_channel": placements.channel_counts([a for row in report.rows for a in row.accounts]),
+        "channel": filters["channel"],
+        "filtered": bool(filters["partner_id"] or filters["sku"] or filters["channel"]),
         "so_far": filters["end"] != month_end(filters["start"]),
     }
     template = PAGE
@@ -121,6 +151,12 @@ ACCOUNTS = Table(
     [
         Column("name", "Account", sort=lambda a: (a.name.casefold(), a.customer_qbo_id)),
         Column("status", "This month", sort=lambda a: (a.status, a.name.casefold())),
+        Column(
+            "channel",
+            "Channel",
+            attr="channel_label",
+            sort=lambda a: (a.channel_label, a.name.casefold()),
+        ),  # fmt: skip
         Column("net", "Net depletion (bottles)", sort="net", kind="qty"),
         Column(
             "first_purchase",
@@ -164,9 +200,11 @@ def placements_row(request: AuthedRequest, partner_id: int, sku: str) -> HttpRes
     form.is_valid()
     filters = form.filters()
     start, end, rules = filters["start"], filters["end"], filters["rules"]
+    channel = filters["channel"]
     report = placements.placements(
-        user=user, start=start, end=end, rules=rules, partner_id=partner.pk, sku=sku
-    )
+        user=user, start=start, end=end, rules=rules, partner_id=partner.pk, sku=sku,
+        channel=channel,
+    )  # fmt: skip
     row: PlacementRow | None = report.rows[0] if report.rows else None
     accounts: list[AccountFigures] = row.accounts if row else []
     table = ACCOUNTS.bind(request, accounts)
@@ -176,7 +214,7 @@ def placements_row(request: AuthedRequest, partner_id: int, sku: str) -> HttpRes
         user=user, partner_id=partner.pk, sku=sku,
         start=placements.months_before(start, CHART_MONTHS - 1), end=end,
     )  # fmt: skip
-    page_query: dict[str, Any] = _kept(start, rules) | {"sku": sku}
+    page_query: dict[str, Any] = _kept(start, rules, channel) | {"sku": sku}
     if user.sees_all_partners:
         page_query["partner"] = str(partner.pk)
     context = {
@@ -186,6 +224,8 @@ def placements_row(request: AuthedRequest, partner_id: int, sku: str) -> HttpRes
         "row": row,
         "report": report,
         "table": table,
+        "by_channel": placements.channel_counts(accounts),
+        "channel": channel,
         "new": row.new if row else [],
         "lost": row.lost if row else [],
         "chart": bar_chart(

@@ -9,6 +9,8 @@ from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
 import pytest
+from django.conf import settings
+from django.urls import reverse
 
 from accounts.models import AuditEvent, Partner, User
 from billing.models import QBOCustomer
@@ -19,6 +21,7 @@ from inventory.channels.selectors import Source, account_channel_rows
 from sync import services as sync
 from sync.models import QBOConnection, SyncRun
 from tests.billing.factories import ConnectionFactory
+from tests.conftest import signed_in
 from tests.sync.books import Books, connection_for
 from tests.sync.conftest import (  # noqa: F401 (fixtures, found by pytest by name)
     pointed_at,
@@ -149,3 +152,27 @@ def test_the_nightly_job_enqueues_one_refresh_per_live_company(
         assert tasks.customer_types_nightly() == [live.pk]
 
     assert sent == [(live.pk,)]
+
+
+def test_an_admin_refreshes_from_the_rules_page(
+    sandbox: SandboxProcess, partner_a: Partner, ada: User
+) -> None:
+    realm = sandbox.new_company(seed="empty")
+    sandbox.customer_type(realm, "Hotel")
+    connection = connection_for(sandbox, partner_a, realm, company_name="Bubbles Books")
+    url = reverse("inventory:channel_rules", args=[partner_a.pk])
+
+    response = signed_in(ada).post(
+        reverse("inventory:channel_types_refresh", args=[partner_a.pk]), follow=True
+    )
+
+    assert response.redirect_chain[-1][0] == url
+    page = response.content.decode()
+    assert "Read 1 customer type from Bubbles Books." in page
+    assert "Hotel" in page and "On-premise" in page  # the name and the channel it says
+    assert [name for name, _ in names(connection).values()] == ["Hotel"]
+
+
+def test_beat_declares_the_nightly_refresh() -> None:
+    entry = settings.CELERY_BEAT_SCHEDULE["customer-types-nightly"]
+    assert entry["task"] == "inventory.tasks.customer_types_nightly"
