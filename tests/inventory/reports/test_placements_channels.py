@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import date
+from typing import Any
 
 import pytest
 from django.db import connection as db_connection
@@ -25,6 +26,10 @@ from tests.inventory.reports.test_placements import MARCH, mapped_item, sale
 pytestmark = pytest.mark.django_db
 ON, OFF, OTHER = Channel.ON_PREMISE, Channel.OFF_PREMISE, Channel.OTHER
 SKU = "UF-CAL-NV-750"
+
+
+def csv_text(response: Any) -> str:
+    return str(b"".join(response.streaming_content).decode("utf-8-sig"))
 
 
 def typed(connection: QBOConnection, qbo_id: str, name: str, type_id: str = "") -> str:
@@ -95,7 +100,7 @@ def test_the_pages_filter_count_and_export_by_channel(
     text = page.content.decode()
     assert "By channel" in text and "(the chosen channel only)" in text
     export = client.get(reverse("inventory:placements"), {"month": "2025-03", "format": "csv"})
-    rows = list(csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig"))))
+    rows = list(csv.DictReader(io.StringIO(csv_text(export))))
     assert rows[0]["Accounts buying, on-premise"] == "1"
     assert rows[0]["Accounts buying, off-premise"] == "3"
 
@@ -104,9 +109,7 @@ def test_the_pages_filter_count_and_export_by_channel(
     assert drill.status_code == 200
     assert "Loyal Bistro" not in drill.content.decode()
     export = client.get(url, {"month": "2025-03", "format": "csv"})
-    accounts = list(
-        csv.DictReader(io.StringIO(b"".join(export.streaming_content).decode("utf-8-sig")))
-    )
+    accounts = list(csv.DictReader(io.StringIO(csv_text(export))))
     assert {a["Account"]: a["Channel"] for a in accounts}["Loyal Bistro"] == "On-premise"
     assert {a["Account"]: a["Channel"] for a in accounts}["Farmers Stall"] == "Off-premise"
     # A partner user sees their own accounts' channels; another partner's drill-down is 404.
