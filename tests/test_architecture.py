@@ -35,6 +35,7 @@ ALLOWED: dict[str, set[str]] = {
         "history",
         "notifications",
         "onboarding",
+        "allowances",
         "unefemme",
     },
     "unefemme": {
@@ -47,10 +48,12 @@ ALLOWED: dict[str, set[str]] = {
         "history",
         "notifications",
         "onboarding",
+        "allowances",
         "dashboard",
     },
     "notifications": {"accounts", "common", "sync", "billing", "inventory", "reconciliation"},
     "onboarding": {"accounts", "common", "sync", "inventory"},
+    "allowances": {"accounts", "common", "sync", "billing", "inventory"},
     "qbo_sandbox": set(),
 }
 OURS = set(ALLOWED) | {"devtools", "tests", "bench"}

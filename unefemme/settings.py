@@ -128,6 +128,8 @@ INSTALLED_APPS = [
     "onboarding",
     # E-mail notifications, the daily digest and the sent-messages log; reads the others.
     "notifications",
+    # Depletion allowance programs and distributors' claims; reads billing and inventory.
+    "allowances",
     # Last: it reads every app above (the dashboard, /healthz, demo_setup); none reads it.
     "dashboard",
 ]

@@ -239,7 +239,7 @@ def months_before(day: date, months: int) -> date:
 
 
 # The sales forms whose lines deplete (+1) or return (-1), with each line's key to its form.
-_SOURCES: tuple[tuple[type[Model], type[Model], str, int], ...] = (
+SALES_SOURCES: tuple[tuple[type[Model], type[Model], str, int], ...] = (
     (QBOInvoice, QBOInvoiceLine, "invoice_id", 1),
     (QBOSalesReceipt, QBOSalesReceiptLine, "sales_receipt_id", 1),
     (QBOCreditMemo, QBOCreditMemoLine, "credit_memo_id", -1),
@@ -264,7 +264,7 @@ def _moves(since: date, end: date) -> tuple[str, list[Any]]:
     """Every sales-form item line of the scope's companies (``scope``, a CTE) from ``since``
     to ``end``, signed: sold positive, returned negative."""
     parts, params = [], []
-    for doc, line, key, sign in _SOURCES:
+    for doc, line, key, sign in SALES_SOURCES:
         parts.append(
             f"""SELECT d.connection_id, d.customer_qbo_id, d.txn_date AS day, l.item_qbo_id,
                        {sign} * l.qty AS qty
