@@ -56,6 +56,10 @@ NAVIGATION: tuple[Link | Menu, ...] = (
             Link("Payments", "billing:payments", EVERYONE),
             Link("Trends", "history:trends", EVERYONE),
             Link("Reconciliation", "reconciliation:index", EVERYONE),
+            # Depletion allowances: the programs and what the books say they owe, and the
+            # distributors' claims against them.
+            Link("Allowance programs", "allowances:programs", EVERYONE),
+            Link("Billback claims", "allowances:claims", EVERYONE),
         ),
     ),
     Menu(

@@ -24,6 +24,7 @@ OWN_VIEW_MODULES = (
     "accounts.", "sync.", "inventory.", "billing.", "reconciliation.", "history.", "dashboard.",
     "notifications.",
     "onboarding.",
+    "allowances.",
     "unefemme.",
 )  # fmt: skip
 

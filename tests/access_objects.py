@@ -41,6 +41,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts.models import Partner, User
+from allowances import services as allowances
+from allowances.models import AllowanceProgram, Claim
 from billing.models import QBOCustomer, QBOInvoice, QBOSalesReceipt, QBOSalesReceiptLine
 from history.services import snapshot_day
 from inventory.catalog.models import CatalogSKU
@@ -98,6 +100,10 @@ class Side:
         return f"CHK-{self.tag}-1"
 
     @property
+    def program_name(self) -> str:
+        return f"Allowances of partner {self.tag}"
+
+    @property
     def markers(self) -> tuple[str, ...]:
         """Text that appears in this partner's rows and nowhere else."""
         return (
@@ -109,6 +115,7 @@ class Side:
             self.invoice_number,
             self.payment_reference,
             self.sku_code,
+            self.program_name,
         )
 
 
@@ -169,7 +176,9 @@ def _side_build(
     )  # fmt: skip
     # An open, overdue invoice selling that item this week (an open-invoices row and a
     # depletion row), and a payment on it (a payments row).
-    CustomerFactory(connection=books, display_name=side.customer)
+    # The customer every document of the world is for (the invoices' factory names
+    # customer "1"), so a claim on it finds its sales.
+    CustomerFactory(connection=books, qbo_id="1", display_name=side.customer)
     invoice: QBOInvoice = InvoiceFactory(
         connection=books, doc_number=side.invoice_number, customer_name=side.customer,
         txn_date=today - timedelta(days=3), due_date=today - timedelta(days=2),
@@ -191,7 +200,38 @@ def _side_build(
     )  # fmt: skip
     # A push job into this partner's books (a push jobs row).
     PushJob.objects.create(connection=books, kind=PushJob.Kind.STOCK, created_by=admin)
+    # An allowance program naming only this partner (a programs row), and a claim on this
+    # month's cash sale, approved (a claims row and a row approved for payment).
+    program = _program_build(side, name=side.program_name)
+    claim = _claim_build(side, program)
+    allowances.claim_submit(user=user, claim_id=claim.pk)
+    allowances.claim_decide(
+        user=admin, claim_id=claim.pk, approve=True,
+        line_ids=list(claim.lines.values_list("pk", flat=True)), note="",
+    )  # fmt: skip
     return side
+
+
+def _program_build(side: Side, *, name: str) -> AllowanceProgram:
+    today = timezone.localdate()
+    program = AllowanceProgram.objects.create(
+        name=name, start=today - timedelta(days=60), end=today + timedelta(days=30),
+        rate=Decimal("1.00"), unit=AllowanceProgram.Unit.BOTTLE, created_by=side.admin,
+    )  # fmt: skip
+    program.partners.set([side.partner])
+    program.skus.set(CatalogSKU.objects.filter(code=side.sku_code))
+    return program
+
+
+def _claim_build(side: Side, program: AllowanceProgram) -> Claim:
+    content = (
+        "period,sku,account,bottles,amount\n"
+        f"{timezone.localdate():%Y-%m},{side.sku_code},{side.customer},2,2.00\n"
+    )
+    return allowances.claim_create(
+        user=side.user, partner=side.partner, program=program, content=content.encode(),
+        reference=f"BB-{side.tag}-1",
+    )  # fmt: skip
 
 
 # --- One real object per URL ------------------------------------------------------------
@@ -303,6 +343,21 @@ def ledger_row(side: Side) -> Kwargs:
     return {"partner_id": side.partner.pk, "sku": side.sku_code}
 
 
+def allowance_program(side: Side) -> Kwargs:
+    made = _program_build(side, name=f"Second program of partner {side.tag}")
+    return {"pk": made.pk}
+
+
+def allowance_evidence(side: Side) -> Kwargs:
+    made = _program_build(side, name=f"Evidence program of partner {side.tag}")
+    return {"pk": made.pk, "partner_id": side.partner.pk, "month": f"{timezone.localdate():%Y-%m}"}
+
+
+def claim(side: Side) -> Kwargs:
+    program = AllowanceProgram.objects.get(name=side.program_name)
+    return {"pk": _claim_build(side, program).pk}
+
+
 def placements_row(side: Side) -> Kwargs:
     # The same partner × SKU: its accounts drill-down (its accounts buying this month are
     # the world's invoice's and cash sale's customer).
@@ -386,6 +441,14 @@ OBJECT_URLS: dict[str, ObjectURL] = {
     "inventory:supplier_vendor": ObjectURL(connection, redirect_to(_connection_on_suppliers_page)),
     "inventory:stock_ledger_row": ObjectURL(ledger_row),
     "inventory:placements_row": ObjectURL(placements_row),
+    # Programs are Une Femme's, but a partner user sees only those naming its partner.
+    "allowances:program": ObjectURL(allowance_program),
+    "allowances:program_edit": ObjectURL(allowance_program),  # admins only
+    "allowances:evidence": ObjectURL(allowance_evidence),
+    "allowances:claim": ObjectURL(claim),
+    "allowances:claim_submit": ObjectURL(claim, Answer(405)),  # POST only
+    "allowances:claim_discard": ObjectURL(claim, Answer(405)),  # POST only
+    "allowances:claim_decide": ObjectURL(claim, Answer(405)),  # POST only
     # Everyone reads a partner's channel rules (their own partner's, for partner users);
     # only admins change them, by POST.
     "inventory:channel_rules": ObjectURL(partner_channels),

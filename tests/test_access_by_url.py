@@ -389,6 +389,9 @@ ROW_PAGES = {
     "reconciliation:index": "company_name",
     "partners": "partner_name",
     "history:trends": "partner_name",
+    "allowances:programs": "program_name",
+    "allowances:claims": "program_name",
+    "allowances:payments": "program_name",
 }
 # The ones that export their rows with ?format=csv.
 EXPORTS = {
@@ -403,6 +406,9 @@ EXPORTS = {
     "inventory:stock_ledger",
     "inventory:push_jobs",
     "inventory:channels",
+    "allowances:programs",
+    "allowances:claims",
+    "allowances:payments",
 }
 # Exports that hold no partner's rows.
 UNSCOPED_EXPORTS = {"inventory:catalog_export": "Une Femme's own catalog, for staff only"}
@@ -416,6 +422,7 @@ PAGES_WITHOUT_ROWS = {
     "sync:callback": "where Intuit returns the reader",
     "sync:disconnected": "where Intuit sends the reader after disconnecting",
     "notifications:preferences": "the reader's own e-mail choices, no partner's rows",
+    "allowances:claim_new": "a form; its programs are those naming the reader's partner",
     "onboarding:welcome": (
         "the reader's own first steps, done or not; tests/onboarding proves they are its own"
     ),

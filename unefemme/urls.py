@@ -23,5 +23,6 @@ urlpatterns = [
     # /people/invite/, /people/invitations/, /invite/<token>/ and /welcome/.
     path("", include("onboarding.urls")),
     path("notifications/", include("notifications.urls")),
+    path("allowances/", include("allowances.urls")),
     path("admin/", admin.site.urls),
 ]
