@@ -822,6 +822,31 @@ def walk_notifications(walk: Walk) -> None:
     assert preferences_for(walk.user)[kinds[0]] == Delivery.DIGEST
 
 
+def walk_allowance_programs(walk: Walk) -> None:
+    """Depletion allowance programs: none in the demo yet, so the empty state says who
+    defines them; only admins are offered "New program" (the whole way from a program to
+    a paid claim is tests/browser/test_allowances_in_browser.py)."""
+    page = walk.page
+    walk.arrive("allowance-programs", "Depletion allowance programs")
+    empty = page.locator("#programs-table .empty")
+    if walk.role == "admin":
+        expect(empty).to_contain_text("“New program” defines one")
+        expect(page.get_by_role("link", name="New program")).to_have_count(1)
+    else:
+        expect(empty).to_contain_text("Une Femme's admins define them")
+        expect(page.get_by_role("link", name="New program")).to_have_count(0)
+
+
+def walk_claims(walk: Walk) -> None:
+    """Billback claims: none yet; a partner's user and an admin are offered to send one,
+    staff (who read and decide nothing) are not."""
+    page = walk.page
+    walk.arrive("claims", "Billback claims")
+    expect(page.locator("#claims-table .empty")).to_contain_text("No claim yet.")
+    offered = 0 if walk.role == "staff" else 1
+    expect(page.get_by_role("link", name="Send a claim")).to_have_count(offered)
+
+
 # Every page the navigation can show, by URL name. A link with none here fails the walk.
 WALKERS: dict[str, Callable[[Walk], None]] = {
     "dashboard": walk_dashboard,
@@ -844,6 +869,8 @@ WALKERS: dict[str, Callable[[Walk], None]] = {
     "accounts:people": walk_people,
     "notifications:sent": walk_sent_emails,
     "notifications:preferences": walk_notifications,
+    "allowances:programs": walk_allowance_programs,
+    "allowances:claims": walk_claims,
 }
 # The screenshot name of each navigation page.
 PAGE_NAMES = {
@@ -867,6 +894,8 @@ PAGE_NAMES = {
     "accounts:people": "people",
     "notifications:sent": "sent-emails",
     "notifications:preferences": "notifications",
+    "allowances:programs": "allowance-programs",
+    "allowances:claims": "claims",
 }
 
 
