@@ -8,12 +8,13 @@ from typing import Any
 from django import forms
 
 from accounts.models import Partner, User
+from common.forms import PartnerFilterForm
 from common.textinput import text_problem
 from inventory.catalog.models import CatalogSKU
 from inventory.channels.models import Channel
 
 from .claims import MAX_BYTES, TOO_LARGE
-from .models import AllowanceProgram
+from .models import AllowanceProgram, Claim
 
 EARLIEST = date(2000, 1, 1)
 LATEST = date(2100, 12, 31)
@@ -153,6 +154,32 @@ class ClaimForm(forms.Form):
             self.add_error("program", f"{program} does not cover {partner}.")
         data["partner"] = partner
         return data
+
+
+class ClaimsFilterForm(PartnerFilterForm):
+    """The claims list's filters: the partner (Une Femme's people), the status and the
+    program. A value that does not parse is shown with its message and ignored."""
+
+    status = forms.ChoiceField(
+        choices=[("", "Every status"), *Claim.Status.choices], required=False
+    )
+    program = forms.ModelChoiceField(
+        queryset=AllowanceProgram.objects.none(), required=False, empty_label="Every program"
+    )
+
+    def __init__(self, *args: Any, user: User, **kwargs: Any) -> None:
+        super().__init__(*args, user=user, **kwargs)
+        program = self.fields["program"]
+        assert isinstance(program, forms.ModelChoiceField)
+        program.queryset = AllowanceProgram.objects.visible_to(user).order_by("-start", "name")
+
+    def filters(self) -> dict[str, Any]:
+        data = getattr(self, "cleaned_data", {})
+        program = data.get("program")
+        return super().filters() | {
+            "status": data.get("status") or "",
+            "program_id": program.pk if program else None,
+        }
 
 
 class DecisionForm(forms.Form):

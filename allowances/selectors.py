@@ -226,10 +226,20 @@ def evidence(program: AllowanceProgram, partner: Partner, month: date) -> list[E
     return lines
 
 
-def claims_for(user: User) -> QuerySet[Claim]:
-    return Claim.objects.visible_to(user).select_related(
+def claims_for(
+    user: User, *, partner_id: int | None = None, status: str = "", program_id: int | None = None
+) -> QuerySet[Claim]:
+    """The claims ``user`` may see; the filters narrow within that, never widen it."""
+    claims = Claim.objects.visible_to(user).select_related(
         "partner", "program", "created_by", "decided_by"
     )
+    if partner_id is not None:
+        claims = claims.filter(partner_id=partner_id)
+    if status:
+        claims = claims.filter(status=status)
+    if program_id is not None:
+        claims = claims.filter(program_id=program_id)
+    return claims
 
 
 def get_claim_for_user(user: User, pk: int) -> Claim:

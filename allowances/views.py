@@ -31,7 +31,7 @@ from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
 
 from . import selectors, services
-from .forms import ClaimForm, DecisionForm, ProgramForm
+from .forms import ClaimForm, ClaimsFilterForm, DecisionForm, ProgramForm
 from .models import AllowanceProgram, Claim
 from .selectors import EvidenceLine, PartnerMonth
 
@@ -59,9 +59,10 @@ PROGRAMS = Table(
             csv=lambda p: p.get_channel_display() or "Every channel",
         ),
         Column(
-            "partners",
-            "Partners",
-            csv=lambda p: ", ".join(x.name for x in p.partners.all()),
+            "partner",
+            # One column named as every list's is; a program of several partners lists those
+            # the reader may see (a partner user: only its own, never the others it names).
+            "Partner",
             attr="partner_names",
         ),
         Column("skus", "SKUs", attr="sku_codes"),
@@ -247,15 +248,19 @@ CLAIMS = Table(
 @role_required(*EVERYONE)
 @require_GET
 def claims(request: AuthedRequest) -> HttpResponseBase:
+    form = ClaimsFilterForm(request.GET, user=request.user)
+    form.is_valid()  # a filter that does not parse is shown with its message and ignored
     hide = [] if request.user.sees_all_partners else ["partner"]
-    table = CLAIMS.bind(request, selectors.claims_for(request.user), hide=hide)
+    found = selectors.claims_for(request.user, **form.filters())
+    table = CLAIMS.bind(request, found, hide=hide)
     if table.is_csv:
         return csv_response(table, "claims.csv")
     template = "allowances/claims.html"
     if wants_fragment(request):
         template += "#claims-table"
     can_claim = request.user.role in CLAIMANTS
-    return render(request, template, {"table": table, "can_claim": can_claim})
+    context = {"table": table, "can_claim": can_claim, "form": form}
+    return render(request, template, context)
 
 
 @role_required(*CLAIMANTS)

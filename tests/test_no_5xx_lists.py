@@ -89,7 +89,7 @@ READS_QUERY: dict[str, tuple[str, ...]] = {
     "inventory:push_items_new": ("partner", "sku", "conflict"),
     "history:trends": ("partner",),
     "allowances:programs": TABLE,
-    "allowances:claims": TABLE,
+    "allowances:claims": ("partner", "status", "program", *TABLE),
     "allowances:payments": ("claim", *TABLE),
     "allowances:claim_new": ("program",),
 }
@@ -438,6 +438,7 @@ OWN_ROW: dict[str, Callable[[Side], str]] = {
     "inventory:placements": lambda side: side.sku_code,
     "inventory:push_jobs": lambda side: side.partner_name,
     "history:trends": lambda side: side.partner_name,
+    "allowances:claims": lambda side: side.program_name,
 }
 
 

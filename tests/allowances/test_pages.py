@@ -197,3 +197,49 @@ def test_query_counts_stay_flat(
             date(2026, 12, 3),
         )
     assert counts() == few
+
+
+@pytest.mark.django_db
+def test_a_program_of_two_partners_shows_a_partner_user_only_its_own(
+    november: November, alice: User, sam: User, partner_b: Partner
+) -> None:
+    november.program.partners.add(partner_b)
+    url = reverse("allowances:programs")
+    for fmt in ("", "?format=csv"):
+        response = signed_in(alice).get(url + fmt)
+        body = (
+            b"".join(response.streaming_content).decode()  # type: ignore[attr-defined]
+            if response.streaming
+            else response.content.decode()
+        )
+        assert "Bubbles" in body and partner_b.name not in body, fmt
+    staff = rows_of(signed_in(sam).get(url + "?format=csv"))
+    assert staff[0]["Partner"] == f"Bubbles & Brine Distributing, {partner_b.name}"
+    page = signed_in(alice).get(november.program.get_absolute_url()).content.decode()
+    assert partner_b.name not in page
+
+
+@pytest.mark.django_db
+def test_the_claims_list_filters_by_status_and_program(
+    november: November, alice: User, ada: User, sam: User, partner_a: Partner
+) -> None:
+    from allowances import services
+
+    sent = services.claim_create(
+        user=alice, partner=partner_a, program=november.program, content=FOUR.encode()
+    )
+    services.claim_submit(user=alice, claim_id=sent.pk)
+    draft = services.claim_create(
+        user=alice, partner=partner_a, program=november.program, content=FOUR.encode()
+    )
+    url = reverse("allowances:claims")
+
+    def ids(query: str) -> list[str]:
+        return [r["Claim"] for r in rows_of(signed_in(sam).get(f"{url}?format=csv&{query}"))]
+
+    assert ids("status=submitted") == [str(sent.pk)]
+    assert ids("status=draft") == [str(draft.pk)]
+    assert ids(f"program={november.program.pk}") == [str(draft.pk), str(sent.pk)]
+    assert ids("status=approved") == []
+    page = signed_in(sam).get(f"{url}?status=nonsense").content.decode()
+    assert "could not be read" in page and str(draft.pk) in page
