@@ -27,6 +27,7 @@ import sys
 import time
 from dataclasses import dataclass
 from datetime import date, timedelta
+from decimal import Decimal
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -369,6 +370,101 @@ def placements_results(repeat: int) -> list[Result]:
     return results + [_page_result(label, url, STAFF_EMAIL, repeat) for label, url in pages]
 
 
+def allowance_results(connection: Any, repeat: int) -> list[Result]:
+    """Figure 4f: depletion allowances on the big company (allowances.books): a year-long
+    on-premise program over every SKU its items map to, what the books say it owes, a claim
+    of every qualifying account-month of last month checked against the books, and the pages
+    that show them, each against one second."""
+    from django.urls import reverse
+    from django.utils import timezone
+
+    from accounts.models import User
+    from allowances import books, selectors, services
+    from allowances.models import AllowanceProgram
+    from billing.models import QBOCustomer
+    from inventory.catalog.models import CatalogSKU
+    from inventory.channels.models import Channel
+    from inventory.channels.services import customer_types_refresh
+    from inventory.mapping.models import SKUMapping
+
+    customer_types_refresh(connection_id=connection.pk)
+    staff = User.objects.get(email=STAFF_EMAIL)
+    admin = User.objects.get(email=ADMIN_EMAIL)
+    this_month = timezone.localdate().replace(day=1)
+    last_month = (this_month - timedelta(days=1)).replace(day=1)
+    program = AllowanceProgram.objects.create(
+        name="Bench on-premise year", start=_months_back(this_month, 12),
+        end=this_month - timedelta(days=1), rate=Decimal("12.00"),
+        unit=AllowanceProgram.Unit.CASE_9L, channel=Channel.ON_PREMISE, created_by=admin,
+    )  # fmt: skip
+    program.partners.set([connection.partner])
+    skus = SKUMapping.objects.filter(connection=connection).values("catalog_sku")
+    program.skus.set(CatalogSKU.objects.filter(pk__in=skus))
+    seconds, months = median_seconds(partial(selectors.program_months, program, staff), repeat)
+    results = [
+        Result.check(
+            "Allowance due per month, a year, on-premise",
+            seconds,
+            "s",
+            at_most=FLOW_TARGET_SECONDS,
+            record=f"{sum(m.accounts for m in months):,} account-months, "
+            f"${sum(m.due for m in months):,} due over {len(months)} months",
+        )
+    ]
+    # A claim of every qualifying account × SKU of last month, as its distributor would
+    # send it: the books' bottles and the rate's amount.
+    terms = books.ProgramTerms.of(program)
+    found = books.qualifying(
+        terms, connection_ids=[connection.pk], start=last_month, end=this_month - timedelta(days=1)
+    )
+    names = dict(
+        QBOCustomer.objects.filter(connection=connection).values_list("qbo_id", "display_name")
+    )
+    codes = dict(CatalogSKU.objects.values_list("pk", "code"))
+    lines = [
+        f'{last_month:%Y-%m},{codes[sku]},"{names[entry.customer_qbo_id]}",'
+        f"{bottles.normalize():f},{terms.allowance({sku: bottles})}"
+        for entry in found.values()
+        for sku, bottles in entry.bottles.items()
+    ]
+    assert lines, "no on-premise account bought anything last month"
+    content = ("period,sku,account,bottles,amount\n" + "\n".join(lines) + "\n").encode()
+    started = time.perf_counter()
+    claim = services.claim_create(
+        user=admin, partner=connection.partner, program=program, content=content
+    )
+    checked = time.perf_counter() - started
+    results.append(
+        Result.check(
+            f"Claim of {len(lines):,} lines read and checked",
+            checked,
+            "s",
+            at_most=FLOW_TARGET_SECONDS,
+            record=f"{claim.lines.filter(verdict='matched').count():,} matched; "
+            f"claimed ${claim.claimed:,}, supported ${claim.supported:,}",
+        )
+    )
+    services.claim_submit(user=admin, claim_id=claim.pk)
+    payable = list(claim.lines.filter(supported__gt=0).values_list("pk", flat=True))
+    services.claim_decide(user=admin, claim_id=claim.pk, approve=True, line_ids=payable, note="")
+    busiest = max(months, key=lambda m: m.accounts)
+    evidence = reverse(
+        "allowances:evidence", args=[program.pk, connection.partner.pk, f"{busiest.month:%Y-%m}"]
+    )
+    pages = [
+        ("Allowance program, 12 months", program.get_absolute_url()),
+        (f"Allowance evidence, {busiest.month:%b %Y}", evidence),
+        (f"Allowance evidence CSV, {busiest.month:%b %Y}", f"{evidence}?format=csv"),
+        ("Claims", reverse("allowances:claims")),
+        (f"A claim of {len(lines):,} lines", claim.get_absolute_url()),
+        ("Approved for payment CSV", f"{reverse('allowances:payments')}?format=csv"),
+        ("Accounts, last month, on-premise",
+         f"{reverse('inventory:placements')}?month={last_month:%Y-%m}&channel=on_premise"),
+        ("Channels of every account", reverse("inventory:channels")),
+    ]  # fmt: skip
+    return results + [_page_result(label, url, ADMIN_EMAIL, repeat) for label, url in pages]
+
+
 def _months_back(first: date, months: int) -> date:
     index = first.year * 12 + first.month - 1 - months
     return date(index // 12, index % 12 + 1, 1)
@@ -559,6 +655,7 @@ def run(sandbox: SandboxProcess, scale: float, repeat: int) -> int:
         + flow_page_results(repeat)
         + finance_page_results(big.connection, repeat)
         + placements_results(repeat)
+        + allowance_results(big.connection, repeat)
         + reconciliation_results(big.connection, repeat)
         + export_results(small.connection.partner, repeat)
     )

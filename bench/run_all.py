@@ -120,6 +120,9 @@ def measure(sandbox: SandboxProcess, args: argparse.Namespace, run: Run) -> None
         found["pages"] += run.step(
             "accounts and placements", lambda: pages.placements_results(args.repeat)
         )
+        found["pages"] += run.step(
+            "depletion allowances", lambda: pages.allowance_results(big.connection, args.repeat)
+        )
         found["exports"] += run.step(
             "exports", lambda: pages.export_results(small.connection.partner, 3)
         )
