@@ -78,10 +78,15 @@ class PartnerMonth:
 
 
 def program_months(
-    program: AllowanceProgram, user: User, *, partner_id: int | None = None
+    program: AllowanceProgram,
+    user: User,
+    *,
+    partner_id: int | None = None,
+    month: date | None = None,
 ) -> list[PartnerMonth]:
-    """Per partner × month of the program's period, what the books say is due, beside
-    what was claimed (sent claims) and approved; months with none of any left out."""
+    """Per partner × month of the program's period (or of ``month`` alone), what the books
+    say is due, beside what was claimed (sent claims) and approved; months with none of
+    any left out."""
     partners = [
         p for p in program_partners(program, user) if partner_id is None or p.pk == partner_id
     ]
@@ -96,7 +101,11 @@ def program_months(
             rows[key] = PartnerMonth(program.pk, by_pk[partner_pk], month)
         return rows[key]
 
-    for entry in books.qualifying(terms, connection_ids=list(owner)).values():
+    start = end = None
+    if month is not None:
+        start, end = month, books.month_end(month)
+    found = books.qualifying(terms, connection_ids=list(owner), start=start, end=end)
+    for entry in found.values():
         r = row(owner[entry.connection_id], entry.month)
         r.accounts += 1
         r.bottles += sum(entry.bottles.values(), ZERO)
@@ -108,6 +117,7 @@ def program_months(
             claim__program=program, claim__status__in=SENT, claim__partner_id__in=list(by_pk)
         )
         .exclude(period=None)
+        .filter(**({"period": month} if month is not None else {}))
         .values_list("claim__partner_id", "period")
         .annotate(claimed=Sum("amount"), approved=Sum("approved"))
         .order_by()

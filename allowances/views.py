@@ -210,7 +210,8 @@ def evidence(request: AuthedRequest, pk: int, partner_id: int, month: str) -> Ht
     if table.is_csv:
         return csv_response(table, f"allowance-{found.pk}-{partner.slug}-{month}-evidence.csv")
     months = {
-        r.month: r for r in selectors.program_months(found, request.user, partner_id=partner.pk)
+        r.month: r
+        for r in selectors.program_months(found, request.user, partner_id=partner.pk, month=first)
     }
     context = {
         "program": found,
