@@ -25,6 +25,13 @@ def _positive(text: str) -> float:
     return value
 
 
+def _non_negative(text: str) -> float:
+    value = float(text)
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError("must be a finite number, 0 or more")
+    return value
+
+
 def _zone(text: str) -> str:
     try:
         load_zone(text)
@@ -93,10 +100,54 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--limit-concurrent", type=int, default=10, help="0 disables")
     serve.add_argument("--limit-batch-per-minute-app", type=int, default=40, help="0 disables")
     serve.add_argument("--limit-batch-per-minute-realm", type=int, default=120, help="0 disables")
-    for fault in ("5xx", "429", "slow", "drop"):
+    # Fault injection (README, "Fault injection"), all off by default.
+    for flag, meaning in (
+        ("5xx", "a 500, 502 or 503 (equal shares) before any work"),
+        ("429", "a 429 ThrottleExceeded with Retry-After before any work"),
+        ("slow", "the answer delayed by --slow-seconds"),
+        ("drop", "the connection closed without an answer after the work is committed"),
+        ("drop-before", "the connection closed without an answer before any work"),
+        ("drop-batch", "as --fault-drop, for POST /batch only"),
+    ):
         serve.add_argument(
-            f"--fault-{fault}", type=_probability, default=0.0, help="probability 0..1"
+            f"--fault-{flag}",
+            type=_probability,
+            default=0.0,
+            metavar="P",
+            help=f"probability 0..1 of {meaning}",
         )
+    serve.add_argument(
+        "--slow-seconds",
+        type=_non_negative,
+        default=5.0,
+        help="Intuit seconds a --fault-slow answer waits (default 5)",
+    )
+    for flag, meaning in (
+        ("duplicate", "sent twice (the same body)"),
+        ("delay", "delayed by up to --webhook-delay-max-seconds"),
+        ("reorder", "held and sent after the realm's next delivery"),
+    ):
+        serve.add_argument(
+            f"--webhook-{flag}",
+            type=_probability,
+            default=0.0,
+            metavar="P",
+            help=f"probability 0..1 that a webhook delivery is {meaning}",
+        )
+    serve.add_argument(
+        "--webhook-delay-max-seconds",
+        type=_non_negative,
+        default=10.0,
+        help="Intuit seconds: the longest --webhook-delay, and the longest a "
+        "--webhook-reorder delivery waits for the next one (default 10)",
+    )
+    serve.add_argument(
+        "--fault-seed",
+        type=int,
+        default=None,
+        help="seed of every fault draw: the same seed and requests give the same faults "
+        "(default: one picked at start, shown by GET /_sandbox/config)",
+    )
     # Switches for what Intuit's CDC documentation leaves open (README, "Switches").
     serve.add_argument(
         "--cdc-cap-order",

@@ -1,9 +1,11 @@
 """The WSGI application: routing, intuit_tid, fault injection, throttles, webhooks.
 
-Order of work for an API request (/v3/...): injected 429/5xx faults (before any work),
-bearer token, throttle slot, injected delay (inside the slot), the request in one
-transaction, webhook events (after COMMIT only), injected connection drop (after
-COMMIT, so a retried `requestid` finds the stored answer).
+Order of work for an API request (/v3/...): the request's fault draws (faults.py), injected
+429/5xx faults and the injected drop before any work, bearer token, throttle slot, injected
+delay (inside the slot), the request in one transaction, webhook events (after COMMIT
+only), injected connection drop after COMMIT (so a retried `requestid` finds the stored
+answer). Both drops close the connection without a byte of answer: the client cannot tell
+whether the work was done.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from qbo_sandbox.common import (
     new_intuit_tid,
     system_fault,
 )
+from qbo_sandbox.faults import Faults
 from qbo_sandbox.oauth import OAuth
 from qbo_sandbox.operations import ApiOptions
 from qbo_sandbox.store import Event, Store
@@ -41,21 +44,32 @@ StartResponse = Callable[..., Any]
 
 
 class DropConnection(Exception):
-    """Raised after a committed request whose answer must never reach the client."""
+    """Raised for a request whose answer must never reach the client (before or after its
+    work is committed: the client sees the same closed connection)."""
 
 
 @dataclass
 class Config:
     """Run-time knobs, changed with POST /_sandbox/config."""
 
-    fault_5xx: float = 0.0
-    fault_429: float = 0.0
-    fault_slow: float = 0.0
-    fault_drop: float = 0.0
-    # The same, for POST /batch only: a batch written whose answer is lost, with the
-    # queries around it answered (how a retry with the same requestid is tested).
+    # Fault injection (faults.py; README, "Fault injection"). Probabilities 0..1, off.
+    fault_5xx: float = 0.0  # 500, 502 or 503 in equal shares, before any work
+    fault_429: float = 0.0  # 429 ThrottleExceeded with Retry-After, before any work
+    fault_slow: float = 0.0  # the answer delayed by slow_seconds (inside the throttle slot)
+    fault_drop: float = 0.0  # the connection closed after COMMIT
+    fault_drop_before: float = 0.0  # the connection closed before any work
+    # The same as fault_drop, for POST /batch only: a batch written whose answer is lost,
+    # with the queries around it answered (how a retry with the same requestid is tested).
     fault_drop_batch: float = 0.0
     slow_seconds: float = 5.0  # Intuit seconds, scaled by --time-scale
+    # Webhook deliveries (one POST body each): sent twice, delayed by up to
+    # webhook_delay_max_seconds (Intuit seconds), or held and sent after the realm's next.
+    webhook_duplicate: float = 0.0
+    webhook_delay: float = 0.0
+    webhook_delay_max_seconds: float = 10.0
+    webhook_reorder: float = 0.0
+    # The seed of every fault draw; None picks one at start (GET /_sandbox/config shows it).
+    fault_seed: int | None = None
     limit_per_minute: int = 500
     limit_concurrent: int = 10
     limit_batch_per_minute_app: int = 40
@@ -82,7 +96,11 @@ class Config:
             kind = types.get(key)
             if kind is None:
                 raise ValueError(f"unknown setting {key!r}")
-            if kind == "bool":
+            if key == "fault_seed":
+                if isinstance(value, bool) or not isinstance(value, int):
+                    raise ValueError(f"{key} must be an integer")
+                checked[key] = value
+            elif kind == "bool":
                 if not isinstance(value, bool):
                     raise ValueError(f"{key} must be true or false")
                 checked[key] = value
@@ -102,8 +120,10 @@ class Config:
             setattr(self, key, value)
 
 
-# Config's numbers that are probabilities 0..1, besides every fault_*.
-PROBABILITIES = frozenset({"cdc_spurious_deleted"})
+# Config's numbers that are probabilities 0..1, besides every fault_* (but fault_seed).
+PROBABILITIES = frozenset(
+    {"cdc_spurious_deleted", "webhook_duplicate", "webhook_delay", "webhook_reorder"}
+)
 
 
 def _finite(value: int | float) -> bool:
@@ -155,6 +175,32 @@ class Stats:
             }
 
 
+# What Intuit's edge answers when the API behind it fails: nginx's page for 502 (minimul/qbo_api
+# PR #102, "straight from NGINX") and the load balancer's for 503, text/html without
+# Retry-After (the headers quoted in minimul/qbo_api #81; node-quickbooks #127). A 500 is the
+# API's own SystemFault 10000 in JSON (docs/qbo-api.md §7).
+_GATEWAY_PAGES = {
+    502: (
+        b"<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n"
+        b"<center><h1>502 Bad Gateway</h1></center>\r\n<hr><center>nginx</center>\r\n"
+        b"</body>\r\n</html>\r\n"
+    ),
+    503: (
+        b"<html>\r\n<head><title>503 Service Temporarily Unavailable</title></head>\r\n"
+        b"<body>\r\n<center><h1>503 Service Temporarily Unavailable</h1></center>\r\n"
+        b"</body>\r\n</html>\r\n"
+    ),
+}
+
+
+def server_error(status: int) -> Response:
+    """An injected 500, 502 or 503, shaped as Intuit's API or edge sends it."""
+    page = _GATEWAY_PAGES.get(status)
+    if page is not None:
+        return Response(status, page, "text/html")
+    return json_response(status, system_fault("injected fault").body())
+
+
 class SandboxApp:
     def __init__(
         self,
@@ -164,7 +210,6 @@ class SandboxApp:
         oauth: OAuth,
         config: Config,
         dispatcher: WebhookDispatcher | None = None,
-        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.clock = clock
@@ -173,7 +218,11 @@ class SandboxApp:
         self.dispatcher = dispatcher
         self.stats = Stats()
         self.base_url = ""
-        self._rng = rng or random.Random()
+        if config.fault_seed is None:
+            config.fault_seed = random.SystemRandom().randrange(2**32)
+        self.faults = Faults(config, config.fault_seed)
+        if dispatcher is not None:
+            dispatcher.faults = self.faults
         self._config_lock = threading.Lock()
         self.throttle = self._new_throttle()
 
@@ -195,6 +244,10 @@ class SandboxApp:
                 # Throttle has no setters: a fresh one takes the new limits (and starts
                 # its windows afresh). Requests in flight release slots on the old one.
                 self.throttle = self._new_throttle()
+            # Every setting of the config restarts the fault streams and their counters,
+            # so that a test's sequence of requests meets the same faults every run.
+            assert self.config.fault_seed is not None
+            self.faults.reset(self.config.fault_seed)
             return asdict(self.config)
 
     def _limits(self) -> tuple[int, ...]:
@@ -261,11 +314,17 @@ class SandboxApp:
     def api_request(self, req: Request, realm_id: str, rest: list[str]) -> Response:
         self.stats.count(self.stats.requests, realm_id)
         config = self.config
-        if self._rng.random() < config.fault_429:
+        faults = self.faults
+        planned = faults.for_request(realm_id, batch=rest == ["batch"])
+        if planned.throttled:
+            faults.count("429")
             return self._throttled(realm_id, max(1, math.ceil(self.clock.scaled(60))))
-        if self._rng.random() < config.fault_5xx:
-            status = self._rng.choice((500, 503))
-            return json_response(status, system_fault("injected fault").body())
+        if planned.status is not None:
+            faults.count(f"5xx_{planned.status}")
+            return server_error(planned.status)
+        if planned.drop_before:
+            faults.count("drop_before")
+            return Response(0, b"", "text/plain", drop=True)
         check = self.oauth.check_bearer(req, realm_id)
         if check.response is not None:
             return check.response
@@ -273,7 +332,8 @@ class SandboxApp:
         throttle = self.throttle
         try:
             with throttle.admit(realm_id, check.client_id, batch=rest == ["batch"]):
-                if self._rng.random() < config.fault_slow:
+                if planned.slow:
+                    faults.count("slow")
                     self.clock.sleep(config.slow_seconds)
                 options = ApiOptions(
                     sku_in_select_star=config.sku_in_select_star,
@@ -286,11 +346,11 @@ class SandboxApp:
         except Throttled as refused:
             return self._throttled(realm_id, refused.retry_after)
         self._publish(events)
-        if (
-            self._rng.random() < config.fault_drop
-            or rest == ["batch"]
-            and self._rng.random() < config.fault_drop_batch
-        ):
+        if planned.drop_after:
+            faults.count("drop_after")
+            response.drop = True
+        elif planned.drop_after_batch:
+            faults.count("drop_after_batch")
             response.drop = True
         return response
 

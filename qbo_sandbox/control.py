@@ -43,6 +43,9 @@ def _route(app: SandboxApp, req: Request, parts: list[str], body: dict[str, Any]
         if req.method == "POST":
             return json_response(200, configure(app, body), stamp=False)
         return json_response(200, config(app), stamp=False)
+    if parts == ["faults"] and req.method == "GET":
+        # What fault injection did since the config was last set (faults.py).
+        return json_response(200, app.faults.snapshot(), stamp=False)
     if parts == ["clock"] and req.method == "POST":
         seconds = body.get("advance_seconds")
         if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:

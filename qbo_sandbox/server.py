@@ -32,7 +32,7 @@ class _ServerHandler(ServerHandler):
 
     def handle_error(self) -> None:
         if isinstance(sys.exc_info()[1], DropConnection):
-            # fault_drop: the work is committed; send nothing and let the socket close.
+            # fault_drop(_before): send nothing and let the socket close.
             return
         super().handle_error()
 
@@ -113,6 +113,14 @@ def serve(args: argparse.Namespace) -> int:
         fault_429=args.fault_429,
         fault_slow=args.fault_slow,
         fault_drop=args.fault_drop,
+        fault_drop_before=args.fault_drop_before,
+        fault_drop_batch=args.fault_drop_batch,
+        slow_seconds=args.slow_seconds,
+        webhook_duplicate=args.webhook_duplicate,
+        webhook_delay=args.webhook_delay,
+        webhook_delay_max_seconds=args.webhook_delay_max_seconds,
+        webhook_reorder=args.webhook_reorder,
+        fault_seed=args.fault_seed,
         limit_per_minute=args.limit_per_minute,
         limit_concurrent=args.limit_concurrent,
         limit_batch_per_minute_app=args.limit_batch_per_minute_app,
@@ -122,6 +130,7 @@ def serve(args: argparse.Namespace) -> int:
         naive_time_zone=args.naive_time_zone,
     )
     app = SandboxApp(store=store, clock=clock, oauth=oauth, config=config, dispatcher=dispatcher)
+    logger.info("fault seed %s", config.fault_seed)
     httpd = ThreadingWSGIServer((args.host, args.port), _RequestHandler)
     httpd.set_app(app)
     host, port = httpd.server_address[:2]

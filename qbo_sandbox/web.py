@@ -55,7 +55,7 @@ class Response:
     body: bytes
     content_type: str = "application/json"
     headers: list[tuple[str, str]] = field(default_factory=list)
-    # fault_drop: the request was processed, but the connection closes without an answer.
+    # fault_drop, fault_drop_before: the connection closes without an answer.
     drop: bool = False
 
 
@@ -93,6 +93,7 @@ _REASONS = {
     405: "Method Not Allowed",
     429: "Too Many Requests",
     500: "Internal Server Error",
+    502: "Bad Gateway",
     503: "Service Unavailable",
 }
 

@@ -4,6 +4,9 @@ The server calls `WebhookDispatcher.publish` after each commit. Delivery runs on
 background threads: events are gathered for a short window, rendered, signed with
 `intuit-signature` and POSTed; a failed POST is retried on Intuit's schedule with
 the same body (hence the same CloudEvents ids) until the receiver answers 2xx.
+
+Injected faults (faults.py, off by default): a delivery may be delayed, sent twice (the
+same bytes, so the same CloudEvents ids), or held back and sent after the realm's next one.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from qbo_sandbox.clock import Clock
+from qbo_sandbox.faults import Faults
 
 logger = logging.getLogger("qbo_sandbox.webhooks")
 
@@ -65,6 +69,15 @@ class ChangeEvent:
             raise ValueError(f"unknown webhook operation {self.operation!r}")
         if self.occurred_at.utcoffset() is None:
             raise ValueError("occurred_at must be timezone-aware")
+
+
+@dataclass(frozen=True)
+class _Held:
+    """A delivery held back by `webhook_reorder`, to go out after the realm's next one."""
+
+    body: bytes
+    count: int
+    until: float  # clock.monotonic() after which it goes out alone
 
 
 @dataclass(frozen=True)
@@ -212,6 +225,8 @@ class WebhookDispatcher:
         self._delivered = 0
         self._dropped = 0
         self._pending = 0
+        # Fault injection, set by SandboxApp; None delivers faithfully.
+        self.faults: Faults | None = None
 
     @property
     def stats(self) -> DeliveryStats:
@@ -288,37 +303,83 @@ class WebhookDispatcher:
     def _work(self, realm_id: str) -> None:
         with self._cond:
             queue = self._queues[realm_id]
+        held: _Held | None = None
         while True:
+            alone: _Held | None = None
             with self._cond:
-                if self._stopping.is_set() or not queue:
+                if held is not None and not queue and not self._stopping.is_set():
+                    # A held delivery waits for the realm's next one, within its limit.
+                    self._cond.wait_for(
+                        lambda: self._stopping.is_set() or bool(queue),
+                        max(0.0, held.until - self._clock.monotonic()),
+                    )
+                    if not queue and not self._stopping.is_set():
+                        alone, held = held, None
+                if alone is None and (self._stopping.is_set() or not queue):
                     # Retiring under the lock means publish() either saw this worker
                     # and its events are handled here, or starts a fresh worker.
                     del self._workers[realm_id]
+                    if held is not None:
+                        self._account(held.count, delivered=False)
                     if self._stopping.is_set():
                         self._drop_queue(realm_id)
                     else:
                         del self._queues[realm_id]
                     return
-                # Gather what arrives within the window after the oldest waiting
-                # event, as Intuit batches notifications; events that already waited
-                # behind a retried POST go out at once.
-                deadline = queue[0][0] + self._clock.scaled(self._batch_window)
-                self._cond.wait_for(
-                    lambda: self._stopping.is_set() or len(queue) >= self._max_events,
-                    max(0.0, deadline - self._clock.monotonic()),
-                )
-                if self._stopping.is_set():
+                if alone is None:
+                    # Gather what arrives within the window after the oldest waiting
+                    # event, as Intuit batches notifications; events that already waited
+                    # behind a retried POST go out at once.
+                    deadline = queue[0][0] + self._clock.scaled(self._batch_window)
+                    self._cond.wait_for(
+                        lambda: self._stopping.is_set() or len(queue) >= self._max_events,
+                        max(0.0, deadline - self._clock.monotonic()),
+                    )
+                    if self._stopping.is_set():
+                        continue
+                    count = min(len(queue), self._max_events)
+                    batch = [queue.popleft()[1] for _ in range(count)]
+            if alone is not None:
+                self._send(realm_id, alone.body, alone.count)
+                continue
+            body = self._render(batch)
+            if self.faults is None:
+                self._send(realm_id, body, count)
+                continue
+            planned = self.faults.for_webhook(realm_id)
+            if planned.delay > 0:
+                self.faults.count("webhook_delayed")
+                if self._stopping.wait(self._clock.scaled(planned.delay)):
+                    with self._cond:
+                        self._account(count, delivered=False)
                     continue
-                count = min(len(queue), self._max_events)
-                batch = [queue.popleft()[1] for _ in range(count)]
-            delivered = self._deliver(realm_id, self._render(batch), count)
-            with self._cond:
-                self._pending -= count
-                if delivered:
-                    self._delivered += count
-                else:
-                    self._dropped += count
-                self._cond.notify_all()
+            if planned.reorder and held is None:
+                self.faults.count("webhook_reordered")
+                limit = self._clock.scaled(self.faults.config.webhook_delay_max_seconds)
+                held = _Held(body, count, self._clock.monotonic() + limit)
+                continue
+            self._send(realm_id, body, count, duplicate=planned.duplicate)
+            if held is not None:
+                self._send(realm_id, held.body, held.count)
+                held = None
+
+    def _send(self, realm_id: str, body: bytes, count: int, *, duplicate: bool = False) -> None:
+        """Deliver one body (twice when `duplicate`) and account for its events."""
+        delivered = self._deliver(realm_id, body, count)
+        if delivered and duplicate and self.faults is not None:
+            self.faults.count("webhook_duplicated")
+            self._deliver(realm_id, body, count)
+        with self._cond:
+            self._account(count, delivered=delivered)
+
+    def _account(self, count: int, *, delivered: bool) -> None:
+        """Called under the lock once a batch's events are delivered or given up."""
+        self._pending -= count
+        if delivered:
+            self._delivered += count
+        else:
+            self._dropped += count
+        self._cond.notify_all()
 
     def _deliver(self, realm_id: str, body: bytes, count: int) -> bool:
         """POST `body` until a 2xx arrives (True) or the dispatcher stops (False)."""

@@ -40,6 +40,14 @@ SERVE_OPTIONS = [
     "--fault-429",
     "--fault-slow",
     "--fault-drop",
+    "--fault-drop-before",
+    "--fault-drop-batch",
+    "--fault-seed",
+    "--slow-seconds",
+    "--webhook-duplicate",
+    "--webhook-delay",
+    "--webhook-delay-max-seconds",
+    "--webhook-reorder",
     "--log-level",
 ]
 ACTIVITY_OPTIONS = ["--base-url", "--realm", "--per-minute", "--duration", "--seed"]
