@@ -6,7 +6,8 @@ from django.apps import AppConfig
 class CommonConfig(AppConfig):
     """The shared list-page toolkit: tables, CSV export, formatting tags and SVG charts.
 
-    It has no models; it is an app so Django finds its templates and template tags."""
+    Its one model is the mirror's history (``MirrorVersion``, written by ``mirror.py``); it is
+    also an app so Django finds its templates and template tags."""
 
     name = "common"
     verbose_name = "Shared page toolkit"

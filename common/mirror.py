@@ -16,8 +16,8 @@ import io
 import json
 import operator
 import zlib
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any, ClassVar
@@ -25,6 +25,7 @@ from typing import Any, ClassVar
 from django.db import connection, models, transaction
 from django.db.models import BigIntegerField, Case, Value, When
 from django.db.models.functions import Cast
+from django.utils import timezone
 from psycopg import sql
 from psycopg.types.json import Json, Jsonb
 
@@ -273,12 +274,18 @@ def _latest(objects: Iterable[JSON]) -> dict[str, JSON]:
 
 
 def mirror_apply(
-    *, connection_id: int, entity: str, objects: Iterable[JSON], texts: Sequence[str] | None = None
+    *,
+    connection_id: int,
+    entity: str,
+    objects: Iterable[JSON],
+    texts: Sequence[str] | None = None,
+    run_id: int | None = None,
 ) -> Applied:
     """Upsert live objects and delete tombstoned ones (``"status": "Deleted"``):
     ``mirror_prepare`` then ``mirror_write``."""
     return mirror_write(
-        mirror_prepare(connection_id=connection_id, entity=entity, objects=objects, texts=texts)
+        mirror_prepare(connection_id=connection_id, entity=entity, objects=objects, texts=texts),
+        run_id=run_id,
     )
 
 
@@ -287,7 +294,8 @@ class Prepared:
     """QuickBooks objects turned into the rows ``mirror_write`` stores, already in COPY's
     text format: the live objects' rows (columns in ``_table`` order); each one's lines as
     CSV lines of every column but the parent's key, which is known only once the parent
-    is written and is then put in front of them; the Ids of tombstones."""
+    is written and is then put in front of them; the Ids of tombstones, and each one as
+    QuickBooks sent it (what its "deleted" version keeps)."""
 
     entity: str
     connection_id: int
@@ -295,6 +303,7 @@ class Prepared:
     live: int
     rows: str
     children: dict[str, list[str]]  # by qbo_id
+    tombstones: list[str] = field(default_factory=list)  # parallel to deleted_ids
 
 
 def mirror_prepare(
@@ -319,6 +328,7 @@ def mirror_prepare(
         operator.itemgetter(*_child_table(spec).columns) if spec.children is not None else None
     )
     deleted_ids: list[str] = []
+    tombstones: list[str] = []
     rows: list[str] = []
     children: dict[str, list[str]] = {}
     # The lines of the whole page are formatted into one buffer, each one's end noted, and
@@ -329,15 +339,16 @@ def mirror_prepare(
     ends = [0]
     owners: list[str] = []
     for key, obj in latest.items():
+        found = raw_of.get(id(obj))
         if obj.get("status") == "Deleted":
             deleted_ids.append(key)
+            tombstones.append(found if found is not None else _encoded(obj))
             continue
         row = spec.fields(obj)
         row["connection_id"] = connection_id
         row["qbo_id"] = key
         row["sync_token"] = text(obj.get("SyncToken"), 32)
         row["qbo_updated_at"] = updated_at(obj)
-        found = raw_of.get(id(obj))
         row["raw"] = found if found is not None else _encoded(obj)
         rows.append(copy_line(row_values(row)))
         if child_values is not None:
@@ -351,7 +362,9 @@ def mirror_prepare(
         formatted = lines.getvalue()
         for owner, start, end in zip(owners, ends, ends[1:], strict=False):
             children[owner].append(formatted[start:end])
-    return Prepared(entity, connection_id, deleted_ids, len(rows), "".join(rows), children)
+    return Prepared(
+        entity, connection_id, deleted_ids, len(rows), "".join(rows), children, tombstones
+    )
 
 
 def csv_writer(buffer: io.StringIO) -> Any:
@@ -365,7 +378,7 @@ def csv_writer(buffer: io.StringIO) -> Any:
     return csv.writer(buffer, quoting=csv.QUOTE_NONNUMERIC, lineterminator="\n")
 
 
-def mirror_write(prepared: Prepared) -> Applied:
+def mirror_write(prepared: Prepared, *, run_id: int | None = None) -> Applied:
     """Store what ``mirror_prepare`` made, in one transaction (the caller's, if any).
 
     The write is PostgreSQL's COPY into a temporary staging table and one ``INSERT ... ON
@@ -374,22 +387,40 @@ def mirror_write(prepared: Prepared) -> Applied:
     rows' lines are replaced whole. COPY takes the rows as one stream with no model
     instance and no placeholder per value, which is what makes an import of 100,000
     invoices a matter of seconds (docs/architecture.md, "The write path").
+
+    Every row written, and every row deleted, leaves a ``MirrorVersion`` (of sync run
+    ``run_id``) written by the same statements: what changed is only known inside them,
+    and a row left unchanged leaves none (docs/architecture.md, "The mirror's history").
     """
     spec = spec_for(prepared.entity)
     result = Applied()
+    seen_at = timezone.now()
     with transaction.atomic():
         if prepared.deleted_ids:
             manager = spec.model._default_manager
-            doomed = manager.filter(
-                connection_id=prepared.connection_id, qbo_id__in=prepared.deleted_ids
+            # The versions first: they read the rows' last token before the rows go.
+            result.deleted = _versions_of_deleted(
+                spec,
+                prepared.connection_id,
+                dict(zip(prepared.deleted_ids, prepared.tombstones, strict=False)),
+                run_id=run_id,
+                seen_at=seen_at,
             )
-            result.deleted = doomed.count()
             if result.deleted:
-                doomed.delete()
+                manager.filter(
+                    connection_id=prepared.connection_id, qbo_id__in=prepared.deleted_ids
+                ).delete()
             result.unchanged += len(prepared.deleted_ids) - result.deleted
         if not prepared.live:
             return result
-        written = _upsert(_table(spec.model), prepared.rows)
+        written = _upsert(
+            _table(spec.model),
+            prepared.rows,
+            history=_History.of(spec),
+            entity=spec.entity,
+            run_id=run_id,
+            seen_at=seen_at,
+        )
         result.upserted = len(written)
         result.unchanged += prepared.live - len(written)
         if spec.children is not None and written:
@@ -412,6 +443,102 @@ def mirror_write(prepared: Prepared) -> Applied:
                 children.name, [parent, *children.columns], lines, csv_nulls=children.nullable
             )
     return result
+
+
+# ---------------------------------------------------------------- the history
+
+
+# Columns every mirrored row has that a version keeps in its own fields, not in
+# ``changes``; ``raw`` (json) has no equality to compare with anyway.
+_NOT_COMPARED = frozenset({"connection_id", "qbo_id", "sync_token", "qbo_updated_at", "raw"})
+# jsonb_build_object takes at most 100 arguments: the changes are built 40 columns at a time.
+_PAIRS_PER_CALL = 40
+
+
+def _versions_table() -> sql.Identifier:
+    # Imported here: common.models imports this module for RawJSONField.
+    from .models import MirrorVersion
+
+    return sql.Identifier(MirrorVersion._meta.db_table)
+
+
+@dataclass(frozen=True)
+class _History:
+    """The SQL that turns one entity's written rows into versions: ``changes`` as
+    {column: [before, after]} of the columns compared (``o``: the stored row as it was,
+    ``w``: as written), and whether the entity can be voided."""
+
+    changes: sql.Composable
+    voidable: bool
+
+    _cache: ClassVar[dict[type[models.Model], _History]] = {}
+
+    @classmethod
+    def of(cls, spec: MirrorSpec) -> _History:
+        found = cls._cache.get(spec.model)
+        if found is None:
+            columns = [
+                str(f.column)
+                for f in spec.model._meta.concrete_fields
+                if not f.primary_key
+                and f.column not in _NOT_COMPARED
+                and f.db_type(connection) not in ("json", "jsonb")
+            ]
+            calls = [
+                sql.SQL("jsonb_build_object({})").format(
+                    sql.SQL(", ").join(
+                        sql.SQL(
+                            "{name}, CASE WHEN o.{col} IS DISTINCT FROM w.{col} "
+                            "THEN jsonb_build_array(o.{col}, w.{col}) END"
+                        ).format(name=sql.Literal(column), col=sql.Identifier(column))
+                        for column in columns[start : start + _PAIRS_PER_CALL]
+                    )
+                )
+                for start in range(0, len(columns), _PAIRS_PER_CALL)
+            ]
+            # An unchanged column's pair is NULL, which jsonb_strip_nulls drops.
+            changes = (
+                sql.SQL("jsonb_strip_nulls({})").format(sql.SQL(" || ").join(calls))
+                if calls
+                else sql.SQL("'{}'::jsonb")
+            )
+            found = cls._cache[spec.model] = cls(changes, "voided" in columns)
+        return found
+
+
+def _versions_of_deleted(
+    spec: MirrorSpec,
+    connection_id: int,
+    tombstones: Mapping[str, str | None],
+    *,
+    run_id: int | None,
+    seen_at: datetime,
+) -> int:
+    """A "deleted" version for each stored row of ``tombstones``' Ids (the tombstone as
+    sent, None when nothing was), written before the rows are deleted; how many."""
+    if not tombstones:
+        return 0
+    with connection.cursor() as cursor:
+        cursor.execute(
+            sql.SQL(
+                "INSERT INTO {versions} (connection_id, entity, qbo_id, kind, sync_token, "
+                "seen_at, sync_run_id, changes, raw) "
+                "SELECT t.connection_id, %s, t.qbo_id, 'deleted', t.sync_token, %s, %s, "
+                "'{{}}'::jsonb, d.raw::json "
+                "FROM {table} t JOIN unnest(%s::text[], %s::text[]) AS d(qbo_id, raw) "
+                "ON d.qbo_id = t.qbo_id WHERE t.connection_id = %s"
+            ).format(versions=_versions_table(), table=sql.Identifier(spec.model._meta.db_table)),
+            [
+                spec.entity,
+                seen_at,
+                run_id,
+                list(tombstones),
+                list(tombstones.values()),
+                connection_id,
+            ],
+        )
+        written: int = cursor.rowcount
+        return written
 
 
 @dataclass(frozen=True)
@@ -492,15 +619,31 @@ def _copy_value(value: Any) -> str:
     raise TypeError(f"no COPY text for a {kind.__name__} column value")
 
 
-def _upsert(table: _Table, rows: str) -> list[tuple[int, str, bool]]:
-    """COPY ``rows`` into a staging table, then insert new ones and update changed ones;
-    returns (pk, qbo_id, inserted) of each row written."""
+def _upsert(
+    table: _Table,
+    rows: str,
+    *,
+    history: _History,
+    entity: str,
+    run_id: int | None,
+    seen_at: datetime,
+) -> list[tuple[int, str, bool]]:
+    """COPY ``rows`` into a staging table, then insert new ones and update changed ones,
+    with a version of each; returns (pk, qbo_id, inserted) of each row written."""
     stage = sql.Identifier(table.stage)
     columns = sql.SQL(", ").join(map(sql.Identifier, table.columns))
     updates = sql.SQL(", ").join(
         sql.SQL("{0} = EXCLUDED.{0}").format(sql.Identifier(column))
         for column in table.columns
         if column not in ("connection_id", "qbo_id")
+    )
+    returned = sql.SQL(", ").join(
+        sql.SQL("t.{0} AS {0}").format(sql.Identifier(column)) for column in table.columns
+    )
+    kind = (
+        sql.SQL("WHEN w._inserted THEN 'created' WHEN w.voided AND c ? 'voided' THEN 'voided'")
+        if history.voidable
+        else sql.SQL("WHEN w._inserted THEN 'created'")
     )
     with connection.cursor() as cursor:
         # The staging table lives as long as the database session and is emptied at each
@@ -520,8 +663,15 @@ def _upsert(table: _Table, rows: str) -> list[tuple[int, str, bool]]:
         # LastUpdatedTime) unless both tokens are numbers and the stored one is higher, an
         # older version arriving late (docs/reliability.md #15). xmax = 0 tells an insert
         # from an update: only updated rows have lines to replace.
+        #
+        # The versions are written by the same statement: every sub-statement of a WITH
+        # reads the snapshot taken before any of them wrote, so ``o`` (the table read by
+        # id) is each updated row as it was, and ``w`` (RETURNING) as it is now. The
+        # lookup of ``o`` only runs for updates (a CASE evaluates only the branch it
+        # takes), so an import's inserts pay for none.
         cursor.execute(
             sql.SQL(
+                "WITH written AS ("
                 "INSERT INTO {table} AS t ({columns}) SELECT {columns} FROM {stage} "
                 "ON CONFLICT (connection_id, qbo_id) DO UPDATE SET {updates} "
                 "WHERE (t.sync_token, t.qbo_updated_at) "
@@ -529,10 +679,29 @@ def _upsert(table: _Table, rows: str) -> list[tuple[int, str, bool]]:
                 "AND NOT COALESCE(CASE WHEN t.sync_token ~ '^[0-9]{{1,30}}$' "
                 "AND EXCLUDED.sync_token ~ '^[0-9]{{1,30}}$' "
                 "THEN EXCLUDED.sync_token::numeric < t.sync_token::numeric END, false) "
-                "RETURNING t.id, t.qbo_id, (t.xmax = 0)"
+                "RETURNING t.id AS id, (t.xmax = 0) AS _inserted, {returned}"
+                "), changed AS ("
+                "SELECT w.*, CASE WHEN w._inserted THEN '{{}}'::jsonb "
+                "ELSE (SELECT {changes} FROM {table} o WHERE o.id = w.id) END AS c "
+                "FROM written w"
+                "), versions AS ("
+                "INSERT INTO {versions} (connection_id, entity, qbo_id, kind, sync_token, "
+                "seen_at, sync_run_id, changes, raw) "
+                "SELECT w.connection_id, %(entity)s, w.qbo_id, "
+                "CASE {kind} ELSE 'updated' END, w.sync_token, %(seen_at)s, %(run_id)s, "
+                "w.c, w.raw FROM changed w"
+                ") SELECT id, qbo_id, _inserted FROM written"
             ).format(
-                table=sql.Identifier(table.name), columns=columns, stage=stage, updates=updates
-            )
+                table=sql.Identifier(table.name),
+                columns=columns,
+                stage=stage,
+                updates=updates,
+                returned=returned,
+                changes=history.changes,
+                versions=_versions_table(),
+                kind=kind,
+            ),
+            {"entity": entity, "seen_at": seen_at, "run_id": run_id},
         )
         # (bigint, text, boolean): psycopg's own int, str and bool.
         return cursor.fetchall()  # type: ignore[no-any-return]
@@ -552,7 +721,13 @@ def mirror_analyze(entities: Iterable[str]) -> None:
 
 
 def mirror_prune(
-    *, connection_id: int, entity: str, after_id: str, last_id: str | None, keep: set[str]
+    *,
+    connection_id: int,
+    entity: str,
+    after_id: str,
+    last_id: str | None,
+    keep: set[str],
+    run_id: int | None = None,
 ) -> int:
     """Delete stored rows an import page proves gone: Ids in (after_id, last_id] that the
     page did not return (``last_id`` None: every Id after ``after_id``).
@@ -560,7 +735,8 @@ def mirror_prune(
     Only a re-import can find any (the first import starts from an empty mirror); it is
     how deletions that happened while CDC was out of reach are caught.
     """
-    manager = spec_for(entity).model._default_manager
+    spec = spec_for(entity)
+    manager = spec.model._default_manager
     rows = manager.filter(connection_id=connection_id)
     if not rows.exists():
         return 0
@@ -578,7 +754,16 @@ def mirror_prune(
     if last_id is not None:
         numbered = numbered.filter(number__lte=int(last_id))
     doomed = numbered.filter(number__isnull=False).exclude(qbo_id__in=keep)
-    count: int = doomed.count()
-    if count:
-        manager.filter(pk__in=list(doomed.values_list("pk", flat=True))).delete()
-    return count
+    gone = dict(doomed.values_list("pk", "qbo_id"))
+    if gone:
+        # Each keeps its history, closed by a "deleted" version with no tombstone: the
+        # page's silence is all QuickBooks said.
+        _versions_of_deleted(
+            spec,
+            connection_id,
+            dict.fromkeys(gone.values()),
+            run_id=run_id,
+            seen_at=timezone.now(),
+        )
+        manager.filter(pk__in=list(gone)).delete()
+    return len(gone)

@@ -881,7 +881,7 @@ def _import_entity(context: _Context, cursor: SyncCursor) -> None:
             with _mirror_write(context):
                 if page is not None:
                     assert prepared is not None
-                    applied = mirror_write(prepared)
+                    applied = mirror_write(prepared, run_id=context.run.pk)
                     if cursor.reconcile:
                         applied.deleted += mirror_prune(
                             connection_id=connection_id,
@@ -889,6 +889,7 @@ def _import_entity(context: _Context, cursor: SyncCursor) -> None:
                             after_id=page.after_id,
                             last_id=None if page.is_last else page.last_id,
                             keep={str(row["Id"]) for row in page.rows},
+                            run_id=context.run.pk,
                         )
                     context.count(entity, applied)
                     cursor.import_after_id = page.last_id
@@ -904,6 +905,7 @@ def _import_entity(context: _Context, cursor: SyncCursor) -> None:
                             after_id=cursor.import_after_id,
                             last_id=None,
                             keep=set(),
+                            run_id=context.run.pk,
                         )
                         context.count(entity, Applied(deleted=removed))
                     finished = True
@@ -1033,6 +1035,7 @@ def _poll(context: _Context) -> None:
                 entity=entity,
                 objects=changes[entity],
                 texts=texts.get(entity),
+                run_id=context.run.pk,
             )
             context.count(entity, applied)
             wrote |= applied.wrote
