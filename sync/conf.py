@@ -36,6 +36,11 @@ DEFAULTS: dict[str, Any] = {
     "QBO_LIMITER_WAIT": 120.0,
     # --- Tokens: refresh this long before the access token's stated expiry.
     "QBO_TOKEN_REFRESH_MARGIN": timedelta(minutes=5),
+    # --- Retention (retention_prune): what unefemme.settings sets from the environment.
+    "MIRROR_VERSION_RETENTION_DAYS": 400,
+    "SYNC_RUN_RETENTION_DAYS": 30,
+    # Rows deleted per statement, each in its own transaction: no long lock, no huge WAL.
+    "RETENTION_BATCH": 5000,
     # --- Sync runs.
     # Lease of the per-realm sync lock; the holder renews it before every request.
     "SYNC_LOCK_TTL": 120.0,

@@ -56,7 +56,7 @@ from django.contrib.messages import constants as message_levels
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
@@ -72,6 +72,7 @@ from common.mirror import (
     mirror_prune,
     mirror_write,
 )
+from common.models import MirrorVersion
 from common.publish import publish_quietly
 
 from . import conf, locks
@@ -814,6 +815,50 @@ def _run_failed(context: _Context, exc: Exception) -> None:
         QBOConnection.objects.filter(pk=context.connection.pk).exclude(
             status=QBOConnection.Status.DISCONNECTED
         ).update(last_error=message, last_error_tid=tid or "")
+
+
+# ---------------------------------------------------------------- retention
+
+
+def retention_prune(*, now: datetime | None = None) -> dict[str, int]:
+    """Delete mirror versions older than ``MIRROR_VERSION_RETENTION_DAYS`` and sync runs
+    older than ``SYNC_RUN_RETENTION_DAYS``, ``RETENTION_BATCH`` rows a transaction, so a
+    first prune of a year's rows never holds a long lock; returns how many of each.
+
+    A run still running is never deleted, nor each connection's latest successful run:
+    the Connections page and the schedule's health read it, however long ago it was.
+    Versions may outlive the run that wrote them (their link has no constraint)."""
+    now = now or timezone.now()
+    batch = conf.integer("RETENTION_BATCH")
+    old_versions = MirrorVersion.objects.filter(
+        seen_at__lt=now - timedelta(days=conf.integer("MIRROR_VERSION_RETENTION_DAYS"))
+    )
+    newer_success = SyncRun.objects.filter(
+        connection_id=OuterRef("connection_id"),
+        status=SyncRun.Status.SUCCEEDED,
+        started_at__gt=OuterRef("started_at"),
+    )
+    old_runs = (
+        SyncRun.objects.filter(
+            started_at__lt=now - timedelta(days=conf.integer("SYNC_RUN_RETENTION_DAYS"))
+        )
+        .exclude(status=SyncRun.Status.RUNNING)
+        .filter(~Q(status=SyncRun.Status.SUCCEEDED) | Exists(newer_success))
+    )
+    pruned = {"versions": 0, "runs": 0}
+    for name, doomed in (("versions", old_versions), ("runs", old_runs)):
+        while True:
+            with transaction.atomic():
+                ids = list(doomed.order_by("pk").values_list("pk", flat=True)[:batch])
+                if ids:
+                    # Neither model has rows that point at it (a version's run link is
+                    # not a constraint), so this is one DELETE, no per-row collection.
+                    doomed.model.objects.filter(pk__in=ids).delete()
+            pruned[name] += len(ids)
+            if len(ids) < batch:
+                break
+    logger.info("retention: %(versions)d mirror versions, %(runs)d sync runs deleted", pruned)
+    return pruned
 
 
 # ---------------------------------------------------------------- import

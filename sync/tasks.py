@@ -33,3 +33,9 @@ def connection_sync(connection_id: int, trigger: str = "schedule") -> str | None
 def connection_refresh_info(connection_id: int) -> str:
     """Re-read the company's name from QuickBooks."""
     return services.connection_refresh_info(connection_id=connection_id)
+
+
+@shared_task(soft_time_limit=50 * 60, time_limit=55 * 60)
+def retention_prune() -> dict[str, int]:
+    """Delete mirror versions and sync runs past their retention (nightly)."""
+    return services.retention_prune()

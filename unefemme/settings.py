@@ -347,6 +347,15 @@ NOTIFY_CONFLICT_BATCH = timedelta(hours=1)
 # A person's digest goes out on the first hourly run after this time of their own day.
 DIGEST_LOCAL_HOUR = 7
 
+# --- Retention (sync/services.py retention_prune, nightly) --------------------------------
+
+# How long the mirror's history keeps a version (docs/architecture.md, "The mirror's
+# history"): past a year, so last year's invoices can still be explained at year end.
+MIRROR_VERSION_RETENTION_DAYS = env_int("MIRROR_VERSION_RETENTION_DAYS", 400)
+# How long finished sync runs are kept (~288 a day per connection). A running run and
+# each connection's latest successful one are kept whatever their age.
+SYNC_RUN_RETENTION_DAYS = env_int("SYNC_RUN_RETENTION_DAYS", 30)
+
 # --- QuickBooks Online (Intuit) ----------------------------------------------------------
 
 QBO_CLIENT_ID = env_str("QBO_CLIENT_ID", "sandbox-client-id" if DEBUG else "")
@@ -452,6 +461,11 @@ CELERY_BEAT_SCHEDULE = {
     "customer-types-nightly": {
         "task": "inventory.tasks.customer_types_nightly",
         "schedule": crontab(hour=2, minute=11),
+    },
+    # Versions and sync runs past their retention, in batches (sync/services.py).
+    "retention-prune": {
+        "task": "sync.tasks.retention_prune",
+        "schedule": crontab(hour=3, minute=47),
     },
     "cleanup-sessions": {
         "task": "accounts.tasks.clear_expired_sessions",
