@@ -8,14 +8,16 @@ Everything here reads the mirror (nothing calls QuickBooks) and is scoped with
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, TypedDict, Unpack
 
 from django.contrib.postgres.aggregates import StringAgg
 from django.db.models import (
+    BooleanField,
     Case,
     CharField,
     Count,
@@ -39,12 +41,15 @@ from django.db.models import (
     Value,
     When,
 )
-from django.db.models.expressions import BaseExpression
+from django.db.models.expressions import BaseExpression, RawSQL
 from django.db.models.functions import Cast, Coalesce, Concat, Greatest, NullIf
 from django.http import Http404
+from django.utils import dateformat, timezone
 
 from accounts.models import Partner
 from common import mirror
+from common.models import MirrorVersion
+from common.templatetags.ui import format_money
 
 from .models import (
     CREDIT_MEMO_LINK,
@@ -1344,3 +1349,108 @@ def payment_totals(payments: QuerySet[QBOPayment]) -> dict[str, Decimal | int]:
     )
     row["difference"] = row["received"] - row["applied"] - row["unapplied"]
     return row
+
+
+# --- A document's history -----------------------------------------------------------------
+
+# What the history calls the invoice's columns; a change to any other (the customer's id,
+# which the name already says) is not described, but the version's ``raw`` still has it.
+_HISTORY_LABELS = {
+    "balance": "Balance",
+    "total_amt": "Total",
+    "due_date": "Due date",
+    "txn_date": "Date",
+    "customer_name": "Customer",
+    "doc_number": "Number",
+    "currency": "Currency",
+}
+_MONEY_COLUMNS = frozenset({"balance", "total_amt"})
+# A payment's version that links this invoice: the JSON path is QuickBooks' own shape.
+_LINKS_INVOICE = '$.Line[*].LinkedTxn[*] ? (@.TxnId == $id && @.TxnType == "Invoice")'
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    kind: str
+    seen_at: datetime
+    sync_token: str
+    text: str
+    raw: str  # the document as received, indented, for admins; "" when there was none
+
+
+def _on(moment: datetime) -> str:
+    return dateformat.format(timezone.localtime(moment), "M j, Y")
+
+
+def _value(column: str, value: Any, currency: str) -> str:
+    if value is None or value == "":
+        return "—"
+    if column in _MONEY_COLUMNS:
+        return format_money(value, currency)
+    if column in ("due_date", "txn_date"):
+        return dateformat.format(date.fromisoformat(str(value)), "M j, Y")
+    return str(value)
+
+
+def invoice_history(*, invoice: QBOInvoice) -> list[HistoryEntry]:
+    """Every change the mirror took in for ``invoice``, newest first, in words: what
+    changed and when, and the payment whose application to it came in the same sync (or
+    else the sync it came in); "First seen", "Voided" and "Deleted" likewise. Two queries
+    whatever the history's length: the versions with their runs, then the payments of
+    those runs that link this invoice. The caller has checked the user may see it."""
+    versions = list(
+        MirrorVersion.objects.filter(
+            connection_id=invoice.connection_id, entity="Invoice", qbo_id=invoice.qbo_id
+        )
+        .select_related("sync_run")
+        .order_by("-seen_at", "-pk")
+    )
+    runs = {v.sync_run_id for v in versions if v.kind != "created" and v.sync_run_id}
+    payments: dict[int, list[str]] = {}
+    if runs:
+        linking = (
+            MirrorVersion.objects.filter(
+                connection_id=invoice.connection_id, entity="Payment", sync_run_id__in=runs
+            )
+            .alias(
+                links=RawSQL(
+                    "jsonb_path_exists(raw::jsonb, %s::jsonpath, %s::jsonb)",
+                    (_LINKS_INVOICE, json.dumps({"id": invoice.qbo_id})),
+                    output_field=BooleanField(),
+                )
+            )
+            .filter(links=True)
+            .order_by("pk")
+        )
+        for payment in linking:
+            number = (payment.raw or {}).get("PaymentRefNum") or payment.qbo_id
+            payments.setdefault(payment.sync_run_id or 0, []).append(str(number))
+    entries: list[HistoryEntry] = []
+    for version in versions:
+        on = _on(version.seen_at)
+        if version.kind == MirrorVersion.Kind.CREATED:
+            text = f"First seen on {on}"
+        elif version.kind == MirrorVersion.Kind.DELETED:
+            text = f"Deleted in QuickBooks; gone from the mirror on {on}"
+        else:
+            described = [
+                f"{label} {_value(column, before, invoice.currency)} → "
+                f"{_value(column, after, invoice.currency)}"
+                for column, label in _HISTORY_LABELS.items()
+                if column in version.changes
+                for before, after in [version.changes[column]]
+            ]
+            if version.kind == MirrorVersion.Kind.VOIDED:
+                described.insert(0, "Voided")
+            what = "; ".join(described) or "Changed in QuickBooks (no amount or date)"
+            paid_by = payments.get(version.sync_run_id or -1)
+            if paid_by:
+                why = f"payment {', '.join(paid_by)}"
+            else:
+                run = version.sync_run
+                at = timezone.localtime(run.started_at if run else version.seen_at)
+                why = f"seen in the sync of {dateformat.format(at, 'M j, Y, H:i')}"
+            text = f"{what} on {on} — {why}"
+        raw = "" if version.raw is None else json.dumps(version.raw, indent=2, default=str)
+        entries.append(HistoryEntry(version.kind, version.seen_at, version.sync_token, text, raw))
+    return entries

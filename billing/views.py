@@ -18,7 +18,7 @@ from django.utils.safestring import SafeString
 from django.views.decorators.http import require_GET
 
 from accounts.access import AuthedRequest, role_required
-from accounts.roles import EVERYONE
+from accounts.roles import EVERYONE, Role
 from common.charts import bar_chart
 from common.htmx import wants_fragment
 from common.tables import Column, Table, csv_response
@@ -156,6 +156,10 @@ def invoice_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "applied_total": sum((a.amount for a in settlement.payments), Decimal("0.00")),
         "credits": settlement.credits,
         "credit_total": sum((a.amount for a in settlement.credits), Decimal("0.00")),
+        "history": selectors.invoice_history(invoice=invoice),
+        # QuickBooks' documents as sent are for admins, who debug the sync; no other page
+        # shows them, and a partner's user has their own QuickBooks for that.
+        "show_raw": request.user.role == Role.ADMIN,
     }
     return render(request, "billing/invoice.html", context)
 
