@@ -230,7 +230,12 @@ def evidence(request: AuthedRequest, pk: int, partner_id: int, month: str) -> Ht
 CLAIMS = Table(
     [
         Column(
-            "id", "Claim", attr="pk", sort="pk", kind="number", link=lambda c: c.get_absolute_url()
+            # A claim's number is a name, not a quantity: "1909", never "1,909".
+            "id",
+            "Claim",
+            attr="pk",
+            sort="pk",
+            link=lambda c: c.get_absolute_url(),
         ),
         Column("partner", "Partner", attr="partner__name", sort="partner__name"),
         Column("program", "Program", attr="program__name", sort="program__name"),
@@ -402,7 +407,6 @@ PAYMENTS = Table(
             "Claim",
             attr="claim_id",
             sort="claim_id",
-            kind="number",
             link=lambda line: reverse("allowances:claim", args=[line.claim_id]),
         ),
         Column("partner", "Partner", attr="claim__partner__name", sort="claim__partner__name"),
