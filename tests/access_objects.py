@@ -215,7 +215,7 @@ def _side_build(
 def _program_build(side: Side, *, name: str) -> AllowanceProgram:
     # One per name: a world opened by every URL (tests/test_token_decryptions.py) asks for
     # the same program once per URL that takes it, and names are unique.
-    existing = AllowanceProgram.objects.filter(name=name).first()
+    existing: AllowanceProgram | None = AllowanceProgram.objects.filter(name=name).first()
     if existing is not None:
         return existing
     today = timezone.localdate()
