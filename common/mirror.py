@@ -124,8 +124,21 @@ class AfterSync:
     run: Callable[[int], object]
 
 
+@dataclass(frozen=True)
+class AfterImport:
+    """A read an app makes from QuickBooks once a company's import has stored every page,
+    through the import's own client: what CDC does not carry (inventory reads the
+    CustomerType names), read once. Its requests go through the realm's limiter and are
+    counted in the import's run like the import's own (docs/reliability.md: every request
+    sent to QuickBooks is in a run's log). A failure is logged; it never fails the import."""
+
+    name: str
+    read: Callable[[int, Any], object]
+
+
 _SPECS: dict[str, MirrorSpec] = {}
 _AFTER_SYNC: list[AfterSync] = []
+_AFTER_IMPORT: list[AfterImport] = []
 
 
 def register(spec: MirrorSpec) -> None:
@@ -139,6 +152,15 @@ def register(spec: MirrorSpec) -> None:
 def register_after_sync(hook: AfterSync) -> None:
     if hook not in _AFTER_SYNC:
         _AFTER_SYNC.append(hook)
+
+
+def register_after_import(hook: AfterImport) -> None:
+    if hook not in _AFTER_IMPORT:
+        _AFTER_IMPORT.append(hook)
+
+
+def after_import_hooks() -> list[AfterImport]:
+    return list(_AFTER_IMPORT)
 
 
 def spec_for(entity: str) -> MirrorSpec:

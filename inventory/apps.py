@@ -44,12 +44,14 @@ class InventoryConfig(AppConfig):
                 ),
             )
         )
-        # Customer type names, once an import has finished (polls leave them to the
-        # nightly job; docs/reports.md, "Channels"). After the others: it asks QuickBooks,
-        # and a failure there must not hold up the mapping.
-        mirror.register_after_sync(
-            mirror.AfterSync(
+        # Customer type names, once an import has stored every page, through the import's
+        # own client so its run counts the request (polls leave them to the nightly job;
+        # docs/reports.md, "Channels").
+        mirror.register_after_import(
+            mirror.AfterImport(
                 "Customer types",
-                lambda connection_id: channels.customer_types_after_sync(connection_id),
+                lambda connection_id, client: channels.customer_types_refresh(
+                    connection_id=connection_id, client=client
+                ),
             )
         )

@@ -888,6 +888,23 @@ def _import(context: _Context) -> None:
     # gets round to them, the pages would plan for the old tables (a sequential scan for 50
     # payments' applications). Refreshed now, the first page after an import is fast.
     mirror_analyze(imported)
+    if imported:
+        _after_import(context)
+
+
+def _after_import(context: _Context) -> None:
+    """Each app's reads of what CDC does not carry, through this run's client: metered,
+    so the run's log counts them (common.mirror.AfterImport). A QuickBooks fault here is
+    logged and left to the app's own schedule, never a failed import: the mirror is
+    stored."""
+    for hook in mirror.after_import_hooks():
+        try:
+            with context.waiting():
+                hook.read(context.connection.pk, context.client)
+        except qbo.QBOError:
+            logger.exception(
+                "%s after the import of realm %s failed", hook.name, context.connection.realm_id
+            )
 
 
 def _import_entity(context: _Context, cursor: SyncCursor) -> None:

@@ -12,13 +12,13 @@ from typing import TYPE_CHECKING
 
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from accounts.services import audit_record
 from billing.models import QBOCustomer
 from sync.clients import qbo
-from sync.models import QBOConnection, SyncRun
+from sync.models import QBOConnection
 from sync.tokens import ConnectionTokens
 
 from .matching import NamePattern, PatternError, fold
@@ -37,7 +37,7 @@ MAX_TYPE_NAME = 200
 
 
 def customer_types_refresh(
-    *, connection_id: int, user: User | None = None, meter: qbo.Meter | None = None
+    *, connection_id: int, user: User | None = None, client: qbo.QBOClient | None = None
 ) -> list[QBOCustomerType] | None:
     """Read the company's CustomerType list from QuickBooks and replace the names stored
     for it. None, and nothing read, for a disconnected company (it has no tokens). A
@@ -47,8 +47,9 @@ def customer_types_refresh(
         return None
     # Outside the transaction: a request to QuickBooks may wait for the realm's limiter
     # and retry, and must not hold a database transaction open meanwhile.
-    client = qbo.QBOClient(
-        realm_id=connection.realm_id, tokens=ConnectionTokens(connection.pk), meter=meter
+    # An import passes its own client (metered: its run counts the request).
+    client = client or qbo.QBOClient(
+        realm_id=connection.realm_id, tokens=ConnectionTokens(connection.pk)
     )
     read = client.customer_types()
     now = timezone.now()
@@ -99,30 +100,6 @@ def customer_types_refresh_for_partner(*, partner: Partner, user: User) -> list[
         else:
             outcomes.append(TypesRead(company, len(stored or [])))
     return outcomes
-
-
-def customer_types_after_sync(connection_id: int) -> None:
-    """After a sync (common.mirror's hook): read the names once a company's import has
-    finished. Polls leave them to the nightly job: a poll is one CDC request by design
-    (docs/brief.md), and CDC does not carry CustomerType."""
-    last = (
-        SyncRun.objects.filter(connection_id=connection_id, status=SyncRun.Status.SUCCEEDED)
-        .order_by("-finished_at", "-pk")
-        .values_list("pk", "kind")
-        .first()
-    )
-    if last is None or last[1] != SyncRun.Kind.IMPORT:
-        return
-    meter = qbo.Meter()
-    try:
-        customer_types_refresh(connection_id=connection_id, meter=meter)
-    finally:
-        # The read is part of the import: every request sent to QuickBooks, and every 429
-        # met, is in a run's log (docs/reliability.md), so the import's run counts it.
-        SyncRun.objects.filter(pk=last[0]).update(
-            api_requests=F("api_requests") + meter.requests,
-            throttled=F("throttled") + meter.throttled,
-        )
 
 
 def customer_types_schedule() -> list[int]:
