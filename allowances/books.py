@@ -19,7 +19,6 @@ of every account when the program names one (inventory.channels.selectors).
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -42,10 +41,6 @@ UNITS_PLACES = Decimal("0.0001")
 
 # (connection id, customer's QBO id, SKU id, month's first day)
 Key = tuple[int, str, int, date]
-
-
-def month_start(day: date) -> date:
-    return day.replace(day=1)
 
 
 def month_end(day: date) -> date:
@@ -191,12 +186,3 @@ def qualifying(
         entry.earned = terms.allowance(entry.bottles)
         entry.due = terms.capped(entry.earned)
     return months
-
-
-def by_connection_month(
-    months: Iterable[AccountMonth],
-) -> dict[tuple[int, date], list[AccountMonth]]:
-    grouped: dict[tuple[int, date], list[AccountMonth]] = defaultdict(list)
-    for entry in months:
-        grouped[(entry.connection_id, entry.month)].append(entry)
-    return grouped

@@ -34,7 +34,7 @@ from decimal import Decimal, InvalidOperation
 from django.core.exceptions import ValidationError
 
 from billing.models import QBOCustomer
-from common.textinput import forbidden_character, printable, text_problem
+from common.textinput import printable, text_problem
 from inventory.catalog.models import CatalogSKU
 from inventory.channels.models import Channel
 from inventory.channels.selectors import account_channels
@@ -370,4 +370,4 @@ def _customers_by_name(
     return found
 
 
-__all__ = ["Line", "check_lines", "forbidden_character", "read_claim"]
+__all__ = ["Line", "check_lines", "read_claim"]

@@ -8,6 +8,7 @@ from datetime import date
 from decimal import Decimal
 from typing import Any
 
+from django.db import connection as db
 from django.db.models import Count, Prefetch, QuerySet, Sum
 from django.shortcuts import get_object_or_404
 
@@ -158,8 +159,6 @@ def evidence(program: AllowanceProgram, partner: Partner, month: date) -> list[E
     program's SKUs within its period, to accounts of its channel, voided documents left
     out; signed (returns negative), by date. The caller has checked the reader may see the
     partner."""
-    from django.db import connection as db
-
     terms = ProgramTerms.of(program)
     start, end = terms.window(month, books.month_end(month))
     connection_ids = list(
