@@ -775,10 +775,13 @@ def _run_ended(context: _Context, status: str, error: str = "", tid: str | None 
 
 
 def _run_succeeded(context: _Context) -> None:
-    _run_ended(context, SyncRun.Status.SUCCEEDED)
-    QBOConnection.objects.filter(pk=context.connection.pk).update(
-        last_synced_at=context.run.finished_at, last_error="", last_error_tid=""
-    )
+    # One transaction: a page read between the two writes showed the run succeeded and
+    # the connection's last sync as "Not yet" (the connect walk in Chromium caught it).
+    with transaction.atomic():
+        _run_ended(context, SyncRun.Status.SUCCEEDED)
+        QBOConnection.objects.filter(pk=context.connection.pk).update(
+            last_synced_at=context.run.finished_at, last_error="", last_error_tid=""
+        )
     logger.info(
         "%s of realm %s succeeded: %d requests, %d throttled",
         context.run.kind,
