@@ -142,6 +142,9 @@ class SyncRun(models.Model):
     counts = models.JSONField(default=dict, blank=True)
     api_requests = models.PositiveIntegerField(default=0)
     throttled = models.PositiveIntegerField(default=0)
+    # Requests sent again after a 429, a 5xx, a timeout or a dropped connection (the
+    # retries are among api_requests): what a bad day at Intuit cost this run.
+    retries = models.PositiveIntegerField(default=0)
     # Of the run's duration, the seconds it spent waiting for QuickBooks' answers (the
     # rest was ours): what tells a slow QuickBooks from a slow unefemme.
     qbo_wait_seconds = models.FloatField(default=0.0)

@@ -589,6 +589,7 @@ class _Context:
         SyncRun.objects.filter(pk=self.run.pk).update(
             api_requests=self.meter.requests,
             throttled=self.meter.throttled,
+            retries=self.meter.retries,
             qbo_wait_seconds=self.waited,
             counts={e: a.as_dict() for e, a in self.counts.items()},
         )
@@ -767,6 +768,7 @@ def _run_ended(context: _Context, status: str, error: str = "", tid: str | None 
     context.run.finished_at = timezone.now()
     context.run.api_requests = context.meter.requests
     context.run.throttled = context.meter.throttled
+    context.run.retries = context.meter.retries
     context.run.qbo_wait_seconds = context.waited
     context.run.error = error
     context.run.intuit_tid = tid or context.meter.last_intuit_tid or ""
@@ -783,11 +785,12 @@ def _run_succeeded(context: _Context) -> None:
             last_synced_at=context.run.finished_at, last_error="", last_error_tid=""
         )
     logger.info(
-        "%s of realm %s succeeded: %d requests, %d throttled",
+        "%s of realm %s succeeded: %d requests, %d throttled, %d retries",
         context.run.kind,
         context.connection.realm_id,
         context.meter.requests,
         context.meter.throttled,
+        context.meter.retries,
     )
     # Each app's work on what was just synced (inventory matches the items to the catalog;
     # common.mirror's registry). The mirror is already committed: a failure here is logged

@@ -168,6 +168,9 @@ def test_5xx_answers_are_retried_with_backoff(
     assert [client.count("Customer") for _ in range(30)] == [expected] * 30
     assert client.meter.requests > 31  # some were 500/503 and sent again
     assert client.meter.throttled == 0
+    # Every request beyond the 31 calls was a retry, and the meter says so.
+    faults = sandbox.control("GET", "/_sandbox/faults")
+    assert client.meter.retries == client.meter.requests - 31 == sum(faults["5xx"].values())
 
 
 def test_a_refused_connection_is_retried_then_reported(settings: Any) -> None:
@@ -179,6 +182,7 @@ def test_a_refused_connection_is_retried_then_reported(settings: Any) -> None:
         client.count("Item")
     assert raised.value.transient and raised.value.status is None
     assert client.meter.requests == 4
+    assert client.meter.retries == 3
 
 
 # ---------------------------------------------------------------- timeouts

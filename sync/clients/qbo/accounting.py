@@ -353,6 +353,7 @@ class QBOClient:
             deadline=conf.seconds("QBO_CALL_DEADLINE"),
             heartbeat=self.heartbeat,
             refresh=refresh,
+            on_retry=self.meter.count_retry,
         )
 
     def _fault(self, operation: str) -> Failure:

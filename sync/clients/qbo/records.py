@@ -99,10 +99,13 @@ class CDCBatch:
 
 @dataclass
 class Meter:
-    """What a run cost: Accounting API requests sent (retries included) and 429s met."""
+    """What a run cost: Accounting API requests sent (retries included), 429s met, and
+    how many of the requests were retries (of a 429, a 5xx, a timeout or a dropped
+    connection; a 401's immediate resend after a token refresh is not counted)."""
 
     requests: int = 0
     throttled: int = 0
+    retries: int = 0
     last_intuit_tid: str | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
@@ -113,6 +116,10 @@ class Meter:
     def count_throttled(self) -> None:
         with self._lock:
             self.throttled += 1
+
+    def count_retry(self) -> None:
+        with self._lock:
+            self.retries += 1
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,7 @@ def call(
     deadline: float | None = None,
     heartbeat: Callable[[], None] | None = None,
     refresh: Callable[[], None] | None = None,
+    on_retry: Callable[[], None] | None = None,
 ) -> T:
     """``attempt()`` until it returns, fails permanently, or runs out of retries.
 
@@ -127,7 +128,8 @@ def call(
     the whole call in seconds, waits included; ``heartbeat`` is called while waiting.
     ``refresh``, if given, is called on the first 401, when a token died early (revoked, or
     expired at Intuit before our clock said so), and the attempt is made again at once,
-    outside the count of retries.
+    outside the count of retries. ``on_retry`` is called before each counted retry (the
+    run log's retry figure).
     """
     ends = None if deadline is None else time.monotonic() + deadline
     max_retries = conf.integer("QBO_MAX_RETRIES")
@@ -178,6 +180,8 @@ def call(
             delay,
         )
         sleep(delay, heartbeat)
+        if on_retry is not None:
+            on_retry()
 
 
 def backoff(attempt: int) -> float:
