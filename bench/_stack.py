@@ -1,0 +1,354 @@
+"""A whole unefemme on servers of its own, for the runs that prove it under faults, storms
+and load (bench/convergence.py, bench/webhook_storm.py, bench/load.py, and their short
+versions in tests/system/).
+
+Every part is a real, separate process that a run can kill -9 or restart: PostgreSQL and
+Redis (embedded, in the run's own directory, so restarting them touches nothing else),
+qbo_sandbox (webhooks signed and sent to this stack's web), gunicorn, Celery workers and
+beat. ``Stack.start`` also points the calling process's Django at the same database and
+Redis, so the run sets up partners and reads the mirror with the ORM.
+
+    with Stack(Path(tmp), sandbox_args=["--fault-seed", "7"]) as stack:
+        connection, _ = connect_demo_company(stack.sandbox)
+        stack.kill_worker(); stack.start_worker()
+        stack.restart_redis(); stack.restart_postgres()
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import IO, TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from devtools.embedded import EmbeddedServer
+    from qbo_sandbox.testing import SandboxProcess
+
+BENCH = Path(__file__).resolve().parent
+REPO_ROOT = BENCH.parent
+for _path in (str(REPO_ROOT), str(BENCH)):
+    if _path not in sys.path:
+        sys.path.insert(0, _path)
+
+from _harness import CLIENT_ID, CLIENT_SECRET  # noqa: E402
+
+SETTINGS = "stack_settings"  # bench/stack_settings.py
+VERIFIER = "stack-webhook-verifier-token"
+WEBHOOK_PATH = "/sync/qbo/webhooks/"
+
+
+@dataclass
+class Program:
+    """One long-running process of the stack, in a session of its own (so a kill reaches
+    its children too: a Celery worker's pool, gunicorn's workers), logging to a file."""
+
+    name: str
+    argv: list[str]
+    log_path: Path
+    process: subprocess.Popen[bytes] | None = None
+    starts: int = 0
+    _log: IO[bytes] | None = field(default=None, repr=False)
+
+    def start(self, env: dict[str, str]) -> None:
+        self._log = open(self.log_path, "ab")  # noqa: SIM115 - closed in wait_gone
+        self.process = subprocess.Popen(
+            self.argv, cwd=REPO_ROOT, env=env, stdout=self._log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )  # fmt: skip
+        self.starts += 1
+
+    @property
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def kill(self) -> None:
+        """kill -9 the process and everything it started."""
+        self._signal(signal.SIGKILL)
+        self.wait_gone(10)
+
+    def stop(self, grace: float = 15) -> None:
+        self._signal(signal.SIGTERM)
+        if not self.wait_gone(grace):
+            self.kill()
+
+    def _signal(self, signum: int) -> None:
+        if self.process is not None:
+            try:
+                os.killpg(self.process.pid, signum)
+            except ProcessLookupError:
+                pass
+
+    def wait_gone(self, timeout: float) -> bool:
+        if self.process is None:
+            return True
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            return False
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+        return True
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log_path.read_text(errors="replace")
+        except FileNotFoundError:
+            return "(no log)"
+        return "\n".join(text.splitlines()[-lines:])
+
+
+class Stack:
+    """PostgreSQL, Redis, qbo_sandbox, web, workers and beat, started in that order."""
+
+    def __init__(
+        self,
+        workdir: Path,
+        *,
+        sandbox_args: Sequence[str] = (),
+        web_workers: int = 2,
+        web_threads: int = 4,
+        worker_concurrency: int = 2,
+        beat: bool = True,
+        environment: dict[str, str] | None = None,
+    ) -> None:
+        self.workdir = workdir.resolve()
+        self.logs = self.workdir / "logs"
+        self.sandbox_args = list(sandbox_args)
+        self.web_workers = web_workers
+        self.web_threads = web_threads
+        self.worker_concurrency = worker_concurrency
+        self.with_beat = beat
+        self.extra_environment = environment or {}
+        self.postgres: EmbeddedServer | None = None
+        self.redis: EmbeddedServer | None = None
+        self.sandbox: SandboxProcess | None = None
+        self.env: dict[str, str] = {}
+        self.web_port = 0
+        self.web: Program | None = None
+        self.workers: list[Program] = []
+        self.beat: Program | None = None
+
+    # ------------------------------------------------------------ start and stop
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.web_port}"
+
+    def __enter__(self) -> Stack:
+        try:
+            self.start()
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def start(self) -> None:
+        from devtools.embedded import free_port, start_postgres, start_redis
+        from qbo_sandbox.testing import start_sandbox
+
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.postgres = start_postgres(self.workdir / "postgres")
+        self.redis = start_redis(self.workdir / "redis")
+        self.web_port = free_port()
+        self.sandbox = start_sandbox(
+            "--seed", "empty", "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET,
+            "--webhook-url", self.base_url + WEBHOOK_PATH, "--webhook-verifier", VERIFIER,
+            *self.sandbox_args,
+        )  # fmt: skip
+        self.env = self._environment()
+        # This process too: the run connects companies and reads the mirror with the ORM.
+        os.environ.update(self.env)
+        import django
+
+        django.setup()
+        from django.core.management import call_command
+
+        call_command("migrate", verbosity=0)
+        self.web = Program("web", self._gunicorn(), self.logs / "web.log")
+        self.web.start(self.env)
+        self.start_worker()
+        if self.with_beat:
+            self.beat = Program("beat", self._beat(), self.logs / "beat.log")
+            self.beat.start(self.env)
+        self._wait_for_web()
+
+    def _environment(self) -> dict[str, str]:
+        assert self.postgres is not None and self.redis is not None and self.sandbox is not None
+        env = dict(os.environ)
+        env.update(
+            {
+                "DJANGO_SETTINGS_MODULE": SETTINGS,
+                "PYTHONPATH": os.pathsep.join([str(REPO_ROOT), str(BENCH)]),
+                "PYTHONUNBUFFERED": "1",
+                "DATABASE_URL": self.postgres.url,
+                "REDIS_URL": self.redis.url,
+                "QBO_ENVIRONMENT": self.sandbox.discovery_url,
+                "QBO_API_URL": self.sandbox.api_url,
+                "QBO_CLIENT_ID": CLIENT_ID,
+                "QBO_CLIENT_SECRET": CLIENT_SECRET,
+                "QBO_WEBHOOK_VERIFIER_TOKEN": VERIFIER,
+                "OAUTHLIB_INSECURE_TRANSPORT": "1",
+                "ALLOWED_HOSTS": "127.0.0.1,localhost,testserver",
+                "REQUIRE_STAFF_MFA": "false",
+                "LOG_LEVEL": "INFO",
+            }
+        )
+        env.update(self.extra_environment)
+        return env
+
+    def _gunicorn(self) -> list[str]:
+        return [
+            sys.executable, "-m", "gunicorn", "unefemme.wsgi",
+            "--bind", f"127.0.0.1:{self.web_port}",
+            "--workers", str(self.web_workers), "--threads", str(self.web_threads),
+            "--worker-class", "gthread", "--timeout", "60", "--graceful-timeout", "5",
+        ]  # fmt: skip
+
+    def _beat(self) -> list[str]:
+        schedule = self.workdir / "celerybeat-schedule"
+        return [sys.executable, "-m", "celery", "-A", "unefemme", "beat", "--loglevel", "INFO",
+                "--schedule", str(schedule)]  # fmt: skip
+
+    def stop(self) -> None:
+        """Everything that runs, whatever state it is in: programs first, then servers."""
+        for program in [*self.workers, *(p for p in (self.beat, self.web) if p)]:
+            if program.alive:
+                program.stop()
+        if self.sandbox is not None:
+            self.sandbox.stop()
+        try:
+            from django.db import connections
+
+            connections.close_all()
+        except Exception:  # noqa: BLE001 - Django may not be set up yet
+            pass
+        for server in (self.redis, self.postgres):
+            if server is not None:
+                server.stop()
+
+    # ------------------------------------------------------------ workers
+
+    def start_worker(self) -> Program:
+        """A new Celery worker (prefork), waited for until it answers a ping."""
+        hostname = f"stack-{len(self.workers) + 1}-{os.urandom(2).hex()}@{socket.gethostname()}"
+        argv = [sys.executable, "-m", "celery", "-A", "unefemme", "worker", "--loglevel", "INFO",
+                "--concurrency", str(self.worker_concurrency), "--hostname", hostname,
+                "--without-gossip", "--without-mingle"]  # fmt: skip
+        program = Program(hostname.split("@")[0], argv, self.logs / f"{hostname.split('@')[0]}.log")
+        program.start(self.env)
+        self.workers.append(program)
+        self._wait_for_worker(program, hostname)
+        return program
+
+    def kill_worker(self) -> int:
+        """kill -9 every live worker (main process and pool); returns how many."""
+        killed = 0
+        for program in self.workers:
+            if program.alive:
+                program.kill()
+                killed += 1
+        return killed
+
+    def _wait_for_worker(self, program: Program, hostname: str) -> None:
+        from unefemme.celery import app
+
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if not program.alive:
+                raise RuntimeError(f"worker {hostname} exited:\n{program.tail()}")
+            try:
+                if app.control.ping(destination=[hostname], timeout=0.5):
+                    return
+            except Exception:  # noqa: BLE001 - Redis restarting: ask again
+                time.sleep(0.5)
+        raise RuntimeError(f"worker {hostname} did not answer a ping in 90 s:\n{program.tail()}")
+
+    def _wait_for_web(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            assert self.web is not None
+            if not self.web.alive:
+                raise RuntimeError(f"gunicorn exited:\n{self.web.tail()}")
+            try:
+                with urllib.request.urlopen(self.base_url + "/accounts/login/", timeout=5) as r:
+                    if r.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError("the web did not answer in 60 s")
+
+    # ------------------------------------------------------------ servers
+
+    def restart_redis(self) -> float:
+        """Stop Redis (SIGTERM: it writes its AOF out first) and start it again on the same
+        port and data; returns the seconds it was down. Queued tasks survive in the AOF."""
+        from devtools.embedded import start_redis
+
+        assert self.redis is not None
+        started = time.monotonic()
+        port = self.redis.port
+        self.redis.stop()
+        self.redis = start_redis(self.workdir / "redis", port=port)
+        return time.monotonic() - started
+
+    def restart_postgres(self) -> float:
+        """Crash PostgreSQL (immediate shutdown: no checkpoint, every connection cut, as a
+        power loss would leave it) and start it again on the same port; on start it
+        recovers from its WAL. Returns the seconds it was down."""
+        import psutil
+        from django.db import connections
+
+        from devtools.embedded import start_postgres
+
+        assert self.postgres is not None
+        started = time.monotonic()
+        port = self.postgres.port
+        try:
+            postmaster = psutil.Process(self.postgres.pid)
+            postmaster.send_signal(signal.SIGQUIT)
+            postmaster.wait(30)
+        except psutil.NoSuchProcess:
+            pass
+        except psutil.TimeoutExpired:
+            postmaster.kill()
+        connections.close_all()
+        self.postgres = start_postgres(self.workdir / "postgres", port=port)
+        return time.monotonic() - started
+
+    # ------------------------------------------------------------ helpers for runs
+
+    def activity(self, realms: Sequence[str], *, per_minute: float, seed: int) -> Program:
+        """qbo_sandbox's activity generator changing these companies' books through the
+        public API (riding out the faults the sandbox injects, as any app must)."""
+        assert self.sandbox is not None
+        argv = [sys.executable, "-m", "qbo_sandbox", "activity", "--base-url",
+                self.sandbox.base_url, "--per-minute", str(per_minute), "--seed", str(seed),
+                "--client-id", CLIENT_ID, "--client-secret", CLIENT_SECRET]  # fmt: skip
+        for realm in realms:
+            argv += ["--realm", realm]
+        program = Program("activity", argv, self.logs / "activity.log")
+        program.start(self.env)
+        return program
+
+    def sandbox_config(self, **changes: Any) -> dict[str, Any]:
+        assert self.sandbox is not None
+        found: dict[str, Any] = self.sandbox.control("POST", "/_sandbox/config", changes)
+        return found

@@ -1,0 +1,25 @@
+"""Settings of every process of a ``bench/_stack.py`` stack (web, workers, beat, the run).
+
+The test settings (DEBUG off, test secrets, servers from DATABASE_URL / REDIS_URL), with
+time compressed where a stack's run must see it pass: short leases, so a worker killed -9
+frees its realm or push job in seconds (production: two minutes), and a beat that ticks
+every few seconds (production: every minute), so scheduled polls happen within a run.
+"""
+
+from __future__ import annotations
+
+import os
+
+from unefemme.settings_test import *  # noqa: F403
+
+SYNC_LOCK_TTL = 6.0
+PUSH_LOCK_TTL = 6.0
+
+# Only what a stack's runs exercise: the nightly jobs would add noise to their figures.
+CELERY_BEAT_SCHEDULE = {
+    "tick": {
+        "task": "sync.tasks.tick",
+        "schedule": float(os.environ.get("STACK_TICK_SECONDS", "3")),
+    },
+    "push-jobs-resume": {"task": "inventory.tasks.push_jobs_resume", "schedule": 10.0},
+}
