@@ -16,6 +16,7 @@ Redis, so the run sets up partners and reads the mirror with the ORM.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
@@ -82,10 +83,8 @@ class Program:
 
     def _signal(self, signum: int) -> None:
         if self.process is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.process.pid, signum)
-            except ProcessLookupError:
-                pass
 
     def wait_gone(self, timeout: float) -> bool:
         if self.process is None:
