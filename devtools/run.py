@@ -2,7 +2,8 @@
 
 Starts PostgreSQL and Redis under var/ unless DATABASE_URL / REDIS_URL point elsewhere,
 migrates, creates the demo accounts, then runs web, worker and beat with their output
-interleaved, restarts any that die, and on Ctrl-C or SIGTERM stops everything it started.
+interleaved, restarts any that die (the servers too, if it started them), and on Ctrl-C or
+SIGTERM stops everything it started.
 """
 
 from __future__ import annotations
@@ -40,6 +41,8 @@ STOP_GRACE = 10.0
 MAX_RESTART_DELAY = 30.0
 # A program that stayed up this long is healthy again: its next crash restarts it after 1 s.
 STABLE_AFTER = 60.0
+# How long a dead server's process may stay a zombie before we start it again regardless.
+REAP_WAIT = 5.0
 # The local demo: settings use development secrets and skip staff two-factor, and the
 # sign-in page lists the demo logins. Anything already set in the environment wins.
 DEMO_ENVIRONMENT = {"DEBUG": "true", "REQUIRE_STAFF_MFA": "false", "UNEFEMME_DEMO": "true"}
@@ -187,6 +190,30 @@ class Output:
         self._stream.flush()
 
 
+class Restarts:
+    """When something that died is started again: after 1 s, then after twice the last
+    delay up to MAX_RESTART_DELAY, so that one that cannot start does not spin; and after
+    1 s again once it had stayed up STABLE_AFTER."""
+
+    def __init__(self) -> None:
+        self.started_at = 0.0
+        self.delay = 1.0
+        self.due_at: float | None = None
+
+    def started(self) -> None:
+        self.started_at = time.monotonic()
+        self.due_at = None
+
+    def schedule(self, now: float) -> float:
+        """Set when the next start is due; returns how long until then."""
+        if now - self.started_at >= STABLE_AFTER:
+            self.delay = 1.0
+        delay = self.delay
+        self.due_at = now + delay
+        self.delay = min(delay * 2, MAX_RESTART_DELAY)
+        return delay
+
+
 class Child:
     """One program, run in its own session so that signals reach it and its children only."""
 
@@ -196,9 +223,7 @@ class Child:
         self.env = env
         self.output = output
         self.process: subprocess.Popen[str] | None = None
-        self.started_at = 0.0
-        self.restart_delay = 1.0
-        self.restart_at: float | None = None
+        self.restarts = Restarts()
         self._reader: threading.Thread | None = None
 
     def start(self, on_line: Callable[[str], None] | None = None) -> None:
@@ -213,8 +238,7 @@ class Child:
             errors="replace",
             start_new_session=True,
         )
-        self.started_at = time.monotonic()
-        self.restart_at = None
+        self.restarts.started()
         self._reader = threading.Thread(
             target=self._pump, args=(self.process, on_line), name=f"{self.name}-output", daemon=True
         )
@@ -256,6 +280,60 @@ class Child:
             self._reader.join(timeout=2)
 
 
+class WatchedServer:
+    """An embedded server this runner started, started again if its process goes away.
+
+    It comes back on the same port and data directory, so the DATABASE_URL and REDIS_URL
+    every child was given stay right and no child has to be restarted: each reconnects on
+    its own (Django checks a connection before reusing it, Celery retries the broker).
+    """
+
+    def __init__(self, server: EmbeddedServer) -> None:
+        self.server = server
+        self.restarts = Restarts()
+        self.restarts.started()
+        self._process = _server_process(server.pid)
+
+    def alive(self) -> bool:
+        # The servers are daemons, not our children: a dead one may linger as a zombie
+        # until init reaps it. psutil compares creation times, so a recycled pid is no
+        # false "alive".
+        try:
+            return bool(
+                self._process is not None
+                and self._process.is_running()
+                and self._process.status() != psutil.STATUS_ZOMBIE
+            )
+        except psutil.NoSuchProcess:
+            return False
+
+    def restart(self) -> None:
+        """Start the server again; raises EmbeddedServerError if it does not come up."""
+        # PostgreSQL refuses to start while the old postmaster's pid exists, even as a
+        # zombie that init has yet to reap (usually within a second or two): give init
+        # that time rather than fail the first attempt.
+        deadline = time.monotonic() + REAP_WAIT
+        while self._process is not None and time.monotonic() < deadline:
+            try:
+                if not self._process.is_running():
+                    break
+            except psutil.NoSuchProcess:
+                break
+            time.sleep(0.1)
+        # A failed attempt counts as a start, so that repeated failures back off.
+        self.restarts.started()
+        start = start_postgres if self.server.name == "postgres" else start_redis
+        self.server = start(self.server.datadir, port=self.server.port)
+        self._process = _server_process(self.server.pid)
+
+
+def _server_process(pid: int) -> psutil.Process | None:
+    try:
+        return psutil.Process(pid)
+    except psutil.NoSuchProcess:
+        return None
+
+
 class StepFailed(Exception):
     pass
 
@@ -271,7 +349,7 @@ class Runner:
         self.var = var
         self.output = output
         self.stopping = threading.Event()
-        self.servers: list[EmbeddedServer] = []
+        self.servers: list[WatchedServer] = []
         self.children: list[Child] = []
         self.logins: list[str] = []
         self.stop_signal = ""
@@ -329,14 +407,14 @@ class Runner:
         self.var.mkdir(parents=True, exist_ok=True)
         if not env.get("DATABASE_URL"):
             server = start_postgres(self.var / "postgres")
-            self.servers.append(server)
+            self.servers.append(WatchedServer(server))
             env["DATABASE_URL"] = server.url
             self.log(f"PostgreSQL is running at {server.url} (data in {server.datadir})")
         if self.stopping.is_set():
             raise StopRequested
         if not env.get("REDIS_URL"):
             server = start_redis(self.var / "redis")
-            self.servers.append(server)
+            self.servers.append(WatchedServer(server))
             env["REDIS_URL"] = server.url
             self.log(f"Redis is running at {server.url} (data in {server.datadir})")
         if self.stopping.is_set():
@@ -405,11 +483,13 @@ class Runner:
 
     def supervise(self) -> None:
         while not self.stopping.wait(0.2):
+            self.supervise_servers(time.monotonic())
+            # Again: starting a server may have taken seconds.
             now = time.monotonic()
             for child in self.children:
                 assert child.process is not None
-                if child.restart_at is not None:
-                    if now >= child.restart_at:
+                if child.restarts.due_at is not None:
+                    if now >= child.restarts.due_at:
                         self.log(f"restarting {child.name}")
                         child.start()
                     continue
@@ -420,12 +500,39 @@ class Runner:
                 # before a fresh copy starts.
                 child.signal_group(signal.SIGKILL)
                 child.finish_output()
-                if now - child.started_at >= STABLE_AFTER:
-                    child.restart_delay = 1.0
-                delay = child.restart_delay
+                delay = child.restarts.schedule(now)
                 self.log(f"{child.name} {describe_exit(code)}; restarting in {delay:g} s")
-                child.restart_at = now + delay
-                child.restart_delay = min(delay * 2, MAX_RESTART_DELAY)
+
+    def supervise_servers(self, now: float) -> None:
+        # Inline, not in a thread, to keep one loop: a start takes a second or two
+        # (PostgreSQL replays its WAL after a crash), and restarting a child can wait that
+        # long; what the children need is down until then anyway.
+        for watched in self.servers:
+            server = watched.server
+            if watched.restarts.due_at is not None:
+                if now < watched.restarts.due_at:
+                    continue
+                self.log(f"restarting {server.name} on port {server.port}")
+                try:
+                    watched.restart()
+                except EmbeddedServerError as exc:
+                    # E.g. another program took the port meanwhile, or init has not yet
+                    # reaped the old PostgreSQL: try again, backing off.
+                    delay = watched.restarts.schedule(time.monotonic())
+                    self.log(f"{exc}\n{server.name} did not start; trying again in {delay:g} s")
+                    continue
+                self.log(
+                    f"{server.name} is running again at {watched.server.url} "
+                    f"(pid {watched.server.pid})"
+                )
+                continue
+            if watched.alive():
+                continue
+            delay = watched.restarts.schedule(now)
+            self.log(
+                f"{server.name} stopped (pid {server.pid} is gone); "
+                f"restarting it on port {server.port} in {delay:g} s"
+            )
 
     def stop_children(self) -> None:
         for child in self.children:
@@ -447,7 +554,7 @@ class Runner:
     def stop_servers(self) -> None:
         # Stop what runs from var/ even if an earlier run started it: the next run reuses
         # var/ and starts it again.
-        for server in reversed(self.servers):
+        for server in reversed([watched.server for watched in self.servers]):
             try:
                 server.stop()
             except EmbeddedServerError as exc:
