@@ -103,21 +103,26 @@ class Run:
         except json.JSONDecodeError:
             return status, {}
 
+    def stop(self) -> None:
+        """Stop the runner, then kill whatever of this run is left (test_run_restarts.py
+        uses it too)."""
+        # A failed test must not leave servers behind for the next one.
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        for proc in psutil.process_iter():
+            if _ours(proc, self.var, self.port):
+                proc.kill()
+
 
 @pytest.fixture
 def run(tmp_path: Path) -> Iterator[Run]:
     run = Run(tmp_path)
     yield run
-    # A failed test must not leave servers behind for the next one.
-    if run.process.poll() is None:
-        run.process.send_signal(signal.SIGINT)
-        try:
-            run.process.wait(30)
-        except subprocess.TimeoutExpired:
-            run.process.kill()
-    for proc in psutil.process_iter():
-        if _ours(proc, run.var, run.port):
-            proc.kill()
+    run.stop()
 
 
 def test_run_serves_the_product_supervises_it_and_cleans_up(run: Run) -> None:
