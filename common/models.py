@@ -86,6 +86,14 @@ class MirrorVersion(models.Model):
             models.Index(
                 fields=["connection", "entity", "qbo_id", "-seen_at"], name="mirrorversion_doc"
             ),
+            # The deleted documents (billing's list of deleted invoices), a few among all
+            # the versions: partial, so that list reads this small index rather than the
+            # whole history, and a version of any other kind costs the write path nothing.
+            models.Index(
+                fields=["connection", "entity", "qbo_id"],
+                condition=models.Q(kind="deleted"),
+                name="mirrorversion_deleted",
+            ),
             # Retention deletes by age. BRIN: rows arrive in seen_at order, and a b-tree here
             # would cost the import one more index insert per document.
             BrinIndex(fields=["seen_at"], name="mirrorversion_seen_brin"),
