@@ -42,6 +42,7 @@ from django.db.models import (
     When,
 )
 from django.db.models.expressions import BaseExpression, RawSQL
+from django.db.models.fields.json import KT
 from django.db.models.functions import Cast, Coalesce, Concat, Greatest, NullIf
 from django.http import Http404
 from django.utils import dateformat, timezone
@@ -1398,24 +1399,40 @@ def invoice_history(*, invoice: QBOInvoice) -> list[HistoryEntry]:
     else the sync it came in); "First seen", "Voided" and "Deleted" likewise. Two queries
     whatever the history's length: the versions with their runs, then the payments of
     those runs that link this invoice. The caller has checked the user may see it."""
-    versions = list(
-        MirrorVersion.objects.filter(
-            connection_id=invoice.connection_id, entity="Invoice", qbo_id=invoice.qbo_id
-        )
+    versions = _invoice_versions(connection_id=invoice.connection_id, qbo_id=invoice.qbo_id)
+    return _history_entries(
+        versions,
+        connection_id=invoice.connection_id,
+        qbo_id=invoice.qbo_id,
+        currency=invoice.currency,
+    )
+
+
+def _invoice_versions(*, connection_id: int, qbo_id: str) -> list[MirrorVersion]:
+    # Newest first; the index mirrorversion_doc reads them in that order.
+    return list(
+        MirrorVersion.objects.filter(connection_id=connection_id, entity="Invoice", qbo_id=qbo_id)
         .select_related("sync_run")
         .order_by("-seen_at", "-pk")
     )
+
+
+def _history_entries(
+    versions: list[MirrorVersion], *, connection_id: int, qbo_id: str, currency: str
+) -> list[HistoryEntry]:
+    """``versions`` (newest first) in words; one query for the payments that came in the
+    same syncs and link this invoice, none when no version needs one."""
     runs = {v.sync_run_id for v in versions if v.kind != "created" and v.sync_run_id}
     payments: dict[int, list[str]] = {}
     if runs:
         linking = (
             MirrorVersion.objects.filter(
-                connection_id=invoice.connection_id, entity="Payment", sync_run_id__in=runs
+                connection_id=connection_id, entity="Payment", sync_run_id__in=runs
             )
             .alias(
                 links=RawSQL(
                     "jsonb_path_exists(raw::jsonb, %s::jsonpath, %s::jsonb)",
-                    (_LINKS_INVOICE, json.dumps({"id": invoice.qbo_id})),
+                    (_LINKS_INVOICE, json.dumps({"id": qbo_id})),
                     output_field=BooleanField(),
                 )
             )
@@ -1434,8 +1451,7 @@ def invoice_history(*, invoice: QBOInvoice) -> list[HistoryEntry]:
             text = f"Deleted in QuickBooks; gone from the mirror on {on}"
         else:
             described = [
-                f"{label} {_value(column, before, invoice.currency)} → "
-                f"{_value(column, after, invoice.currency)}"
+                f"{label} {_value(column, before, currency)} → {_value(column, after, currency)}"
                 for column, label in _HISTORY_LABELS.items()
                 if column in version.changes
                 for before, after in [version.changes[column]]
@@ -1454,3 +1470,162 @@ def invoice_history(*, invoice: QBOInvoice) -> list[HistoryEntry]:
         raw = "" if version.raw is None else json.dumps(version.raw, indent=2, default=str)
         entries.append(HistoryEntry(version.kind, version.seen_at, version.sync_token, text, raw))
     return entries
+
+
+# --- An invoice by its QuickBooks id: its history, deleted or not ---------------------------
+#
+# The invoice page goes by the mirrored row's id, and a deletion in QuickBooks deletes the
+# row. Its history stays (MirrorVersion names a document by connection, entity and
+# QuickBooks id, never by row), and is reached by those: the history page and the list of
+# deleted invoices below.
+
+
+@dataclass(frozen=True)
+class InvoiceRecord:
+    """An invoice of one company as its history knows it, whether or not the mirror still
+    holds it: its facts from its row, else from the last document the history kept of it
+    (empty when retention has pruned every one); when it was voided or deleted; and its
+    history in words, newest first (``invoice_history``)."""
+
+    connection_id: int
+    partner_name: str
+    qbo_id: str
+    doc_number: str
+    customer_name: str
+    txn_date: date | None
+    total_amt: Decimal | None
+    currency: str
+    invoice_pk: int | None  # its row in the mirror; None once QuickBooks deleted it
+    voided: bool
+    voided_at: datetime | None  # when the mirror saw it voided, while the history says
+    deleted_at: datetime | None  # when the mirror saw QuickBooks' deletion
+    history: list[HistoryEntry]
+
+    @property
+    def gone(self) -> bool:
+        return self.invoice_pk is None
+
+
+_INVOICE_FACTS = ("doc_number", "customer_name", "txn_date", "total_amt", "currency", "voided")
+
+
+def get_invoice_record_for_user(*, user: User, connection_id: int, qbo_id: str) -> InvoiceRecord:
+    """Invoice ``qbo_id`` of company ``connection_id`` with its history, if ``user`` may see
+    that company and the mirror holds the invoice or any version of it; 404 otherwise, so
+    another partner's invoice is indistinguishable from a missing one. At most four queries
+    however long the history: the partner (checked as the user's), the invoice's row, the
+    versions, and the payments the history names."""
+    partner_name = (
+        Partner.objects.visible_to(user)
+        .filter(connections__pk=connection_id)
+        .values_list("name", flat=True)
+        .first()
+    )
+    if partner_name is None:
+        raise Http404("No such invoice.")
+    row = (
+        QBOInvoice.objects.filter(connection_id=connection_id, qbo_id=qbo_id)
+        .values("pk", *_INVOICE_FACTS)
+        .first()
+    )
+    versions = _invoice_versions(connection_id=connection_id, qbo_id=qbo_id)
+    if row is None and not versions:
+        raise Http404("No such invoice.")
+    if row is not None:
+        facts: dict[str, Any] = row
+    else:
+        # The row is gone: the last document QuickBooks sent (a deletion's is only a
+        # tombstone) says what it was, read as the mirror reads one.
+        last = next(
+            (v.raw for v in versions if v.kind != MirrorVersion.Kind.DELETED and v.raw), None
+        )
+        facts = mirror.spec_for("Invoice").fields(last) if last is not None else {}
+    voided = bool(facts.get("voided"))
+    deleted = row is None and versions[0].kind == MirrorVersion.Kind.DELETED
+    currency = str(facts.get("currency") or "USD")
+    return InvoiceRecord(
+        connection_id=connection_id,
+        partner_name=partner_name,
+        qbo_id=qbo_id,
+        doc_number=str(facts.get("doc_number") or ""),
+        customer_name=str(facts.get("customer_name") or ""),
+        txn_date=facts.get("txn_date"),
+        total_amt=facts.get("total_amt"),
+        currency=currency,
+        invoice_pk=row["pk"] if row is not None else None,
+        voided=voided,
+        voided_at=next(
+            (v.seen_at for v in versions if voided and v.kind == MirrorVersion.Kind.VOIDED),
+            None,
+        ),
+        deleted_at=versions[0].seen_at if deleted else None,
+        history=_history_entries(
+            versions, connection_id=connection_id, qbo_id=qbo_id, currency=currency
+        ),
+    )
+
+
+# A total as QuickBooks writes one; anything else is not cast (a cast that fails would fail
+# the page).
+_NUMBER = r"^-?[0-9]{1,15}(\.[0-9]+)?$"
+
+
+def deleted_invoices(*, user: User) -> QuerySet[Any]:
+    """The invoices QuickBooks deleted that ``user`` may see, one named row each: its
+    closing "deleted" version (``seen_at``, when the mirror saw the deletion), its
+    ``partner``, and from the last document its history kept, its ``number`` (else its
+    QuickBooks id), ``customer_name``, ``total`` and ``currency`` (None when retention has
+    pruned them). Two queries a page, the count and the rows, however many."""
+    same_document = {
+        "connection_id": OuterRef("connection_id"),
+        "entity": "Invoice",
+        "qbo_id": OuterRef("qbo_id"),
+    }
+    sent = (
+        MirrorVersion.objects.filter(**same_document, raw__isnull=False)
+        .exclude(kind=MirrorVersion.Kind.DELETED)
+        .order_by("-seen_at", "-pk")
+    )
+
+    def last_sent(path: str) -> Subquery:
+        value = sent.annotate(value=KT(f"raw__{path}")).values("value")[:1]
+        return Subquery(value, output_field=TextField())
+
+    total = Subquery(
+        sent.annotate(text=KT("raw__TotalAmt"))
+        .annotate(
+            value=Case(When(text__regex=_NUMBER, then=Cast("text", MONEY)), output_field=MONEY)
+        )
+        .values("value")[:1],
+        output_field=MONEY,
+    )
+    later_deletion = MirrorVersion.objects.filter(
+        **same_document, kind=MirrorVersion.Kind.DELETED, pk__gt=OuterRef("pk")
+    )
+    mirrored = QBOInvoice.objects.filter(
+        connection_id=OuterRef("connection_id"), qbo_id=OuterRef("qbo_id")
+    )
+    rows: QuerySet[Any] = (
+        MirrorVersion.objects.visible_to(user)
+        .filter(entity="Invoice", kind=MirrorVersion.Kind.DELETED)
+        # QuickBooks does not bring a deleted invoice back; should an Id be in the mirror
+        # again, its history is that invoice's, and an Id deleted twice is listed once.
+        .exclude(Exists(mirrored))
+        .exclude(Exists(later_deletion))
+        .annotate(
+            partner=F("connection__partner__name"),
+            number=Coalesce(
+                NullIf(last_sent("DocNumber"), Value("")), F("qbo_id"), output_field=TextField()
+            ),
+            customer_name=last_sent("CustomerRef__name"),
+            total=total,
+            currency=Coalesce(
+                last_sent("CurrencyRef__value"), Value("USD"), output_field=TextField()
+            ),
+        )
+        .values_list(
+            "pk", "connection_id", "qbo_id", "seen_at", "partner", "number", "customer_name",
+            "total", "currency", named=True,
+        )
+    )  # fmt: skip
+    return rows

@@ -10,7 +10,8 @@ from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
-from django.http import HttpResponse, HttpResponseBase, QueryDict
+from django.conf import settings
+from django.http import Http404, HttpResponse, HttpResponseBase, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -144,7 +145,16 @@ def _bucket_chart(totals: dict[str, Any]) -> SafeString:
 @role_required(*EVERYONE)
 @require_GET
 def invoice_detail(request: AuthedRequest, pk: int) -> HttpResponse:
-    invoice = selectors.get_invoice_for_user(user=request.user, pk=pk, today=timezone.localdate())
+    try:
+        invoice = selectors.get_invoice_for_user(
+            user=request.user, pk=pk, today=timezone.localdate()
+        )
+    except Http404:
+        # An old link to an invoice QuickBooks has since deleted: its row (and so this id)
+        # went with it, and nothing maps the id to its history. The page says where deleted
+        # invoices' histories are, to anyone: it must not tell another partner's invoice
+        # from a missing one.
+        return render(request, "billing/invoice_missing.html", status=404)
     settlement = selectors.invoice_settlement(invoice=invoice)
     lines = selectors.invoice_lines(invoice=invoice)
     context = {
@@ -162,6 +172,48 @@ def invoice_detail(request: AuthedRequest, pk: int) -> HttpResponse:
         "show_raw": request.user.role == Role.ADMIN,
     }
     return render(request, "billing/invoice.html", context)
+
+
+def _history_url(row: Any) -> str:
+    return reverse("billing:invoice_history", args=[row.connection_id, row.qbo_id])
+
+
+DELETED_INVOICES = Table(
+    [
+        Column("partner", "Partner", sort="partner"),
+        Column("number", "Number", sort="number", link=_history_url),
+        Column("customer", "Customer", sort="customer_name", attr="customer_name"),
+        Column("total", "Total", sort="total", kind="money", currency=lambda r: r.currency),
+        Column("deleted", "Deleted in QuickBooks", sort="seen_at", attr="seen_at", kind="date",
+               nowrap=True),
+    ],
+    default_sort="-deleted",
+)  # fmt: skip
+
+
+@role_required(*EVERYONE)
+@require_GET
+def deleted_invoices(request: AuthedRequest) -> HttpResponse:
+    rows = selectors.deleted_invoices(user=request.user)
+    table = DELETED_INVOICES.bind(request, rows, hide=_hidden_columns(request))
+    template = _partial(request, "billing/deleted_invoices.html", "deleted-table")
+    context = {"table": table, "retention_days": settings.MIRROR_VERSION_RETENTION_DAYS}
+    return render(request, template, context)
+
+
+@role_required(*EVERYONE)
+@require_GET
+def invoice_history(request: AuthedRequest, connection_id: int, qbo_id: str) -> HttpResponse:
+    record = selectors.get_invoice_record_for_user(
+        user=request.user, connection_id=connection_id, qbo_id=qbo_id
+    )
+    context = {
+        "record": record,
+        "history": record.history,
+        # As on the invoice page: QuickBooks' documents as sent are for admins only.
+        "show_raw": request.user.role == Role.ADMIN,
+    }
+    return render(request, "billing/invoice_history.html", context)
 
 
 PAYMENTS = Table(

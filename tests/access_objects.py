@@ -44,6 +44,8 @@ from accounts.models import Partner, User
 from allowances import services as allowances
 from allowances.models import AllowanceProgram, Claim
 from billing.models import QBOCustomer, QBOInvoice, QBOSalesReceipt, QBOSalesReceiptLine
+from common.mirror import mirror_apply
+from common.models import MirrorVersion
 from history.services import snapshot_day
 from inventory.catalog.models import CatalogSKU
 from inventory.catalog.services import catalog_import_upload
@@ -100,6 +102,10 @@ class Side:
         return f"CHK-{self.tag}-1"
 
     @property
+    def deleted_invoice_number(self) -> str:
+        return f"INV-{self.tag}-DELETED"
+
+    @property
     def program_name(self) -> str:
         return f"Allowances of partner {self.tag}"
 
@@ -114,6 +120,7 @@ class Side:
             self.customer,
             self.invoice_number,
             self.payment_reference,
+            self.deleted_invoice_number,
             self.sku_code,
             self.program_name,
         )
@@ -198,6 +205,9 @@ def _side_build(
         sales_receipt=receipt, position=0, detail_type="SalesItemLineDetail",
         item_qbo_id=item.qbo_id, qty=Decimal("2"), amount=Decimal("20.00"),
     )  # fmt: skip
+    # An invoice QuickBooks deleted: gone from the mirror, its history kept (a row of the
+    # deleted invoices' list).
+    _deleted_invoice_build(side)
     # A push job into this partner's books (a push jobs row).
     PushJob.objects.create(connection=books, kind=PushJob.Kind.STOCK, created_by=admin)
     # An allowance program naming only this partner (a programs row), and a claim on this
@@ -210,6 +220,31 @@ def _side_build(
         line_ids=list(claim.lines.values_list("pk", flat=True)), note="",
     )  # fmt: skip
     return side
+
+
+# Far above the ids the factories give, so no other invoice of the world is this one.
+DELETED_INVOICE_ID = "90000001"
+
+
+def _deleted_invoice_build(side: Side) -> str:
+    """An invoice of this partner's, first seen and then deleted in QuickBooks, through the
+    mirror's own write path: its row is gone and its versions stay. Once per side: a world
+    opened by every URL asks for it once per URL that takes it."""
+    versions = MirrorVersion.objects.filter(
+        connection=side.books, entity="Invoice", qbo_id=DELETED_INVOICE_ID
+    )
+    if versions.filter(kind=MirrorVersion.Kind.DELETED).exists():
+        return DELETED_INVOICE_ID
+    seen = {"LastUpdatedTime": timezone.now().isoformat()}
+    document = {
+        "Id": DELETED_INVOICE_ID, "SyncToken": "0", "DocNumber": side.deleted_invoice_number,
+        "CustomerRef": {"value": "1", "name": side.customer}, "TotalAmt": 120, "Balance": 120,
+        "MetaData": seen,
+    }  # fmt: skip
+    tombstone = {"Id": DELETED_INVOICE_ID, "status": "Deleted", "MetaData": seen}
+    for objects in ([document], [tombstone]):
+        mirror_apply(connection_id=side.books.pk, entity="Invoice", objects=objects)
+    return DELETED_INVOICE_ID
 
 
 def _program_build(side: Side, *, name: str) -> AllowanceProgram:
@@ -258,6 +293,11 @@ def customer_account(side: Side) -> Kwargs:
         customer_name=side.customer,
     )  # fmt: skip
     return {"connection_id": made.connection_id, "customer_qbo_id": made.customer_qbo_id}
+
+
+def deleted_invoice(side: Side) -> Kwargs:
+    # The world's deleted invoice: its history is the page an old link cannot reach.
+    return {"connection_id": side.books.pk, "qbo_id": _deleted_invoice_build(side)}
 
 
 def connection(side: Side) -> Kwargs:
@@ -434,6 +474,7 @@ class ObjectURL:
 
 OBJECT_URLS: dict[str, ObjectURL] = {
     "billing:invoice": ObjectURL(invoice),
+    "billing:invoice_history": ObjectURL(deleted_invoice),
     "billing:receivables_customer": ObjectURL(customer_account),
     "billing:statement": ObjectURL(customer_account),
     "sync:connection": ObjectURL(connection),

@@ -374,6 +374,7 @@ def test_a_post_nobody_may_make_is_refused_and_changes_nothing(
 ROW_PAGES = {
     "billing:invoices": "invoice_number",
     "billing:payments": "payment_reference",
+    "billing:deleted_invoices": "deleted_invoice_number",
     "billing:receivables": "customer",
     # The same rows as receivables' ?format=csv, at a URL of its own.
     "billing:receivables_csv": "customer",

@@ -66,6 +66,8 @@ READS_QUERY: dict[str, tuple[str, ...]] = {
         *TABLE,
     ),
     "billing:receivables": ("partner", "customer", "overdue", "bucket", *TABLE),
+    # No filters and no export: sort and page only.
+    "billing:deleted_invoices": ("sort", "page"),
     "billing:receivables_csv": ("partner", "customer", "overdue", "bucket", *TABLE),
     "inventory:discrepancies": ("partner", "status", "sku", *TABLE),
     "inventory:depletion": ("partner", "sku", "window", "threshold", *TABLE),
