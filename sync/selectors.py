@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -18,6 +19,7 @@ from django.db.models import (
     Subquery,
 )
 from django.db.models.functions import Coalesce
+from redis.exceptions import RedisError
 
 from accounts.roles import Role
 from common import mirror
@@ -28,9 +30,17 @@ from .services import LAST_TICK_KEY
 if TYPE_CHECKING:
     from accounts.models import User
 
+logger = logging.getLogger(__name__)
+
 
 def last_tick() -> datetime | None:
-    raw = cache.get(LAST_TICK_KEY)
+    """Beat's last heartbeat, or None when there is none or Redis cannot be read: /healthz
+    reads it, and must answer 503 with ``redis: false`` while Redis is down, not a 500."""
+    try:
+        raw = cache.get(LAST_TICK_KEY)
+    except RedisError:
+        logger.warning("last beat tick unreadable: Redis is unavailable")
+        return None
     return datetime.fromisoformat(raw) if raw else None
 
 

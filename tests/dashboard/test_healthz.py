@@ -7,6 +7,7 @@ import json
 import os
 import signal
 import subprocess
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -46,3 +47,24 @@ def test_healthz_is_503_when_redis_is_unreachable(client: Client, settings: obje
     body = json.loads(response.content)
     assert response.status_code == 503
     assert body["redis"] is False and body["celery"] is False and body["database"] is True
+
+
+@pytest.mark.django_db
+def test_healthz_is_503_not_500_when_the_cache_itself_is_unreachable(
+    client: Client, settings: Any
+) -> None:
+    # Redis down for everything, the cache that holds beat's heartbeat included (the test
+    # above only points the check elsewhere): what `make run` showed while Redis restarted.
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    settings.CACHES = {
+        "default": {
+            **settings.CACHES["default"],
+            "LOCATION": "redis://127.0.0.1:1/0",
+            "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+        }
+    }
+    response = client.get(reverse("healthz"))
+    body = json.loads(response.content)
+    assert response.status_code == 503
+    assert body["redis"] is False and body["beat_last_tick"] is None
+    assert body["database"] is True
