@@ -32,7 +32,9 @@ under one second; the exit status says which.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -530,6 +532,61 @@ def background_results(background: Background, wait: float) -> list[Result]:
     ]
 
 
+@dataclass
+class CPU:
+    """Where the machine's CPU went during the load: the web's processes (gunicorn's master
+    and workers) and the whole machine, which on a shared box includes others' work."""
+
+    web: Any  # psutil.Process
+    web_seconds: float
+    machine: Any  # psutil's scputimes
+    started: float
+
+    @classmethod
+    def start(cls, stack: Stack) -> CPU:
+        import psutil
+
+        assert stack.web is not None and stack.web.process is not None
+        web = psutil.Process(stack.web.process.pid)
+        return cls(web, _tree_seconds(web), psutil.cpu_times(), time.monotonic())
+
+    def results(self, requests: int) -> list[Result]:
+        import psutil
+
+        web = _tree_seconds(self.web) - self.web_seconds
+        wall = time.monotonic() - self.started
+        now = psutil.cpu_times()
+        spent = {f: getattr(now, f) - getattr(self.machine, f) for f in now._fields}
+        idle = spent["idle"] + spent.get("iowait", 0.0)
+        busy = 1 - idle / max(sum(spent.values()), 1e-9)
+        cores = psutil.cpu_count() or 1
+        return [
+            Result.check(
+                "Web CPU per request (gunicorn's processes)",
+                web / max(requests, 1) * 1000,
+                "ms",
+                record=f"{web:,.0f} CPU-s over {wall:,.0f} s: {web / wall:.2f} of {cores} cores",
+            ),
+            Result.check(
+                "Machine CPU busy during the load, every process",
+                busy * 100,
+                "%",
+                record=f"{cores} cores; load average {os.getloadavg()[0]:.1f} at the end "
+                "(the stack, the load and anything else running on the machine)",
+            ),
+        ]
+
+
+def _tree_seconds(process: Any) -> float:
+    """CPU seconds (user + system) of ``process`` and its children, alive now."""
+    total = 0.0
+    for one in [process, *process.children(recursive=True)]:
+        with contextlib.suppress(Exception):
+            times = one.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 # ---------------------------------------------------------------- the run
 
 
@@ -652,13 +709,15 @@ def run(args: argparse.Namespace) -> int:
                     for a in accounts
                 ],
             }
+            cpu = CPU.start(stack)
             stats = run_locust(plan, workdir, lambda: push_approve(job_id))
+            machine = cpu.results(stats["requests"])
             background = Background(job_id, args.push_items, load_started)
             background_found = background_results(background, wait=120)
         finally:
             activity.stop()
 
-    results = page_results(stats, found.names) + background_found
+    results = page_results(stats, found.names) + background_found + machine
     title = (
         f"load: {args.users} people for {args.seconds:g} s on a company of scale "
         f"{args.scale:g} ({data.invoices:,} invoices in all)"

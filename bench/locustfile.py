@@ -57,6 +57,11 @@ class Person(HttpUser):
         # appends. From one address, allauth's 30 sign-ins a minute per address would turn
         # most of a crowd signing in at once away with 429 (README.md, TRUSTED_PROXY_COUNT).
         self.client.headers["X-Forwarded-For"] = f"10.77.{number // 250}.{number % 250 + 1}"
+        # One connection per request, as that proxy opens them to gunicorn (nginx speaks
+        # HTTP/1.0 to its upstreams by default). Kept alive, a connection idle for
+        # gunicorn's 2 s keep-alive while its person reads a page is closed under the next
+        # request, a reset no browser behind a proxy would see.
+        self.client.headers["Connection"] = "close"
         self.pages = itertools.cycle(account["urls"])
         self.sign_in(account["email"], account["password"])
 
@@ -94,7 +99,8 @@ class Person(HttpUser):
             timeout=(10, 120),
         ) as response:  # fmt: skip
             if response.status_code != expected:
-                response.failure(f"{response.status_code}, expected {expected}")
+                got = response.status_code or repr(response.error)  # 0: no answer at all
+                response.failure(f"{got}, expected {expected}")
                 return
             if not export:
                 response.success()
