@@ -6,14 +6,14 @@ duplicates, shuffled, some sent after the state they describe was already polled
 
 Starts a whole unefemme on servers of its own (bench/_stack.py: PostgreSQL, Redis,
 qbo_sandbox, gunicorn, a Celery worker and beat), connects ``--realms`` demo companies and
-waits for their imports. Then, for ``--seconds``, it changes their books through the
-sandbox's public API (customers created and edited; invoices created, edited, paid, voided
-and deleted) and describes each change in a signed CloudEvents delivery (its real entity
-id, operation and time, rendered and signed as qbo_sandbox and Intuit do), POSTed from a
-pool of threads to the stack's webhook URL: most a moment after the change, a quarter
-several seconds later (by then a poll has read the change), and ``--duplicates`` of all
-deliveries are the same bytes again, as Intuit redelivers. The random delays shuffle the
-order of arrival.
+waits for their imports. Then, over the first three quarters of ``--seconds``, it changes
+their books through the sandbox's public API (customers created and edited; invoices
+created, edited, paid, voided and deleted) and describes each change in a signed
+CloudEvents delivery (its real entity id, operation and time, rendered and signed as
+qbo_sandbox and Intuit do), POSTed from a pool of threads to the stack's webhook URL: most
+a moment after the change, a quarter several seconds later (by then a poll has read the
+change), and ``--duplicates`` of all deliveries are the same bytes again, as Intuit
+redelivers, all within ``--seconds``. The random delays shuffle the order of arrival.
 
 It passes when every delivery is answered 200 within Intuit's 3 seconds, each distinct
 event is stored exactly once, polls are coalesced (at most one for every ten deliveries),
