@@ -50,7 +50,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import import_demo  # noqa: E402
 import pages  # noqa: E402
 from _harness import Result, connect_demo_company, print_table  # noqa: E402
-from _stack import BENCH, REPO_ROOT, Stack  # noqa: E402
+from _stack import BENCH, REPO_ROOT, Program, Stack  # noqa: E402
 
 if TYPE_CHECKING:
     from accounts.models import Partner, User
@@ -534,57 +534,93 @@ def background_results(background: Background, wait: float) -> list[Result]:
 
 @dataclass
 class CPU:
-    """Where the machine's CPU went during the load: the web's processes (gunicorn's master
-    and workers) and the whole machine, which on a shared box includes others' work."""
+    """Where the machine's CPU went during the load: each part of the stack (a process and
+    its children), Locust, and the rest of the machine, which on a shared box is others'."""
 
-    web: Any  # psutil.Process
-    web_seconds: float
+    parts: dict[str, list[Any]]  # label: psutil.Process trees
+    before: dict[str, dict[tuple[int, float], float]]
+    locust_before: float
     machine: Any  # psutil's scputimes
     started: float
 
     @classmethod
-    def start(cls, stack: Stack) -> CPU:
+    def start(cls, stack: Stack, activity: Program) -> CPU:
         import psutil
 
-        assert stack.web is not None and stack.web.process is not None
-        web = psutil.Process(stack.web.process.pid)
-        return cls(web, _tree_seconds(web), psutil.cpu_times(), time.monotonic())
+        assert stack.web is not None and stack.postgres is not None and stack.redis is not None
+        assert stack.sandbox is not None
+
+        def trees(*pids: int | None) -> list[Any]:
+            return [psutil.Process(pid) for pid in pids if pid is not None]
+
+        def pid(program: Program | None) -> int | None:
+            return program.process.pid if program and program.process else None
+
+        parts = {
+            "web": trees(pid(stack.web)),
+            "PostgreSQL": trees(stack.postgres.pid),
+            "Celery worker and beat": trees(*map(pid, stack.workers), pid(stack.beat)),
+            "qbo_sandbox and its activity": trees(stack.sandbox.process.pid, pid(activity)),
+            "Redis": trees(stack.redis.pid),
+        }
+        before = {label: _seconds(found) for label, found in parts.items()}
+        return cls(parts, before, _children_seconds(), psutil.cpu_times(), time.monotonic())
 
     def results(self, requests: int) -> list[Result]:
         import psutil
 
-        web = _tree_seconds(self.web) - self.web_seconds
         wall = time.monotonic() - self.started
+        used = {}
+        for label, found in self.parts.items():
+            then = self.before[label]
+            used[label] = sum(v - then.get(k, 0.0) for k, v in _seconds(found).items())
+        # Locust ran as this process's child, waited for: its CPU is in RUSAGE_CHILDREN.
+        used["Locust"] = _children_seconds() - self.locust_before
         now = psutil.cpu_times()
         spent = {f: getattr(now, f) - getattr(self.machine, f) for f in now._fields}
         idle = spent["idle"] + spent.get("iowait", 0.0)
-        busy = 1 - idle / max(sum(spent.values()), 1e-9)
+        busy = sum(spent.values()) - idle
+        used["everything else on the machine"] = max(0.0, busy - sum(used.values()))
         cores = psutil.cpu_count() or 1
+        shares = ", ".join(f"{label} {seconds / wall:.2f}" for label, seconds in used.items())
         return [
             Result.check(
-                "Web CPU per request (gunicorn's processes)",
-                web / max(requests, 1) * 1000,
+                f"CPU per request: {label}",
+                used[label] / max(requests, 1) * 1000,
                 "ms",
-                record=f"{web:,.0f} CPU-s over {wall:,.0f} s: {web / wall:.2f} of {cores} cores",
-            ),
+                record=f"{used[label]:,.0f} CPU-s in {wall:,.0f} s: {used[label] / wall:.2f} cores",
+            )
+            for label in ("web", "PostgreSQL")
+        ] + [
             Result.check(
-                "Machine CPU busy during the load, every process",
-                busy * 100,
+                "Machine CPU busy during the load",
+                busy / max(sum(spent.values()), 1e-9) * 100,
                 "%",
-                record=f"{cores} cores; load average {os.getloadavg()[0]:.1f} at the end "
-                "(the stack, the load and anything else running on the machine)",
-            ),
+                record=f"of {cores} cores; in cores: {shares}; load average "
+                f"{os.getloadavg()[0]:.1f} at the end",
+            )
         ]
 
 
-def _tree_seconds(process: Any) -> float:
-    """CPU seconds (user + system) of ``process`` and its children, alive now."""
-    total = 0.0
-    for one in [process, *process.children(recursive=True)]:
+def _children_seconds() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _seconds(roots: list[Any]) -> dict[tuple[int, float], float]:
+    """CPU seconds (user + system) of every process alive in the trees under ``roots``,
+    by (pid, start time). A process that ends before the load does is left out at its
+    end: its share is counted under "everything else"."""
+    found = {}
+    for root in roots:
         with contextlib.suppress(Exception):
-            times = one.cpu_times()
-            total += times.user + times.system
-    return total
+            for one in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(Exception):
+                    times = one.cpu_times()
+                    found[(one.pid, one.create_time())] = times.user + times.system
+    return found
 
 
 # ---------------------------------------------------------------- the run
@@ -709,7 +745,7 @@ def run(args: argparse.Namespace) -> int:
                     for a in accounts
                 ],
             }
-            cpu = CPU.start(stack)
+            cpu = CPU.start(stack, activity)
             stats = run_locust(plan, workdir, lambda: push_approve(job_id))
             machine = cpu.results(stats["requests"])
             background = Background(job_id, args.push_items, load_started)
