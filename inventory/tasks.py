@@ -18,8 +18,17 @@ from .push.models import PushJob
 @shared_task(bind=True, soft_time_limit=30 * 60, time_limit=35 * 60, ignore_result=True)
 def push_job_run(self: Any, job_id: int) -> str | None:
     """Write an approved push job's items into the partner's QuickBooks."""
-    job = push.push_job_run(job_id=job_id)
-    if job is None and PushJob.objects.filter(pk=job_id, status__in=PushJob.ACTIVE).exists():
+    try:
+        job = push.push_job_run(job_id=job_id)
+        locked = (
+            job is None and PushJob.objects.filter(pk=job_id, status__in=PushJob.ACTIVE).exists()
+        )
+    except push.DB_UNAVAILABLE as exc:
+        # PostgreSQL restarting or failing over: without this the approved job waited for
+        # beat's resume sweep, 15 minutes (the convergence run, bench/convergence.py,
+        # crashed PostgreSQL just after an approval and saw it).
+        raise self.retry(exc=exc, countdown=5, max_retries=120) from None
+    if locked:
         # Locked. When a worker child is killed mid-job, Celery hands the task back at once
         # (task_reject_on_worker_lost) while the dead child's lease still holds: try again
         # once it may have lapsed. A live holder finishes the job; the retry then finds

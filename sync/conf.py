@@ -47,6 +47,11 @@ DEFAULTS: dict[str, Any] = {
     # A push job's lease (inventory/push/services.py): renewed before every batch and while waiting
     # out throttles, so it lapses this long after its worker died.
     "PUSH_LOCK_TTL": 120.0,
+    # Beat's resume sweep (push_jobs_resume) re-enqueues a queued or running push job
+    # untouched for this long (a running job touches it after every batch): a broker down
+    # at approval, or a worker killed while the task waited out a retry's countdown (Redis
+    # hands such a task back only after CELERY_VISIBILITY_TIMEOUT, an hour).
+    "PUSH_STALE_AFTER": timedelta(minutes=15),
     # CDC windows start this far before the previous poll began: clock skew and changes
     # committed while a poll was reading are re-read (upserts are idempotent).
     "SYNC_CDC_OVERLAP": timedelta(minutes=2),

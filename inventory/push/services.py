@@ -35,10 +35,10 @@ import logging
 from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
+from django import db
 from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Q
@@ -72,9 +72,6 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 BATCH_SIZE = qbo.BATCH_LIMIT
-# Beat's resume sweep (``push_jobs_resume``) re-enqueues a queued or running job untouched
-# for this long; a running job touches it after every batch.
-STALE_AFTER_SECONDS = 15 * 60
 
 Unit = SKUMapping.Unit
 JobStatus = PushJob.Status
@@ -350,12 +347,15 @@ def push_job_retry(*, job_id: int, user: User) -> PushJob:
 
 # ------------------------------------------------------------------ the job
 
+# What a query raises when PostgreSQL cannot be reached or cut the session.
+DB_UNAVAILABLE = (db.OperationalError, db.InterfaceError)
+
 
 def push_jobs_resume() -> list[int]:
     """Beat's safety net: re-enqueue queued or running jobs nobody has touched for a while
     (a broker that was down at approval, a worker killed mid-job). Running one twice is
     harmless: the job lock lets one through and the other finds nothing to do."""
-    cutoff = timezone.now() - timedelta(seconds=STALE_AFTER_SECONDS)
+    cutoff = timezone.now() - conf.duration("PUSH_STALE_AFTER")
     stale = list(
         PushJob.objects.filter(status__in=PushJob.ACTIVE)
         .filter(Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True, approved_at__lt=cutoff))
@@ -400,6 +400,12 @@ def push_job_run(*, job_id: int) -> PushJob | None:
         except (qbo.QBOError, locks.LeaseLost, _Stop) as exc:
             _stopped(job, exc, meter)
             return job
+        except DB_UNAVAILABLE:
+            # PostgreSQL went away (a restart, a failover): nothing is wrong with the job,
+            # so it is not failed for an admin to retry. It stays running, and the task
+            # retries it with the same requestids once the database answers
+            # (inventory/tasks.py); the batch answered meanwhile is not sent twice.
+            raise
         except Exception as exc:
             _stopped(job, exc, meter)
             raise
