@@ -22,9 +22,11 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -136,6 +138,11 @@ class Stack:
         self.web: Program | None = None
         self.workers: list[Program] = []
         self.beat: Program | None = None
+        # Workers that exited without being told to, each restarted by ``_supervise``
+        # as production's process manager (or `make run`) would.
+        self.worker_exits: list[str] = []
+        self._workers_lock = threading.RLock()
+        self._stopping = threading.Event()
 
     # ------------------------------------------------------------ start and stop
 
@@ -188,6 +195,35 @@ class Stack:
             self.beat = Program("beat", self._beat(), self.logs / "beat.log")
             self.beat.start(self.env)
         self._wait_for_web()
+        threading.Thread(target=self._supervise, name="supervise", daemon=True).start()
+
+    def _supervise(self) -> None:
+        """Restart the worker when none is alive, as a process manager does: a Celery
+        worker can exit on its own (kombu's Redis transport raises an "unrecoverable"
+        AttributeError when Redis goes away while the worker holds a task's message)."""
+        while not self._stopping.wait(1.0):
+            with self._workers_lock:
+                if self._stopping.is_set() or any(w.alive for w in self.workers):
+                    continue
+                last = self.workers[-1] if self.workers else None
+                if last is not None and last.process is not None:
+                    reason = last.tail(200)
+                    unrecoverable = [x for x in reason.splitlines() if "Unrecoverable" in x]
+                    self.worker_exits.append(
+                        f"{last.name} exited ({last.process.returncode}): "
+                        + (unrecoverable[-1].strip() if unrecoverable else "see its log")
+                    )
+                try:
+                    self.start_worker()
+                except Exception as exc:  # noqa: BLE001 - try again next second
+                    self.worker_exits.append(f"a restart failed: {exc}")
+
+    @contextmanager
+    def supervision_paused(self) -> Iterator[None]:
+        """No automatic worker restart inside the block (a run that stops the worker on
+        purpose and starts one itself)."""
+        with self._workers_lock:
+            yield
 
     def _environment(self) -> dict[str, str]:
         assert self.postgres is not None and self.redis is not None and self.sandbox is not None
@@ -228,6 +264,7 @@ class Stack:
 
     def stop(self) -> None:
         """Everything that runs, whatever state it is in: programs first, then servers."""
+        self._stopping.set()
         for program in [*self.workers, *(p for p in (self.beat, self.web) if p)]:
             if program.alive:
                 program.stop()
@@ -247,6 +284,10 @@ class Stack:
 
     def start_worker(self) -> Program:
         """A new Celery worker (prefork), waited for until it answers a ping."""
+        with self._workers_lock:
+            return self._start_worker()
+
+    def _start_worker(self) -> Program:
         hostname = f"stack-{len(self.workers) + 1}-{os.urandom(2).hex()}@{socket.gethostname()}"
         argv = [sys.executable, "-m", "celery", "-A", "unefemme", "worker", "--loglevel", "INFO",
                 "--concurrency", str(self.worker_concurrency), "--hostname", hostname,
@@ -258,13 +299,24 @@ class Stack:
         return program
 
     def kill_worker(self) -> int:
-        """kill -9 every live worker (main process and pool); returns how many."""
+        """kill -9 every live worker (main process and pool); returns how many. Hold
+        ``supervision_paused`` around it, or the supervisor starts the next one."""
         killed = 0
-        for program in self.workers:
-            if program.alive:
-                program.kill()
-                killed += 1
+        with self._workers_lock:
+            for program in self.workers:
+                if program.alive:
+                    program.kill()
+                    killed += 1
         return killed
+
+    def restart_worker(self) -> tuple[int, float]:
+        """kill -9 the worker and start a new one: (how many were killed, seconds until the
+        new one answered)."""
+        with self._workers_lock:
+            killed = self.kill_worker()
+            started = time.monotonic()
+            self.start_worker()
+            return killed, time.monotonic() - started
 
     def _wait_for_worker(self, program: Program, hostname: str) -> None:
         from unefemme.celery import app
@@ -309,17 +361,20 @@ class Stack:
         return time.monotonic() - started
 
     def restart_postgres(self) -> float:
-        """Crash PostgreSQL (immediate shutdown: no checkpoint, every connection cut, as a
-        power loss would leave it) and start it again on the same port; on start it
-        recovers from its WAL. Returns the seconds it was down."""
+        """Crash PostgreSQL and start it again on the same port (``crash_postgres``, then
+        ``start_postgres``); returns the seconds it was down."""
+        started = time.monotonic()
+        self.crash_postgres()
+        self.start_postgres()
+        return time.monotonic() - started
+
+    def crash_postgres(self) -> None:
+        """Immediate shutdown: no checkpoint, every connection cut, as a power loss would
+        leave it; on its next start it recovers from its WAL."""
         import psutil
         from django.db import connections
 
-        from devtools.embedded import start_postgres
-
         assert self.postgres is not None
-        started = time.monotonic()
-        port = self.postgres.port
         try:
             postmaster = psutil.Process(self.postgres.pid)
             postmaster.send_signal(signal.SIGQUIT)
@@ -329,8 +384,13 @@ class Stack:
         except psutil.TimeoutExpired:
             postmaster.kill()
         connections.close_all()
-        self.postgres = start_postgres(self.workdir / "postgres", port=port)
-        return time.monotonic() - started
+
+    def start_postgres(self) -> None:
+        """Start the crashed PostgreSQL again, on its port and data."""
+        from devtools.embedded import start_postgres
+
+        assert self.postgres is not None
+        self.postgres = start_postgres(self.workdir / "postgres", port=self.postgres.port)
 
     # ------------------------------------------------------------ helpers for runs
 

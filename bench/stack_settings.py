@@ -14,6 +14,20 @@ from unefemme.settings_test import *  # noqa: F403
 
 SYNC_LOCK_TTL = 6.0
 PUSH_LOCK_TTL = 6.0
+# Production's 15 minutes, compressed like the leases (beat's sweep runs every 10 s here).
+PUSH_STALE_AFTER = 20.0
+
+# A run that compresses QuickBooks' time (qbo_sandbox --time-scale) compresses the client's
+# with it: STACK_QBO_READ_TIMEOUT=3 keeps a timed-out read under the 6 s lease above, as
+# production's 30 s is under its 120 s one (sync/conf.py).
+for _name, _cast in (
+    ("QBO_READ_TIMEOUT", float),
+    ("QBO_BACKOFF_BASE", float),
+    ("QBO_BACKOFF_CAP", float),
+    ("QBO_MAX_RETRIES", int),
+):
+    if f"STACK_{_name}" in os.environ:
+        globals()[_name] = _cast(os.environ[f"STACK_{_name}"])
 
 # Only what a stack's runs exercise: the nightly jobs would add noise to their figures.
 CELERY_BEAT_SCHEDULE = {
