@@ -62,6 +62,15 @@ DEFAULTS: dict[str, Any] = {
     "SYNC_CDC_MAX_AGE": timedelta(days=29, hours=12),
     # Scheduling jitter, as a fraction of each connection's interval.
     "SYNC_JITTER": 0.1,
+    # At most one webhook poll per realm is enqueued at once in this many seconds; the
+    # window's other notifications make the connection due at its end, for beat's next
+    # tick. A storm would otherwise cost a poll each: a poll takes a fraction of a second,
+    # so the realm's lease is free again before the next notification and the rerun flag
+    # never merges them (bench/webhook_storm.py measured 167 polls for 200 deliveries),
+    # spending Intuit's 500 requests a minute on CDC requests that each read one change.
+    # Intuit gathers a realm's events over 1 to 5 minutes, so a realm notified more often
+    # than this is a burst or a retry.
+    "SYNC_WEBHOOK_POLL_SPACING": 10.0,
     # How long a webhook's enqueue may wait for the broker (Intuit wants its 200 in 3 s).
     "SYNC_ENQUEUE_TIMEOUT": 1.0,
 }

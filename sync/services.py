@@ -168,19 +168,13 @@ def connection_sync_request(*, connection: QBOConnection) -> None:
     connection_sync_now(connection=connection, trigger="manual")
 
 
-# At most one webhook poll per realm is enqueued at once in this many seconds (a setting of
-# the same name overrides it). A storm of notifications would otherwise cost a poll each:
-# a poll takes a fraction of a second, so the realm's lease is free again before the next
-# notification arrives and the rerun flag never gets to merge them (bench/webhook_storm.py
-# measured 167 polls for 200 deliveries), spending Intuit's 500 requests a minute on CDC
-# requests that each read one change. Intuit itself gathers a realm's events over 1 to 5
-# minutes in production, so a realm notified more often than this is a burst or a retry.
-WEBHOOK_POLL_SPACING = 10.0
 _WEBHOOK_POLL_KEY = "sync:webhook-poll:"
 
 
 def webhook_poll_spacing() -> float:
-    return float(getattr(settings, "SYNC_WEBHOOK_POLL_SPACING", WEBHOOK_POLL_SPACING))
+    """At most one webhook poll per realm is enqueued at once in this many seconds
+    (``SYNC_WEBHOOK_POLL_SPACING``, sync/conf.py, which says why)."""
+    return conf.seconds("SYNC_WEBHOOK_POLL_SPACING")
 
 
 def webhook_events_received(*, realm_ids: set[str]) -> None:
