@@ -340,22 +340,31 @@ def assign(accounts: list[Account], found: Walk) -> None:
     """Each account's pages: its group's list (its role's, and for partner users their
     partner's), one URL of every page first and the other objects after, each part
     started at a different place for each account of the group, so the group together
-    opens every page within its first few rounds, however short the run."""
+    opens every page within its first round, however short the run."""
     members: dict[tuple[str, int | None], list[Account]] = defaultdict(list)
     for account in accounts:
         members[(account.role, account.partner_id)].append(account)
+    # How many groups open each page: the pages of fewest groups (admins' own) come first,
+    # so a short run still opens each of them, with nobody else to.
+    seen_by: dict[str, int] = defaultdict(int)
+    for targets in found.groups.values():
+        for name in {t.name for t in targets}:
+            seen_by[name] += 1
     for key, group in members.items():
         shared = [t for t in found.groups.get(key, []) if t.only is None]
         firsts: dict[str, Target] = {}
         for target in shared:
             firsts.setdefault(target.name, target)
-        primary = list(firsts.values())
+        primary = sorted(firsts.values(), key=lambda t: seen_by[t.name])
         rest = [t for t in shared if firsts[t.name] is not t]
         for index, account in enumerate(group):
-            # Their own objects first: nobody else opens them.
+            # Their own objects first: nobody else opens them. Then every n-th page of the
+            # group's n people, the rarest first, then the others.
             own = [t for t in found.groups.get(key, []) if t.only == account.email]
+            mine = primary[index :: len(group)]
+            others = [t for t in primary if t not in mine]
             account.urls = (
-                own + _rotated(primary, index, len(group)) + _rotated(rest, index, len(group))
+                own + mine + _rotated(others, index, len(group)) + _rotated(rest, index, len(group))
             )
 
 
