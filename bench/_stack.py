@@ -255,6 +255,8 @@ class Stack:
             "--bind", f"127.0.0.1:{self.web_port}",
             "--workers", str(self.web_workers), "--threads", str(self.web_threads),
             "--worker-class", "gthread", "--timeout", "60", "--graceful-timeout", "5",
+            # Each stack's own: gunicorn's default control socket is one path per user.
+            "--no-control-socket",
         ]  # fmt: skip
 
     def _beat(self) -> list[str]:
