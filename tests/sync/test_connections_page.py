@@ -68,6 +68,7 @@ def finished_run(connection: QBOConnection, **fields: Any) -> SyncRun:
     values: dict[str, Any] = {
         "kind": "poll", "trigger": "schedule", "status": "succeeded", "started_at": started,
         "finished_at": started + timedelta(seconds=12.5), "api_requests": 7, "throttled": 2,
+        "retries": 3,
     }  # fmt: skip
     return SyncRun.objects.create(connection=connection, **{**values, **fields})
 
@@ -263,7 +264,7 @@ def test_a_failed_sync_shows_its_error_and_the_intuit_tid_to_staff(
 
 
 @pytest.mark.django_db
-def test_recent_runs_show_kind_trigger_duration_requests_429s_and_result(
+def test_recent_runs_show_kind_trigger_duration_requests_429s_retries_and_result(
     sam: User, partner_a: Partner
 ) -> None:
     connection = make_connection(partner_a, "1001")
@@ -274,7 +275,7 @@ def test_recent_runs_show_kind_trigger_duration_requests_429s_and_result(
     assert row is not None
     cells = [re.sub(r"<[^>]+>", "", c).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>",
                                                                    row.group(0), re.S)]  # fmt: skip
-    assert cells[1:] == ["Change poll", "schedule", "12.5 s", "7", "2", "Succeeded"]
+    assert cells[1:] == ["Change poll", "schedule", "12.5 s", "7", "2", "3", "Succeeded"]
 
 
 @pytest.mark.django_db
