@@ -108,6 +108,10 @@ class Program:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def _exit_on_sigterm(signum: int, frame: Any) -> None:
+    raise SystemExit(128 + signum)
+
+
 class Stack:
     """PostgreSQL, Redis, qbo_sandbox, web, workers and beat, started in that order."""
 
@@ -141,6 +145,7 @@ class Stack:
         # Workers that exited without being told to, each restarted by ``_supervise``
         # as production's process manager (or `make run`) would.
         self.worker_exits: list[str] = []
+        self.others: list[Program] = []  # started for a run (the activity generator)
         self._workers_lock = threading.RLock()
         self._stopping = threading.Event()
 
@@ -151,6 +156,13 @@ class Stack:
         return f"http://127.0.0.1:{self.web_port}"
 
     def __enter__(self) -> Stack:
+        # A run stopped with SIGTERM (a test's timeout) still stops every server it started:
+        # Python's default for SIGTERM ends the process without running ``__exit__``.
+        if (
+            threading.current_thread() is threading.main_thread()
+            and signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+        ):
+            signal.signal(signal.SIGTERM, _exit_on_sigterm)
         try:
             self.start()
         except BaseException:
@@ -267,7 +279,7 @@ class Stack:
     def stop(self) -> None:
         """Everything that runs, whatever state it is in: programs first, then servers."""
         self._stopping.set()
-        for program in [*self.workers, *(p for p in (self.beat, self.web) if p)]:
+        for program in [*self.others, *self.workers, *(p for p in (self.beat, self.web) if p)]:
             if program.alive:
                 program.stop()
         if self.sandbox is not None:
@@ -407,6 +419,7 @@ class Stack:
             argv += ["--realm", realm]
         program = Program("activity", argv, self.logs / "activity.log")
         program.start(self.env)
+        self.others.append(program)
         return program
 
     def sandbox_config(self, **changes: Any) -> dict[str, Any]:

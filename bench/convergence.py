@@ -396,7 +396,7 @@ def _check(
     job_id: int | None,
     skus: list[int],
 ) -> None:
-    from django.db.models import Sum
+    from django.db.models import Count, Sum
 
     from common import mirror
     from common.models import MirrorVersion
@@ -441,7 +441,9 @@ def _check(
     report.run_retries = totals["x"] or 0
     report.runs = {
         f"{kind} {status}": n
-        for kind, status, n in _grouped(runs, "kind", "status")  # fmt: skip
+        for kind, status, n in runs.values_list("kind", "status")
+        .annotate(n=Count("pk"))
+        .order_by("kind", "status")
     }
     # The run log cannot be matched with the sandbox's counters one for one: the activity
     # generator's requests meet the same faults, and a run killed -9 keeps only the counts
@@ -475,15 +477,6 @@ def _check(
     report.quiet_poll_versions = _quiet_poll(connections)
     if report.quiet_poll_versions != 0:
         report.version_problems.append(f"a quiet poll wrote {report.quiet_poll_versions}")
-
-
-def _grouped(queryset: Any, *names: str) -> list[tuple[Any, ...]]:
-    from django.db.models import Count
-
-    return [
-        (*row[:-1], row[-1])
-        for row in queryset.values_list(*names).annotate(n=Count("pk")).order_by(*names)
-    ]
 
 
 def _quiet_poll(connections: list[QBOConnection]) -> int | None:

@@ -11,41 +11,28 @@ which the run must not touch. It takes no ``db`` fixture.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ARTIFACTS, REPO_ROOT
+from tests.system.bench_run import run_bench
 
 
 def test_the_mirror_converges_through_faults_kills_and_restarts(tmp_path: Path) -> None:
-    out = tmp_path / "convergence.json"
-    env = dict(os.environ)
-    # The stack chooses its own settings and servers; nothing of the test run's may leak in.
-    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / f"convergence-{os.getpid()}.log"
-    with open(log, "wb") as output:
-        done = subprocess.run(
-            [sys.executable, "bench/convergence.py", "--companies", "3", "--scale", "1",
-             "--chaos-seconds", "60", "--push-items", "20", "--converge-timeout", "180",
-             "--seed", "7", "--json", str(out), "--workdir", str(tmp_path / "stack")],
-            cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, timeout=480,
-        )  # fmt: skip
-    assert out.exists(), f"bench/convergence.py exited {done.returncode}:\n{_tail(log)}"
-    found = json.loads(out.read_text())
+    run = run_bench(
+        "convergence.py",
+        ["--companies", "3", "--scale", "1", "--chaos-seconds", "60", "--push-items", "20",
+         "--converge-timeout", "180", "--seed", "7", "--workdir", str(tmp_path / "stack")],
+        tmp_path, timeout=480,
+    )  # fmt: skip
+    found = run.found
     problems = {
         name: found[name]
         for name in ("mirror_differences", "push_problems", "stuck", "version_problems")
         if found[name]
     }
 
-    assert not problems, (problems, _tail(log))
+    assert not problems, (problems, run.tail())
     assert found["log_problems"] == []
-    assert done.returncode == 0
+    assert run.returncode == 0
     # The run really was what it says: the faults happened, the kills and restarts too...
     faults = found["faults_injected"]
     assert sum(faults["5xx"].values()) > 0 and faults["429"] > 0
@@ -62,7 +49,3 @@ def test_the_mirror_converges_through_faults_kills_and_restarts(tmp_path: Path) 
     # Every change has its version, once; the quiet poll at the end wrote none.
     assert found["versions"] >= found["rows_compared"]
     assert found["quiet_poll_versions"] == 0
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -11,13 +11,9 @@ p95); here the figures only have to exist, and the errors be none.
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ARTIFACTS, REPO_ROOT
+from tests.system.bench_run import run_bench
 
 USERS, SECONDS = 40, 20
 
@@ -25,26 +21,17 @@ USERS, SECONDS = 40, 20
 def test_forty_people_browse_every_page_for_twenty_seconds_without_an_error(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "load.json"
-    env = dict(os.environ)
-    # The stack chooses its own settings and servers; nothing of the test run's may leak in.
-    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / f"load-{os.getpid()}.log"
-    with open(log, "wb") as output:
-        done = subprocess.run(
-            [sys.executable, "bench/load.py", "--scale", "1", "--users", str(USERS),
-             "--seconds", str(SECONDS), "--wait", "0.5,1.5", "--spawn-rate", "20",
-             "--history-days", "3", "--push-items", "10", "--sync-interval", "5",
-             "--json", str(out)],
-            cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, timeout=240,
-        )  # fmt: skip
-    assert out.exists(), f"bench/load.py exited {done.returncode} before its figures:\n{_tail(log)}"
-    found = json.loads(out.read_text())
+    run = run_bench(
+        "load.py",
+        ["--scale", "1", "--users", str(USERS), "--seconds", str(SECONDS), "--wait", "0.5,1.5",
+         "--spawn-rate", "20", "--history-days", "3", "--push-items", "10",
+         "--sync-interval", "5"],
+        tmp_path, timeout=240,
+    )  # fmt: skip
+    found = run.found
     stats = found["locust"]
 
-    assert stats["failures"] == 0, (stats["errors"], _tail(log))
+    assert stats["failures"] == 0, (stats["errors"], run.tail())
     assert found["accounts"] == {"admin": 8, "partner": 16, "staff": 16}
     # Every page was opened, exports included: a run requesting nothing cannot pass.
     requested = {line["name"] for line in stats["lines"] if line["requests"] > 0}
@@ -62,7 +49,3 @@ def test_forty_people_browse_every_page_for_twenty_seconds_without_an_error(
     assert push["verdict"] == "ok", push
     syncs = background["Sync runs while the people browsed, failed"]
     assert syncs["verdict"] == "ok", syncs
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])

@@ -12,14 +12,9 @@ therefore takes no ``db`` fixture, and reads the run's figures from its JSON.
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
-import sys
 from pathlib import Path
 
-from tests.conftest import ARTIFACTS, REPO_ROOT
+from tests.system.bench_run import run_bench
 
 DELIVERIES, SECONDS, REALMS, DUPLICATES = 1000, 60, 3, 0.3
 
@@ -27,34 +22,14 @@ DELIVERIES, SECONDS, REALMS, DUPLICATES = 1000, 60, 3, 0.3
 def test_a_storm_of_webhooks_is_acknowledged_in_time_stored_once_coalesced_and_converges(
     tmp_path: Path,
 ) -> None:
-    out = tmp_path / "storm.json"
-    env = dict(os.environ)
-    # The stack chooses its own settings and servers; nothing of the test run's may leak in.
-    for name in ("DJANGO_SETTINGS_MODULE", "DATABASE_URL", "REDIS_URL"):
-        env.pop(name, None)
-    ARTIFACTS.mkdir(exist_ok=True)
-    log = ARTIFACTS / f"webhook-storm-{os.getpid()}.log"
-    command = [
-        sys.executable, "bench/webhook_storm.py", "--deliveries", str(DELIVERIES),
-        "--seconds", str(SECONDS), "--realms", str(REALMS), "--duplicates", str(DUPLICATES),
-        "--json", str(out), "--workdir", str(tmp_path / "stack"),
-    ]  # fmt: skip
-    with open(log, "wb") as output:
-        run = subprocess.Popen(
-            command, cwd=REPO_ROOT, env=env, stdout=output, stderr=subprocess.STDOUT
-        )
-        try:
-            returncode = run.wait(timeout=480)
-        except subprocess.TimeoutExpired:
-            # SIGTERM lets the run stop the servers it started; SIGKILL would orphan them.
-            run.send_signal(signal.SIGTERM)
-            run.wait(timeout=90)
-            raise AssertionError(f"the storm did not finish in 8 minutes:\n{_tail(log)}") from None
-    assert out.exists(), f"bench/webhook_storm.py exited {returncode} before its figures:\n" + (
-        _tail(log)
-    )
-    found = json.loads(out.read_text())
-    context = f"\n{_tail(log, 20)}"
+    run = run_bench(
+        "webhook_storm.py",
+        ["--deliveries", str(DELIVERIES), "--seconds", str(SECONDS), "--realms", str(REALMS),
+         "--duplicates", str(DUPLICATES), "--workdir", str(tmp_path / "stack")],
+        tmp_path, timeout=480,
+    )  # fmt: skip
+    found = run.found
+    context = f"\n{run.tail(20)}"
 
     # The storm happened as asked: real changes, described, duplicated and shuffled.
     assert not found["change_errors"], found["change_errors"]
@@ -78,8 +53,4 @@ def test_a_storm_of_webhooks_is_acknowledged_in_time_stored_once_coalesced_and_c
     assert found["converged"], (found["mirror_differences"], context)
     assert found["realms_equal"] == REALMS
     assert found["passed"], (found["checks"], context)
-    assert returncode == 0, context
-
-
-def _tail(path: Path, lines: int = 60) -> str:
-    return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
+    assert run.returncode == 0, context
