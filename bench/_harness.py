@@ -100,6 +100,20 @@ def connect_demo_company(
     return connection, company
 
 
+def new_catalog_skus(letter: str, wine: str, count: int) -> list[Any]:
+    """``count`` new catalog SKUs no QuickBooks company has yet (codes ``UF-<letter>0000-
+    NV-750``…), for a push job to create as items."""
+    from inventory.catalog.models import CatalogSKU
+
+    return [
+        CatalogSKU.objects.create(
+            code=f"UF-{letter}{n:04d}-NV-750", wine=f"{wine} {n:04d}", format_ml=750,
+            bottles_per_case=12,
+        )
+        for n in range(count)
+    ]  # fmt: skip
+
+
 # ---------------------------------------------------------------- figures and the table
 
 

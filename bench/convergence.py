@@ -44,7 +44,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _harness import Result, connect_demo_company, print_table  # noqa: E402
+from _harness import Result, connect_demo_company, new_catalog_skus, print_table  # noqa: E402
 from _stack import Stack  # noqa: E402
 
 if TYPE_CHECKING:
@@ -137,7 +137,7 @@ def run(args: argparse.Namespace, workdir: Path) -> Report:
     with Stack(workdir, sandbox_args=sandbox_args, environment=environment) as stack:
         stack.sandbox_config(**FAULTS, **WEBHOOK_FAULTS, fault_seed=args.seed)
         connections = _connect(stack, args)
-        skus = _catalog(args.push_items)
+        skus = [sku.pk for sku in new_catalog_skus("C", "Convergence Cuvée", args.push_items)]
         activity = stack.activity(
             [c.realm_id for c in connections], per_minute=args.activity_per_minute, seed=args.seed
         )
@@ -178,18 +178,6 @@ def _connect(stack: Stack, args: argparse.Namespace) -> list[QBOConnection]:
         sync_interval=timedelta(seconds=POLL_SECONDS), next_sync_at=timezone.now()
     )
     return connections
-
-
-def _catalog(count: int) -> list[int]:
-    from inventory.catalog.models import CatalogSKU
-
-    return [
-        CatalogSKU.objects.create(
-            code=f"UF-C{n:04d}-NV-750", wine=f"Convergence Cuvée {n:04d}", format_ml=750,
-            bottles_per_case=12,
-        ).pk
-        for n in range(count)
-    ]  # fmt: skip
 
 
 def _chaos(

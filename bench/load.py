@@ -50,7 +50,7 @@ from typing import TYPE_CHECKING, Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import import_demo  # noqa: E402
 import pages  # noqa: E402
-from _harness import Result, connect_demo_company, print_table  # noqa: E402
+from _harness import Result, connect_demo_company, new_catalog_skus, print_table  # noqa: E402
 from _stack import BENCH, REPO_ROOT, Program, Stack  # noqa: E402
 
 if TYPE_CHECKING:
@@ -459,19 +459,10 @@ class Background:
 def push_draft(big: QBOConnection, items: int) -> int:
     """A draft job creating ``items`` new catalog SKUs as items in the big company."""
     from accounts.models import User
-    from inventory.catalog.models import CatalogSKU
     from inventory.push import services as push
 
     admin = User.objects.get(email=pages.ADMIN_EMAIL)
-    skus = [
-        CatalogSKU.objects.create(
-            code=f"UF-L{n:04d}-NV-750",
-            wine=f"Load Cuvée {n:04d}",
-            format_ml=750,
-            bottles_per_case=12,
-        )  # fmt: skip
-        for n in range(items)
-    ]
+    skus = new_catalog_skus("L", "Load Cuvée", items)
     job = push.push_items_draft(user=admin, partner_id=big.partner_id, sku_ids=[s.pk for s in skus])
     return job.pk
 

@@ -26,6 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _harness import (  # noqa: E402
     Result,
     connect_demo_company,
+    new_catalog_skus,
     print_table,
     sandbox_stats,
     with_sandbox,
@@ -79,7 +80,6 @@ def measure(sandbox: SandboxProcess, count: int) -> PushDemo:
 
     from accounts.models import User
     from accounts.roles import Role
-    from inventory.catalog.models import CatalogSKU
     from inventory.mapping.models import SKUMapping
     from inventory.push import services as push
     from inventory.push.models import PushJob
@@ -92,15 +92,7 @@ def measure(sandbox: SandboxProcess, count: int) -> PushDemo:
     imported = services.connection_sync(connection_id=connection.pk, trigger="bench")
     assert imported is not None and imported.status == "succeeded"
     _, throttled_before = sandbox_stats(sandbox, connection.realm_id)
-    skus = [
-        CatalogSKU.objects.create(
-            code=f"UF-B{n:04d}-NV-750",
-            wine=f"Bench Cuvée {n:04d}",
-            format_ml=750,
-            bottles_per_case=12,
-        )  # fmt: skip
-        for n in range(count)
-    ]
+    skus = new_catalog_skus("B", "Bench Cuvée", count)
     batches = -(-count // 30)
 
     def execute(job: PushJob, label: str, minimum: int) -> PushRun:
