@@ -102,6 +102,15 @@ class QBOInvoice(SalesDocument):
         indexes = [
             models.Index(fields=["connection", "balance"]),
             models.Index(fields=["connection", "due_date"]),
+            # The reports' narrow copy of the table: the aggregates over every invoice
+            # (aging, placements, sell-through) read only these columns, and an index-only
+            # scan of them skips the heap, whose rows each carry the invoice's raw
+            # document (~1.4 KB inline): 10 MB read instead of 170 MB at ~100,000 invoices.
+            models.Index(
+                fields=["connection", "txn_date"],
+                include=["id", "customer_qbo_id", "voided", "balance", "due_date", "currency"],
+                name="invoice_report_cover",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -268,6 +277,22 @@ class QBOPayment(MirroredRecord):
             models.UniqueConstraint(
                 fields=["connection", "qbo_id"], name="payment_unique_per_realm"
             )
+        ]
+        # As the invoices' (QBOInvoice.Meta): the unapplied-cash and receipts figures read
+        # these columns of every payment without the raw documents beside them.
+        indexes = [
+            models.Index(
+                fields=["connection", "txn_date"],
+                include=[
+                    "id",
+                    "customer_qbo_id",
+                    "currency",
+                    "voided",
+                    "unapplied_amt",
+                    "total_amt",
+                ],
+                name="payment_report_cover",
+            ),
         ]
 
     def __str__(self) -> str:
