@@ -31,6 +31,7 @@ from psycopg.types.json import Json, Jsonb
 
 from accounts.access import ConnectionScopedQuerySet
 
+from . import generations
 from .db import copy_text
 from .qbo_json import json_default, parse_time
 
@@ -434,6 +435,8 @@ def mirror_write(prepared: Prepared, *, run_id: int | None = None) -> Applied:
                 ).delete()
             result.unchanged += len(prepared.deleted_ids) - result.deleted
         if not prepared.live:
+            if result.deleted:
+                generations.bump(generations.mirror(prepared.connection_id))
             return result
         written = _upsert(
             _table(spec.model),
@@ -464,6 +467,10 @@ def mirror_write(prepared: Prepared, *, run_id: int | None = None) -> Applied:
             copy_text(
                 children.name, [parent, *children.columns], lines, csv_nulls=children.nullable
             )
+        if result.wrote:
+            # In this transaction: cached figures of this company are recomputed exactly
+            # when the change becomes visible (common.generations).
+            generations.bump(generations.mirror(prepared.connection_id))
     return result
 
 
@@ -788,4 +795,5 @@ def mirror_prune(
             seen_at=timezone.now(),
         )
         manager.filter(pk__in=list(gone)).delete()
+        generations.bump(generations.mirror(connection_id))
     return len(gone)

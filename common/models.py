@@ -101,3 +101,16 @@ class MirrorVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.entity} {self.qbo_id} {self.kind} ({self.seen_at:%Y-%m-%d %H:%M})"
+
+
+class Generation(models.Model):
+    """A counter that moves whenever what cached figures read changes (common.generations).
+
+    Written only by ``common.generations.bump`` and by the triggers of common migration
+    0004, in the transaction of the change itself."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}"

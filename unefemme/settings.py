@@ -207,6 +207,10 @@ CACHES = {
         "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
     }
 }
+# The longest an expensive figure (the accounts report's rows) is kept in the cache. It is
+# recomputed as soon as the mirror or the catalog it reads changes (common.generations);
+# this is only the safety net. 0 keeps nothing.
+FIGURES_CACHE_SECONDS = env_int("FIGURES_CACHE_SECONDS", 600)
 
 # --- Authentication ---------------------------------------------------------------------
 

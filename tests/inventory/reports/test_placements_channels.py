@@ -85,10 +85,11 @@ def test_each_account_carries_its_channel_and_the_filter_keeps_one(
 def test_one_statement_plus_the_channels_queries(history: QBOConnection, sam: User) -> None:
     with CaptureQueriesContext(db_connection) as ctx:
         placements(user=sam, start=MARCH[0], end=MARCH[1])
-    assert len(ctx.captured_queries) == 1 + 4
+    # The scope's company ids (the figures cache's key), the statement, the channels'.
+    assert len(ctx.captured_queries) == 1 + 1 + 4
     with CaptureQueriesContext(db_connection) as ctx:
         placements(user=sam, start=date(2020, 3, 1), end=date(2020, 3, 31))  # no account
-    assert len(ctx.captured_queries) == 1
+    assert len(ctx.captured_queries) == 1 + 1
 
 
 def test_the_pages_filter_count_and_export_by_channel(

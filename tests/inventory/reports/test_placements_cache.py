@@ -1,0 +1,120 @@
+"""The accounts report's rows come from the figures cache (common.generations) at the
+~100,000-invoice scale's cost of a few hundred milliseconds each: kept per reader's scope,
+recomputed the moment a sync writes a change of a company in it or anyone changes the
+mappings, and never handed to a reader of another scope."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from django.core.cache import cache
+from django.db import connection as db_connection
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from accounts.models import User
+from common.mirror import mirror_apply
+from inventory.mapping.models import QBOItem, SKUMapping
+from inventory.reports.placements import accounts_buying_by_month, placements
+from sync.models import QBOConnection
+
+from .test_placements import MARCH, account, mapped_item, sale
+
+
+def invoice_json(qbo_id: str, item: QBOItem, customer: str, qty: int, on: date) -> dict[str, Any]:
+    """An invoice as QuickBooks sends it, for the sync's write path."""
+    return {
+        "Id": qbo_id,
+        "SyncToken": "0",
+        "DocNumber": qbo_id,
+        "CustomerRef": {"value": customer},
+        "TxnDate": on.isoformat(),
+        "TotalAmt": Decimal(qty * 10),
+        "Balance": Decimal(0),
+        "MetaData": {"LastUpdatedTime": f"{on.isoformat()}T10:00:00-08:00"},
+        "Line": [
+            {
+                "Id": "1",
+                "DetailType": "SalesItemLineDetail",
+                "Amount": Decimal(qty * 10),
+                "SalesItemLineDetail": {"ItemRef": {"value": item.qbo_id}, "Qty": qty},
+            }
+        ],
+    }
+
+
+def names(user: User) -> dict[str, Decimal]:
+    report = placements(user=user, start=MARCH[0], end=MARCH[1])
+    return {a.name: a.net for row in report.rows for a in row.accounts}
+
+
+@pytest.fixture
+def cached() -> Any:
+    cache.clear()
+    with override_settings(FIGURES_CACHE_SECONDS=60):
+        yield
+    cache.clear()
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("cached")
+def test_a_kept_report_is_read_without_its_statement_and_each_scope_has_its_own(
+    sam: User, alice: User, bob: User, books_a: QBOConnection, books_b: QBOConnection
+) -> None:
+    sale("invoice", mapped_item(books_a, "UF-CAL-NV-750"), account(books_a, "Bistro A"), 3,
+         date(2025, 3, 10))  # fmt: skip
+    sale("invoice", mapped_item(books_b, "UF-CAL-NV-750"), account(books_b, "Bistro B"), 4,
+         date(2025, 3, 11))  # fmt: skip
+    assert names(sam) == {"Bistro A": 3, "Bistro B": 4}
+    with CaptureQueriesContext(db_connection) as second:
+        assert names(sam) == {"Bistro A": 3, "Bistro B": 4}
+    assert not any("UNION ALL" in q["sql"] for q in second.captured_queries)
+    # Each partner's people: their own accounts only, whatever staff's answer kept.
+    assert names(alice) == {"Bistro A": 3}
+    assert names(bob) == {"Bistro B": 4}
+    assert names(alice) == {"Bistro A": 3}
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("cached")
+def test_a_change_the_sync_writes_shows_at_once(
+    sam: User, alice: User, books_a: QBOConnection
+) -> None:
+    item = mapped_item(books_a, "UF-CAL-NV-750")
+    bistro, shop = account(books_a, "Bistro A"), account(books_a, "Shop A")
+    sale("invoice", item, bistro, 3, date(2025, 3, 10))
+    assert names(sam) == names(alice) == {"Bistro A": 3}
+    monthly = accounts_buying_by_month(
+        user=sam, partner_id=books_a.partner_id, sku="UF-CAL-NV-750", start=MARCH[0],
+        end=MARCH[1],
+    )  # fmt: skip
+    assert monthly == [(date(2025, 3, 1), 1)]
+    mirror_apply(
+        connection_id=books_a.pk,
+        entity="Invoice",
+        objects=[invoice_json("9001", item, shop, 5, date(2025, 3, 12))],
+    )
+    assert names(sam) == names(alice) == {"Bistro A": 3, "Shop A": 5}
+    monthly = accounts_buying_by_month(
+        user=sam, partner_id=books_a.partner_id, sku="UF-CAL-NV-750", start=MARCH[0],
+        end=MARCH[1],
+    )  # fmt: skip
+    assert monthly == [(date(2025, 3, 1), 2)]
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("cached")
+def test_a_mapping_change_shows_at_once(sam: User, books_a: QBOConnection) -> None:
+    item = mapped_item(books_a, "UF-CAL-NV-750")
+    sale("invoice", item, account(books_a, "Bistro A"), 3, date(2025, 3, 10))
+    assert names(sam) == {"Bistro A": 3}
+    # Cases of 12, not bottles: a bulk update, which sends no signal.
+    SKUMapping.objects.filter(item_qbo_id=item.qbo_id).update(
+        unit=SKUMapping.Unit.CASE, bottles_per_unit=12
+    )
+    assert names(sam) == {"Bistro A": 36}
+    SKUMapping.objects.filter(item_qbo_id=item.qbo_id).delete()
+    assert names(sam) == {}
