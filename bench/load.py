@@ -611,16 +611,21 @@ def _children_seconds() -> float:
 
 
 def _seconds(roots: list[Any]) -> dict[tuple[int, float], float]:
-    """CPU seconds (user + system) of every process alive in the trees under ``roots``,
-    by (pid, start time). A process that ends before the load does is left out at its
-    end: its share is counted under "everything else"."""
+    """CPU seconds of every process alive in the trees under ``roots``, by (pid, start
+    time): its own (user + system) and its children's that it has waited for. A process
+    that ends during the load is then counted in its parent's: PostgreSQL's backends come
+    and go with the connections (the web's are recycled every ``DB_CONN_MAX_AGE``), and
+    left out they made most of the database's CPU look like "everything else". One that
+    began before the load is counted whole when it ends: a slight overcount."""
     found = {}
     for root in roots:
         with contextlib.suppress(Exception):
             for one in [root, *root.children(recursive=True)]:
                 with contextlib.suppress(Exception):
-                    times = one.cpu_times()
-                    found[(one.pid, one.create_time())] = times.user + times.system
+                    t = one.cpu_times()
+                    found[(one.pid, one.create_time())] = (
+                        t.user + t.system + t.children_user + t.children_system
+                    )
     return found
 
 
