@@ -108,7 +108,15 @@ class QBOInvoice(SalesDocument):
             # document (~1.4 KB inline): 10 MB read instead of 170 MB at ~100,000 invoices.
             models.Index(
                 fields=["connection", "txn_date"],
-                include=["id", "customer_qbo_id", "voided", "balance", "due_date", "currency"],
+                include=[
+                    "id",
+                    "customer_qbo_id",
+                    "customer_name",
+                    "voided",
+                    "balance",
+                    "due_date",
+                    "currency",
+                ],
                 name="invoice_report_cover",
             ),
         ]
@@ -279,7 +287,10 @@ class QBOPayment(MirroredRecord):
             )
         ]
         # As the invoices' (QBOInvoice.Meta): the unapplied-cash and receipts figures read
-        # these columns of every payment without the raw documents beside them.
+        # these columns of every payment without the raw documents beside them. Billing
+        # migration 0007 adds one more, in SQL because Django cannot say NULLS LAST with
+        # INCLUDE: payment_last_per_customer, each customer's payments newest first, which
+        # the receivables page's "last payment" reads in order instead of sorting them all.
         indexes = [
             models.Index(
                 fields=["connection", "txn_date"],
