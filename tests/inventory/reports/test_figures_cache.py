@@ -1,7 +1,7 @@
-"""The accounts report's rows come from the figures cache (common.generations) at the
-~100,000-invoice scale's cost of a few hundred milliseconds each: kept per reader's scope,
-recomputed the moment a sync writes a change of a company in it or anyone changes the
-mappings, and never handed to a reader of another scope."""
+"""The accounts report's rows and the sell-through report's grouped lines come from the
+figures cache (common.generations), each a few hundred milliseconds at the ~100,000-invoice
+scale: kept per reader's scope, recomputed the moment a sync writes a change of a company in
+it or anyone changes the mappings, and never handed to a reader of another scope."""
 
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from accounts.models import User
 from common.mirror import mirror_apply
 from inventory.mapping.models import QBOItem, SKUMapping
 from inventory.reports.placements import accounts_buying_by_month, placements
+from inventory.reports.sell_through import sell_through_report
 from sync.models import QBOConnection
 
 from .test_placements import MARCH, account, mapped_item, sale
@@ -118,3 +119,38 @@ def test_a_mapping_change_shows_at_once(sam: User, books_a: QBOConnection) -> No
     assert names(sam) == {"Bistro A": 36}
     SKUMapping.objects.filter(item_qbo_id=item.qbo_id).delete()
     assert names(sam) == {}
+
+
+def sold(user: User) -> dict[str, Decimal]:
+    report = sell_through_report(user=user, start=MARCH[0], end=MARCH[1])
+    return {f"{row.partner} {row.sku}": row.sold for row in report.rows}
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("cached")
+def test_sell_through_is_kept_per_scope_and_follows_the_sync_and_the_mappings(
+    sam: User, alice: User, bob: User, books_a: QBOConnection, books_b: QBOConnection
+) -> None:
+    item_a = mapped_item(books_a, "UF-CAL-NV-750")
+    sale("invoice", item_a, account(books_a, "Bistro A"), 3, date(2025, 3, 10))
+    sale("invoice", mapped_item(books_b, "UF-CAL-NV-750"), account(books_b, "Bistro B"), 4,
+         date(2025, 3, 11))  # fmt: skip
+    a, b = books_a.partner.name, books_b.partner.name
+    assert sold(sam) == {f"{a} UF-CAL-NV-750": 3, f"{b} UF-CAL-NV-750": 4}
+    with CaptureQueriesContext(db_connection) as second:
+        assert sold(sam) == {f"{a} UF-CAL-NV-750": 3, f"{b} UF-CAL-NV-750": 4}
+    assert not any("UNION" in q["sql"] for q in second.captured_queries)
+    assert sold(alice) == {f"{a} UF-CAL-NV-750": 3}
+    assert sold(bob) == {f"{b} UF-CAL-NV-750": 4}
+    mirror_apply(
+        connection_id=books_a.pk,
+        entity="Invoice",
+        objects=[invoice_json("9002", item_a, account(books_a, "Shop A"), 5, date(2025, 3, 12))],
+    )
+    assert sold(sam) == {f"{a} UF-CAL-NV-750": 8, f"{b} UF-CAL-NV-750": 4}
+    assert sold(alice) == {f"{a} UF-CAL-NV-750": 8}
+    # The mappings are read fresh, not kept with the lines.
+    SKUMapping.objects.filter(item_qbo_id=item_a.qbo_id).update(
+        unit=SKUMapping.Unit.CASE, bottles_per_unit=12
+    )
+    assert sold(alice) == {f"{a} UF-CAL-NV-750": 96}
