@@ -11,6 +11,7 @@ from sync import conf
 from .channels import services as channels
 from .push import services as push
 from .push.models import PushJob
+from .reports import placements
 
 
 # Limits below CELERY_VISIBILITY_TIMEOUT (3600 s). A job cut short by its limit stops with
@@ -56,3 +57,10 @@ def customer_types_refresh(connection_id: int) -> int | None:
 def customer_types_nightly() -> list[int]:
     """Beat's nightly entry: enqueue one refresh per live connection."""
     return channels.customer_types_schedule()
+
+
+@shared_task(soft_time_limit=60, time_limit=70, ignore_result=True)
+def placements_refresh(question_key: str) -> bool:
+    """Recompute the accounts report's rows a reader found stale (inventory.reports
+    .placements, ``_fetch``), so the next readers find them in the cache."""
+    return placements.rows_refresh(question_key=question_key)

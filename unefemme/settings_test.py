@@ -71,3 +71,4 @@ WHITENOISE_AUTOREFRESH = True
 # figures' counters, so a figure cached before such a write would be read after it: off,
 # except in the tests of the cache itself (tests/common/test_generations.py).
 FIGURES_CACHE_SECONDS = 0
+FIGURES_STALE_SECONDS = 0

@@ -270,16 +270,40 @@ def _fetch(name: str, connection_ids: list[int], sql: str, params: list[Any]) ->
     it reads has changed since (common.generations): the companies' mirrors, and the catalog,
     mappings and partners (``reference``). At the ~100,000-invoice scale the statement reads
     every sales line of a year, a few hundred milliseconds, and the dashboard, the accounts
-    page, its export and an account row's page all ask for it."""
+    page, its export and an account row's page all ask for it.
 
-    def run() -> list[Any]:
-        with db.cursor() as cursor:
-            cursor.execute(sql, params)
-            rows: list[Any] = cursor.fetchall()
-        return rows
-
+    When a sync has changed them, the last rows computed are read for up to
+    ``FIGURES_STALE_SECONDS`` while the worker computes the new ones (``rows_refresh``): a
+    busy company's webhooks bring a sync every few seconds, and each reader paying for the
+    statement after each of them was what kept these pages over a second under load."""
     depends_on = [generations.REFERENCE, *map(generations.mirror, connection_ids)]
-    return generations.cached(f"placements.{name}", (sql, params), depends_on, run)
+    return generations.cached(
+        f"placements.{name}", (sql, params), depends_on, lambda: _rows(sql, params),
+        refresh=_refresh_later,
+    )  # fmt: skip
+
+
+def _rows(sql: str, params: list[Any]) -> list[Any]:
+    with db.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows: list[Any] = cursor.fetchall()
+    return rows
+
+
+def _refresh_later(question_key: str) -> None:
+    from common.publish import publish_quietly
+    from inventory.tasks import placements_refresh
+
+    # From a page: a broker outage must not fail it. The rows then age past the stale
+    # window, and the next reader computes them.
+    publish_quietly(placements_refresh, question_key)
+
+
+def rows_refresh(*, question_key: str) -> bool:
+    """The worker's recomputation of rows a reader found stale (``_fetch``). The question is
+    the statement and its parameters, as ``_fetch`` built them and kept them in the cache
+    (Redis, trusted as the task queue is)."""
+    return generations.recompute(question_key, lambda key: _rows(*key))
 
 
 def _moves(since: date, end: date, sku: str = "") -> tuple[str, list[Any]]:

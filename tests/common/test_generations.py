@@ -199,3 +199,52 @@ def test_an_unreachable_cache_costs_the_computation_never_the_answer(
         assert generations.cached("test", ("k",), [], compute) == "figure"
     assert compute.calls == 2
     assert "figures cache unreachable" in caplog.text
+
+
+@pytest.mark.django_db
+@override_settings(FIGURES_CACHE_SECONDS=60, FIGURES_STALE_SECONDS=30)
+def test_with_a_refresh_the_last_figure_is_read_while_the_worker_recomputes_it() -> None:
+    from django.core.cache import cache
+
+    cache.clear()
+    values = iter(["first", "second", "third"])
+    computed: list[str] = []
+
+    def compute() -> str:
+        computed.append(next(values))
+        return computed[-1]
+
+    asked: list[str] = []
+
+    def read() -> str:
+        return generations.cached("test", ("k",), ["x"], compute, refresh=asked.append)
+
+    assert read() == "first" and asked == []
+    generations.bump("x")
+    # The counter moved: the reader gets the last figure, and the worker is asked once.
+    assert read() == "first"
+    assert read() == "first"
+    assert computed == ["first"] and len(asked) == 1
+    # The worker's side: computed under the current counters and kept for the readers.
+    assert generations.recompute(asked[0], lambda key: compute())
+    assert computed == ["first", "second"]
+    assert read() == "second" and computed == ["first", "second"]
+    # A question gone from the cache (Redis restarted) is left to the next reader.
+    assert not generations.recompute("figures:question:gone", lambda key: compute())
+
+
+@pytest.mark.django_db
+@override_settings(FIGURES_CACHE_SECONDS=60, FIGURES_STALE_SECONDS=1)
+def test_a_figure_older_than_the_stale_window_is_recomputed_by_its_reader() -> None:
+    import time
+
+    from django.core.cache import cache
+
+    cache.clear()
+    compute = Counting("figure")
+    asked: list[str] = []
+    generations.cached("test", ("k",), ["x"], compute, refresh=asked.append)
+    time.sleep(1.2)
+    generations.bump("x")
+    generations.cached("test", ("k",), ["x"], compute, refresh=asked.append)
+    assert compute.calls == 2 and asked == []

@@ -154,3 +154,32 @@ def test_sell_through_is_kept_per_scope_and_follows_the_sync_and_the_mappings(
         unit=SKUMapping.Unit.CASE, bottles_per_unit=12
     )
     assert sold(alice) == {f"{a} UF-CAL-NV-750": 96}
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("cached")
+def test_with_a_stale_window_readers_get_the_last_rows_until_the_worker_recomputed_them(
+    sam: User, books_a: QBOConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inventory.reports import placements as module
+    from inventory.tasks import placements_refresh
+
+    # The one seam: publishing the task. Its body runs here, as the worker would run it.
+    published: list[str] = []
+    monkeypatch.setattr(module, "_refresh_later", published.append)
+    item = mapped_item(books_a, "UF-CAL-NV-750")
+    sale("invoice", item, account(books_a, "Bistro A"), 3, date(2025, 3, 10))
+    with override_settings(FIGURES_STALE_SECONDS=30):
+        assert names(sam) == {"Bistro A": 3}
+        mirror_apply(
+            connection_id=books_a.pk,
+            entity="Invoice",
+            objects=[invoice_json("9003", item, account(books_a, "Shop A"), 5, date(2025, 3, 12))],
+        )
+        assert names(sam) == {"Bistro A": 3}  # the last rows, while the worker is asked
+        assert len(published) == 1
+        assert placements_refresh(published[0]) is True
+        with CaptureQueriesContext(db_connection) as after:
+            assert names(sam) == {"Bistro A": 3, "Shop A": 5}
+        assert not any("UNION ALL" in q["sql"] for q in after.captured_queries)
+        assert len(published) == 1
