@@ -12,8 +12,10 @@ import os
 
 from unefemme.settings_test import *  # noqa: F403
 
-# Production's: a stack's data arrives through the sync's write path only.
+# Production's (the test settings turn both off): a stack's data arrives through the sync's
+# write path only.
 FIGURES_CACHE_SECONDS = 600
+FIGURES_STALE_SECONDS = 30
 SYNC_LOCK_TTL = 6.0
 PUSH_LOCK_TTL = 6.0
 # Production's 15 minutes, compressed like the leases (beat's sweep runs every 10 s here).
