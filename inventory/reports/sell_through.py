@@ -244,6 +244,79 @@ def _grouped(
     return grouped
 
 
+def _lines(
+    scope_ids: list[int],
+    vendors: list[tuple[int, str]],
+    start: date,
+    end: date,
+    grouping: str,
+) -> list[Any]:
+    """Every bill, vendor credit, open purchase order and sales line of the companies
+    ``scope_ids`` for ``start``..``end``, grouped by kind, company, item and period: one
+    statement. ``vendors``: each company's Une Femme vendor, (company, vendor id)."""
+
+    def dated(model: Any, document: str) -> QuerySet[Any]:
+        lines: QuerySet[Any] = model.objects.filter(
+            **{
+                f"{document}__connection_id__in": scope_ids,
+                f"{document}__txn_date__gte": start,
+                f"{document}__txn_date__lte": end,
+            }
+        )
+        return lines
+
+    def from_une_femme(lines: QuerySet[Any], document: str) -> QuerySet[Any]:
+        # Only the connection's own Une Femme vendor: one (company, vendor) pair each.
+        only = Q(pk__in=[])
+        for conn_id, vendor_id in vendors:
+            only |= Q(
+                **{f"{document}__connection_id": conn_id, f"{document}__vendor_qbo_id": vendor_id}
+            )
+        return lines.filter(only, detail_type=PurchaseLine.ITEM_BASED)
+
+    def sales(model: Any, document: str, kind: str) -> QuerySet[Any]:
+        lines = dated(model, document).filter(
+            **{f"{document}__voided": False}, detail_type=SALES_ITEM
+        )
+        return _grouped(lines, document=document, kind=kind, grouping=grouping)
+
+    bills = from_une_femme(dated(QBOBillLine, "bill"), "bill")
+    credits = from_une_femme(dated(QBOVendorCreditLine, "vendor_credit"), "vendor_credit")
+    orders = from_une_femme(
+        QBOPurchaseOrderLine.objects.filter(
+            purchase_order__connection_id__in=scope_ids,
+            purchase_order__po_status=QBOPurchaseOrder.Status.OPEN,
+        ),
+        "purchase_order",
+    )
+    parts = [
+        _grouped(bills, document="bill", kind="received", grouping=grouping),
+        _grouped(
+            credits, document="vendor_credit", kind="returned_to_une_femme", grouping=grouping
+        ),
+        _grouped(orders, document="purchase_order", kind="on_order", grouping=None),
+        sales(QBOInvoiceLine, "invoice", "sold"),
+        sales(QBOSalesReceiptLine, "sales_receipt", "sold"),
+        sales(QBOCreditMemoLine, "credit_memo", "returned"),
+        sales(QBORefundReceiptLine, "refund_receipt", "returned"),
+    ]
+    return list(parts[0].union(*parts[1:], all=True))
+
+
+def _refresh_later(question_key: str) -> None:
+    from common.publish import publish_quietly
+    from inventory.tasks import sell_through_refresh
+
+    # From a page: a broker outage must not fail it (the lines then age past the window,
+    # and the next reader computes them).
+    publish_quietly(sell_through_refresh, question_key)
+
+
+def lines_refresh(*, question_key: str) -> bool:
+    """The worker's recomputation of grouped lines a reader found stale."""
+    return generations.recompute(question_key, lambda key: _lines(*key))
+
+
 def sell_through_report(
     *,
     user: User,
@@ -265,61 +338,18 @@ def sell_through_report(
     vendors = une_femme_vendor_ids(pk for pk, _ in scope)
     without_vendor = sorted(name for pk, name in scope if pk not in vendors)
 
-    def dated(model: Any, document: str) -> QuerySet[Any]:
-        lines: QuerySet[Any] = model.objects.filter(
-            **{
-                f"{document}__connection_id__in": [pk for pk, _ in scope],
-                f"{document}__txn_date__gte": start,
-                f"{document}__txn_date__lte": end,
-            }
-        )
-        return lines
-
-    def from_une_femme(lines: QuerySet[Any], document: str) -> QuerySet[Any]:
-        # Only the connection's own Une Femme vendor: one (company, vendor) pair each.
-        only = Q(pk__in=[])
-        for conn_id, vendor_id in vendors.items():
-            only |= Q(
-                **{f"{document}__connection_id": conn_id, f"{document}__vendor_qbo_id": vendor_id}
-            )
-        return lines.filter(only, detail_type=PurchaseLine.ITEM_BASED)
-
-    def sales(model: Any, document: str, kind: str) -> QuerySet[Any]:
-        lines = dated(model, document).filter(
-            **{f"{document}__voided": False}, detail_type=SALES_ITEM
-        )
-        return _grouped(lines, document=document, kind=kind, grouping=grouping)
-
-    bills = from_une_femme(dated(QBOBillLine, "bill"), "bill")
-    credits = from_une_femme(dated(QBOVendorCreditLine, "vendor_credit"), "vendor_credit")
-    orders = from_une_femme(
-        QBOPurchaseOrderLine.objects.filter(
-            purchase_order__connection_id__in=[pk for pk, _ in scope],
-            purchase_order__po_status=QBOPurchaseOrder.Status.OPEN,
-        ),
-        "purchase_order",
-    )
-    parts = [
-        _grouped(bills, document="bill", kind="received", grouping=grouping),
-        _grouped(
-            credits, document="vendor_credit", kind="returned_to_une_femme", grouping=grouping
-        ),
-        _grouped(orders, document="purchase_order", kind="on_order", grouping=None),
-        sales(QBOInvoiceLine, "invoice", "sold"),
-        sales(QBOSalesReceiptLine, "sales_receipt", "sold"),
-        sales(QBOCreditMemoLine, "credit_memo", "returned"),
-        sales(QBORefundReceiptLine, "refund_receipt", "returned"),
-    ]
-    grouped = parts[0].union(*parts[1:], all=True)
     scope_ids = sorted(pk for pk, _ in scope)
     # Every line of the period grouped: a few hundred milliseconds over a year at the
     # ~100,000-invoice scale, and read only from these companies' mirrors, so kept until a
-    # sync changes one of them (common.generations). The mappings are applied below, fresh.
+    # sync changes one of them (common.generations), and while a busy company's syncs keep
+    # changing them, read as last computed for up to FIGURES_STALE_SECONDS while the worker
+    # recomputes them (bottles, not money). The mappings are applied below, fresh.
     grouped_rows = generations.cached(
         "sell_through.lines",
         (scope_ids, sorted(vendors.items()), start, end, grouping),
         [generations.mirror(pk) for pk in scope_ids],
-        lambda: list(grouped),
+        lambda: _lines(scope_ids, sorted(vendors.items()), start, end, grouping),
+        refresh=_refresh_later,
     )
 
     # Every mapping in scope, even with a SKU filter: a line of an item mapped to another

@@ -183,3 +183,29 @@ def test_with_a_stale_window_readers_get_the_last_rows_until_the_worker_recomput
             assert names(sam) == {"Bistro A": 3, "Shop A": 5}
         assert not any("UNION ALL" in q["sql"] for q in after.captured_queries)
         assert len(published) == 1
+
+
+@pytest.mark.django_db
+@pytest.mark.usefixtures("cached")
+def test_sell_through_too_is_read_as_last_computed_until_the_worker_recomputed_it(
+    sam: User, books_a: QBOConnection, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from inventory.reports import sell_through as module
+    from inventory.tasks import sell_through_refresh
+
+    published: list[str] = []
+    monkeypatch.setattr(module, "_refresh_later", published.append)
+    item = mapped_item(books_a, "UF-CAL-NV-750")
+    sale("invoice", item, account(books_a, "Bistro A"), 3, date(2025, 3, 10))
+    a = books_a.partner.name
+    with override_settings(FIGURES_STALE_SECONDS=30):
+        assert sold(sam) == {f"{a} UF-CAL-NV-750": 3}
+        mirror_apply(
+            connection_id=books_a.pk,
+            entity="Invoice",
+            objects=[invoice_json("9004", item, account(books_a, "Shop A"), 5, date(2025, 3, 12))],
+        )
+        assert sold(sam) == {f"{a} UF-CAL-NV-750": 3}
+        assert len(published) == 1
+        assert sell_through_refresh(published[0]) is True
+        assert sold(sam) == {f"{a} UF-CAL-NV-750": 8}
