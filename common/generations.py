@@ -84,69 +84,74 @@ def cached(
     *,
     refresh: Callable[[str], None] | None = None,
 ) -> T:
-    """``compute()``, kept in the cache under ``namespace``, ``key`` (what the figure was
-    asked for, the reader's scope included) and the current values of ``depends_on``, for
-    at most ``FIGURES_CACHE_SECONDS`` (0: never kept).
+    """``compute()``, kept in the cache for the question ``namespace`` and ``key`` (what the
+    figure was asked for, the reader's scope included) with the values of the counters
+    ``depends_on`` it was computed at, and given back while they have not moved; for at most
+    ``FIGURES_CACHE_SECONDS`` (0: never kept). One entry per question, replaced by each
+    new figure: a company whose syncs move its counters every few seconds does not leave a
+    figure per value in Redis, which is also the task queue (README: noeviction).
 
     The time limit is a safety net, not the rule: a figure is recomputed as soon as one of
     its counters moves. Redis being down costs the figure's computation, never the page:
     the cache is read and written on a best-effort basis.
 
     With ``refresh``, a figure whose counters moved is not recomputed by its reader while
-    the last one computed for the same question is at most ``FIGURES_STALE_SECONDS`` old:
-    the reader gets that one, and ``refresh`` is called (once per new value of the
-    counters) with the key of the question, for the worker to recompute it
-    (``recompute``). For figures that change with every sync of a busy company, whose
-    readers would otherwise each pay for them (docs/architecture.md, "Cached figures")."""
+    the one kept is at most ``FIGURES_STALE_SECONDS`` old: the reader gets that one, and
+    ``refresh`` is called (once per new value of the counters) with the question's cache
+    key, for the worker to recompute it (``recompute``). For figures that change with every
+    sync of a busy company, whose readers would otherwise each pay for them
+    (docs/architecture.md, "Cached figures")."""
     seconds = settings.FIGURES_CACHE_SECONDS
     if seconds <= 0:
         return compute()
     key, depends_on = tuple(key), list(depends_on)
     as_of = time.time()
-    counters = current(depends_on)
-    cache_key = f"figures:{namespace}:{_digest((key, sorted(counters.items())))}"
-    question = _digest((namespace, key))
-    latest_key = f"figures:latest:{question}"
+    counters = sorted(current(depends_on).items())
+    question_key = f"figures:{namespace}:{_digest((namespace, key))}"
     try:
-        found = cache.get(cache_key)
-        if found is not None:
-            value: T = found[0]
-            return value
+        kept = cache.get(question_key)
+        if kept is not None and kept["counters"] == counters:
+            found: T = kept["value"]
+            return found
         stale = settings.FIGURES_STALE_SECONDS
-        if refresh is not None and stale > 0 and not _FRESH.get():
-            latest = cache.get(latest_key)
-            if latest is not None and as_of - latest[1] <= stale:
-                question_key = f"figures:question:{question}"
-                cache.set(question_key, (namespace, key, depends_on), seconds)
-                if cache.add(f"{cache_key}:refreshing", 1, stale):
-                    refresh(question_key)
-                kept: T = latest[0]
-                return kept
+        if (
+            kept is not None
+            and refresh is not None
+            and stale > 0
+            and not _FRESH.get()
+            and as_of - kept["as_of"] <= stale
+        ):
+            if cache.add(f"{question_key}:refreshing:{_digest(counters)}", 1, stale):
+                refresh(question_key)
+            last: T = kept["value"]
+            return last
     except Exception:  # noqa: BLE001 - a cache outage must not take the page down
         logger.warning("figures cache unreachable; computing %s", namespace, exc_info=True)
         return compute()
     value = compute()
     try:
-        # As of when the counters were read: a refresh that ends late never passes an older
-        # figure off as a recent one.
-        cache.set_many({cache_key: (value,), latest_key: (value, as_of)}, seconds)
+        # As of when the counters were read, so a figure computed late never passes for a
+        # newer one. Two readers storing at once: the last one wins, and a reader that then
+        # finds other counters computes again (or, with ``refresh``, asks again).
+        entry = {"counters": counters, "value": value, "as_of": as_of,
+                 "namespace": namespace, "key": key, "depends_on": depends_on}  # fmt: skip
+        cache.set(question_key, entry, seconds)
     except Exception:  # noqa: BLE001 - as above
         logger.warning("figures cache unreachable; %s not kept", namespace, exc_info=True)
     return value
 
 
 def recompute(question_key: str, compute: Callable[[tuple[Any, ...]], Any]) -> bool:
-    """The worker's side of ``cached``'s ``refresh``: the question stored under
+    """The worker's side of ``cached``'s ``refresh``: the question kept under
     ``question_key`` computed again (``compute(key)``) under the counters' current values
     and kept, so its readers get it from the cache. False when the question has gone from
     the cache (Redis restarted, or it expired): the next reader computes it."""
-    question = cache.get(question_key)
-    if question is None:
+    kept = cache.get(question_key)
+    if kept is None:
         return False
-    namespace, key, depends_on = question
     token = _FRESH.set(True)
     try:
-        cached(namespace, key, depends_on, lambda: compute(key))
+        cached(kept["namespace"], kept["key"], kept["depends_on"], lambda: compute(kept["key"]))
     finally:
         _FRESH.reset(token)
     return True

@@ -230,7 +230,7 @@ def test_with_a_refresh_the_last_figure_is_read_while_the_worker_recomputes_it()
     assert computed == ["first", "second"]
     assert read() == "second" and computed == ["first", "second"]
     # A question gone from the cache (Redis restarted) is left to the next reader.
-    assert not generations.recompute("figures:question:gone", lambda key: compute())
+    assert not generations.recompute("figures:test:gone", lambda key: compute())
 
 
 @pytest.mark.django_db
