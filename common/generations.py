@@ -13,9 +13,10 @@ transaction itself:
 
 Why in PostgreSQL and not in Redis: the bump commits with the change or not at all, and a
 reader reads the counters before the data, in an earlier snapshot. A figure computed
-while a write commits is then either the old figure under the old counters or the new one
-under the old counters, never the old one under the new counters, so nothing stale is
-ever stored under a current key. The cost is one indexed read per figure.
+while a write commits is then either the old figure with the old counters or the new one
+with the old counters, never the old one with the new counters: no figure is kept as
+current that is not. The cost is one indexed read per figure. (``cached``'s stale window,
+which two reports use, is the one deliberate exception, bounded in time.)
 """
 
 from __future__ import annotations

@@ -28,7 +28,9 @@ Cost: one SQL statement (the four kinds of line, joined to the SKU mappings, gro
 account × SKU × day and then by account × SKU in PostgreSQL) returning a row per account
 and SKU with any purchase in the window: a few thousand at the ~100,000-invoice scale,
 whatever the number of lines; then the channels' four queries, whatever the number of
-accounts (none when no account is in the answer).
+accounts (none when no account is in the answer). The statement's rows are kept in the
+figures cache until a sync or a mapping changes what they read (``_fetch``;
+docs/architecture.md, "Cached figures").
 """
 
 from __future__ import annotations
