@@ -344,11 +344,12 @@ def sell_through_report(
     # sync changes one of them (common.generations), and while a busy company's syncs keep
     # changing them, read as last computed for up to FIGURES_STALE_SECONDS while the worker
     # recomputes them (bottles, not money). The mappings are applied below, fresh.
+    question = (scope_ids, sorted(vendors.items()), start, end, grouping)
     grouped_rows = generations.cached(
         "sell_through.lines",
-        (scope_ids, sorted(vendors.items()), start, end, grouping),
+        question,
         [generations.mirror(pk) for pk in scope_ids],
-        lambda: _lines(scope_ids, sorted(vendors.items()), start, end, grouping),
+        lambda: _lines(*question),
         refresh=_refresh_later,
     )
 
