@@ -35,7 +35,6 @@ from __future__ import annotations
 import copy
 import csv
 import functools
-import inspect
 import io
 import itertools
 import operator
@@ -70,7 +69,12 @@ def resolve(row: Any, path: str) -> Any:
     ``values_list(..., named=True)``). A None on the way gives None, as in
     templates, so an invoice without a customer shows an empty cell instead of failing the
     page. A missing attribute on an object is a programming error and raises; a missing dict
-    key is None, because selectors that build dicts often leave optional keys out."""
+    key is None, because selectors that build dicts often leave optional keys out.
+
+    A callable on the way is called, as templates call it (``get_status_display``, which
+    Django makes a ``functools.partial``, not a method), unless it says not to be
+    (``do_not_call_in_templates``: related managers, choices classes) or changes data
+    (``alters_data``: ``save``, ``delete``), which a cell must never run."""
     if isinstance(row, Mapping):
         if path in row:
             return row[path]
@@ -81,8 +85,10 @@ def resolve(row: Any, path: str) -> Any:
         if value is None:
             return None
         value = value.get(part) if isinstance(value, Mapping) else getattr(value, part)
-        if inspect.ismethod(value):
-            value = value()  # get_status_display and friends, as templates allow
+        if callable(value) and not getattr(value, "do_not_call_in_templates", False):
+            if getattr(value, "alters_data", False):
+                raise TypeError(f"{path!r} names a method that changes data.")
+            value = value()
     return value
 
 

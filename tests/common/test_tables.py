@@ -16,6 +16,7 @@ from django.test import RequestFactory
 from accounts.models import Partner
 from common.tables import BoundTable, Column, Table, csv_response, resolve
 from inventory.mapping.models import QBOItem
+from sync.models import SyncRun
 from tests.factories import PartnerFactory
 
 PARTNERS = Table(
@@ -209,6 +210,7 @@ def test_a_list_of_objects_and_mixed_types_do_not_fail_the_page() -> None:
 def test_resolve_follows_paths_calls_methods_and_stops_at_none() -> None:
     row = SimpleNamespace(customer=SimpleNamespace(name="Château d'Yquem", label=lambda: "x"))
     assert resolve(row, "customer__name") == "Château d'Yquem"
+    assert resolve(row, "customer__label") == "x"
     assert resolve(SimpleNamespace(customer=None), "customer__name") is None
     assert resolve({"a": {"b": 1}}, "a__b") == 1
     assert resolve({"a": 1}, "missing") is None
@@ -406,3 +408,36 @@ def test_a_bound_queryset_page_costs_two_queries_whatever_its_size(
         bound = bind(table, Partner.objects.annotate(name_length=Length("name")), page="2")
         html = render_to_string("common/_table.html", {"table": bound, "caption": "Partners"})
     assert html.count("<tr>") == 1 + len(bound.rows)
+
+
+def test_a_choice_label_is_shown_and_exported_as_its_label() -> None:
+    """Django makes ``get_status_display`` a functools.partial, not a method: the cell and
+    the export once showed "functools.partial(<bound method …>)" instead of "Failed"."""
+    runs = Table(
+        [Column("status", "Status", attr="get_status_display", sort="status")],
+        default_sort="status",
+    )
+    rows = [SyncRun(status=SyncRun.Status.FAILED), SyncRun(status=SyncRun.Status.SUCCEEDED)]
+    assert resolve(rows[0], "get_status_display") == "Failed"
+    table = bind(runs, rows)
+    html = render_to_string("common/_table.html", {"table": table, "caption": "Runs"})
+    assert "<td>Failed</td>" in html and "<td>Succeeded</td>" in html
+    response = csv_response(table, "runs.csv")
+    export = b"".join(response.streaming_content).decode()  # type: ignore[arg-type]
+    assert export.splitlines()[1:] == ["Failed", "Succeeded"]
+
+
+class _Manager:
+    """A related manager's stand-in: callable, and marked not to be called by templates."""
+
+    do_not_call_in_templates = True
+
+    def __call__(self) -> None:
+        raise AssertionError("called")
+
+
+def test_resolve_never_runs_a_method_that_changes_data() -> None:
+    row = SimpleNamespace(items=_Manager())
+    assert resolve(row, "items") is row.items
+    with pytest.raises(TypeError, match="changes data"):
+        resolve(SyncRun(), "delete")
