@@ -50,8 +50,15 @@ from django.core.paginator import Page, Paginator
 from django.db.models import F, QuerySet
 from django.db.models.expressions import OrderBy
 from django.http import HttpRequest, QueryDict, StreamingHttpResponse
+from django.template.base import render_value_in_context
+from django.template.context import Context
+from django.template.defaultfilters import date as date_filter
 from django.utils import timezone
+from django.utils.html import conditional_escape
 from django.utils.http import content_disposition_header
+from django.utils.safestring import SafeString, mark_safe
+
+from common.templatetags.ui import format_money, format_percent, format_qty
 
 Kind = Literal["text", "number", "money", "qty", "date", "datetime", "percent"]
 KINDS: frozenset[str] = frozenset(("text", "number", "money", "qty", "date", "datetime", "percent"))
@@ -277,6 +284,48 @@ class Cell:
         return self.column.nowrap
 
 
+_MUTED_EMPTY = '<span class="muted">—</span>'
+
+
+def cell_html(cell: Cell, *, cards: bool, context: Context) -> str:
+    """One ``<td>`` of ``common/_table.html``'s generic rows, as that template's markup
+    said it (the user's zone, the ``ui`` filters, escaping), written in Python: a page of
+    200 rows has 2,000 cells or more, and the template language's if-chain per cell was
+    most of such a page's time (0.1 s of the allowance payments page's 0.13 s)."""
+    column = cell.column
+    value = cell.value
+    kind = column.kind
+    attrs = f' data-label="{conditional_escape(column.label)}"' if cards else ""
+    if column.numeric:
+        attrs += ' class="num"'
+    elif column.nowrap:
+        attrs += ' class="nowrap"'
+    if value is None:
+        inner = _MUTED_EMPTY
+    elif kind == "money":
+        inner = conditional_escape(format_money(value, cell.currency))
+    elif kind in ("qty", "number"):
+        inner = conditional_escape(format_qty(value))
+    elif kind == "percent":
+        inner = conditional_escape(format_percent(value))
+    elif kind in ("date", "datetime"):
+        # As the template's date filter (expects_localtime): the user's zone first.
+        # (django-stubs leave template_localtime out.)
+        moment = timezone.template_localtime(value, use_tz=context.use_tz)  # type: ignore[attr-defined]
+        machine, shown = ("Y-m-d", "M j, Y") if kind == "date" else ("c", "M j, Y H:i T")
+        inner = (
+            f'<time datetime="{conditional_escape(date_filter(moment, machine))}">'
+            f"{conditional_escape(date_filter(moment, shown))}</time>"
+        )
+    else:
+        inner = render_value_in_context(value, context)
+    if cell.url:
+        inner = f'<a href="{conditional_escape(cell.url)}">{inner}</a>'
+    if cell.note:
+        inner += f'<br><span class="cell-note">{render_value_in_context(cell.note, context)}</span>'
+    return f"<td{attrs}>{inner}</td>"
+
+
 class BoundRow:
     """One row of a page: the row object, and its cells, made when first asked for. A page
     that renders each row with its own template (``_table.html``'s ``row_template``) never
@@ -285,6 +334,14 @@ class BoundRow:
     def __init__(self, obj: Any, columns: Sequence[Column]) -> None:
         self.obj = obj
         self._columns = columns
+
+    def html(self, context: Context, *, cards: bool) -> SafeString:
+        """The row's cells as ``<td>`` markup (``{% table_cells %}`` in ``_table.html``)."""
+        # One a line, as the template wrote them: text taken from the page keeps its cells
+        # apart ("10130 Cave de Reims", not "10130Cave de Reims").
+        cells = "\n".join(cell_html(cell, cards=cards, context=context) for cell in self.cells)
+        # Every piece was escaped in cell_html.
+        return mark_safe(cells)  # noqa: S308
 
     @cached_property
     def cells(self) -> list[Cell]:

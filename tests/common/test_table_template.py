@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from django.template.loader import render_to_string
 from django.test import RequestFactory
+from django.utils import timezone
 
 from accounts.models import User
 from common.tables import Column, Table
@@ -137,3 +138,45 @@ def test_a_nowrap_column_and_dates_keep_their_cells_on_one_line() -> None:
     assert "<td>Blanc de Blancs</td>" in html
     # A date is a <time>, which the stylesheet keeps on one line (td time).
     assert '<td><time datetime="2026-12-03">Dec 3, 2026</time></td>' in html
+
+
+def test_each_kind_of_cell_is_written_escaped_and_in_the_users_zone() -> None:
+    """The generic cells are written in Python (common.tables.cell_html) for speed: what the
+    template's per-cell conditions wrote, kind by kind, with every value escaped."""
+    table = Table(
+        [
+            Column("name", 'Name <"A&B">', sort="name", link=lambda r: r["url"],
+                   note=lambda r: r["where"]),
+            Column("owed", "Owed", sort="owed", kind="money", currency=lambda r: r["cur"]),
+            Column("qty", "Qty", sort="qty", kind="qty"),
+            Column("n", "Lines", sort="n", kind="number"),
+            Column("share", "Share", sort="share", kind="percent"),
+            Column("at", "At", sort="at", kind="datetime"),
+            Column("day", "Day", sort="day", kind="text"),
+            Column("gone", "Gone", sort="gone"),
+        ],
+        default_sort="name",
+    )  # fmt: skip
+    row = {
+        "name": "<script>x</script>", "url": "/p/?a=1&b=2", "where": "Côte & Co",
+        "owed": Decimal("-1234.5"), "cur": "CAD", "qty": Decimal("1440.0000"), "n": 7,
+        "share": Decimal("0.125"), "at": MOMENT, "day": date(2026, 12, 3), "gone": None,
+    }  # fmt: skip
+    with timezone.override("Asia/Tokyo"):
+        html = render_to_string(
+            "common/_table.html",
+            {"table": table.bind(RequestFactory().get("/x/"), [row]), "cards": True},
+        )
+    assert tds(html) == [
+        '<a href="/p/?a=1&amp;b=2">&lt;script&gt;x&lt;/script&gt;</a>'
+        '<br><span class="cell-note">Côte &amp; Co</span>',
+        "\u22121,234.50\u00a0CAD",
+        "1,440",
+        "7",
+        "12.5%",
+        '<time datetime="2025-01-31T11:30:00+09:00">Jan 31, 2025 11:30 JST</time>',
+        "Dec. 3, 2026",  # a date in a text column: as {{ value }} localizes it
+        '<span class="muted">\u2014</span>',
+    ]
+    assert '<td data-label="Name &lt;&quot;A&amp;B&quot;&gt;">' in html
+    assert '<td data-label="Owed" class="num">' in html
