@@ -142,17 +142,18 @@ def cached(
     return value
 
 
-def recompute(question_key: str, compute: Callable[[tuple[Any, ...]], Any]) -> bool:
+def recompute(question_key: str, compute: Callable[[str, tuple[Any, ...]], Any]) -> bool:
     """The worker's side of ``cached``'s ``refresh``: the question kept under
-    ``question_key`` computed again (``compute(key)``) under the counters' current values
-    and kept, so its readers get it from the cache. False when the question has gone from
-    the cache (Redis restarted, or it expired): the next reader computes it."""
+    ``question_key`` computed again (``compute(namespace, key)``) under the counters'
+    current values and kept, so its readers get it from the cache. False when the question
+    has gone from the cache (Redis restarted, or it expired): the next reader computes it."""
     kept = cache.get(question_key)
     if kept is None:
         return False
+    namespace, key = kept["namespace"], kept["key"]
     token = _FRESH.set(True)
     try:
-        cached(kept["namespace"], kept["key"], kept["depends_on"], lambda: compute(kept["key"]))
+        cached(namespace, key, kept["depends_on"], lambda: compute(namespace, key))
     finally:
         _FRESH.reset(token)
     return True

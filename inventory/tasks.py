@@ -11,7 +11,9 @@ from sync import conf
 from .channels import services as channels
 from .push import services as push
 from .push.models import PushJob
-from .reports import placements, sell_through
+
+# Imported for their figures' registration with refresh, which the task dispatches on.
+from .reports import placements, refresh, selectors, sell_through  # noqa: F401
 
 
 # Limits below CELERY_VISIBILITY_TIMEOUT (3600 s). A job cut short by its limit stops with
@@ -60,14 +62,8 @@ def customer_types_nightly() -> list[int]:
 
 
 @shared_task(soft_time_limit=60, time_limit=70, ignore_result=True)
-def placements_refresh(question_key: str) -> bool:
-    """Recompute the accounts report's rows a reader found stale (inventory.reports
-    .placements, ``_fetch``), so the next readers find them in the cache."""
-    return placements.rows_refresh(question_key=question_key)
-
-
-@shared_task(soft_time_limit=60, time_limit=70, ignore_result=True)
-def sell_through_refresh(question_key: str) -> bool:
-    """Recompute the sell-through report's grouped lines a reader found stale
-    (inventory.reports.sell_through), so the next readers find them in the cache."""
-    return sell_through.lines_refresh(question_key=question_key)
+def figures_refresh(question_key: str) -> bool:
+    """Recompute a report's figure that a reader found stale (inventory.reports.refresh:
+    the accounts report, sell-through's and depletion's grouped lines), so the next
+    readers find it in the cache."""
+    return refresh.run(question_key)

@@ -63,6 +63,8 @@ from inventory.channels.selectors import account_channels
 from inventory.mapping.models import SKUMapping
 from sync.models import QBOConnection
 
+from . import refresh
+
 if TYPE_CHECKING:
     from django.db.models import Model
 
@@ -275,37 +277,25 @@ def _fetch(name: str, connection_ids: list[int], sql: str, params: list[Any]) ->
     page, its export and an account row's page all ask for it.
 
     When a sync has changed them, the last rows computed are read for up to
-    ``FIGURES_STALE_SECONDS`` while the worker computes the new ones (``rows_refresh``): a
+    ``FIGURES_STALE_SECONDS`` while the worker computes the new ones (````refresh``): a
     busy company's webhooks bring a sync every few seconds, and each reader paying for the
     statement after each of them was what kept these pages over a second under load."""
     depends_on = [generations.REFERENCE, *map(generations.mirror, connection_ids)]
     return generations.cached(
-        f"placements.{name}", (sql, params), depends_on, lambda: _rows(sql, params),
-        refresh=_refresh_later,
+        ROWS, (name, sql, params), depends_on, lambda: _rows(name, sql, params),
+        refresh=refresh.later,
     )  # fmt: skip
 
 
-def _rows(sql: str, params: list[Any]) -> list[Any]:
+def _rows(name: str, sql: str, params: list[Any]) -> list[Any]:
+    """``name``: which of the module's statements, for the reader of a cache entry."""
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         rows: list[Any] = cursor.fetchall()
     return rows
 
 
-def _refresh_later(question_key: str) -> None:
-    from common.publish import publish_quietly
-    from inventory.tasks import placements_refresh
-
-    # From a page: a broker outage must not fail it. The rows then age past the stale
-    # window, and the next reader computes them.
-    publish_quietly(placements_refresh, question_key)
-
-
-def rows_refresh(*, question_key: str) -> bool:
-    """The worker's recomputation of rows a reader found stale (``_fetch``). The question is
-    the statement and its parameters, as ``_fetch`` built them and kept them in the cache
-    (Redis, trusted as the task queue is)."""
-    return generations.recompute(question_key, lambda key: _rows(*key))
+ROWS = refresh.refreshable("placements.rows", lambda key: _rows(*key))
 
 
 def _moves(since: date, end: date, sku: str = "") -> tuple[str, list[Any]]:

@@ -29,11 +29,13 @@ from billing.models import (
     QBORefundReceiptLine,
     QBOSalesReceiptLine,
 )
+from common import generations
 from common.charts import sparkline
 from inventory.mapping.models import QBOItem, SKUMapping
 from inventory.warehouse.models import WarehouseSnapshot
 from sync.models import QBOConnection
 
+from . import refresh
 from .costs import ItemCost, bill_average_costs, first_known, item_cost, mapping_order
 from .sell_through import SALES_ITEM, WEEK, _grouped
 
@@ -673,6 +675,40 @@ class Depletion:
         return [(week, totals.get(week.monday, ZERO)) for week in self.weeks]
 
 
+def _depletion_lines(scope_ids: list[int], start: date, end: date) -> list[Any]:
+    """The sales lines of the companies ``scope_ids`` from ``start`` to ``end`` grouped by
+    kind (sold, returned), company, item and ISO week: (kind, company, item, week, qty,
+    lines)."""
+
+    def lines(model: Any, document: str, kind: str) -> QuerySet[Any]:
+        dated = model.objects.filter(
+            **{
+                f"{document}__connection_id__in": scope_ids,
+                f"{document}__voided": False,
+                f"{document}__txn_date__gte": start,
+                f"{document}__txn_date__lte": end,
+            },
+            # Only sales lines sell bottles: QuickBooks allows an ItemRef on a subtotal or
+            # group line too, and a description-only line names no item.
+            detail_type=SALES_ITEM,
+        )
+        # Grouped in SQL by company, item and ISO week (TruncWeek is PostgreSQL's
+        # date_trunc('week'), which starts weeks on Monday as ISO 8601 does): at most
+        # items × 14 groups per kind of document.
+        return _grouped(dated, document=document, kind=kind, grouping=WEEK)
+
+    grouped = lines(QBOInvoiceLine, "invoice", "sold").union(
+        lines(QBOSalesReceiptLine, "sales_receipt", "sold"),
+        lines(QBOCreditMemoLine, "credit_memo", "returned"),
+        lines(QBORefundReceiptLine, "refund_receipt", "returned"),
+        all=True,
+    )
+    return list(grouped)
+
+
+DEPLETION_LINES = refresh.refreshable("depletion.lines", lambda key: _depletion_lines(*key))
+
+
 def depletion_report(
     *,
     user: User,
@@ -700,29 +736,20 @@ def depletion_report(
         mappings = mappings.filter(connection__partner_id=partner_id)
         connections = connections.filter(partner_id=partner_id)
 
-    def lines(model: Any, document: str, kind: str) -> QuerySet[Any]:
-        dated = model.objects.filter(
-            **{
-                # A subquery, not one more round trip.
-                f"{document}__connection_id__in": connections.values("pk"),
-                f"{document}__voided": False,
-                f"{document}__txn_date__gte": start,
-                f"{document}__txn_date__lte": today,
-            },
-            # Only sales lines sell bottles: QuickBooks allows an ItemRef on a subtotal or
-            # group line too, and a description-only line names no item.
-            detail_type=SALES_ITEM,
-        )
-        # Grouped in SQL by company, item and ISO week (TruncWeek is PostgreSQL's
-        # date_trunc('week'), which starts weeks on Monday as ISO 8601 does): at most
-        # items × 14 groups per kind of document.
-        return _grouped(dated, document=document, kind=kind, grouping=WEEK)
-
-    grouped = lines(QBOInvoiceLine, "invoice", "sold").union(
-        lines(QBOSalesReceiptLine, "sales_receipt", "sold"),
-        lines(QBOCreditMemoLine, "credit_memo", "returned"),
-        lines(QBORefundReceiptLine, "refund_receipt", "returned"),
-        all=True,
+    # The window's sales lines grouped by week: at the ~100,000-invoice scale the page's
+    # (and the partners page's) one costly statement, read only from these companies'
+    # mirrors, so kept until a sync changes one of them, and read as last computed for up
+    # to FIGURES_STALE_SECONDS while the worker recomputes it (bottles, not money; as
+    # sell-through's, docs/architecture.md "Cached figures"). Mappings and stock on hand
+    # are applied below, fresh.
+    scope_ids = sorted(connections.values_list("pk", flat=True))
+    question = (scope_ids, start, today)
+    grouped = generations.cached(
+        DEPLETION_LINES,
+        question,
+        [generations.mirror(pk) for pk in scope_ids],
+        lambda: _depletion_lines(*question),
+        refresh=refresh.later,
     )
 
     # Stock on hand is what the partner's live companies hold now, as on the discrepancies

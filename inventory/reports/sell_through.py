@@ -50,6 +50,8 @@ from inventory.purchasing.models import (
 from inventory.purchasing.selectors import une_femme_vendor_ids
 from sync.models import QBOConnection
 
+from . import refresh
+
 if TYPE_CHECKING:
     from accounts.models import User
 
@@ -303,18 +305,7 @@ def _lines(
     return list(parts[0].union(*parts[1:], all=True))
 
 
-def _refresh_later(question_key: str) -> None:
-    from common.publish import publish_quietly
-    from inventory.tasks import sell_through_refresh
-
-    # From a page: a broker outage must not fail it (the lines then age past the window,
-    # and the next reader computes them).
-    publish_quietly(sell_through_refresh, question_key)
-
-
-def lines_refresh(*, question_key: str) -> bool:
-    """The worker's recomputation of grouped lines a reader found stale."""
-    return generations.recompute(question_key, lambda key: _lines(*key))
+LINES = refresh.refreshable("sell_through.lines", lambda key: _lines(*key))
 
 
 def sell_through_report(
@@ -346,11 +337,11 @@ def sell_through_report(
     # recomputes them (bottles, not money). The mappings are applied below, fresh.
     question = (scope_ids, sorted(vendors.items()), start, end, grouping)
     grouped_rows = generations.cached(
-        "sell_through.lines",
+        LINES,
         question,
         [generations.mirror(pk) for pk in scope_ids],
         lambda: _lines(*question),
-        refresh=_refresh_later,
+        refresh=refresh.later,
     )
 
     # Every mapping in scope, even with a SKU filter: a line of an item mapped to another

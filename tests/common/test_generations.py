@@ -226,11 +226,11 @@ def test_with_a_refresh_the_last_figure_is_read_while_the_worker_recomputes_it()
     assert read() == "first"
     assert computed == ["first"] and len(asked) == 1
     # The worker's side: computed under the current counters and kept for the readers.
-    assert generations.recompute(asked[0], lambda key: compute())
+    assert generations.recompute(asked[0], lambda namespace, key: compute())
     assert computed == ["first", "second"]
     assert read() == "second" and computed == ["first", "second"]
     # A question gone from the cache (Redis restarted) is left to the next reader.
-    assert not generations.recompute("figures:test:gone", lambda key: compute())
+    assert not generations.recompute("figures:test:gone", lambda namespace, key: compute())
 
 
 @pytest.mark.django_db

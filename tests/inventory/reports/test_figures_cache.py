@@ -1,10 +1,12 @@
-"""The accounts report's rows and the sell-through report's grouped lines come from the
-figures cache (common.generations), each a few hundred milliseconds at the ~100,000-invoice
-scale: kept per reader's scope, recomputed the moment a sync writes a change of a company in
-it or anyone changes the mappings, and never handed to a reader of another scope."""
+"""The accounts report's rows and the sell-through and depletion reports' grouped lines
+come from the figures cache (common.generations), each a few hundred milliseconds at the
+~100,000-invoice scale: kept per reader's scope, recomputed the moment a sync writes a
+change of a company in it or anyone changes the mappings, and never handed to a reader of
+another scope."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -19,8 +21,11 @@ from accounts.models import User
 from common import generations
 from common.mirror import mirror_apply
 from inventory.mapping.models import QBOItem, SKUMapping
+from inventory.reports import refresh
 from inventory.reports.placements import accounts_buying_by_month, placements
+from inventory.reports.selectors import depletion_report
 from inventory.reports.sell_through import sell_through_report
+from inventory.tasks import figures_refresh
 from sync.models import QBOConnection
 
 from .test_placements import MARCH, account, mapped_item, sale
@@ -74,12 +79,10 @@ def test_a_kept_report_is_read_without_its_statement_and_each_scope_has_its_own(
     settings: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from inventory.reports import placements as module
-
     # With a stale window too: the last rows a reader may be handed are its own question's.
     settings.FIGURES_STALE_SECONDS = stale_seconds
     published: list[str] = []
-    monkeypatch.setattr(module, "_refresh_later", published.append)  # the publish seam
+    monkeypatch.setattr(refresh, "later", published.append)  # the publish seam
     sale("invoice", mapped_item(books_a, "UF-CAL-NV-750"), account(books_a, "Bistro A"), 3,
          date(2025, 3, 10))  # fmt: skip
     sale("invoice", mapped_item(books_b, "UF-CAL-NV-750"), account(books_b, "Bistro B"), 4,
@@ -143,86 +146,91 @@ def sold(user: User) -> dict[str, Decimal]:
     return {f"{row.partner} {row.sku}": row.sold for row in report.rows}
 
 
+def depleted(user: User) -> dict[str, Decimal]:
+    report = depletion_report(user=user, today=MARCH[1])
+    return {f"{row.partner} {row.sku}": row.sold for row in report.rows if row.sold}
+
+
+# The two reports whose grouped sales lines are kept: bottles sold per partner and SKU.
+BOTTLE_READERS = [pytest.param(sold, id="sell-through"), pytest.param(depleted, id="depletion")]
+
+
 @pytest.mark.django_db
 @pytest.mark.usefixtures("cached")
-def test_sell_through_is_kept_per_scope_and_follows_the_sync_and_the_mappings(
-    sam: User, alice: User, bob: User, books_a: QBOConnection, books_b: QBOConnection
+@pytest.mark.parametrize("read", BOTTLE_READERS)
+def test_grouped_lines_are_kept_per_scope_and_follow_the_sync_and_the_mappings(
+    read: Callable[[User], dict[str, Decimal]],
+    sam: User,
+    alice: User,
+    bob: User,
+    books_a: QBOConnection,
+    books_b: QBOConnection,
 ) -> None:
     item_a = mapped_item(books_a, "UF-CAL-NV-750")
     sale("invoice", item_a, account(books_a, "Bistro A"), 3, date(2025, 3, 10))
     sale("invoice", mapped_item(books_b, "UF-CAL-NV-750"), account(books_b, "Bistro B"), 4,
          date(2025, 3, 11))  # fmt: skip
     a, b = books_a.partner.name, books_b.partner.name
-    assert sold(sam) == {f"{a} UF-CAL-NV-750": 3, f"{b} UF-CAL-NV-750": 4}
+    assert read(sam) == {f"{a} UF-CAL-NV-750": 3, f"{b} UF-CAL-NV-750": 4}
     with CaptureQueriesContext(db_connection) as second:
-        assert sold(sam) == {f"{a} UF-CAL-NV-750": 3, f"{b} UF-CAL-NV-750": 4}
+        assert read(sam) == {f"{a} UF-CAL-NV-750": 3, f"{b} UF-CAL-NV-750": 4}
     assert not any("UNION" in q["sql"] for q in second.captured_queries)
-    assert sold(alice) == {f"{a} UF-CAL-NV-750": 3}
-    assert sold(bob) == {f"{b} UF-CAL-NV-750": 4}
+    assert read(alice) == {f"{a} UF-CAL-NV-750": 3}
+    assert read(bob) == {f"{b} UF-CAL-NV-750": 4}
     mirror_apply(
         connection_id=books_a.pk,
         entity="Invoice",
         objects=[invoice_json("9002", item_a, account(books_a, "Shop A"), 5, date(2025, 3, 12))],
     )
-    assert sold(sam) == {f"{a} UF-CAL-NV-750": 8, f"{b} UF-CAL-NV-750": 4}
-    assert sold(alice) == {f"{a} UF-CAL-NV-750": 8}
+    assert read(sam) == {f"{a} UF-CAL-NV-750": 8, f"{b} UF-CAL-NV-750": 4}
+    assert read(alice) == {f"{a} UF-CAL-NV-750": 8}
     # The mappings are read fresh, not kept with the lines.
     SKUMapping.objects.filter(item_qbo_id=item_a.qbo_id).update(
         unit=SKUMapping.Unit.CASE, bottles_per_unit=12
     )
-    assert sold(alice) == {f"{a} UF-CAL-NV-750": 96}
+    assert read(alice) == {f"{a} UF-CAL-NV-750": 96}
 
 
 @pytest.mark.django_db
 @pytest.mark.usefixtures("cached")
-def test_with_a_stale_window_readers_get_the_last_rows_until_the_worker_recomputed_them(
-    sam: User, books_a: QBOConnection, monkeypatch: pytest.MonkeyPatch
+@pytest.mark.parametrize(
+    ("read", "before", "after"),
+    [
+        pytest.param(names, {"Bistro A": 3}, {"Bistro A": 3, "Shop A": 5}, id="accounts"),
+        pytest.param(sold, {"UF-CAL-NV-750": 3}, {"UF-CAL-NV-750": 8}, id="sell-through"),
+        pytest.param(depleted, {"UF-CAL-NV-750": 3}, {"UF-CAL-NV-750": 8}, id="depletion"),
+    ],
+)
+def test_with_a_stale_window_readers_get_the_last_figure_until_the_worker_recomputed_it(
+    read: Callable[[User], dict[str, Decimal]],
+    before: dict[str, int],
+    after: dict[str, int],
+    sam: User,
+    books_a: QBOConnection,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from inventory.reports import placements as module
-    from inventory.tasks import placements_refresh
-
     # The one seam: publishing the task. Its body runs here, as the worker would run it.
     published: list[str] = []
-    monkeypatch.setattr(module, "_refresh_later", published.append)
+    monkeypatch.setattr(refresh, "later", published.append)
     item = mapped_item(books_a, "UF-CAL-NV-750")
     sale("invoice", item, account(books_a, "Bistro A"), 3, date(2025, 3, 10))
+    partner = books_a.partner.name
+
+    def figure() -> dict[str, Decimal]:
+        # The bottle reports name the partner with the SKU; there is one partner here.
+        return {key.removeprefix(f"{partner} "): value for key, value in read(sam).items()}
+
     with override_settings(FIGURES_STALE_SECONDS=30):
-        assert names(sam) == {"Bistro A": 3}
+        assert figure() == before
         mirror_apply(
             connection_id=books_a.pk,
             entity="Invoice",
             objects=[invoice_json("9003", item, account(books_a, "Shop A"), 5, date(2025, 3, 12))],
         )
-        assert names(sam) == {"Bistro A": 3}  # the last rows, while the worker is asked
+        assert figure() == before  # the last figure, while the worker is asked
         assert len(published) == 1
-        assert placements_refresh(published[0]) is True
-        with CaptureQueriesContext(db_connection) as after:
-            assert names(sam) == {"Bistro A": 3, "Shop A": 5}
-        assert not any("UNION ALL" in q["sql"] for q in after.captured_queries)
+        assert figures_refresh(published[0]) is True
+        with CaptureQueriesContext(db_connection) as reread:
+            assert figure() == after
+        assert not any("UNION" in q["sql"] for q in reread.captured_queries)
         assert len(published) == 1
-
-
-@pytest.mark.django_db
-@pytest.mark.usefixtures("cached")
-def test_sell_through_too_is_read_as_last_computed_until_the_worker_recomputed_it(
-    sam: User, books_a: QBOConnection, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from inventory.reports import sell_through as module
-    from inventory.tasks import sell_through_refresh
-
-    published: list[str] = []
-    monkeypatch.setattr(module, "_refresh_later", published.append)
-    item = mapped_item(books_a, "UF-CAL-NV-750")
-    sale("invoice", item, account(books_a, "Bistro A"), 3, date(2025, 3, 10))
-    a = books_a.partner.name
-    with override_settings(FIGURES_STALE_SECONDS=30):
-        assert sold(sam) == {f"{a} UF-CAL-NV-750": 3}
-        mirror_apply(
-            connection_id=books_a.pk,
-            entity="Invoice",
-            objects=[invoice_json("9004", item, account(books_a, "Shop A"), 5, date(2025, 3, 12))],
-        )
-        assert sold(sam) == {f"{a} UF-CAL-NV-750": 3}
-        assert len(published) == 1
-        assert sell_through_refresh(published[0]) is True
-        assert sold(sam) == {f"{a} UF-CAL-NV-750": 8}
