@@ -281,10 +281,8 @@ def _fetch(name: str, connection_ids: list[int], sql: str, params: list[Any]) ->
     busy company's webhooks bring a sync every few seconds, and each reader paying for the
     statement after each of them was what kept these pages over a second under load."""
     depends_on = [generations.REFERENCE, *map(generations.mirror, connection_ids)]
-    return generations.cached(
-        ROWS, (name, sql, params), depends_on, lambda: _rows(name, sql, params),
-        refresh=refresh.later,
-    )  # fmt: skip
+    rows: list[Any] = refresh.figure(ROWS, (name, sql, params), depends_on)
+    return rows
 
 
 def _rows(name: str, sql: str, params: list[Any]) -> list[Any]:

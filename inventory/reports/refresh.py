@@ -1,15 +1,17 @@
-"""The worker's half of the reports' stale window (docs/architecture.md, "Cached figures").
+"""Figures the reports may read stale, and the worker that recomputes them (docs/architecture.md,
+"Cached figures").
 
 A report whose figure may be read stale (bottles and accounts, never money) registers how
-the figure is computed from its question (``refreshable``) and gives ``later`` to
-``common.generations.cached`` as its ``refresh``. A reader handed a figure older than the
-latest sync publishes one ``inventory.tasks.figures_refresh`` with the question's cache
-key; the worker computes the figure again by the namespace the cache kept with it.
+the figure is computed from its question (``refreshable``) and reads it with ``figure``,
+which gives ``later`` to ``common.generations.cached`` as its ``refresh``. A reader handed
+a figure older than the latest sync publishes one ``inventory.tasks.figures_refresh`` with
+the question's cache key; the worker computes the figure again by the namespace the cache
+kept with it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from common import generations
@@ -24,6 +26,14 @@ def refreshable(namespace: str, compute: Callable[[tuple[Any, ...]], Any]) -> st
     give the namespace back for the report's ``cached`` call."""
     _COMPUTE[namespace] = compute
     return namespace
+
+
+def figure(namespace: str, key: tuple[Any, ...], depends_on: Iterable[str]) -> Any:
+    """The figure of the registered ``namespace`` for the question ``key``, through the
+    figures cache with the stale window: kept while the counters ``depends_on`` stand,
+    and read as last computed while the worker recomputes it after they moved."""
+    compute = _COMPUTE[namespace]
+    return generations.cached(namespace, key, depends_on, lambda: compute(key), refresh=later)
 
 
 def later(question_key: str) -> None:

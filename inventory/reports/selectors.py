@@ -744,13 +744,7 @@ def depletion_report(
     # are applied below, fresh.
     scope_ids = sorted(connections.values_list("pk", flat=True))
     question = (scope_ids, start, today)
-    grouped = generations.cached(
-        DEPLETION_LINES,
-        question,
-        [generations.mirror(pk) for pk in scope_ids],
-        lambda: _depletion_lines(*question),
-        refresh=refresh.later,
-    )
+    grouped = refresh.figure(DEPLETION_LINES, question, map(generations.mirror, scope_ids))
 
     # Stock on hand is what the partner's live companies hold now, as on the discrepancies
     # page: a disconnected company's quantities froze when it was disconnected. Its sales

@@ -336,13 +336,7 @@ def sell_through_report(
     # changing them, read as last computed for up to FIGURES_STALE_SECONDS while the worker
     # recomputes them (bottles, not money). The mappings are applied below, fresh.
     question = (scope_ids, sorted(vendors.items()), start, end, grouping)
-    grouped_rows = generations.cached(
-        LINES,
-        question,
-        [generations.mirror(pk) for pk in scope_ids],
-        lambda: _lines(*question),
-        refresh=refresh.later,
-    )
+    grouped_rows = refresh.figure(LINES, question, map(generations.mirror, scope_ids))
 
     # Every mapping in scope, even with a SKU filter: a line of an item mapped to another
     # SKU is filtered out, not "unmapped".
