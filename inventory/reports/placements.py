@@ -277,7 +277,7 @@ def _fetch(name: str, connection_ids: list[int], sql: str, params: list[Any]) ->
     page, its export and an account row's page all ask for it.
 
     When a sync has changed them, the last rows computed are read for up to
-    ``FIGURES_STALE_SECONDS`` while the worker computes the new ones (````refresh``): a
+    ``FIGURES_STALE_SECONDS`` while the worker computes the new ones (``refresh.figure``): a
     busy company's webhooks bring a sync every few seconds, and each reader paying for the
     statement after each of them was what kept these pages over a second under load."""
     depends_on = [generations.REFERENCE, *map(generations.mirror, connection_ids)]

@@ -22,8 +22,8 @@ _COMPUTE: dict[str, Callable[[tuple[Any, ...]], Any]] = {}
 
 
 def refreshable(namespace: str, compute: Callable[[tuple[Any, ...]], Any]) -> str:
-    """Register ``compute(key)`` as how the worker recomputes ``namespace``'s figures, and
-    give the namespace back for the report's ``cached`` call."""
+    """Register ``compute(key)`` as how ``namespace``'s figures are computed, by their
+    reader and by the worker alike, and give the namespace back for ``figure``."""
     _COMPUTE[namespace] = compute
     return namespace
 
