@@ -213,8 +213,8 @@ CACHES = {
 FIGURES_CACHE_SECONDS = env_int("FIGURES_CACHE_SECONDS", 600)
 # How old a figure may be when a busy company's syncs keep changing it: its readers get the
 # last one computed while the worker computes the current one (common.generations). 0: every
-# reader after a change computes it. Only the accounts and sell-through reports use this:
-# they count accounts and bottles, not money.
+# reader after a change computes it. Only the accounts report and the sell-through and
+# depletion reports' grouped lines use this: they count accounts and bottles, not money.
 FIGURES_STALE_SECONDS = env_int("FIGURES_STALE_SECONDS", 30)
 
 # --- Authentication ---------------------------------------------------------------------
