@@ -269,8 +269,9 @@ def _scope(user: User, partner_id: int | None) -> tuple[str, list[Any], list[int
     return sql, [ids], ids
 
 
-def _fetch(name: str, connection_ids: list[int], sql: str, params: list[Any]) -> list[Any]:
-    """The rows of one of this module's statements, from the figures cache when none of what
+def _fetch(namespace: str, connection_ids: list[int], sql: str, params: list[Any]) -> list[Any]:
+    """The rows of one of this module's statements (``namespace``: ``ACCOUNTS``,
+    ``BUYING_BY_MONTH``), from the figures cache when none of what
     it reads has changed since (common.generations): the companies' mirrors, and the catalog,
     mappings and partners (``reference``). At the ~100,000-invoice scale the statement reads
     every sales line of a year, a few hundred milliseconds, and the dashboard, the accounts
@@ -281,19 +282,19 @@ def _fetch(name: str, connection_ids: list[int], sql: str, params: list[Any]) ->
     busy company's webhooks bring a sync every few seconds, and each reader paying for the
     statement after each of them was what kept these pages over a second under load."""
     depends_on = [generations.REFERENCE, *map(generations.mirror, connection_ids)]
-    rows: list[Any] = refresh.figure(ROWS, (name, sql, params), depends_on)
+    rows: list[Any] = refresh.figure(namespace, (sql, params), depends_on)
     return rows
 
 
-def _rows(name: str, sql: str, params: list[Any]) -> list[Any]:
-    """``name``: which of the module's statements, for the reader of a cache entry."""
+def _rows(sql: str, params: list[Any]) -> list[Any]:
     with db.cursor() as cursor:
         cursor.execute(sql, params)
         rows: list[Any] = cursor.fetchall()
     return rows
 
 
-ROWS = refresh.refreshable("placements.rows", lambda key: _rows(*key))
+ACCOUNTS = refresh.refreshable("placements.accounts", lambda key: _rows(*key))
+BUYING_BY_MONTH = refresh.refreshable("placements.buying_by_month", lambda key: _rows(*key))
 
 
 def _moves(since: date, end: date, sku: str = "") -> tuple[str, list[Any]]:
@@ -391,7 +392,7 @@ def placements(
         start, start, new_since, start, year_since, year_since, year_since,
     ]  # fmt: skip
     rows: dict[tuple[int, str], PlacementRow] = {}
-    fetched = _fetch("accounts", scope_ids, sql, params)
+    fetched = _fetch(ACCOUNTS, scope_ids, sql, params)
     # Only the companies in the answer: the scope's CTE already kept them to the user's.
     channels = account_channels(connection_ids={row[0] for row in fetched})
     for (
@@ -463,5 +464,5 @@ def accounts_buying_by_month(
         GROUP BY month
         """
         params = [*scope_params, *moves_params, sku, sku]
-        counts = dict(_fetch("buying_by_month", scope_ids, sql, params))
+        counts = dict(_fetch(BUYING_BY_MONTH, scope_ids, sql, params))
     return [(month, counts.get(month, 0)) for month in months]
