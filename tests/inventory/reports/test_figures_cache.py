@@ -6,12 +6,16 @@ another scope."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from collections.abc import Callable
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection as db_connection
 from django.test import override_settings
@@ -234,3 +238,24 @@ def test_with_a_stale_window_readers_get_the_last_figure_until_the_worker_recomp
             assert figure() == after
         assert not any("UNION" in q["sql"] for q in reread.captured_queries)
         assert len(published) == 1
+
+
+def test_the_worker_that_runs_figures_refresh_can_recompute_every_report() -> None:
+    """The task finds a figure's computation by its namespace, registered when the report's
+    module is imported: a worker importing the task's own module (and nothing else, in a
+    fresh process) must know all of them, or a stale figure's refresh fails there."""
+    code = (
+        "import django; django.setup(); import inventory.tasks; "
+        "from inventory.reports import refresh; print(*sorted(refresh._COMPUTE))"
+    )
+    environment = {**os.environ, "DJANGO_SETTINGS_MODULE": "unefemme.settings_test"}
+    found = subprocess.run(
+        [sys.executable, "-c", code], cwd=settings.BASE_DIR, env=environment,
+        capture_output=True, text=True, check=True, timeout=120,
+    )  # fmt: skip
+    assert found.stdout.split() == [
+        "depletion.lines",
+        "placements.accounts",
+        "placements.buying_by_month",
+        "sell_through.lines",
+    ]
